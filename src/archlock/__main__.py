@@ -1,0 +1,5 @@
+import sys
+
+from archlock.cli import main
+
+sys.exit(main())

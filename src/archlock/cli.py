@@ -1,0 +1,58 @@
+"""`archlock <verb>`: the one entry point. Verbs live in their own modules.
+
+Each verb module exposes `register(subparsers) -> None`, which adds its parser and sets
+`func=run` with `run(args) -> int`. Only this module turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from archlock import __version__
+from archlock.errors import ArchlockError
+
+# verb modules, in the order `archlock --help` lists them
+VERB_MODULES = (
+    "archlock.lock",
+    "archlock.audit",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archlock",
+        description="Lock, build and verify one PyTorch project on every machine it runs on.",
+    )
+    parser.add_argument("--version", action="version", version=f"archlock {__version__}")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="the project to act on (default: the current directory)",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in VERB_MODULES:
+        importlib.import_module(name).register(sub)
+    for verb_parser in sub.choices.values():  # `archlock lock --project P` works too
+        verb_parser.add_argument("--project", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ArchlockError as exc:
+        print(f"archlock {args.verb}: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"archlock {args.verb}: interrupted; no file was half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
