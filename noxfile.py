@@ -1,0 +1,44 @@
+"""archlock's sessions. Each is thin: it installs archlock and calls `archlock <verb>`.
+
+Every session forwards its arguments, so `nox -s lock -- --project ../other --check` works.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2"
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True  # a skipped session must never look like a pass
+nox.options.error_on_external_run = True
+nox.options.sessions = ["lock-check", "audit"]
+
+
+def _archlock(session: nox.Session, *args: str) -> None:
+    session.install("-e", ".")
+    session.run("archlock", *args, *session.posargs)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
+    _archlock(session, "lock")
+
+
+@nox.session(name="lock-check")
+def lock_check(session: nox.Session) -> None:
+    """Fail if uv.lock or any env lock is stale (what CI runs)."""
+    _archlock(session, "lock", "--check")
+
+
+@nox.session
+def audit(session: nox.Session) -> None:
+    """Report packages that would build from source or break on a target."""
+    _archlock(session, "audit")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (add `-- --integration` for docker, PyPI and browser tests)."""
+    session.install("-e", ".", "pytest>=8")
+    session.run("pytest", *session.posargs)
