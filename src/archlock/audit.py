@@ -1,0 +1,179 @@
+"""`archlock audit`: what each env's lock would do on its machine, before anyone installs it.
+
+Reads the per-env `pylock.<env>.toml` (uv has already kept only the files that fit the
+env's platform) and reports, per env:
+* packages with no wheel for the target: they would build from source there;
+* packages known to break on that kind of target, with the replacement (table below);
+* a CPU env that drags the CUDA stack (nvidia-* / cuda-* wheels), with the bytes it costs.
+Text or JSON (`--format json`); exits 6 when an error-level finding exists (`--strict`: any).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from archlock.errors import CheckFailed, DriftError
+from archlock.fsutil import atomic_write
+from archlock.project import Project
+from archlock.spec import EnvSpec
+
+SCHEMA = "archlock.audit/1"
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A package known to break on some targets; `applies` decides for an env."""
+
+    pattern: str
+    applies: Callable[[EnvSpec], bool]
+    where: str
+    replacement: str
+
+
+def _no_cuda(env: EnvSpec) -> bool:
+    return env.accelerator != "cuda"
+
+
+def _on_macos(env: EnvSpec) -> bool:
+    return env.platform.os == "macos"
+
+
+KNOWN_BREAKERS: tuple[Breaker, ...] = (
+    Breaker("faiss-gpu*", _no_cuda, "envs without CUDA", "faiss-cpu (same API), selected by a platform marker"),
+    Breaker("flash-attn", _no_cuda, "envs without CUDA", "torch.nn.functional.scaled_dot_product_attention (SDPA), which uses flash kernels on CUDA by itself"),
+    Breaker("xformers", _no_cuda, "envs without CUDA", "torch SDPA; keep xformers behind `; sys_platform == 'linux' and platform_machine == 'x86_64'`"),
+    Breaker("bitsandbytes", _on_macos, "macOS", "torchao quantization, or keep bitsandbytes behind `; sys_platform == 'linux'`"),
+    Breaker("triton", _on_macos, "macOS", "nothing: torch.compile on MPS does not use triton; add `; sys_platform == 'linux'`"),
+    Breaker("lmdb", _on_macos, "macOS", "a release with macosx arm64 wheels (or sqlite3); otherwise it compiles and needs Xcode CLT"),
+    Breaker("apex", _no_cuda, "envs without CUDA", "torch.amp (autocast) and torch.optim fused optimizers"),
+)
+CUDA_STACK = ("nvidia-*", "cuda-*")
+
+
+@dataclass(frozen=True)
+class Finding:
+    env: str
+    package: str
+    severity: str  # "error" | "warning"
+    kind: str  # "source-build" | "known-breaker" | "cuda-stack-in-cpu-env"
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class EnvAudit:
+    env: str
+    platform: str
+    accelerator: str
+    packages: int
+    wheel_bytes: int
+    torch: str | None
+    findings: list[Finding]
+
+
+def load_pylock(project: Project, env: EnvSpec) -> list[dict[str, Any]]:
+    path = project.env_pylock(env.name)
+    if not path.exists():
+        raise DriftError(f"{path}: no lock for env {env.name}", fix="run `nox -s lock` first")
+    return list(tomllib.loads(path.read_text(encoding="utf-8")).get("packages", []))
+
+
+def wheel_size(package: dict[str, Any]) -> int:
+    return max((w.get("size", 0) for w in package.get("wheels", [])), default=0)
+
+
+def audit_env(project: Project, env: EnvSpec) -> EnvAudit:
+    packages = load_pylock(project, env)
+    findings = [f for p in packages for f in package_findings(env, p)]
+    findings += cuda_stack_findings(env, packages)
+    torch = next((p["version"] for p in packages if p["name"] == "torch"), None)
+    return EnvAudit(
+        env=env.name,
+        platform=env.platform.name,
+        accelerator=env.accelerator,
+        packages=len(packages),
+        wheel_bytes=sum(wheel_size(p) for p in packages),
+        torch=torch,
+        findings=findings,
+    )
+
+
+def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
+    name = package["name"]
+    found = []
+    if not package.get("wheels"):
+        found.append(Finding(env.name, name, "warning", "source-build",
+                             f"{name} {package['version']} has no wheel for {env.platform.name}: it builds from source there",
+                             "pin a version with a wheel for this platform, or make sure a compiler is in the image / Xcode CLT on the Mac"))
+    for breaker in KNOWN_BREAKERS:
+        if fnmatch.fnmatch(name, breaker.pattern) and breaker.applies(env):
+            found.append(Finding(env.name, name, "error", "known-breaker",
+                                 f"{name} is known to break on {breaker.where}", f"use {breaker.replacement}"))
+    return found
+
+
+def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Finding]:
+    if env.accelerator == "cuda":
+        return []
+    stack = [p for p in packages if any(fnmatch.fnmatch(p["name"], pat) for pat in CUDA_STACK)]
+    if not stack:
+        return []
+    size = sum(wheel_size(p) for p in stack)
+    names = ", ".join(sorted(p["name"] for p in stack)[:4]) + (", ..." if len(stack) > 4 else "")
+    return [Finding(env.name, "nvidia-*", "warning", "cuda-stack-in-cpu-env",
+                    f"a {env.accelerator} env drags the CUDA stack: {len(stack)} packages ({names}), {human_bytes(size)}",
+                    "take torch's +cpu build from the PyTorch CPU index (torch.index + torch.variant: cpu in the spec)")]
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.2f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def render_text(audits: list[EnvAudit]) -> str:
+    out = []
+    for a in audits:
+        out.append(f"{a.env}: {a.packages} packages, {human_bytes(a.wheel_bytes)} of wheels, torch {a.torch or '-'} ({a.platform}, {a.accelerator})")
+        if not a.findings:
+            out.append(f"  ok: every package has a wheel for {a.platform}; no known breakers")
+        for f in a.findings:
+            out.append(f"  {f.severity}: {f.message} (fix: {f.fix})")
+    return "\n".join(out) + "\n"
+
+
+def render_json(audits: list[EnvAudit]) -> str:
+    return json.dumps({"schema": SCHEMA, "envs": [asdict(a) for a in audits]}, indent=2, sort_keys=True) + "\n"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("audit", help="report packages that would build from source or break on a target")
+    parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    project = Project.load(args.project)
+    audits = [audit_env(project, env) for env in project.envs(args.envs)]
+    text = render_json(audits) if args.format == "json" else render_text(audits)
+    if args.output:
+        atomic_write(args.output, text)
+    else:
+        print(text, end="")
+    failing = {"error", "warning"} if args.strict else {"error"}
+    bad = [f for a in audits for f in a.findings if f.severity in failing]
+    if bad:
+        raise CheckFailed(f"{len(bad)} finding(s) at or above {'warning' if args.strict else 'error'}", fix="see the report above")
+    return 0

@@ -1,0 +1,404 @@
+"""`archlock lock`: one universal uv.lock, then a hashed lock per env, all pinned alike.
+
+1. `uv lock` makes the universal lock (for a requirements.txt project, through a generated
+   stand-in pyproject); `uv export` turns it into pins with markers.
+2. Each env is compiled for its platform with those pins as constraints
+   (`uv pip compile --python-platform ... --format pylock.toml`), torch from the env's index
+   where the spec names one. The PEP 751 `pylock.<env>.toml` is uv's output; the marker-free
+   hashed requirements lock `<env>.txt` is derived from it: pins and hashes only, no URLs, so a
+   lock made from a mirror installs from the real index too.
+3. Each lock's header stamps hashes of its inputs (spec, project requirements, pins, format).
+   An env whose stamp still matches is not re-resolved; `--check` reads only the stamps.
+4. torch's version must be identical in every env; only the build (+cpu, CUDA, MPS) differs.
+All files are staged and renamed at the end: an interrupt leaves the previous files intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import tomllib
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
+from archlock.fsutil import atomic_write, atomic_write_many, header_lines
+from archlock.platforms import torch_macos_floor
+from archlock.project import Index, Project, index_env_var
+from archlock.spec import EnvSpec
+from archlock.uvtool import run_uv
+
+LOCK_FORMAT = "1"
+REGENERATE = "nox -s lock  (or: archlock lock)"
+STAMP_RE = re.compile(r"^# archlock-inputs: (?P<inputs>.+)$", re.MULTILINE)
+BODY_RE = re.compile(r"^# archlock-body: sha256=(?P<body>[0-9a-f]+)$", re.MULTILINE)
+
+
+# -- the universal lock ---------------------------------------------------------------------
+@contextmanager
+def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
+    """The folder where `uv lock` runs: the project itself, or a stand-in for requirements.txt."""
+    if project.kind == "pyproject":
+        check_environments(project, envs)
+        yield project.root
+        return
+    with tempfile.TemporaryDirectory(prefix="archlock-universal-") as tmp:
+        work = Path(tmp)
+        (work / "pyproject.toml").write_text(standin_pyproject(project, envs), encoding="utf-8")
+        if project.uv_lock.exists():
+            shutil.copyfile(project.uv_lock, work / "uv.lock")
+        yield work
+
+
+def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
+    markers = sorted({env.platform.marker for env in envs})
+    lowest = min((tuple(int(p) for p in env.python.split(".")) for env in envs), default=(3, 8))
+    return "\n".join(
+        [
+            "[project]",
+            f"name = {json.dumps(project.name)}",
+            'version = "0"',
+            f'requires-python = ">={lowest[0]}.{lowest[1]}"',
+            f"dependencies = {json.dumps(project.direct_requirements())}",
+            "[tool.uv]",
+            "package = false",
+            f"environments = {json.dumps(markers)}",
+            f"required-environments = {json.dumps(markers)}",
+            "",
+        ]
+    )
+
+
+def check_environments(project: Project, envs: list[EnvSpec]) -> None:
+    """A pyproject's `[tool.uv] environments`, when set, must cover every env's platform."""
+    declared = project.pyproject.get("tool", {}).get("uv", {}).get("environments")  # type: ignore[union-attr]
+    if not declared:
+        return
+    normal = {_normal_marker(m) for m in declared}
+    for env in envs:
+        if _normal_marker(env.platform.marker) not in normal:
+            raise ConfigError(
+                f"{project.root / 'pyproject.toml'}: [tool.uv] environments: does not cover env {env.name}",
+                fix=f'add "{env.platform.marker}" to environments and required-environments',
+            )
+
+
+def _normal_marker(marker: str) -> str:
+    return re.sub(r"\s+", " ", marker.replace('"', "'")).strip()
+
+
+def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
+    floors = sorted((env.macos for env in envs if env.macos), key=lambda v: tuple(map(int, v.split("."))))
+    return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
+
+
+def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: bool) -> str | None:
+    """Update (or with check=True, verify) uv.lock. Returns a staleness reason or None."""
+    if check:
+        if not project.uv_lock.exists():
+            return "uv.lock is missing"
+        try:
+            run_uv(["lock", "--check"], cwd=work, env=macos_target(envs), what="uv lock --check")
+        except ExternalCommandError as exc:  # uv says the lock no longer matches the project
+            return f"uv.lock is stale ({exc.message})"
+        return None
+    run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+    if work != project.root:
+        atomic_write(project.uv_lock, (work / "uv.lock").read_bytes())
+    return None
+
+
+def export_pins(project: Project, work: Path) -> str:
+    args = ["export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project", "--no-default-groups"]
+    for group in project.groups:
+        args += ["--group", group]
+    for extra in project.extras:
+        args += ["--extra", extra]
+    return run_uv(args, cwd=work, what="uv export").stdout
+
+
+# -- per-env stamps -------------------------------------------------------------------------
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def env_inputs(project: Project, env: EnvSpec, pins: str) -> dict[str, str]:
+    requirements = {"lines": project.direct_requirements(), "groups": project.groups, "extras": project.extras}
+    return {
+        "format": LOCK_FORMAT,
+        "spec": digest(json.dumps(env.identity(), sort_keys=True)),
+        "requirements": digest(json.dumps(requirements, sort_keys=True)),
+        "pins": digest(pins),
+    }
+
+
+INPUT_NAMES = {
+    "format": "archlock's lock format changed",
+    "spec": "the env spec changed",
+    "requirements": "the project's requirements changed",
+    "pins": "uv.lock's pins changed",
+}
+
+
+def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
+    match = STAMP_RE.search(text)
+    inputs = dict(part.split("=", 1) for part in match.group("inputs").split()) if match else {}
+    body = BODY_RE.search(text)
+    return inputs, body.group("body") if body else None
+
+
+def body_of(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
+
+
+def staleness(project: Project, env: EnvSpec, inputs: dict[str, str]) -> str | None:
+    """Why env's committed locks no longer match their inputs, or None when they do."""
+    for path in (project.env_lock(env.name), project.env_pylock(env.name)):
+        if not path.exists():
+            return f"{path.name} is missing"
+        text = path.read_text(encoding="utf-8")
+        stamped, body = read_stamp(text)
+        if not stamped:
+            return f"{path.name} has no archlock stamp"
+        changed = [INPUT_NAMES[k] for k in INPUT_NAMES if stamped.get(k) != inputs[k]]
+        if changed:
+            return ", ".join(changed)
+        if body != digest(body_of(text)):
+            return f"{path.name} was edited by hand"
+    return None
+
+
+# -- compiling one env ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnvLock:
+    env: EnvSpec
+    requirements: str
+    pylock: str
+    torch: str | None
+
+
+def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str]) -> EnvLock:
+    index = project.index(env.torch_index, env) if env.torch_index else None
+    torch_pin = pinned_version(pins, "torch")
+    preflight_macos(env, torch_pin)
+    with tempfile.TemporaryDirectory(prefix=f"archlock-{env.name}-") as tmp:
+        work = Path(tmp)
+        (work / "pyproject.toml").write_text(env_pyproject(project, env, index), encoding="utf-8")
+        (work / "pins.txt").write_text(strip_local(pins), encoding="utf-8")
+        args = ["pip", "compile", "pyproject.toml", "-c", "pins.txt", "--no-header", "--quiet",
+                "--python-platform", env.platform.uv_python_platform, "--python-version", env.python,
+                "--format", "pylock.toml", "-o", "pylock.toml"]
+        if index and env.torch_variant and torch_pin:
+            (work / "overrides.txt").write_text(f"torch=={torch_pin}+{env.torch_variant}\n", encoding="utf-8")
+            args += ["--overrides", "overrides.txt"]
+        env_vars = {"MACOSX_DEPLOYMENT_TARGET": env.macos} if env.macos else {}
+        try:
+            run_uv(args, cwd=work, env=env_vars, what=f"{env.path}: locking env {env.name}")
+        except ResolveError as exc:
+            raise explain_resolve_failure(exc, env, index, torch_pin) from None
+        raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
+    pylock = relocate_mirror(raw_pylock, index)
+    requirements = requirements_from_pylock(pylock)
+    return EnvLock(
+        env=env,
+        requirements=stamped(requirements, env, inputs),
+        pylock=stamped(pylock, env, inputs),
+        torch=locked_version(requirements, "torch"),
+    )
+
+
+def env_pyproject(project: Project, env: EnvSpec, index: Index | None) -> str:
+    lines = [
+        "[project]",
+        f'name = "archlock-env-{env.name}"',
+        'version = "0"',
+        f"dependencies = {json.dumps(project.direct_requirements())}",
+    ]
+    if index:
+        location = index.url if not index.is_flat_folder else index.url.removeprefix("file://")
+        lines += [
+            "[tool.uv.sources]",
+            f'torch = {{ index = "{env.torch_index}" }}',
+            "[[tool.uv.index]]",
+            f'name = "{env.torch_index}"',
+            f"url = {json.dumps(location)}",
+            "explicit = true",
+        ]
+        if index.is_flat_folder:
+            lines.append('format = "flat"')
+    return "\n".join(lines) + "\n"
+
+
+def strip_local(pins: str) -> str:
+    """Pins as constraints: `torch==2.10.0+cpu` would forbid other builds of the same version."""
+    return re.sub(r"^([A-Za-z0-9_.-]+==[^+;\s]+)\+[A-Za-z0-9.]+", r"\1", pins, flags=re.MULTILINE)
+
+
+def pinned_version(pins: str, name: str) -> str | None:
+    versions = {m.group(1) for m in re.finditer(rf"^{name}==([^\s;+]+)", pins, re.MULTILINE)}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
+    if not (env.macos and torch_pin):
+        return
+    floor = torch_macos_floor(torch_pin)
+    if floor and _version_tuple(env.macos) < _version_tuple(floor):
+        raise ConfigError(
+            f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
+            "the Mac would silently fall back to an older torch than Linux",
+            fix=f'set macos: "{floor}" (torch >= 2.12 ships macOS {floor}+ wheels only) or pin an older torch',
+        )
+
+
+def explain_resolve_failure(exc: ResolveError, env: EnvSpec, index: Index | None, torch_pin: str | None) -> Exception:
+    text = exc.message
+    if env.macos and re.search(r"macosx_\d+_\d+_arm64", text) and "torch" in text:
+        return ConfigError(
+            f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos} ({text[:200]})",
+            fix="raise `macos:` to the floor uv names in the hint (torch >= 2.12 needs 14.0)",
+        )
+    if index and "unreachable" in text:
+        return ResolveError(
+            f"{env.path}: torch.index {index.name!r} at {index.url} (from {index.origin}) is unreachable",
+            fix=f"set {index_env_var(index.name)} to a reachable mirror URL or a local folder of wheels",
+        )
+    return exc
+
+
+def relocate_mirror(pylock: str, index: Index | None) -> str:
+    """A pylock made from a mirror points at the real index: same file names, same hashes."""
+    if not index or not index.is_mirror or not index.canonical:
+        return pylock
+    mirror = index.url if not index.is_flat_folder else "file://" + index.url.removeprefix("file://")
+    canonical = index.canonical.rstrip("/")
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1).rsplit("/", 1)[-1]
+        return f'url = "{canonical}/{urllib.parse.quote(urllib.parse.unquote(name))}"'
+
+    return re.sub(rf'url = "({re.escape(mirror)}/[^"]+)"', swap, pylock)
+
+
+def requirements_from_pylock(pylock: str) -> str:
+    """Marker-free `name==version` lines with every hash the pylock lists for this platform."""
+    lines = []
+    for package in tomllib.loads(pylock).get("packages", []):
+        files = list(package.get("wheels", [])) + ([package["sdist"]] if "sdist" in package else [])
+        hashes = sorted({f["hashes"]["sha256"] for f in files if "sha256" in f.get("hashes", {})})
+        entry = f"{package['name']}=={package['version']}"
+        lines.append(" \\\n".join([entry, *(f"    --hash=sha256:{h}" for h in hashes)]))
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def locked_version(requirements: str, name: str) -> str | None:
+    match = re.search(rf"^{name}==(\S+)", requirements, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def stamped(body: str, env: EnvSpec, inputs: dict[str, str]) -> str:
+    torch_from = f"index {env.torch_index}" if env.torch_index else "PyPI"
+    head = header_lines(REGENERATE) + [
+        f"# env: {env.name} ({env.platform.name}, Python {env.python}, {env.accelerator}); torch from {torch_from}",
+        "# archlock-inputs: " + " ".join(f"{k}={v}" for k, v in inputs.items()),
+        f"# archlock-body: sha256={digest(body_of(body))}",
+    ]
+    return "\n".join(head) + "\n" + body
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+# -- the whole run --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnvOutcome:
+    env: EnvSpec
+    state: str  # "unchanged" | "locked" | "stale"
+    reason: str | None
+    torch: str | None
+
+
+def lock_project(project: Project, names: list[str] | None, *, check: bool, force: bool) -> list[EnvOutcome]:
+    envs = project.envs(names)
+    with universal_project(project, envs) as work:
+        universal_problem = lock_universal(project, envs, work, check)
+        pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
+    outcomes, fresh = [], []
+    todo: list[tuple[EnvSpec, dict[str, str], str | None]] = []
+    for env in envs:
+        inputs = env_inputs(project, env, pins)
+        reason = staleness(project, env, inputs)
+        if reason is None and not force:
+            fresh.append(env)
+        else:
+            todo.append((env, inputs, reason))
+    if check:
+        outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+        outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
+        report_drift(project, universal_problem, outcomes)
+        check_torch_agrees(outcomes)
+        return outcomes
+    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+        locks = list(pool.map(lambda item: compile_env(project, item[0], pins, item[1]), todo))
+    outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+    outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
+    check_torch_agrees(outcomes)
+    files = {}
+    for lock in locks:
+        files[project.env_lock(lock.env.name)] = lock.requirements
+        files[project.env_pylock(lock.env.name)] = lock.pylock
+    atomic_write_many(files)
+    return outcomes
+
+
+def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
+    path = project.env_lock(env.name)
+    return locked_version(path.read_text(encoding="utf-8"), "torch") if path.exists() else None
+
+
+def report_drift(project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]) -> None:
+    problems = [universal_problem] if universal_problem else []
+    problems += [f"{project.env_lock(o.env.name)}: stale: {o.reason}" for o in outcomes if o.state == "stale"]
+    if problems:
+        raise DriftError("; ".join(problems), fix=f"run `{REGENERATE}` and commit the result")
+
+
+def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
+    versions = {o.env.name: o.torch for o in outcomes if o.torch}
+    releases = {v.split("+")[0] for v in versions.values()}
+    if len(releases) > 1:
+        listing = ", ".join(f"{name}={version}" for name, version in sorted(versions.items()))
+        raise ResolveError(
+            f"torch differs between envs ({listing}); every env must run the same torch release",
+            fix="pin one torch version for every platform (a Mac below the torch's macOS floor is the usual cause)",
+        )
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("lock", help="lock every env (uv.lock + hashed per-env locks)")
+    parser.add_argument("--check", action="store_true", help="fail if any lock is stale; change nothing")
+    parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
+    parser.add_argument("--force", action="store_true", help="re-resolve envs whose inputs are unchanged")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    project = Project.load(args.project)
+    outcomes = lock_project(project, args.envs, check=args.check, force=args.force)
+    for outcome in outcomes:
+        note = f" ({outcome.reason})" if outcome.reason and outcome.state != "unchanged" else ""
+        print(f"{outcome.env.name:<24} {outcome.state:<10} torch {outcome.torch or '-'}{note}")
+    torch = {o.torch.split("+")[0] for o in outcomes if o.torch}
+    if torch:
+        print(f"torch {torch.pop()} in every env; only the build differs")
+    return 0

@@ -1,0 +1,228 @@
+"""A managed project: this repository or any other (`--project PATH`).
+
+A project is either a pyproject.toml project (uv locks it as it is) or a project with only a
+requirements.txt (archlock locks it through a generated stand-in pyproject). Its targets are
+`envs/*.yaml`; a project without that folder gets archlock's shipped default envs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from archlock.errors import ConfigError
+from archlock.spec import EnvSpec, load_spec
+
+SETTINGS_KEYS = {
+    "groups": "dependency groups the envs lock (list of names)",
+    "extras": "optional-dependency extras the envs lock (list of names)",
+    "indexes": "named package indexes: name = URL or local folder",
+    "scan": "settings of `archlock scan`",
+    "render": "settings of `archlock render`",
+    "build": "settings of `archlock build`",
+}
+
+
+def default_envs_dir() -> Path:
+    return Path(str(resources.files("archlock") / "data" / "envs"))
+
+
+def index_env_var(name: str) -> str:
+    """`pytorch-cpu` -> `ARCHLOCK_INDEX_PYTORCH_CPU`: the override for that index's URL."""
+    return "ARCHLOCK_INDEX_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    url: str  # a URL or an absolute local path
+    canonical: str | None  # the configured URL when `url` is a mirror override
+    origin: str  # where the URL came from, for messages
+
+    @property
+    def is_flat_folder(self) -> bool:
+        return not re.match(r"^[a-z][a-z0-9+.-]*://", self.url) or self.url.startswith("file://")
+
+    @property
+    def is_mirror(self) -> bool:
+        return self.canonical != self.url
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    pyproject: dict[str, Any] | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path) -> Project:
+        root = root.resolve()
+        if not root.is_dir():
+            raise ConfigError(f"{root}: project folder does not exist", fix="pass --project PATH to a project folder")
+        pyproject_path = root / "pyproject.toml"
+        pyproject = None
+        if pyproject_path.is_file():
+            try:
+                pyproject = tomllib.loads(pyproject_path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{pyproject_path}: not valid TOML: {exc}", fix="correct the syntax") from None
+        elif not (root / "requirements.txt").is_file():
+            raise ConfigError(
+                f"{root}: neither pyproject.toml nor requirements.txt found",
+                fix="run archlock in a project folder or pass --project PATH",
+            )
+        settings = (pyproject or {}).get("tool", {}).get("archlock", {})
+        project = cls(root=root, pyproject=pyproject, settings=settings)
+        project._check_settings()
+        return project
+
+    # -- what kind of project --------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return "pyproject" if self.pyproject is not None and "project" in self.pyproject else "requirements"
+
+    @property
+    def name(self) -> str:
+        if self.kind == "pyproject":
+            return str(self.pyproject["project"].get("name", self.root.name))  # type: ignore[index]
+        return re.sub(r"[^a-z0-9-]", "-", self.root.name.lower()).strip("-") or "project"
+
+    @property
+    def requires_python(self) -> str:
+        if self.kind == "pyproject":
+            return str(self.pyproject["project"].get("requires-python", ">=3.8"))  # type: ignore[index]
+        return ">=3.8"
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def envs_dir(self) -> Path:
+        return self.root / "envs"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.envs_dir / "locks"
+
+    @property
+    def uv_lock(self) -> Path:
+        return self.root / "uv.lock"
+
+    def env_lock(self, name: str) -> Path:
+        return self.locks_dir / f"{name}.txt"
+
+    def env_pylock(self, name: str) -> Path:
+        return self.locks_dir / f"pylock.{name}.toml"
+
+    # -- envs --------------------------------------------------------------------------------
+    @cached_property
+    def spec_paths(self) -> list[Path]:
+        own = sorted(self.envs_dir.glob("*.yaml")) if self.envs_dir.is_dir() else []
+        return own or sorted(default_envs_dir().glob("*.yaml"))
+
+    def all_envs(self) -> list[EnvSpec]:
+        return [load_spec(path) for path in self.spec_paths]
+
+    def envs(self, names: list[str] | None = None) -> list[EnvSpec]:
+        """Envs to act on: the named ones, else every env that is not opt-in or already locked."""
+        everything = self.all_envs()
+        if not names:
+            return [e for e in everything if not e.opt_in or self.env_lock(e.name).exists()]
+        by_name = {env.name: env for env in everything}
+        chosen = []
+        for name in names:
+            if name not in by_name:
+                close = difflib.get_close_matches(name, list(by_name), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known envs: {', '.join(by_name)}"
+                raise ConfigError(f"--env {name}: no such env in {self.envs_dir}", fix=hint)
+            chosen.append(by_name[name])
+        return chosen
+
+    # -- what the envs lock ------------------------------------------------------------------
+    @property
+    def groups(self) -> list[str]:
+        return list(self.settings.get("groups", []))
+
+    @property
+    def extras(self) -> list[str]:
+        return list(self.settings.get("extras", []))
+
+    def direct_requirements(self) -> list[str]:
+        """The project's own requirement lines (dependencies + configured extras and groups)."""
+        if self.kind == "requirements":
+            return _read_requirements(self.root / "requirements.txt")
+        project = self.pyproject["project"]  # type: ignore[index]
+        lines = list(project.get("dependencies", []))
+        optional = project.get("optional-dependencies", {})
+        for extra in self.extras:
+            lines += optional.get(extra, [])
+        for group in self.groups:
+            lines += _expand_group(self.pyproject.get("dependency-groups", {}), group)  # type: ignore[union-attr]
+        return lines
+
+    # -- indexes -----------------------------------------------------------------------------
+    def index(self, name: str, spec: EnvSpec) -> Index:
+        configured = self.settings.get("indexes", {}).get(name)
+        var = index_env_var(name)
+        override = os.environ.get(var)
+        if override:
+            return Index(name, _normalise_location(override), configured, f"${var}")
+        if configured:
+            return Index(name, configured, configured, f"{self.root / 'pyproject.toml'} [tool.archlock.indexes]")
+        raise ConfigError(
+            f"{spec.path}: torch.index: index {name!r} has no URL",
+            fix=f"set {var}=URL-or-folder, or add `{name} = \"URL\"` under [tool.archlock.indexes] in pyproject.toml",
+        )
+
+    def _check_settings(self) -> None:
+        where = self.root / "pyproject.toml"
+        for key, value in self.settings.items():
+            if key not in SETTINGS_KEYS:
+                close = difflib.get_close_matches(key, list(SETTINGS_KEYS), n=1)
+                fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SETTINGS_KEYS)}"
+                raise ConfigError(f"{where}: [tool.archlock] {key}: unknown key", fix=fix)
+            if key in ("groups", "extras") and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"{where}: [tool.archlock] {key}: must be a list of names", fix=f'write {key} = ["name"]')
+            if key == "indexes" and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                raise ConfigError(f"{where}: [tool.archlock] indexes: must map names to URLs", fix='write pytorch-cpu = "URL"')
+        groups = (self.pyproject or {}).get("dependency-groups", {})
+        for group in self.groups:
+            if group not in groups:
+                raise ConfigError(f"{where}: [tool.archlock] groups: no dependency group {group!r}", fix="add it under [dependency-groups] or remove it")
+
+
+def _normalise_location(value: str) -> str:
+    if re.match(r"^[a-z][a-z0-9+.-]*://", value):
+        return value.rstrip("/")
+    return str(Path(value).expanduser().resolve())
+
+
+def _read_requirements(path: Path) -> list[str]:
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            raise ConfigError(
+                f"{path}: option lines such as {line.split()[0]!r} are not supported",
+                fix="keep only requirement lines; name indexes in the env spec (torch.index)",
+            )
+        lines.append(line)
+    return lines
+
+
+def _expand_group(groups: dict[str, Any], name: str, seen: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for item in groups.get(name, []):
+        if isinstance(item, dict) and "include-group" in item:
+            if item["include-group"] not in seen:
+                out += _expand_group(groups, item["include-group"], (*seen, name))
+        else:
+            out.append(item)
+    return out

@@ -1,0 +1,291 @@
+"""Env specs: `envs/<name>.yaml`, one target machine each, validated strictly.
+
+A spec names the platform (a row of `archlock.platforms.PLATFORMS`), the Python version, the
+accelerator, where torch comes from, the base image (Linux) and what verify must expect.
+The accepted keys are the table `SCHEMA` below; the shipped JSON Schema
+(`archlock/data/env.schema.json`) is generated from the same table (`archlock schema`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archlock.errors import ConfigError
+from archlock.platforms import ACCELERATORS, PLATFORMS, Platform
+from archlock.yamlsrc import Located, load_located
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+INDEX_NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
+# An OCI image reference without a digest: [host[:port]/]path[:tag]. Nothing else gets through,
+# so a value from a spec can never carry quotes, spaces, newlines or `$(...)` into a Dockerfile.
+IMAGE_RE = (
+    r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One accepted key: its type, allowed values or pattern, and a line of documentation."""
+
+    type: type
+    doc: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    example: str | None = None
+
+
+Section = dict[str, "Key | Section"]
+
+SCHEMA: Section = {
+    "description": Key(str, "free text shown in reports"),
+    "platform": Key(
+        str, "target platform (a row of archlock's platform table)", True, tuple(PLATFORMS)
+    ),
+    "python": Key(str, 'Python major.minor, quoted: "3.11"', True, pattern=r"^3\.[0-9]{1,2}$", example='"3.11"'),
+    "accelerator": Key(str, "the accelerator this env's torch build targets", True, ACCELERATORS),
+    "opt-in": Key(bool, "lock this env only when named (--env) or once its lock exists"),
+    "macos": Key(str, "macOS only: the lowest macOS the lock targets", pattern=r"^[0-9]{2}\.[0-9]$", example='"14.0"'),
+    "torch": {
+        "index": Key(
+            str,
+            'where torch comes from: "pypi" or a name from [tool.archlock.indexes]',
+            pattern=INDEX_NAME_RE,
+        ),
+        "variant": Key(str, "local version label of the torch build on that index, e.g. cpu", pattern=r"^[a-z0-9]+$"),
+    },
+    "expect": {
+        "device": Key(str, "the device verify must train on when the hardware is present", choices=ACCELERATORS),
+        "cuda": Key(str, "CUDA major.minor torch must be built with (cuda envs)", pattern=r"^[0-9]{2}\.[0-9]{1,2}$", example='"12.8"'),
+    },
+    "image": {
+        "base": Key(str, "Linux only: base image reference (must provide python3 of the env's version)", pattern=IMAGE_RE),
+        "digest": Key(str, "pin the base image: sha256:<64 hex>", pattern=r"^sha256:[0-9a-f]{64}$"),
+    },
+    "verify": {
+        "project-tests": Key(bool, "also run the project's own pytest suite inside the env"),
+    },
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvSpec:
+    name: str
+    path: Path
+    platform: Platform
+    python: str
+    accelerator: str
+    torch_index: str | None  # None = PyPI
+    torch_variant: str | None
+    macos: str | None
+    expect_device: str
+    expect_cuda: str | None
+    image_base: str | None
+    image_digest: str | None
+    opt_in: bool
+    project_tests: bool
+    description: str = ""
+
+    @property
+    def image_ref(self) -> str | None:
+        """The base image as a Dockerfile FROM value (digest-pinned when the spec pins it)."""
+        if self.image_base is None:
+            return None
+        return f"{self.image_base}@{self.image_digest}" if self.image_digest else self.image_base
+
+    def identity(self) -> dict[str, Any]:
+        """What the lock of this env depends on (hashed into the lock's input stamp)."""
+        return {
+            "platform": self.platform.name,
+            "python": self.python,
+            "torch_index": self.torch_index,
+            "torch_variant": self.torch_variant,
+            "macos": self.macos,
+        }
+
+
+def load_spec(path: Path) -> EnvSpec:
+    name = path.stem
+    if not NAME_RE.match(name):
+        raise ConfigError(
+            f"{path}: env name {name!r} is not allowed",
+            fix="name the file with lowercase letters, digits and dashes, e.g. linux-arm64-cpu.yaml",
+        )
+    located = load_located(path)
+    if not isinstance(located.data, dict):
+        raise ConfigError(f"{path}:1: an env spec must be a mapping of keys", fix="see envs/README.md")
+    _check_section(located.data, SCHEMA, (), located, path)
+    return _build(name, path, located)
+
+
+def _check_section(data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
+    for key, value in data.items():
+        rule = schema.get(key)
+        if rule is None:
+            _unknown_key(key, schema, where, src, path)
+        elif isinstance(rule, dict):
+            if not isinstance(value, dict):
+                _fail(path, src, (*where, key), f"must be a mapping with keys {', '.join(rule)}", f"write `{key}:` then indented keys")
+            _check_section(value, rule, (*where, key), src, path)
+        else:
+            _check_value(value, rule, (*where, key), src, path)
+    for key, rule in schema.items():
+        if isinstance(rule, Key) and rule.required and key not in data:
+            line = src.line(*where) if where else 1
+            raise ConfigError(
+                f"{path}:{line}: {'.'.join((*where, key))}: required key is missing",
+                fix=f"add `{key}: {rule.example or _first_choice(rule)}` ({rule.doc})",
+            )
+
+
+def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, path: Path) -> None:
+    if not isinstance(value, rule.type) or (rule.type is not bool and isinstance(value, bool)):
+        got = type(value).__name__ if value is not None else "nothing"
+        hint = f'quote it: "{value}"' if rule.type is str and isinstance(value, (int, float)) else rule.doc
+        _fail(path, src, where, f"must be a {rule.type.__name__}, got {got} ({value!r})", hint)
+    if rule.choices and value not in rule.choices:
+        close = difflib.get_close_matches(str(value), rule.choices, n=1)
+        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        _fail(path, src, where, f"{value!r} is not one of {', '.join(rule.choices)}", f"{suggestion}{rule.doc}")
+    if rule.pattern and not re.match(rule.pattern, value):
+        _fail(path, src, where, f"{value!r} is not valid", rule.example and f"write it like {rule.example}" or rule.doc)
+
+
+def _unknown_key(key: str, schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
+    close = difflib.get_close_matches(key, list(schema), n=1)
+    fix = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(schema)}"
+    _fail(path, src, (*where, key), "unknown key", fix)
+
+
+def _fail(path: Path, src: Located, where: tuple[str, ...], message: str, fix: str | None) -> None:
+    raise ConfigError(f"{path}:{src.line(*where)}: {'.'.join(where)}: {message}", fix=fix)
+
+
+def _first_choice(rule: Key) -> str:
+    return rule.choices[0] if rule.choices else "..."
+
+
+def _build(name: str, path: Path, src: Located) -> EnvSpec:
+    data = src.data
+    platform = PLATFORMS[data["platform"]]
+    torch = data.get("torch", {})
+    expect = data.get("expect", {})
+    image = data.get("image", {})
+    index = torch.get("index", "pypi")
+    spec = EnvSpec(
+        name=name,
+        path=path,
+        platform=platform,
+        python=data["python"],
+        accelerator=data["accelerator"],
+        torch_index=None if index == "pypi" else index,
+        torch_variant=torch.get("variant"),
+        macos=data.get("macos", platform.default_macos),
+        expect_device=expect.get("device", data["accelerator"]),
+        expect_cuda=expect.get("cuda"),
+        image_base=image.get("base"),
+        image_digest=image.get("digest"),
+        opt_in=data.get("opt-in", False),
+        project_tests=data.get("verify", {}).get("project-tests", False),
+        description=data.get("description", ""),
+    )
+    for check in COMBINATION_RULES:
+        problem = check(spec, data)
+        if problem:
+            key, message, fix = problem
+            _fail(path, src, tuple(key.split(".")), message, fix)
+    return spec
+
+
+Problem = tuple[str, str, str] | None
+
+
+def _accelerator_fits_platform(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if spec.accelerator in spec.platform.accelerators:
+        return None
+    allowed = " or ".join(sorted(spec.platform.accelerators))
+    return ("accelerator", f"{spec.accelerator} is impossible on {spec.platform.name}", f"use {allowed}")
+
+
+def _device_fits_accelerator(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if spec.expect_device in (spec.accelerator, "cpu"):
+        return None
+    return ("expect.device", f"{spec.expect_device} cannot run a {spec.accelerator} build", f"use {spec.accelerator} or cpu")
+
+
+def _cuda_only_for_cuda(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if spec.expect_cuda and spec.accelerator != "cuda":
+        return ("expect.cuda", f"a {spec.accelerator} env has no CUDA version", "remove expect.cuda")
+    return None
+
+
+def _image_only_on_linux(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    has_image = "image" in data
+    if spec.platform.docker_platform is None and has_image:
+        return ("image", f"{spec.platform.name} cannot run in a container", "remove the image section")
+    if spec.image_digest and not spec.image_base:
+        return ("image.digest", "a digest needs a base image", "add image.base")
+    return None
+
+
+def _macos_only_on_mac(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if "macos" in data and spec.platform.os != "macos":
+        return ("macos", f"{spec.platform.name} is not macOS", "remove the macos key")
+    return None
+
+
+def _variant_needs_index(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if spec.torch_variant and spec.torch_index is None:
+        return (
+            "torch.variant",
+            f"PyPI publishes no +{spec.torch_variant} torch builds",
+            "name the index that has them in torch.index (see [tool.archlock.indexes])",
+        )
+    return None
+
+
+COMBINATION_RULES = (
+    _accelerator_fits_platform,
+    _device_fits_accelerator,
+    _cuda_only_for_cuda,
+    _image_only_on_linux,
+    _macos_only_on_mac,
+    _variant_needs_index,
+)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema for env specs, from the same table the validator uses."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "archlock.env/1",
+        "title": "archlock env spec (envs/<name>.yaml)",
+        **_schema_section(SCHEMA),
+    }
+
+
+def _schema_section(section: Section) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required = []
+    for key, rule in section.items():
+        if isinstance(rule, dict):
+            properties[key] = _schema_section(rule)
+            continue
+        prop: dict[str, Any] = {"type": "boolean" if rule.type is bool else "string", "description": rule.doc}
+        if rule.choices:
+            prop["enum"] = list(rule.choices)
+        if rule.pattern:
+            prop["pattern"] = rule.pattern
+        properties[key] = prop
+        if rule.required:
+            required.append(key)
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        out["required"] = required
+    return out
