@@ -18,6 +18,7 @@ from archlock.errors import ArchlockError
 VERB_MODULES = (
     "archlock.lock",
     "archlock.audit",
+    "archlock.schemacmd",
 )
 
 
