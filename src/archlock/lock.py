@@ -191,14 +191,11 @@ def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str
     preflight_macos(env, torch_pin)
     with tempfile.TemporaryDirectory(prefix=f"archlock-{env.name}-") as tmp:
         work = Path(tmp)
-        (work / "pyproject.toml").write_text(env_pyproject(project, env, index), encoding="utf-8")
+        (work / "pyproject.toml").write_text(env_pyproject(project, env, index, torch_pin), encoding="utf-8")
         (work / "pins.txt").write_text(strip_local(pins), encoding="utf-8")
         args = ["pip", "compile", "pyproject.toml", "-c", "pins.txt", "--no-header", "--quiet",
                 "--python-platform", env.platform.uv_python_platform, "--python-version", env.python,
                 "--format", "pylock.toml", "-o", "pylock.toml"]
-        if index and env.torch_variant and torch_pin:
-            (work / "overrides.txt").write_text(f"torch=={torch_pin}+{env.torch_variant}\n", encoding="utf-8")
-            args += ["--overrides", "overrides.txt"]
         env_vars = {"MACOSX_DEPLOYMENT_TARGET": env.macos} if env.macos else {}
         try:
             run_uv(args, cwd=work, env=env_vars, what=f"{env.path}: locking env {env.name}")
@@ -215,12 +212,16 @@ def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str
     )
 
 
-def env_pyproject(project: Project, env: EnvSpec, index: Index | None) -> str:
+def env_pyproject(project: Project, env: EnvSpec, index: Index | None, torch_pin: str | None) -> str:
+    requirements = project.direct_requirements()
+    if index and env.torch_variant and torch_pin:
+        # an extra requirement, not an override: uv drops the index source of overridden packages
+        requirements.append(f"torch=={torch_pin}+{env.torch_variant}")
     lines = [
         "[project]",
         f'name = "archlock-env-{env.name}"',
         'version = "0"',
-        f"dependencies = {json.dumps(project.direct_requirements())}",
+        f"dependencies = {json.dumps(requirements)}",
     ]
     if index:
         location = index.url if not index.is_flat_folder else index.url.removeprefix("file://")
