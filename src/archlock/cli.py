@@ -19,6 +19,7 @@ VERB_MODULES = (
     "archlock.lock",
     "archlock.audit",
     "archlock.schemacmd",
+    "archlock.macsetup",
 )
 
 

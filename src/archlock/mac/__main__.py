@@ -1,0 +1,5 @@
+import sys
+
+from archlock.mac.cli import main
+
+sys.exit(main())
