@@ -5,6 +5,9 @@ Every session forwards its arguments, so `nox -s lock -- --project ../other --ch
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2025.2"
@@ -42,3 +45,15 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (add `-- --integration` for docker, PyPI and browser tests)."""
     session.install("-e", ".", "pytest>=8")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(name="setup-mac", venv_backend="none")
+def setup_mac(session: nox.Session) -> None:
+    """Build a native Apple Silicon .venv from the macOS lock (also from a Rosetta shell)."""
+    uv = nox.virtualenv.UV
+    # Off macOS: a one-line refusal before anything is installed (standard library only).
+    src = str(Path(__file__).resolve().parent / "src")
+    session.run(sys.executable, "-m", "archlock.mac", "--check-host", env={"PYTHONPATH": src})
+    # archlock runs from a throwaway uv env; under Rosetta it runs native steps with `arch -arm64`.
+    tool = ("run", "--quiet", "--no-project", "--python", ">=3.11", "--with-editable", ".")
+    session.run(uv, *tool, "python", "-m", "archlock", "setup-mac", "--uv", uv, *session.posargs)
