@@ -57,3 +57,15 @@ def setup_mac(session: nox.Session) -> None:
     # archlock runs from a throwaway uv env; under Rosetta it runs native steps with `arch -arm64`.
     tool = ("run", "--quiet", "--no-project", "--python", ">=3.11", "--with-editable", ".")
     session.run(uv, *tool, "python", "-m", "archlock", "setup-mac", "--uv", uv, *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Print archlock's time as ratios against the raw tools doing the same work."""
+    _archlock(session, "bench")
+
+
+@nox.session
+def schema(session: nox.Session) -> None:
+    """Regenerate the env spec JSON Schema (`-- --check` to check for drift)."""
+    _archlock(session, "schema")

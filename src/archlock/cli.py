@@ -20,6 +20,7 @@ VERB_MODULES = (
     "archlock.audit",
     "archlock.schemacmd",
     "archlock.macsetup",
+    "archlock.bench",
 )
 
 
