@@ -1,0 +1,146 @@
+"""Find the files, parse each with `ast`, run the checks, apply suppressions and config.
+
+`scan_source` scans one file's text (what the rule tests use); `scan_path` scans a project
+folder or a single file and returns a `ScanResult` with paths relative to the scan base.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlock.errors import ConfigError
+from archlock.scan import config as scan_config
+from archlock.scan import suppress
+from archlock.scan.checks import Hit
+from archlock.scan.config import ScanConfig
+from archlock.scan.rules import Finding, severity_rank
+from archlock.scan.visitor import scan_tree
+
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "build", "dist", "site-packages"})
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanResult:
+    base: Path  # paths in findings are relative to this folder
+    files: tuple[str, ...]  # every file scanned
+    findings: tuple[Finding, ...]
+    config: ScanConfig = field(default_factory=ScanConfig)
+
+    def at_or_above(self, severity: str) -> list[Finding]:
+        if severity == "never":
+            return []
+        floor = severity_rank(severity)
+        return [f for f in self.findings if severity_rank(f.severity) >= floor]
+
+
+def _finding(hit: Hit, lines: list[str], path: str) -> Finding:
+    rule_id, node, message = hit
+    line = getattr(node, "lineno", 1)
+    text = lines[line - 1] if line <= len(lines) else ""
+    offset = getattr(node, "col_offset", 0)  # ast counts UTF-8 bytes; report characters
+    col = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")) + 1
+    return Finding(path=path, line=line, col=col, rule_id=rule_id, message=message)
+
+
+def _unparsable(path: str, message: str, line: int = 1, col: int = 1) -> list[Finding]:
+    return [Finding(path=path, line=line, col=max(col, 1), rule_id="AL001", message=message)]
+
+
+def scan_source(
+    source: str, path: str = "<string>", config: ScanConfig | None = None
+) -> list[Finding]:
+    """Findings for one file's text, sorted, after suppressions and config."""
+    config = config or ScanConfig()
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        found = _unparsable(path, f"cannot parse: {exc.msg}", exc.lineno or 1, exc.offset or 1)
+    except ValueError as exc:  # e.g. NUL bytes
+        found = _unparsable(path, f"cannot parse: {exc}")
+    else:
+        lines = LINE_BREAK.split(source)
+        raw = sorted({_finding(hit, lines, path) for hit in scan_tree(tree)})
+        found = suppress.apply(raw, source, path, lambda rule: config.enabled(rule, path))
+    return sorted(f for f in found if config.enabled(f.rule_id, path))
+
+
+def _decode(data: bytes) -> str:
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def scan_file(file: Path, path: str, config: ScanConfig) -> list[Finding]:
+    try:
+        source = _decode(file.read_bytes())
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        found = _unparsable(path, f"cannot decode: {exc}")
+    except OSError as exc:
+        found = _unparsable(path, f"cannot read: {exc.strerror or exc}")
+    else:
+        return scan_source(source, path, config)
+    return [f for f in found if config.enabled(f.rule_id, path)]
+
+
+def _relative(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix()
+
+
+def _skip_dir(folder: Path) -> bool:
+    name = folder.name
+    hidden_or_tool = name.startswith(".") or name in SKIP_DIRS or name.endswith(".egg-info")
+    return hidden_or_tool or (folder / "pyvenv.cfg").exists()  # a virtualenv under any name
+
+
+def discover(target: Path, base: Path, config: ScanConfig) -> list[Path]:
+    """The .py files under `target`, skipping tool folders and excluded paths.
+
+    A path named explicitly is scanned even when `exclude` covers it.
+    """
+    if target.is_file():
+        return [target]
+    named = target != base and config.excluded(_relative(target, base))
+    found = []
+    for folder, dirs, files in os.walk(target):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not _skip_dir(here / d) and (named or not config.excluded(_relative(here / d, base)))
+        )
+        for name in sorted(files):
+            rel = _relative(here / name, base)
+            if name.endswith(".py") and (named or not config.excluded(rel)):
+                found.append(here / name)
+    return found
+
+
+def scan_base(target: Path, project: Path) -> Path:
+    """Paths are reported relative to the project when the target lies inside it."""
+    if target == project or project in target.parents:
+        return project
+    return target if target.is_dir() else target.parent
+
+
+def scan_path(target: Path, project: Path) -> ScanResult:
+    """Scan a folder or one .py file; config comes from the base folder's pyproject.toml."""
+    target, project = target.resolve(), project.resolve()
+    if not target.exists():
+        message = f"{target}: no such file or folder to scan"
+        raise ConfigError(message, fix="pass a project folder or a .py file")
+    if target.is_file() and target.suffix != ".py":
+        raise ConfigError(f"{target}: not a Python file", fix="pass a project folder or a .py file")
+    base = scan_base(target, project)
+    config = scan_config.load(base / "pyproject.toml")
+    files = discover(target, base, config)
+    findings: list[Finding] = []
+    for file in files:
+        findings += scan_file(file, _relative(file, base), config)
+    rel_files = tuple(_relative(file, base) for file in files)
+    return ScanResult(base=base, files=rel_files, findings=tuple(findings), config=config)
