@@ -101,6 +101,9 @@ class RecordedSystem:
             return header(entry["macho"])
         return entry.get("text", "").encode()
 
+    def exists(self, path: str) -> bool:
+        return path in self.files or any(name.startswith(f"{path}/") for name in self.files)
+
     def is_executable(self, path: str) -> bool:
         return path in self.files and self.files[path].get("exec", True)
 

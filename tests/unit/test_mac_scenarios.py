@@ -258,9 +258,11 @@ def test_dry_run_prints_the_commands_and_runs_nothing(
     )
 
 
-def test_a_native_venv_of_the_right_python_is_synced_not_recreated(
+def test_an_existing_native_venv_is_still_replaced_fresh(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Its Python may be native while its wheels are not (installed from a translated shell):
+    only a fresh venv synced from the lock is sure to hold arm64 binaries."""
     answers = scenario("native_homebrew")
     answers["files"]["{project}/.venv/bin/python"] = {"realpath": "/opt/homebrew/bin/python3.11"}
     answers["commands"].append(
@@ -271,10 +273,21 @@ def test_a_native_venv_of_the_right_python_is_synced_not_recreated(
     )
     env = make_env(tmp_path)
     run = run_setup(answers, env, capsys)
-    assert run.executed == [sync(env), verify("/opt/homebrew/bin/python3.13")]
-    assert (
-        "the existing venv is native and the right Python: it is synced, not recreated" in run.out
-    )
+    chosen = "/opt/homebrew/bin/python3.11"
+    assert run.executed[0] == [BREW_UV, "venv", "--python", chosen, "--clear", str(VENV)]
+    assert run.executed[1:] == [sync(env), verify("/opt/homebrew/bin/python3.13")]
+    assert run.section("what was wrong") == "  - nothing"
+
+
+def test_a_folder_in_the_way_is_not_forced_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = scenario("native_homebrew")
+    answers["files"]["{project}/.venv/notes.txt"] = {"exec": False}
+    run = run_setup(answers, make_env(tmp_path), capsys, dry_run=True)
+    # --clear without --force: uv itself refuses to delete a folder that is not a venv
+    assert f"--clear {VENV}    # replace the venv with a fresh native one" in run.out
+    assert "--force" not in run.out
 
 
 def test_no_native_uv_blocks_with_the_fix(

@@ -24,7 +24,8 @@ class Survey:
     uv: UvChoice
     chosen: Judgement | None
     judged: tuple[Judgement, ...]
-    venv: Judgement | None  # the existing venv's interpreter; None when there is no venv
+    venv_exists: bool  # something is already at the venv path
+    venv: Judgement | None  # the existing venv's interpreter; None when it has none
     clt: bool | None  # Xcode command line tools present; None when the lock needs no build
 
 
@@ -78,6 +79,7 @@ def survey(
         uv=uv,
         chosen=chosen,
         judged=tuple(judged),
+        venv_exists=system.exists(str(options.venv)),
         venv=_existing_venv(system, options.venv, env.python),
         clt=_clt(system) if lock.needs_source_build else None,
     )
@@ -134,10 +136,11 @@ def _build_steps(
                 f"install a native CPython {facts.env.python}",
             )
         )
-    if facts.venv is None or not facts.venv.fits:
-        clear = ("--clear",) if facts.venv is not None else ()
-        why = "replace the venv with a native one" if clear else "create the venv"
-        steps.append(Step((*uv, "venv", "--python", interpreter, *clear, str(options.venv)), why))
+    # Always a fresh venv (uv's cache makes it quick): a venv built from a translated process
+    # can hold x86_64 wheels even when its Python is native. uv will not --clear a non-venv.
+    clear = ("--clear",) if facts.venv_exists else ()
+    why = "replace the venv with a fresh native one" if clear else "create the venv"
+    steps.append(Step((*uv, "venv", "--python", interpreter, *clear, str(options.venv)), why))
     venv_python = str(options.venv / "bin" / "python")
     sync = (*uv, "pip", "sync", "--python", venv_python, "--require-hashes", str(facts.env.lock))
     steps.append(Step(sync, f"install exactly the {facts.env.name} lock, every file hash-checked"))
@@ -214,10 +217,6 @@ def _notes(facts: Survey) -> list[str]:
             notes.append(
                 f"verify runs from {facts.host.machine}-only Python; its interpreter checks may flag Rosetta"
             )
-    if facts.venv is not None and facts.venv.fits:
-        notes.append(
-            "the existing venv is native and the right Python: it is synced, not recreated"
-        )
     if facts.lock.needs_source_build is None:
         notes.append(f"source builds not checked: no pylock.{facts.env.name}.toml next to the lock")
     return notes

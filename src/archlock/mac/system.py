@@ -55,6 +55,9 @@ class MacSystem(Protocol):
     def head(self, path: str) -> bytes | None:
         """The first bytes of a file (symlinks followed); None if it cannot be read."""
 
+    def exists(self, path: str) -> bool:
+        """Whether anything (file, folder, link) is at `path`."""
+
     def is_executable(self, path: str) -> bool:
         """Whether `path` is an executable file (symlinks followed)."""
 
@@ -105,6 +108,9 @@ class HostSystem:
                 return handle.read(HEADER_BYTES)
         except OSError:
             return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
 
     def is_executable(self, path: str) -> bool:
         return os.path.isfile(path) and os.access(path, os.X_OK)
