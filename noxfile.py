@@ -69,3 +69,9 @@ def bench(session: nox.Session) -> None:
 def schema(session: nox.Session) -> None:
     """Regenerate the env spec JSON Schema (`-- --check` to check for drift)."""
     _archlock(session, "schema")
+
+
+@nox.session
+def scan(session: nox.Session) -> None:
+    """Report code that will not run on MPS, CPU-only or arm64 machines (text, json, sarif)."""
+    _archlock(session, "scan")

@@ -21,6 +21,7 @@ VERB_MODULES = (
     "archlock.schemacmd",
     "archlock.macsetup",
     "archlock.bench",
+    "archlock.scan",
 )
 
 
