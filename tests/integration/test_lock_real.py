@@ -150,3 +150,15 @@ def test_interrupt_leaves_previous_files_intact(fixtures: Path, tmp_path: Path, 
 def test_this_repository_locks_are_current(repo: Path) -> None:
     assert archlock(repo, "lock", "--check") == 0
     assert archlock(repo, "audit") == 0
+
+
+def test_the_same_nox_sessions_work_on_another_project(repo: Path, fixtures: Path, tmp_path: Path) -> None:
+    nox = shutil.which("nox")
+    assert nox, "nox must be installed (README: pip install nox uv)"
+    project = copy_fixture(fixtures, "requirements-app", tmp_path)
+    for session in ("lock", "lock-check", "audit"):
+        proc = subprocess.run([nox, "-f", str(repo / "noxfile.py"), "-s", session, "--", "--project", str(project)],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "linux-arm64-cpu: 2 packages" in proc.stdout
+    assert (project / "envs" / "locks" / "macos-arm64.txt").exists()
