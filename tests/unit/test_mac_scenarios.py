@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_mac_recorded import HOME, RecordedSystem, scenario
 
-from archlock.mac.cli import Request, setup
+from archlock.mac.cli import Request, run, setup
 from archlock.mac.envinfo import MacEnv, read_lock
 from archlock.mac.host import detect
 from archlock.mac.plan import Options, make_plan, survey
@@ -385,3 +386,50 @@ def test_dry_run_with_fix_shell_writes_nothing(
     )
     assert run.code == 0 and list(home.iterdir()) == []
     assert f"({home}/.zprofile)" in run.out
+
+
+# -- the verb's own wiring: project on disk, defaults, --check-host ----------------------------
+
+
+def _args(project: Path, **overrides: Any) -> Namespace:
+    values = {
+        "env": None,
+        "venv": None,
+        "uv": None,
+        "dry_run": True,
+        "fix_shell": False,
+        "no_verify": False,
+    }
+    return Namespace(project=project, check_host=False, **{**values, **overrides})
+
+
+def test_run_reads_the_project_and_defaults_the_venv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "proj"
+    (project / "envs" / "locks").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0"\n', encoding="utf-8"
+    )
+    (project / "envs" / "macos-arm64.yaml").write_text(
+        'platform: macos-arm64\npython: "3.11"\naccelerator: mps\nexpect:\n  device: mps\n',
+        encoding="utf-8",
+    )
+    lock = project / "envs" / "locks" / "macos-arm64.txt"
+    lock.write_text(LOCK_TEXT.format(torch="2.10.0", h="0" * 64), encoding="utf-8")
+    system = RecordedSystem(scenario("native_homebrew"), project=str(project))
+    assert run(_args(project, no_verify=True), system) == 0
+    out = capsys.readouterr().out
+    venv = project / ".venv"
+    assert f"{BREW_UV} venv --python /opt/homebrew/bin/python3.11 {venv}    #" in out
+    assert f"{BREW_UV} pip sync --python {venv}/bin/python --require-hashes {lock}    #" in out
+    assert "archlock verify" not in out and system.executed == []
+
+
+def test_check_host_on_a_translated_mac_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    system = RecordedSystem(scenario("nox_translated"))
+    assert run(Namespace(project=PROJECT, check_host=True), system) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "archlock setup-mac: Apple Silicon Mac, macOS 15.1; this process runs under Rosetta 2\n"
+    )
