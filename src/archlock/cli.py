@@ -20,6 +20,9 @@ VERB_MODULES = (
     "archlock.audit",
     "archlock.schemacmd",
     "archlock.macsetup",
+    "archlock.probe",
+    "archlock.verify",
+    "archlock.matrix",
     "archlock.bench",
     "archlock.scan",
 )

@@ -1,0 +1,670 @@
+"""`archlock verify`: prove that an env is the one we locked and that torch behaves there.
+
+Host mode syncs `.archlock/venvs/<env>` from the env's hashed lock (or takes `--venv PATH
+--no-sync`), runs `probe.py` and `suite.py` as plain files with that venv's interpreter and
+compares what they saw with the env spec and the lock. Image mode (`--image TAG`) runs the same
+two files inside a built image (`python` on PATH is the env's interpreter, the image's
+`io.archlock.env` label names the env).
+
+Result `archlock.verify/1`, one file per env (`results/<env>.json`):
+
+    schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform} or
+    null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock (version),
+    lock ({path, torch}), device (what the suite trained on), status ("pass"|"fail"),
+    checks {name: {status: "pass"|"fail"|"skipped", why, fix (failures only)}},
+    probe (archlock.probe/1), suite (archlock.suite/1)   -- paths under the project or home
+                                                            are written as <project>/ and ~/
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archlock import __version__, probe, suite
+from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
+from archlock.fsutil import atomic_write
+from archlock.platforms import PLATFORMS, Platform
+
+SCHEMA = "archlock.verify/1"
+ENV_LABEL = "io.archlock.env"
+IMAGE_SCRIPTS = "/opt/archlock-verify"
+RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
+TOOLING = frozenset({"pip", "setuptools", "wheel", "uv"})  # may sit in a venv without a lock pin
+
+Check = dict[str, Any]
+Runner = Callable[[list[str], float], "subprocess.CompletedProcess[str]"]
+
+
+def passed(why: str, **facts: Any) -> Check:
+    return {"status": "pass", "why": why, **facts}
+
+
+def failed(why: str, fix: str, **facts: Any) -> Check:
+    return {"status": "fail", "why": why, "fix": fix, **facts}
+
+
+def skipped(why: str, **facts: Any) -> Check:
+    return {"status": "skipped", "why": why, **facts}
+
+
+def run_process(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise ToolMissingError(f"{command[0]}: not found", fix="install it or put it on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise ExternalCommandError(f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# which env, which host
+# ---------------------------------------------------------------------------------------------
+
+
+def host_platform(sysm: probe.System | None = None) -> Platform | None:
+    """The platform row of the hardware we are on, Rosetta or QEMU notwithstanding."""
+    sysm = sysm or probe.System()
+    facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
+    os_name = probe.os_name(sysm.system())
+    arch = facts["host_arch"] or facts["process_arch"]
+    for platform in PLATFORMS.values():
+        if platform.os == os_name and platform.binary_arch == arch:
+            return platform
+    return None
+
+
+def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
+    """The named env, else the first env for this host's platform (non-opt-in first)."""
+    if name:
+        for env in envs:
+            if env.name == name:
+                return env
+        raise ConfigError(f"--env {name}: no such env in {where}", fix=f"known envs: {', '.join(e.name for e in envs)}")
+    mine = sorted((e for e in envs if host and e.platform.name == host.name), key=lambda e: e.opt_in)
+    if not mine:
+        label = host.name if host else "this host"
+        raise ConfigError(
+            f"{where}: no env targets {label}",
+            fix=f"pass --env NAME, or add an env spec with `platform: {label}`",
+        )
+    return mine[0]
+
+
+def project_envs(project: Any, name: str | None) -> list[Any]:
+    return project.envs([name]) if name else project.envs()
+
+
+# ---------------------------------------------------------------------------------------------
+# where the scripts run: a venv on this host, or a built image
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HostTarget:
+    python: Path
+    mode: str = "host"
+    emulation_expected: bool = False
+
+    def command(self, script: str, *args: str) -> list[str]:
+        return [str(self.python), str(script_path(script)), *args]
+
+    def tests_command(self, root: Path) -> list[str]:
+        return [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)]
+
+    def describe(self) -> dict[str, Any] | None:
+        return None
+
+
+@dataclass
+class ImageTarget:
+    tag: str
+    platform: str  # docker platform, e.g. "linux/arm64"
+    image_id: str
+    scripts: Path  # a folder holding probe.py and suite.py, mounted read-only
+    gpus: bool = False
+    emulation_expected: bool = False
+    mode: str = "image"
+    project_root: Path | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
+        command = ["docker", "run", "--rm", "--platform", self.platform, "-e", "PYTHONDONTWRITEBYTECODE=1"]
+        if self.gpus:
+            command += ["--gpus", "all"]
+        for mount in (f"{self.scripts}:{IMAGE_SCRIPTS}:ro", *mounts):
+            command += ["-v", mount]
+        if workdir:
+            command += ["-w", workdir]
+        return [*command, *self.extra, self.tag]
+
+    def command(self, script: str, *args: str) -> list[str]:
+        return [*self.docker_run(), "python", f"{IMAGE_SCRIPTS}/{script}.py", *args]
+
+    def tests_command(self, root: Path) -> list[str]:
+        run = self.docker_run(f"{root}:/work/project:ro", workdir="/work/project")
+        return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/work/project"]
+
+    def describe(self) -> dict[str, Any]:
+        return {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+
+
+def script_path(name: str) -> Path:
+    return Path({"probe": probe.__file__, "suite": suite.__file__}[name])
+
+
+def stage_scripts(folder: Path) -> Path:
+    """Copy probe.py and suite.py (and nothing else) into `folder` for a read-only mount."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("probe", "suite"):
+        shutil.copyfile(script_path(name), folder / f"{name}.py")
+    return folder
+
+
+def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
+    done = runner(["docker", "image", "inspect", tag], 120.0)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise ConfigError(f"--image {tag}: docker cannot inspect it: {reason}", fix="build it first: archlock build --env NAME")
+    data = json.loads(done.stdout)
+    return data[0] if isinstance(data, list) else data
+
+
+def image_platform(info: dict[str, Any]) -> str:
+    variant = info.get("Variant")
+    base = f"{info.get('Os', 'linux')}/{info.get('Architecture', '')}"
+    return f"{base}/{variant}" if variant and info.get("Architecture") != "arm64" else base
+
+
+def image_env_name(info: dict[str, Any], tag: str, requested: str | None) -> str:
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    label = labels.get(ENV_LABEL)
+    if requested and label and requested != label:
+        raise ConfigError(f"--image {tag} is labelled {ENV_LABEL}={label}, not {requested}", fix=f"pass --env {label} or the right image")
+    if not (requested or label):
+        raise ConfigError(f"--image {tag} has no {ENV_LABEL} label", fix="build it with archlock build, or pass --env NAME")
+    return requested or label
+
+
+def host_has_nvidia(sysm: probe.System | None = None) -> bool:
+    return probe.nvidia_driver(sysm or probe.System()) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# syncing a host venv from the lock
+# ---------------------------------------------------------------------------------------------
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def venv_version(venv: Path) -> str | None:
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+)", text, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def sync_commands(env: Any, venv: Path, lock: Path, index: Any | None) -> list[list[str]]:
+    """`uv venv` + `uv pip sync --require-hashes` for the env's lock (argument lists after `uv`)."""
+    keep = venv_version(venv) == env.python
+    create = ["venv", "--python", env.python, "--allow-existing" if keep else "--clear", str(venv)]
+    sync = ["pip", "sync", "--require-hashes", "--python", str(venv_python(venv)), str(lock)]
+    if index is not None:
+        location = index.url
+        if index.is_flat_folder:
+            sync += ["--find-links", location.removeprefix("file://")]
+        else:
+            sync += ["--extra-index-url", location, "--index-strategy", "unsafe-best-match"]
+    return [create, sync]
+
+
+def sync_venv(project: Any, env: Any, venv: Path) -> None:
+    from archlock.uvtool import run_uv
+
+    lock = project.env_lock(env.name)
+    if not lock.is_file():
+        raise ConfigError(f"{lock}: env {env.name} has no lock", fix=f"archlock lock --env {env.name}")
+    index = project.index(env.torch_index, env) if env.torch_index else None
+    for args in sync_commands(env, venv, lock, index):
+        run_uv(args, cwd=project.root, what=f"verify {env.name}: uv {args[0]} {args[1]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# running probe, suite and the project's tests
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_json_output(text: str) -> dict[str, Any] | None:
+    """The JSON document a script printed (ignoring anything printed before it)."""
+    for start in [m.start() for m in re.finditer(r"^\{", text, re.MULTILINE)]:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text[start:])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def run_script(target: Any, runner: Runner, script: str, *args: str) -> tuple[dict[str, Any] | None, str]:
+    done = runner(target.command(script, *args), RUN_TIMEOUT)
+    doc = parse_json_output(done.stdout)
+    if doc is None:
+        tail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+        return None, f"{script}.py exited {done.returncode} without a result: {tail[:300]}"
+    return doc, ""
+
+
+def run_project_tests(target: Any, runner: Runner, root: Path) -> Check:
+    done = runner(target.tests_command(root), RUN_TIMEOUT)
+    lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else (done.stderr.strip().splitlines() or ["no output"])[-1]
+    if done.returncode == 0:
+        return passed(f"pytest: {last}")
+    if "No module named pytest" in done.stderr:
+        return failed("pytest is not installed in the env", "add pytest to a dependency group the envs lock")
+    return failed(f"pytest exited {done.returncode}: {last}", "run the project's tests in this env and fix them")
+
+
+def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[str]) -> list[str]:
+    args = []
+    if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
+        args.append("--emulated")
+    if device:
+        args += ["--device", device]
+    for name in skip:
+        args += ["--skip", name]
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing with the spec and the lock
+# ---------------------------------------------------------------------------------------------
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(text: str) -> dict[str, str]:
+    """{canonical name: version} from a hashed requirements lock."""
+    pins = {}
+    for line in text.splitlines():
+        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+        if found:
+            pins[canonical(found.group(1))] = found.group(2)
+    return pins
+
+
+def public(version: str) -> str:
+    return version.split("+", 1)[0]
+
+
+@dataclass
+class Context:
+    """What the comparison needs besides the two documents."""
+
+    env: Any
+    pins: dict[str, str]
+    lock_name: str
+    resync: str  # the command that rebuilds the env from its lock
+    emulation_expected: bool = False
+    host_gpu: bool = False  # an NVIDIA driver is visible where the suite runs
+
+
+def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+    want = env.platform
+    os_name = (doc.get("os") or {}).get("name")
+    arch = (doc.get("python") or {}).get("arch")
+    fix = f"recreate the env with a native {want.binary_arch} Python" + (
+        " (nox -s setup-mac)" if want.os == "macos" else f" ({ctx.resync})")
+    if os_name != want.os:
+        return failed(f"the env targets {want.os}, this is {os_name}", f"verify {env.name} on a {want.name} machine or in its image")
+    if arch != want.binary_arch:
+        archs = ", ".join((doc.get("python") or {}).get("binary_archs") or ["?"])
+        return failed(f"the interpreter runs as {arch} (binary: {archs}); {want.name} needs {want.binary_arch}", fix)
+    return passed(f"{doc['python'].get('implementation', 'python')} {doc['python'].get('version')} runs as {arch}")
+
+
+def check_emulation(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+    facts = doc.get("emulation") or {}
+    if not facts.get("emulated"):
+        return passed(f"native on {facts.get('host_arch') or 'this'} hardware", summary="native")
+    by, host = facts.get("by"), facts.get("host_arch")
+    if ctx.emulation_expected:
+        return passed(f"emulated by {by} on a {host} host, as expected for an image of another platform",
+                      summary=f"{by} on {host}, expected")
+    if by == "rosetta":
+        return failed("this interpreter runs under Rosetta 2 (x86_64 on Apple Silicon)",
+                      "use a native arm64 Python: nox -s setup-mac")
+    return failed(f"this interpreter is emulated by {by} on a {host} host",
+                  f"verify {env.name} on {env.platform.name} hardware, or run it in its image with --image")
+
+
+def check_macos_floor(env: Any, doc: dict[str, Any]) -> Check | None:
+    if env.platform.os != "macos" or not env.macos:
+        return None
+    version = (doc.get("os") or {}).get("version") or "0"
+    have = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    floor = tuple(int(part) for part in env.macos.split("."))
+    if have < floor:
+        return failed(f"macOS {version} is below the env's floor {env.macos}",
+                      f"upgrade macOS to {env.macos} or later, or lower `macos:` in {env.path.name} and re-lock")
+    return passed(f"macOS {version} >= {env.macos}")
+
+
+def check_native_binaries(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+    scan = doc.get("binaries") or {}
+    if "skipped" in scan or "foreign_total" not in scan:
+        return failed("the compiled-file scan did not run", "run the probe without --no-scan")
+    want = env.platform.binary_arch
+    total = scan["foreign_total"]
+    if total == 0:
+        return passed(f"{scan.get('compiled', 0)} compiled files, all {want}", summary=f"{scan.get('compiled', 0)} files, all {want}")
+    shown = ", ".join(f"{item['path']} ({'/'.join(item['archs']) or item['format']})" for item in scan["foreign"][:3])
+    more = f" and {total - 3} more" if total > 3 else ""
+    return failed(f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
+                  f"reinstall the env from its lock with a native interpreter: {ctx.resync}",
+                  foreign=scan["foreign"][:20])
+
+
+def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
+    installed = {canonical(d["name"]): d["version"] for d in doc.get("distributions") or []}
+    missing = sorted(name for name in ctx.pins if name not in installed)
+    wrong = sorted(f"{n} {installed[n]} (lock: {v})" for n, v in ctx.pins.items() if n in installed and installed[n] != v)
+    extra = sorted(n for n in installed if n not in ctx.pins and n not in TOOLING)
+    if missing or wrong:
+        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + ([f"different {', '.join(wrong[:5])}"] if wrong else [])
+        return failed(f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
+                      f"sync the env from its lock: {ctx.resync}", extra=extra)
+    return passed(f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra)
+
+
+def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc.get("torch") or {}
+
+
+def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
+    facts, locked = torch_doc(doc), ctx.pins.get("torch")
+    if not facts.get("importable"):
+        return failed(f"torch does not import: {facts.get('error', 'not probed')}", f"re-sync the env from its lock: {ctx.resync}")
+    if locked and public(facts["version"]) != public(locked):
+        return failed(f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", f"sync the env from its lock: {ctx.resync}")
+    return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
+
+
+def build_name(facts: dict[str, Any]) -> str:
+    if facts.get("cuda"):
+        return f"CUDA {facts['cuda']} build"
+    if facts.get("hip"):
+        return f"ROCm {facts['hip']} build"
+    return "MPS build" if facts.get("mps_built") else "CPU-only build"
+
+
+def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+    facts = torch_doc(doc)
+    if not facts.get("importable"):
+        return skipped("torch does not import (see torch_version)")
+    have, fix = build_name(facts), f"install the locked build: {ctx.resync}"
+    label = f"{facts['version']} ({have})"
+    if env.torch_variant and facts.get("local") != env.torch_variant:
+        return failed(f"torch {label}; {env.name} needs the +{env.torch_variant} build", fix)
+    if env.accelerator == "cuda" and not facts.get("cuda"):
+        return failed(f"torch {label}; {env.name} needs a CUDA build", fix)
+    if env.expect_cuda and facts.get("cuda") and facts["cuda"] != env.expect_cuda:
+        return failed(f"torch {label}; {env.name} expects CUDA {env.expect_cuda}",
+                      f"{fix} (or change expect.cuda in {env.path.name})")
+    if env.accelerator == "mps" and not facts.get("mps_built"):
+        return failed(f"torch {label} has no MPS support; {env.name} needs the macOS arm64 build", fix)
+    if env.accelerator == "cpu" and (facts.get("cuda") or facts.get("hip")):
+        return failed(f"torch {label}; {env.name} is a CPU env", fix)
+    return passed(f"torch {label}", summary=f"{facts['version']}, {have}")
+
+
+def check_device(env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context) -> Check:
+    facts, want = torch_doc(doc), env.expect_device
+    ran = (suite_doc or {}).get("device")
+    if want == "cuda":
+        return cuda_device_check(facts, ran, ctx)
+    if want == "mps" and not facts.get("mps_available"):
+        return skipped("MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply")
+    if ran != want:
+        return failed(f"the suite ran on {ran}, {env.name} expects {want}",
+                      f"unset ARCHLOCK_DEVICE / --device, or check the {want} runtime")
+    return passed(f"the suite trained on {want}", summary=want)
+
+
+def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> Check:
+    if not facts.get("cuda_available"):
+        if ctx.host_gpu:
+            return failed("an NVIDIA driver is loaded but torch.cuda.is_available() is False",
+                          "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)")
+        return skipped("no NVIDIA GPU on this host; the CUDA device path was not exercised, build checks still apply")
+    bad = [d for d in facts.get("devices") or [] if not d.get("supported")]
+    if bad:
+        arches = " ".join(facts.get("arch_list") or [])
+        return failed(f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
+                      "use a torch build whose arch list covers this GPU")
+    if ran != "cuda":
+        return failed(f"CUDA is available but the suite ran on {ran}", "unset ARCHLOCK_DEVICE / --device")
+    names = ", ".join(d["name"] for d in facts.get("devices") or [])
+    return passed(f"the suite trained on cuda ({names})", summary=f"cuda: {names}")
+
+
+SUITE_FIXES = {
+    "device": "unset ARCHLOCK_DEVICE or pass a device this host has",
+    "sdpa": "check the torch build's attention kernels (and flash-attn's build, if installed)",
+    "compile": "see the error; install a C++ compiler (CPU) or triton (CUDA), or report it upstream",
+    "autocast": "check the torch build supports autocast on this device",
+    "distributed": "check that localhost TCP works and the backend is built (gloo / nccl)",
+    "training": "the tiny training run failed: see the error and the torch build",
+    "loss_parity": "device numerics differ from CPU: check the torch build and TF32 / determinism settings",
+    "checkpoint": "a checkpoint saved on the device does not load on CPU: check torch.save / torch.load",
+}
+FAULT_FIX = "unset ARCHLOCK_SUITE_FAULT: it is a test hook that forces this failure"
+
+
+def suite_checks(suite_doc: dict[str, Any] | None, error: str) -> dict[str, Check]:
+    if suite_doc is None or suite_doc.get("error"):
+        why = error or (suite_doc or {}).get("error") or "the suite did not run"
+        return {"suite": failed(why, "make torch import in this env, then verify again")}
+    out = {}
+    for name, check in suite_doc.get("checks", {}).items():
+        key = "suite_device" if name == "device" else name
+        out[key] = {k: v for k, v in check.items() if k in ("status", "why")}
+        if check["status"] == "fail":
+            fault = suite_doc.get("fault") and name == "loss_parity"
+            out[key]["fix"] = FAULT_FIX if fault else SUITE_FIXES.get(name, "see the suite's output")
+    return out
+
+
+def compare(ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = "") -> dict[str, Check]:
+    env = ctx.env
+    checks: dict[str, Check] = {
+        "interpreter": check_interpreter(env, doc, ctx),
+        "emulation": check_emulation(env, doc, ctx),
+    }
+    floor = check_macos_floor(env, doc)
+    if floor:
+        checks["macos"] = floor
+    checks["native_binaries"] = check_native_binaries(env, doc, ctx)
+    checks["packages"] = check_packages(doc, ctx)
+    checks["torch_version"] = check_torch_version(doc, ctx)
+    checks["torch_build"] = check_torch_build(env, doc, ctx)
+    checks["device"] = check_device(env, doc, suite_doc, ctx)
+    checks.update(suite_checks(suite_doc, suite_error))
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------
+# the result file
+# ---------------------------------------------------------------------------------------------
+
+
+def host_description(doc: dict[str, Any]) -> dict[str, Any]:
+    osf, emu = doc.get("os") or {}, doc.get("emulation") or {}
+    gpus = [d["name"] for d in torch_doc(doc).get("devices") or []]
+    arch = emu.get("process_arch") or (doc.get("python") or {}).get("arch")
+    text = f"{osf.get('distro') or osf.get('name')} {osf.get('version') or ''}".strip() + f" {arch}"
+    cpu = (doc.get("machine") or {}).get("cpu_model")
+    text += f", {cpu}" if cpu else ""
+    text += f", {', '.join(gpus)}" if gpus else ", no GPU"
+    if emu.get("emulated"):
+        text += f" (emulated by {emu.get('by')} on {emu.get('host_arch')})"
+    return {"description": text, "os": osf.get("name"), "arch": arch, "emulated": bool(emu.get("emulated")),
+            "by": emu.get("by"), "gpus": gpus}
+
+
+def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
+    """Write paths under the project as <project>/ and under home as ~/ (results get shared)."""
+    if isinstance(value, str):
+        for prefix, short in replacements:
+            if prefix and (value == prefix or value.startswith(prefix + "/")):
+                return short + value[len(prefix):]
+        return value
+    if isinstance(value, list):
+        return [redact(item, replacements) for item in value]
+    if isinstance(value, dict):
+        return {key: redact(item, replacements) for key, item in value.items()}
+    return value
+
+
+def build_result(ctx: Context, target: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None,
+                 checks: dict[str, Check], root: Path) -> dict[str, Any]:
+    env = ctx.env
+    status = "fail" if any(c["status"] == "fail" for c in checks.values()) else "pass"
+    result = {
+        "schema": SCHEMA, "env": env.name, "platform": env.platform.name, "accelerator": env.accelerator,
+        "mode": target.mode, "image": target.describe(), "host": host_description(doc),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "archlock": __version__, "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
+        "device": (suite_doc or {}).get("device"), "status": status, "checks": checks,
+        "probe": doc, "suite": suite_doc,
+    }
+    return redact(result, [(str(root), "<project>"), (str(Path.home()), "~")])
+
+
+def summary(result: dict[str, Any]) -> str:
+    lines = [f"verify {result['env']} ({result['mode']}, {result['host']['description']}):"]
+    for name, check in result["checks"].items():
+        lines.append(f"  {check['status']:<8} {name:<16} {check['why']}")
+    for name, check in result["checks"].items():
+        if check["status"] == "fail":
+            lines.append(f"  fix {name}: {check['fix']}")
+    return "\n".join(lines)
+
+
+def raise_on_failure(result: dict[str, Any], output: Path) -> None:
+    bad = [(name, c) for name, c in result["checks"].items() if c["status"] == "fail"]
+    if bad:
+        first, check = bad[0]
+        raise CheckFailed(
+            f"{result['env']}: {len(bad)} check(s) failed ({', '.join(n for n, _ in bad)}); "
+            f"first: {first}: {check['why']}; result in {output}",
+            fix=check["fix"],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the verb
+# ---------------------------------------------------------------------------------------------
+
+
+def resync_hint(env: Any, target: Any) -> str:
+    if target.mode == "image":
+        return f"rebuild the image: archlock build --env {env.name}"
+    return f"archlock verify --env {env.name}"
+
+
+def verify_target(project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner) -> dict[str, Any]:
+    lock = project.env_lock(env.name)
+    pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
+    lock_name = str(lock.relative_to(project.root)) if lock.is_file() else "(no lock)"
+    ctx = Context(env, pins, lock_name, resync_hint(env, target), target.emulation_expected,
+                  getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()))
+    doc, error = run_script(target, runner, "probe")
+    if doc is None:
+        raise ExternalCommandError(f"verify {env.name}: {error}")
+    suite_doc, suite_error = run_script(target, runner, "suite", *suite_args(doc, args.device, args.skip))
+    checks = compare(ctx, doc, suite_doc, suite_error)
+    if env.project_tests:
+        checks["project_tests"] = run_project_tests(target, runner, project.root)
+    return build_result(ctx, target, doc, suite_doc, checks, project.root)
+
+
+def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
+    here = host_platform()
+    if here is None or env.platform.name != here.name:
+        raise ConfigError(
+            f"env {env.name} targets {env.platform.name}; this host is {here.name if here else 'not in the platform table'}",
+            fix=f"verify it in its image (archlock verify --image TAG) or on a {env.platform.name} machine",
+        )
+    venv = (args.venv or project.root / ".archlock" / "venvs" / env.name).absolute()
+    if not args.no_sync:
+        sync_venv(project, env, venv)
+    if not venv_python(venv).exists():
+        raise ConfigError(f"--venv {venv}: no bin/python in it", fix="pass the folder of a virtual environment, or drop --no-sync")
+    return HostTarget(venv_python(venv))
+
+
+def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tuple[Any, ImageTarget]:
+    if shutil.which("docker") is None:
+        raise ToolMissingError("docker is not installed", fix="install Docker to verify images")
+    info = inspect_image(args.image, runner)
+    name = image_env_name(info, args.image, args.env)
+    env = choose_env(project.envs([name]), name, None, project.envs_dir)
+    platform = image_platform(info)
+    if env.platform.docker_platform and platform != env.platform.docker_platform:
+        raise ConfigError(f"--image {args.image} is {platform}; env {env.name} is {env.platform.docker_platform}",
+                          fix=f"build the image for {env.platform.docker_platform}")
+    here = host_platform()
+    scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
+    gpus = env.accelerator == "cuda" and host_has_nvidia()
+    expected = here is None or here.docker_platform != platform
+    return env, ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("verify", help="prove an env is the locked one and torch behaves the same there")
+    parser.add_argument("--env", help="the env to verify (default: the one for this host, or the image's label)")
+    parser.add_argument("--venv", type=Path, help="the venv to verify (default: .archlock/venvs/<env>)")
+    parser.add_argument("--no-sync", action="store_true", help="use the venv as it is; do not sync it from the lock")
+    parser.add_argument("--image", help="verify inside this built image instead of a host venv")
+    parser.add_argument("--output", type=Path, help="result file (default: results/<env>.json)")
+    parser.add_argument("--device", choices=("cuda", "mps", "cpu"), help="force the suite's device")
+    parser.add_argument("--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
+    from archlock.project import Project
+
+    project = Project.load(args.project)
+    if args.image:
+        if args.venv or args.no_sync:
+            raise ConfigError("--image cannot be combined with --venv / --no-sync", fix="drop one of them")
+        env, target = image_target(project, args, runner)
+    else:
+        env = choose_env(project_envs(project, args.env), args.env, host_platform(), project.envs_dir)
+        target = host_target(project, env, args)
+    result = verify_target(project, env, target, args, runner)
+    output = args.output or project.root / "results" / f"{env.name}.json"
+    atomic_write(output, json.dumps(result, indent=2) + "\n")
+    print(summary(result))
+    raise_on_failure(result, output)
+    print(f"verify {env.name}: all checks pass or are skipped with a reason; result in {output}")
+    return 0
