@@ -100,7 +100,7 @@ def _accel_api(node: ast.Call, ctx: Context, info: ModuleInfo) -> list[Hit]:
     module, _, attr = resolved.rpartition(".")
     if attr in SAFE_ACCEL_CALLS.get(module, ()):
         return []
-    shown = f"{snippet(node.func)}()"
+    shown = f"{snippet(node.func)}({'...' if node.args or node.keywords else ''})"
     if resolved.startswith("torch.cuda.") and not ctx.holds("cuda"):
         return [("AL102", node, f"`{shown}` runs without a CUDA availability check")]
     if resolved.startswith("torch.mps.") and not ctx.holds("mps"):

@@ -142,5 +142,5 @@ def scan_path(target: Path, project: Path) -> ScanResult:
     findings: list[Finding] = []
     for file in files:
         findings += scan_file(file, _relative(file, base), config)
-    rel_files = tuple(_relative(file, base) for file in files)
-    return ScanResult(base=base, files=rel_files, findings=tuple(findings), config=config)
+    rel_files = tuple(sorted(_relative(file, base) for file in files))
+    return ScanResult(base=base, files=rel_files, findings=tuple(sorted(findings)), config=config)
