@@ -75,3 +75,15 @@ def schema(session: nox.Session) -> None:
 def scan(session: nox.Session) -> None:
     """Report code that will not run on MPS, CPU-only or arm64 machines (text, json, sarif)."""
     _archlock(session, "scan")
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Sync this host's env from its lock, run probe + suite in it, write results/<env>.json."""
+    _archlock(session, "verify")
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Combine results/*.json into the feature x env matrix (results/matrix.md and .html)."""
+    _archlock(session, "matrix")
