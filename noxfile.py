@@ -87,3 +87,15 @@ def verify(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Combine results/*.json into the feature x env matrix (results/matrix.md and .html)."""
     _archlock(session, "matrix")
+
+
+@nox.session
+def render(session: nox.Session) -> None:
+    """Render docker/ (Dockerfiles, bake file) and the CI workflow; `-- --check` fails on drift."""
+    _archlock(session, "render")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the images of docker/docker-bake.hcl (buildx bake, else an announced BuildKit fallback)."""
+    _archlock(session, "build")

@@ -78,7 +78,8 @@ enable_binfmt() {
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 make_rootfs() { # arch -> $INFRA_DIR/base-<arch>/rootfs.tar (a finished rootfs is reused)
-  local arch=$1 ctx="$INFRA_DIR/base-$arch"
+  local arch=$1
+  local ctx="$INFRA_DIR/base-$arch"
   local root="$ctx/rootfs" done_mark="$ctx/rootfs.done"
   [[ -s $ctx/rootfs.tar ]] && return
   mkdir -p "$ctx"
@@ -99,7 +100,8 @@ make_rootfs() { # arch -> $INFRA_DIR/base-<arch>/rootfs.tar (a finished rootfs i
 }
 
 build_base() { # arch
-  local arch=$1 ctx="$INFRA_DIR/base-$arch"
+  local arch=$1
+  local ctx="$INFRA_DIR/base-$arch"
   have_image "$BASE_NAME:$arch" && { log "$BASE_NAME:$arch present"; return; }
   make_rootfs "$arch"
   printf 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n' >"$ctx/Dockerfile"
@@ -149,7 +151,8 @@ uv_wheel_platforms() { # arch -> pip --platform flags (x86_64 wheels are manylin
 }
 
 build_uv() { # arch
-  local arch=$1 ctx="$INFRA_DIR/uv-$UV_VERSION-$arch"
+  local arch=$1
+  local ctx="$INFRA_DIR/uv-$UV_VERSION-$arch"
   have_image "$UV_NAME:$UV_VERSION-$arch" && return
   rm -rf "$ctx" && mkdir -p "$ctx/wheel"
   # shellcheck disable=SC2046  # the flags split on purpose

@@ -19,6 +19,8 @@ VERB_MODULES = (
     "archlock.lock",
     "archlock.audit",
     "archlock.schemacmd",
+    "archlock.render",
+    "archlock.build",
     "archlock.macsetup",
     "archlock.probe",
     "archlock.verify",

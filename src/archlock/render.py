@@ -1,0 +1,310 @@
+"""`archlock render`: env specs + locks -> Dockerfiles, a bake file and a CI workflow.
+
+Rendering is its own step (build reads what it writes): `templates/` holds Jinja2 files, one
+Environment with StrictUndefined renders them, and every output carries the generated-file header.
+`--check` renders in memory and raises DriftError naming each stale file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from archlock import dockerutil as du
+from archlock.errors import ConfigError, DriftError
+from archlock.fsutil import atomic_write_many, is_generated, with_header
+
+COMMAND = "nox -s render  (or: archlock render)"
+DOCKER_DIR = "docker"
+BAKE_FILE = f"{DOCKER_DIR}/docker-bake.hcl"
+NODES_SCRIPT = f"{DOCKER_DIR}/buildx-nodes.sh"
+WORKFLOW_NAME = "archlock-images.yml"
+TEMPLATES = ("Dockerfile.j2", "dockerignore.j2", "docker-bake.hcl.j2", "workflow.yml.j2", "buildx-nodes.sh.j2")
+DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"  # upstream's image: /uv and /uvx; the uv pyproject pins
+# GitHub-hosted runner per image platform (native builds; QEMU only as the opt-in fallback)
+DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+SETTING_KEYS = {
+    "image": "image name the tags use (default: the project name)",
+    "registry": "tag prefix ending in '/' the workflow pushes to (default: ghcr.io/<owner>/)",
+    "uv-image": "image holding /uv that the Dockerfiles copy it from",
+    "workflow-dir": "folder for the rendered workflow (default: .github/workflows)",
+    "runners": "runner label per docker platform, e.g. {\"linux/arm64\" = \"my-arm-runner\"}",
+    "builder-nodes": "BuildKit endpoint per docker platform, rendered as docker/buildx-nodes.sh",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageTarget:
+    """What one env's image needs, every field validated for the formats it reaches."""
+
+    env: str
+    platforms: tuple[str, ...]
+    python: str
+    accelerator: str
+    base_image: str
+    lock_path: str  # posix, relative to the project root (the build context)
+    lock_sha256: str
+    install_project: bool
+    runner: str
+    opt_in: bool = False
+    extra_index_url: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"env {self.env!r}"
+        du.check(self.env, du.ENV_NAME_RE, "env name", "lowercase letters, digits and dashes")
+        for platform in self.platforms:
+            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} platform", "a linux/<arch> docker platform")
+        du.check(self.python, du.PYTHON_RE, f"{where} python", 'a version like "3.11"')
+        du.check(self.accelerator, du.ENV_NAME_RE, f"{where} accelerator", "cuda or cpu")
+        du.check(self.base_image, du.IMAGE_REF_RE, f"{where} image.base", "an image reference like debian:bookworm-slim")
+        du.check(self.lock_path, du.REL_PATH_RE, f"{where} lock path", "a path inside the project")
+        du.check(self.lock_sha256, du.SHA256_RE, f"{where} lock hash", "64 hex digits")
+        du.check(self.runner, du.RUNNER_RE, f"{where} runner", "a runner label like ubuntu-24.04-arm")
+        if self.extra_index_url is not None:
+            du.check(self.extra_index_url, du.URL_RE, f"{where} torch index", "an http(s) URL without quotes or spaces")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderSettings:
+    image_name: str
+    uv_image: str = DEFAULT_UV_IMAGE
+    registry: str = ""
+    workflow_dir: str = ".github/workflows"
+    runners: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RUNNERS))
+    builder_nodes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = "[tool.archlock.render]"
+        du.check(self.image_name, du.IMAGE_NAME_RE, f"{where} image", "lowercase path like myproject or team/app")
+        du.check(self.uv_image, du.IMAGE_REF_RE, f"{where} uv-image", "an image reference")
+        du.check(self.registry, du.REGISTRY_PREFIX_RE, f"{where} registry", 'a prefix ending in "/", e.g. ghcr.io/team/')
+        du.check(self.workflow_dir, du.REL_PATH_RE, f"{where} workflow-dir", "a folder inside the project")
+        for platform, runner in self.runners.items():
+            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} runners", "keys are docker platforms")
+            du.check(runner, du.RUNNER_RE, f"{where} runners.{platform}", "a runner label")
+        for platform, endpoint in self.builder_nodes.items():
+            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} builder-nodes", "keys are docker platforms")
+            du.check(endpoint, du.BUILDER_ENDPOINT_RE, f"{where} builder-nodes.{platform}", "ssh://host, tcp://host:port or a context")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettings:
+    raw = dict(project.settings.get("render", {}) or {})
+    where = f"{project.root / 'pyproject.toml'}: [tool.archlock.render]"
+    for key in raw:
+        if key not in SETTING_KEYS:
+            close = difflib.get_close_matches(key, list(SETTING_KEYS), n=1)
+            raise ConfigError(f"{where} {key}: unknown key", fix=f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SETTING_KEYS)}")
+    for key in ("runners", "builder-nodes"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise ConfigError(f"{where} {key}: must be a table", fix='write {"linux/arm64" = "..."}')
+    name = raw.get("image") or _default_image_name(project.name)
+    return RenderSettings(
+        image_name=name,
+        uv_image=raw.get("uv-image", DEFAULT_UV_IMAGE),
+        registry=raw.get("registry", ""),
+        workflow_dir=workflow_dir or raw.get("workflow-dir", ".github/workflows"),
+        runners={**DEFAULT_RUNNERS, **raw.get("runners", {})},
+        builder_nodes=dict(raw.get("builder-nodes", {})),
+    )
+
+
+def _default_image_name(project_name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", project_name.lower()).strip("-") or "project"
+
+
+def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTarget], list[str]]:
+    """One target per Linux env with a lock; notes for the envs left out and why."""
+    targets, notes = [], []
+    for spec in project.all_envs():
+        platform = spec.platform.docker_platform
+        if platform is None:
+            continue
+        lock = project.env_lock(spec.name)
+        if not lock.is_file():
+            if spec.opt_in:
+                notes.append(f"{spec.name}: opt-in env without a lock, no image (run archlock lock --env {spec.name})")
+                continue
+            raise ConfigError(f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)")
+        if spec.image_ref is None:
+            raise ConfigError(f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base")
+        targets.append(_target(project, settings, spec, platform, lock))
+    return targets, notes
+
+
+def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lock: Path) -> ImageTarget:
+    runner = settings.runners.get(platform)
+    if runner is None:
+        raise ConfigError(f"[tool.archlock.render] runners: no runner for {platform}", fix=f'add "{platform}" = "LABEL"')
+    return ImageTarget(
+        env=spec.name,
+        platforms=(platform,),
+        python=spec.python,
+        accelerator=spec.accelerator,
+        base_image=spec.image_ref,
+        lock_path=lock.relative_to(project.root).as_posix(),
+        lock_sha256=hashlib.sha256(lock.read_bytes()).hexdigest(),
+        install_project=_is_package(project),
+        runner=runner,
+        opt_in=spec.opt_in,
+        extra_index_url=_image_index_url(project, spec),
+    )
+
+
+def _is_package(project: Any) -> bool:
+    pyproject = project.pyproject or {}
+    return "project" in pyproject and "build-system" in pyproject
+
+
+def _image_index_url(project: Any, spec: Any) -> str | None:
+    """The index an image installs torch from: the configured URL, never a local mirror folder."""
+    if spec.torch_index is None:
+        return None
+    index = project.index(spec.torch_index, spec)
+    url = index.canonical or index.url
+    if index.is_flat_folder and not index.canonical:
+        raise ConfigError(
+            f"{spec.path}: torch.index {spec.torch_index!r} points at a local folder, which an image build cannot read",
+            fix=f'add {spec.torch_index} = "URL" under [tool.archlock.indexes]',
+        )
+    return url
+
+
+def multiarch(targets: list[ImageTarget]) -> list[ImageTarget]:
+    """The manifest list's entries: per platform, the first env that is not opt-in."""
+    chosen: dict[str, ImageTarget] = {}
+    for target in sorted(targets, key=lambda t: t.opt_in):
+        for platform in target.platforms:
+            chosen.setdefault(platform, target)
+    return list(dict.fromkeys(chosen.values()))
+
+
+# -- templates ----------------------------------------------------------------------------------
+def template_dirs(project_root: Path) -> list[Path]:
+    """The project's own templates/ (if it overrides any), then archlock's."""
+    here = Path(__file__).resolve().parent
+    candidates = [project_root / "templates", here / "templates", here.parents[1] / "templates"]
+    return [d for d in dict.fromkeys(candidates) if (d / "Dockerfile.j2").is_file()]
+
+
+def environment(project_root: Path) -> jinja2.Environment:
+    dirs = template_dirs(project_root)
+    if not dirs:
+        raise ConfigError("archlock's templates/ folder was not found", fix="reinstall archlock")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(du.FILTERS)
+    env.globals["gh"] = du.gh
+    return env
+
+
+def render_files(project_root: Path, settings: RenderSettings, targets: list[ImageTarget]) -> dict[Path, str]:
+    """Every output path (absolute) -> its full text, header included."""
+    if not targets:
+        raise ConfigError("no Linux env with a lock to render", fix="add an env with platform linux-* and run archlock lock")
+    env = environment(project_root)
+    common = {
+        "uv_image": settings.uv_image,
+        "image_name": settings.image_name,
+        "registry": settings.registry,
+        "targets": targets,
+        "multiarch": multiarch(targets),
+        "python": targets[0].python,
+        "nodes": sorted(settings.builder_nodes.items()),
+    }
+    docker = project_root / DOCKER_DIR
+    files: dict[Path, str] = {}
+    for target in targets:
+        files[docker / f"{target.env}.Dockerfile"] = _render(env, "Dockerfile.j2", common, t=target)
+        files[docker / f"{target.env}.Dockerfile.dockerignore"] = _render(env, "dockerignore.j2", common, t=target)
+    files[project_root / BAKE_FILE] = _render(env, "docker-bake.hcl.j2", common)
+    if settings.builder_nodes:
+        files[project_root / NODES_SCRIPT] = _render(env, "buildx-nodes.sh.j2", common, shebang=True)
+    files[project_root / settings.workflow_dir / WORKFLOW_NAME] = _render(env, "workflow.yml.j2", common)
+    return files
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any) -> str:
+    try:
+        body = env.get_template(name).render(**context, **extra)
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"template {name}: {exc}", fix="correct the template (templates/)") from None
+    if shebang:
+        return "#!/usr/bin/env bash\n" + with_header(body, COMMAND)
+    return with_header(body, COMMAND)
+
+
+# -- check and write ----------------------------------------------------------------------------
+def stale_files(project_root: Path, files: dict[Path, str]) -> list[str]:
+    """Relative paths whose content differs from `files`, and generated leftovers nobody renders now."""
+    stale = []
+    for path, text in files.items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(path.relative_to(project_root).as_posix())
+    for leftover in _leftovers(project_root, files):
+        stale.append(f"{leftover.relative_to(project_root).as_posix()} (no longer rendered)")
+    return stale
+
+
+def _leftovers(project_root: Path, files: dict[Path, str]) -> list[Path]:
+    docker = project_root / DOCKER_DIR
+    found = sorted(p for p in docker.glob("*") if p.is_file()) if docker.is_dir() else []
+    return [p for p in found if p not in files and is_generated(p)]
+
+
+def write(project_root: Path, files: dict[Path, str]) -> list[str]:
+    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    atomic_write_many({p: files[p] for p in changed})
+    for path in files:
+        if path.name.endswith(".sh"):
+            path.chmod(0o755)
+    removed = _leftovers(project_root, files)
+    for path in removed:
+        path.unlink()
+    return [p.relative_to(project_root).as_posix() for p in changed + removed]
+
+
+def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple[dict[Path, str], list[str]]:
+    from archlock.project import Project
+
+    project = Project.load(project_root)
+    settings = load_settings(project, workflow_dir)
+    targets, notes = image_targets(project, settings)
+    return render_files(project.root, settings, targets), notes
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("render", help="render Dockerfiles, the bake file and the CI workflow")
+    parser.add_argument("--check", action="store_true", help="fail (exit 5) naming each stale rendered file")
+    parser.add_argument("--workflow-dir", help="folder for the workflow (default: .github/workflows)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files, notes = render_project(args.project, args.workflow_dir)
+    root = args.project.resolve()
+    for note in notes:
+        print(f"archlock render: note: {note}")
+    if args.check:
+        stale = stale_files(root, files)
+        if stale:
+            raise DriftError(f"stale rendered files: {', '.join(stale)}", fix="run nox -s render")
+        print(f"archlock render: {len(files)} files current")
+        return 0
+    changed = write(root, files)
+    print(f"archlock render: {len(changed)} of {len(files)} files written" + (f": {', '.join(changed)}" if changed else ""))
+    return 0
