@@ -502,7 +502,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    doc = run_suite(args.device, emulated=args.emulated, skip=args.skip)
+    sys.stdout.flush()
+    json_out = os.dup(1)  # torch and gloo print to fd 1 from C++; only the JSON goes there
+    os.dup2(2, 1)
+    try:
+        doc = run_suite(args.device, emulated=args.emulated, skip=args.skip)
+    finally:
+        sys.stdout.flush()
+        os.dup2(json_out, 1)
+        os.close(json_out)
     text = json.dumps(doc, indent=2) + "\n"
     if args.output:
         with open(args.output + ".tmp", "w", encoding="utf-8") as handle:

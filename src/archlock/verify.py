@@ -331,7 +331,7 @@ def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     os_name = (doc.get("os") or {}).get("name")
     arch = (doc.get("python") or {}).get("arch")
     fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f" ({ctx.resync})")
+        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}")
     if os_name != want.os:
         return failed(f"the env targets {want.os}, this is {os_name}", f"verify {env.name} on a {want.name} machine or in its image")
     if arch != want.binary_arch:
@@ -378,8 +378,7 @@ def check_native_binaries(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     shown = ", ".join(f"{item['path']} ({'/'.join(item['archs']) or item['format']})" for item in scan["foreign"][:3])
     more = f" and {total - 3} more" if total > 3 else ""
     return failed(f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
-                  f"reinstall the env from its lock with a native interpreter: {ctx.resync}",
-                  foreign=scan["foreign"][:20])
+                  ctx.resync, foreign=scan["foreign"][:20])
 
 
 def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
@@ -390,7 +389,7 @@ def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
     if missing or wrong:
         parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + ([f"different {', '.join(wrong[:5])}"] if wrong else [])
         return failed(f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
-                      f"sync the env from its lock: {ctx.resync}", extra=extra)
+                      ctx.resync, extra=extra)
     return passed(f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra)
 
 
@@ -401,9 +400,9 @@ def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
 def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
     facts, locked = torch_doc(doc), ctx.pins.get("torch")
     if not facts.get("importable"):
-        return failed(f"torch does not import: {facts.get('error', 'not probed')}", f"re-sync the env from its lock: {ctx.resync}")
+        return failed(f"torch does not import: {facts.get('error', 'not probed')}", ctx.resync)
     if locked and public(facts["version"]) != public(locked):
-        return failed(f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", f"sync the env from its lock: {ctx.resync}")
+        return failed(f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", ctx.resync)
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
@@ -419,7 +418,7 @@ def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     facts = torch_doc(doc)
     if not facts.get("importable"):
         return skipped("torch does not import (see torch_version)")
-    have, fix = build_name(facts), f"install the locked build: {ctx.resync}"
+    have, fix = build_name(facts), ctx.resync
     label = f"{facts['version']} ({have})"
     if env.torch_variant and facts.get("local") != env.torch_variant:
         return failed(f"torch {label}; {env.name} needs the +{env.torch_variant} build", fix)
@@ -584,17 +583,17 @@ def raise_on_failure(result: dict[str, Any], output: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def resync_hint(env: Any, target: Any) -> str:
+def resync_hint(env: Any, target: Any, venv: Path | None) -> str:
     if target.mode == "image":
-        return f"rebuild the image: archlock build --env {env.name}"
-    return f"archlock verify --env {env.name}"
+        return f"rebuild the image from the lock: archlock build --env {env.name}"
+    return f"re-sync the venv from the lock: archlock verify --env {env.name}" + (f" --venv {venv}" if venv else "")
 
 
 def verify_target(project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner) -> dict[str, Any]:
     lock = project.env_lock(env.name)
     pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
     lock_name = str(lock.relative_to(project.root)) if lock.is_file() else "(no lock)"
-    ctx = Context(env, pins, lock_name, resync_hint(env, target), target.emulation_expected,
+    ctx = Context(env, pins, lock_name, resync_hint(env, target, args.venv), target.emulation_expected,
                   getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()))
     doc, error = run_script(target, runner, "probe")
     if doc is None:

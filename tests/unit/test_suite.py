@@ -1,0 +1,118 @@
+"""The shared suite: its pure decisions here, and real torch runs when an interpreter has torch.
+
+Tests that need torch use this interpreter when it imports torch, else the one named by
+ARCHLOCK_TEST_TORCH_PYTHON (a venv with a CPU torch is enough); otherwise they skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from archlock import suite
+
+SUITE_FILE = Path(suite.__file__)
+PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
+
+
+def _imports_torch(python: str) -> bool:
+    done = subprocess.run([python, "-c", "import torch"], capture_output=True, timeout=300, check=False)
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def torch_python() -> str:
+    for candidate in (sys.executable, os.environ.get("ARCHLOCK_TEST_TORCH_PYTHON")):
+        if candidate and Path(candidate).exists() and _imports_torch(candidate):
+            return candidate
+    pytest.skip("host-lacks: torch (set ARCHLOCK_TEST_TORCH_PYTHON to an interpreter that has it)")
+
+
+def run_suite(python: str, *args: str, **env: str) -> tuple[int, dict]:
+    full_env = {k: v for k, v in os.environ.items() if k not in (suite.FAULT_ENV, suite.DEVICE_ENV)}
+    done = subprocess.run([python, str(SUITE_FILE), *args], capture_output=True, text=True,
+                          env={**full_env, **env}, timeout=600, check=False)
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_parity_within_and_beyond_tolerance() -> None:
+    cpu = [0.5, 0.25, 0.125]
+    assert suite.check_parity("cuda", [0.5, 0.2501, 0.125], cpu)["status"] == "pass"
+    bad = suite.check_parity("cuda", [0.5, 0.3, 0.125], cpu)
+    assert bad["status"] == "fail"
+    assert bad["why"] == "cuda losses differ from CPU by 2.00e-01 relative (> 1e-03)"
+
+
+def test_training_must_fall_and_stay_finite() -> None:
+    assert suite.check_training([1.0, 0.5, 0.2])["status"] == "pass"
+    assert suite.check_training([1.0, 0.99])["why"] == "loss did not fall: 1.0000 -> 0.9900"
+    assert suite.check_training([1.0, float("nan")])["status"] == "fail"
+
+
+def test_exit_codes() -> None:
+    assert suite.exit_code({"checks": {"a": {"status": "pass"}, "b": {"status": "skipped"}}}) == 0
+    assert suite.exit_code({"checks": {"a": {"status": "fail"}}}) == 1
+    assert suite.exit_code({"error": "torch does not import", "checks": {}}) == 2
+
+
+def test_fork_only_for_cpu_on_linux() -> None:
+    assert suite.start_method("cuda") == "spawn"
+    assert suite.start_method("mps") == "spawn"
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
+    assert suite.start_method("cpu") == expected
+
+
+def fake_torch(**answers: object) -> SimpleNamespace:
+    """Stands in for what an installed torch answers about itself (version, compile support)."""
+    return SimpleNamespace(__version__="2.10.0", compile=object(), **answers)
+
+
+def test_compile_is_skipped_with_a_reason_where_it_cannot_work() -> None:
+    assert "emulated" in suite.compile_blocker(fake_torch(), "cpu", emulated=True)
+    assert "MPS" in suite.compile_blocker(fake_torch(), "mps", emulated=False)
+    old = SimpleNamespace(__version__="1.13.1")
+    assert suite.compile_blocker(old, "cpu", emulated=False) == "torch 1.13.1 has no torch.compile"
+
+
+def test_compile_blocked_without_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(suite.shutil, "which", lambda name: None)
+    assert suite.compile_blocker(fake_torch(), "cpu", emulated=False).startswith("no C++ compiler on PATH")
+
+
+def test_suite_parses_on_python_3_8_and_reports_missing_torch(tmp_path: Path) -> None:
+    if not PY38.exists():
+        pytest.skip("host-lacks: a Python 3.8 interpreter")
+    copy = tmp_path / "suite.py"
+    copy.write_bytes(SUITE_FILE.read_bytes())
+    done = subprocess.run([str(PY38), "-I", str(copy)], capture_output=True, text=True, timeout=60, check=False)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 2
+    assert doc["error"] == "torch does not import: ModuleNotFoundError: No module named 'torch'"
+
+
+def test_real_suite_passes_on_cpu(torch_python: str) -> None:
+    code, doc = run_suite(torch_python, "--skip", "compile")
+    assert code == 0, doc
+    assert doc["schema"] == "archlock.suite/1"
+    assert list(doc["checks"]) == list(suite.CHECKS)
+    statuses = {name: check["status"] for name, check in doc["checks"].items()}
+    assert statuses == {**{name: "pass" for name in suite.CHECKS}, "compile": "skipped"}
+    assert doc["checks"]["distributed"]["backend"] == "gloo"
+    assert doc["checks"]["loss_parity"]["max_rel_diff"] == 0.0
+
+
+def test_loss_fault_hook_and_a_forced_missing_device(torch_python: str) -> None:
+    code, doc = run_suite(torch_python, "--skip", "compile", "--skip", "distributed",
+                          ARCHLOCK_SUITE_FAULT="loss", ARCHLOCK_DEVICE="mps")
+    assert code == 1
+    assert (doc["fault"], doc["device"]) == ("loss", "cpu")
+    assert doc["checks"]["device"]["why"].startswith("mps requested (--device / ARCHLOCK_DEVICE) but not available")
+    assert doc["checks"]["loss_parity"]["status"] == "fail"
+    assert doc["checks"]["loss_parity"]["why"].startswith("cpu losses differ from CPU by ")
+    assert doc["checks"]["training"]["status"] == "pass"
