@@ -103,6 +103,27 @@ def test_suppression_text_inside_a_string_is_not_a_suppression() -> None:
     assert rules("m = Model().cuda(); s = '# archlock: ignore[AL101] no'\n") == [("AL101", 1)]
 
 
+@pytest.mark.parametrize(
+    ("path", "reported"),
+    [
+        ("pkg/paths.py", ["AL107"]),
+        ("tests/unit/test_paths.py", []),
+        ("test/helpers.py", []),
+        ("pkg/paths_test.py", []),
+        ("conftest.py", []),
+        ("pkg/testing.py", ["AL107"]),
+    ],
+)
+def test_arch_paths_are_a_library_code_rule(path: str, reported: list[str]) -> None:
+    found = scan_source("BREW = '/opt/homebrew/bin/brew'\n", path)
+    assert [f.rule_id for f in found] == reported
+
+
+def test_suppressing_a_rule_that_does_not_apply_to_the_file_is_not_unused() -> None:
+    source = "BREW = '/opt/homebrew/bin/brew'  # archlock: ignore[AL107] a fake Mac\n"
+    assert scan_source(source, "tests/test_mac.py") == []
+
+
 # config
 
 

@@ -115,17 +115,20 @@ POSITIVES: dict[str, list[str]] = {
     "AL108": [
         "import platform\nif platform.machine() == 'x86_64':  # <-\n    pass\nelse:\n"
         "    raise SystemExit",
-        "import platform\nif platform.machine() == 'x86_64':  # <-\n    use_mkl()",
+        "import platform\nif platform.machine() == 'x86_64':  # <-\n    blas = 'mkl'",
         "import platform\nif platform.machine() != 'x86_64':  # <-\n"
         "    raise RuntimeError('x86 only')",
         "import platform\nassert platform.machine() == 'x86_64'  # <-",
-        "import platform\narch = platform.machine()\nif arch == 'x86_64':  # <-\n    use_mkl()",
-        "import platform\nIS_X86 = platform.machine() == 'x86_64'\nif IS_X86:  # <-\n    use_mkl()",
-        "import os\nif os.uname().machine == 'x86_64':  # <-\n    use_mkl()",
+        "import platform\nif platform.machine() == 'x86_64':  # <-\n    from mkl import blas",
+        "import platform\nif platform.machine() == 'x86_64':  # <-\n    def kernel(): pass",
+        "import platform\narch = platform.machine()\nif arch == 'x86_64':  # <-\n    blas = 'mkl'",
+        "import platform\nIS_X86 = platform.machine() == 'x86_64'\n"
+        "if IS_X86:  # <-\n    blas = 'mkl'",
+        "import os\nif os.uname().machine == 'x86_64':  # <-\n    blas = 'mkl'",
         "import platform\nif platform.machine().lower() in ('x86_64', 'amd64'):  # <-\n"
-        "    use_mkl()",
-        "import platform\nif platform.machine().startswith('x86'):  # <-\n    use_mkl()",
-        "from platform import machine\nif machine() == 'AMD64':  # <-\n    use_mkl()",
+        "    blas = 'mkl'",
+        "import platform\nif platform.machine().startswith('x86'):  # <-\n    blas = 'mkl'",
+        "from platform import machine\nif machine() == 'AMD64':  # <-\n    blas = 'mkl'",
     ],
     "AL109": [
         "import torch\ndef f(device):\n"
@@ -171,6 +174,7 @@ NEGATIVES: dict[str, list[str]] = {
         "import pytest, torch\ndef test_x():\n    if not torch.cuda.is_available():\n"
         "        pytest.skip('host-lacks: CUDA')\n    torch.ones(1).cuda()",
         "import torch\nx = x.to(device)\ny = y.to('cpu')\nname = 'cuda'",
+        "import os\nenv = dict(os.environ, ARCHLOCK_DEVICE='cuda')",
         '"""Call .cuda() on the model; device="cuda" is the default."""',
         "# model.cuda()\npass",
         "import torch\ndevice = ('cuda' if torch.cuda.is_available()\n"
@@ -264,6 +268,10 @@ NEGATIVES: dict[str, list[str]] = {
         "import platform\nif platform.machine() != 'x86_64':\n    use_generic = True",
         "import platform\nif platform.machine() in ('x86_64', 'arm64'):\n    pass",
         "import platform\nif platform.machine() == 'arm64':\n    pass",
+        # no else and nothing defined: arm64 simply skips an x86-only nicety
+        "import platform, warnings\nif platform.machine() == 'x86_64':\n"
+        "    warnings.warn('Intel Macs are slow')",
+        "import platform\nif platform.machine() == 'x86_64':\n    flags.append('-mavx2')",
         "import platform\nif platform.machine() == 'x86_64':\n    name = 'x86_64'\nelse:\n"
         "    raise SystemExit('arm64 soon')",
         "import platform\nis_x86 = platform.machine() == 'x86_64'",

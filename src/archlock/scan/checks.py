@@ -59,12 +59,14 @@ def _device_hit(kind: str, node: ast.AST, shown: str, ctx: Context) -> list[Hit]
     return []
 
 
-def device_value(name: str, value: ast.AST | None, node: ast.AST, ctx: Context) -> list[Hit]:
+def device_value(
+    name: str, value: ast.AST | None, node: ast.AST, ctx: Context, sep: str = "="
+) -> list[Hit]:
     """`device = "cuda"`, `device="cuda"` as a keyword, parameter default or dict entry."""
     if value is None or "device" not in words(name) and name != "map_location":
         return []
     kind = device_kind(value)
-    return _device_hit(kind, node, f"{name}={snippet(value)}", ctx) if kind else []
+    return _device_hit(kind, node, f"{name}{sep}{snippet(value)}", ctx) if kind else []
 
 
 def _positional_device(node: ast.Call, ctx: Context, info: ModuleInfo) -> list[Hit]:
@@ -85,7 +87,7 @@ def _keyword_devices(node: ast.Call, ctx: Context, info: ModuleInfo) -> list[Hit
         kind = device_kind(kw.value) if is_device and kw.arg == "type" else None
         if kind:
             hits += _device_hit(kind, kw.value, f"type={snippet(kw.value)}", ctx)
-        elif kw.arg:
+        elif kw.arg and kw.arg.islower():  # `env(ARCHLOCK_DEVICE="mps")` sets a variable
             hits += device_value(kw.arg, kw.value, kw.value, ctx)
     if identifier(node.func) == "add_argument":  # parser.add_argument("--device", default="cuda")
         options = [leading_text(arg) or "" for arg in node.args]
@@ -229,19 +231,43 @@ def _elif_chain(head: ast.If) -> list[ast.If]:
     return chain
 
 
+def _binds_names(stmts: list[ast.stmt]) -> bool:
+    """Does the block define a name (`lib = ...`, an import, a def) that code after it may use?"""
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+                return True
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            targets += [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+            if any(isinstance(target, ast.Name) for target in targets):
+                return True
+    return False
+
+
+def _arm_left_out(x86_body: list[ast.stmt], other: list[ast.stmt], info: ModuleInfo) -> bool:
+    """arm64 takes `other`: it is left out when that path exits, or is missing while the x86
+    path defines something."""
+    if other:
+        return terminates(other, info)
+    return _binds_names(x86_body)
+
+
 def x86_branch(head: ast.If, info: ModuleInfo) -> list[Hit]:
     """An if/elif chain on the machine name that names x86_64 and gives arm64 no working path."""
     chain = _elif_chain(head)
-    if _mentions_arm(head):
+    tests = [(link, found) for link in chain for found in _x86_tests(link.test, info)]
+    if not tests or _mentions_arm(head):
         return []
     final_else = chain[-1].orelse
     hits: list[Hit] = []
-    for link in chain:
-        for node, positive in _x86_tests(link.test, info):
-            other = final_else if positive else link.body  # where an arm64 machine ends up
-            if not other or terminates(other, info):
-                message = f"`{snippet(node)}` branches on x86 and gives arm64 no path"
-                hits.append(("AL108", node, message))
+    for link, (node, positive) in tests:
+        if positive:
+            left_out = _arm_left_out(link.body, final_else, info)
+        else:  # `!= "x86_64"`: the body is where arm64 goes
+            left_out = terminates(link.body, info)
+        if left_out:
+            message = f"`{snippet(node)}` branches on x86 and gives arm64 no path"
+            hits.append(("AL108", node, message))
     return hits
 
 

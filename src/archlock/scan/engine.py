@@ -19,7 +19,7 @@ from archlock.scan import config as scan_config
 from archlock.scan import suppress
 from archlock.scan.checks import Hit
 from archlock.scan.config import ScanConfig
-from archlock.scan.rules import Finding, severity_rank
+from archlock.scan.rules import Finding, applies, severity_rank
 from archlock.scan.visitor import scan_tree
 
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "build", "dist", "site-packages"})
@@ -58,6 +58,10 @@ def scan_source(
 ) -> list[Finding]:
     """Findings for one file's text, sorted, after suppressions and config."""
     config = config or ScanConfig()
+
+    def active(rule_id: str) -> bool:
+        return applies(rule_id, path) and config.enabled(rule_id, path)
+
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
@@ -67,8 +71,8 @@ def scan_source(
     else:
         lines = LINE_BREAK.split(source)
         raw = sorted({_finding(hit, lines, path) for hit in scan_tree(tree)})
-        found = suppress.apply(raw, source, path, lambda rule: config.enabled(rule, path))
-    return sorted(f for f in found if config.enabled(f.rule_id, path))
+        found = suppress.apply(raw, source, path, active)
+    return sorted(f for f in found if active(f.rule_id))
 
 
 def _decode(data: bytes) -> str:

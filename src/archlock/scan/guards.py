@@ -68,16 +68,18 @@ class ModuleInfo:
 
 
 def module_info(tree: ast.Module) -> ModuleInfo:
-    names = import_map(tree)
-    info = ModuleInfo(names=names, machine_vars=machine_vars(tree, names))
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    names = import_map(nodes)
+    info = ModuleInfo(names=names, machine_vars=machine_vars(nodes, names))
+    for node in nodes:
         if isinstance(node, ast.Assign):
             _learn_assignment(node, info)
         elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             doc = node.body[0] if node.body else None
             if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
                 info.docstrings.add(id(doc.value))
-        info.can_use_mps = info.can_use_mps or _names_mps(node, info)
+        if not info.can_use_mps and isinstance(node, (ast.Constant, ast.JoinedStr, ast.Attribute)):
+            info.can_use_mps = _names_mps(node, info)
     return info
 
 

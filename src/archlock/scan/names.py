@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 
 from archlock.scan.rules import X86_NAMES
 
@@ -16,10 +17,10 @@ MACHINE_CALLS = frozenset({"platform.machine", "platform.processor"})
 MACHINE_ATTR_SOURCES = frozenset({"os.uname", "platform.uname"})  # `os.uname().machine`
 
 
-def import_map(tree: ast.AST) -> dict[str, str]:
-    """Local name -> dotted module path, for every absolute import in the file."""
+def import_map(nodes: Iterable[ast.AST]) -> dict[str, str]:
+    """Local name -> dotted module path, for every absolute import among the file's nodes."""
     names: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -79,10 +80,10 @@ def is_machine_expr(node: ast.AST, names: dict[str, str], machine_vars: set[str]
     return isinstance(node, ast.Name) and node.id in machine_vars
 
 
-def machine_vars(tree: ast.AST, names: dict[str, str]) -> set[str]:
+def machine_vars(nodes: Iterable[ast.AST], names: dict[str, str]) -> set[str]:
     """Names assigned from a machine query: `arch = platform.machine()`."""
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Assign) and is_machine_expr(node.value, names, found):
             found.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return found

@@ -7,6 +7,7 @@ data in this module too, so a new package or path is one line, not a new branch 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 SEVERITIES = ("note", "warning", "error")  # ascending; SARIF uses the same three level names
 
@@ -22,6 +23,7 @@ class Rule:
     severity: str  # one of SEVERITIES
     doc: str  # one line: what the rule finds and why it breaks elsewhere
     fix: str  # one line: what to write instead
+    library_only: bool = False  # test files are exempt (they name such things on purpose)
 
 
 RULES: tuple[Rule, ...] = (
@@ -112,16 +114,18 @@ RULES: tuple[Rule, ...] = (
         name="arch-specific-path",
         severity="warning",
         doc="A hard-coded architecture path or triplet "  # archlock: ignore[AL107] its own doc
-        "(x86_64-linux-gnu, /usr/local/cuda, /opt/homebrew) exists on one kind of machine only.",
+        "(x86_64-linux-gnu, /usr/local/cuda, /opt/homebrew) in library code exists on one kind "
+        "of machine only (test files are exempt).",
         fix="ask at runtime (sysconfig, shutil.which, CUDA_HOME, `brew --prefix`) or branch on "
         "platform.machine() for every target",
+        library_only=True,
     ),
     Rule(
         id="AL108",
         name="x86-only-branch",
         severity="warning",
         doc="A branch on the machine name (`platform.machine() == \"x86_64\"`) gives arm64 "
-        "(aarch64, Apple Silicon) no path of its own.",
+        "(aarch64, Apple Silicon) no path: its else exits, or is missing while x86 defines names.",
         fix="add the arm64/aarch64 case (or an else that works everywhere) next to x86_64",
     ),
     Rule(
@@ -168,6 +172,21 @@ ARCH_PATH_MARKERS = (
 
 X86_NAMES = frozenset({"x86_64", "amd64", "x64", "x86", "i386", "i686"})
 ARM_NAMES = frozenset({"arm64", "aarch64", "arm64e", "arm", "armv7l", "armv8", "armv8l"})
+
+
+def is_test_path(path: str) -> bool:
+    """`tests/...`, `test/...`, `test_*.py`, `*_test.py`, `conftest.py`."""
+    pure = PurePosixPath(path)
+    in_tests = any(part in ("tests", "test") for part in pure.parts[:-1])
+    name = pure.name
+    test_file = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    return in_tests or test_file
+
+
+def applies(rule_id: str, path: str) -> bool:
+    """Whether a rule covers this file at all (library-only rules skip test files)."""
+    rule = RULES_BY_ID.get(rule_id)
+    return not (rule and rule.library_only and is_test_path(path))
 
 
 @dataclass(frozen=True, order=True, kw_only=True)

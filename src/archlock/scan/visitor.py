@@ -56,7 +56,9 @@ class Visitor(ast.NodeVisitor):
         saved = self.ctx
         for stmt in stmts:
             self.visit(stmt)
-            self.ctx = replace(self.ctx, facts=self.ctx.facts | exit_facts(stmt, self.info))
+            after = exit_facts(stmt, self.info)
+            if after:
+                self.ctx = replace(self.ctx, facts=self.ctx.facts | after)
         self.ctx = saved
 
     def generic_visit(self, node: ast.AST) -> None:
@@ -141,7 +143,7 @@ class Visitor(ast.NodeVisitor):
         self.visit(node.args)
         if node.returns:
             self.visit(node.returns)
-        scope = checks.handles_device(node)
+        scope = self.info.can_use_mps and checks.handles_device(node)  # only AL109 asks
         with self._within(skip_facts(node.decorator_list, self.info), device_scope=scope):
             self.block(node.body)
 
@@ -188,7 +190,8 @@ class Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign | ast.AnnAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for name in filter(None, map(checks.identifier, targets)):
-            self.hits += checks.device_value(name, node.value, node.value or node, self.ctx)
+            value = node.value
+            self.hits += checks.device_value(name, value, value or node, self.ctx, sep=" = ")
         self.generic_visit(node)
 
     visit_AnnAssign = visit_Assign
@@ -196,5 +199,5 @@ class Visitor(ast.NodeVisitor):
     def visit_Dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                self.hits += checks.device_value(key.value, value, value, self.ctx)
+                self.hits += checks.device_value(repr(key.value), value, value, self.ctx, ": ")
         self.generic_visit(node)
