@@ -36,6 +36,17 @@ def test_syntax_error_is_a_finding_not_a_traceback() -> None:
     assert "cannot parse" in finding.message
 
 
+def test_pathologically_nested_file_is_a_finding() -> None:
+    source = "x = " + " + ".join(["'a'"] * 5000) + "\n"
+    (finding,) = scan_source(source, "generated.py")
+    assert finding.rule_id == "AL001"
+
+
+def test_nul_bytes_are_a_finding() -> None:
+    (finding,) = scan_source("x = 1\0\n", "bin.py")
+    assert (finding.rule_id, finding.line) == ("AL001", 1)
+
+
 def test_undecodable_file_is_a_finding(tmp_path: Path) -> None:
     (tmp_path / "latin.py").write_bytes(b"name = '\xe9t\xe9'\n")
     result = scan_path(tmp_path, tmp_path)

@@ -1,8 +1,8 @@
 """The checks: each looks at one node in its guard context and returns the hits it finds.
 
 A hit is `(rule_id, node, message)`; the visitor walks the tree and keeps the context, the
-engine turns hits into findings with positions. Checks never walk the tree themselves except
-to read a branch's own tests.
+engine turns hits into findings with positions. Checks read only the node they are given (for
+branch rules: that branch's tests and statements; for AL109: the enclosing function).
 """
 
 from __future__ import annotations

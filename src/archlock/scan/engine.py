@@ -63,14 +63,16 @@ def scan_source(
         return applies(rule_id, path) and config.enabled(rule_id, path)
 
     try:
-        tree = ast.parse(source, filename=path)
+        hits = scan_tree(ast.parse(source, filename=path))
     except SyntaxError as exc:
         found = _unparsable(path, f"cannot parse: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except ValueError as exc:  # e.g. NUL bytes
         found = _unparsable(path, f"cannot parse: {exc}")
+    except RecursionError:
+        found = _unparsable(path, "cannot scan: expressions nested too deeply")
     else:
         lines = LINE_BREAK.split(source)
-        raw = sorted({_finding(hit, lines, path) for hit in scan_tree(tree)})
+        raw = sorted({_finding(hit, lines, path) for hit in hits})
         found = suppress.apply(raw, source, path, active)
     return sorted(f for f in found if active(f.rule_id))
 

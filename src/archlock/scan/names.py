@@ -1,8 +1,8 @@
 """What names and literals in a module refer to: import aliases, machine queries, device strings.
 
 `import torch as T`, `from torch import cuda`, `import torch.distributed as dist` all bind a local
-name to a module path; `resolve(node)` turns `T.cuda.synchronize` or `cuda.synchronize` into
-"torch.cuda.synchronize". Resolution is flow-insensitive: every import in the file counts.
+name to a module path; `dotted(node, names)` turns `T.cuda.synchronize` or `cuda.synchronize`
+into "torch.cuda.synchronize". Resolution is flow-insensitive: every import in the file counts.
 """
 
 from __future__ import annotations
