@@ -2,8 +2,10 @@
 
 Reads `archlock.verify/1` result files (default `results/*.json`) and writes Markdown and a
 static HTML page (default `results/matrix.md`, `results/matrix.html`). Each cell says pass,
-fail or skipped with its reason; each column names the host that produced it. `--check` fails
-when either file is stale.
+fail or skipped with its reason; each column names the host that produced it. One row is the
+matrix's own: "same losses as other envs" compares each env's training losses with the first
+column's (the suite's per-device tolerance, at least 1e-4 between CPUs of different
+architectures). `--check` fails when either file is stale.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ import jinja2
 
 from archlock.errors import ConfigError, DriftError
 from archlock.fsutil import GENERATED_MARK, atomic_write_many
+from archlock.suite import LOSS_TOLERANCE
 
 COMMAND = "nox -s matrix  (or: archlock matrix)"
+CROSS_ENV_CHECK = "cross_env_losses"
+# Envs on different CPUs (x86 AVX vs arm NEON) may sum in other orders: a little slack on CPU.
+CROSS_ENV_CPU_TOLERANCE = 1e-4
 VERIFY_SCHEMA = "archlock.verify/1"
 
 # (row label, check name in a verify result)
@@ -124,10 +130,39 @@ def make_column(source: str, result: dict[str, Any]) -> Column:
                   source, result.get("status", "?"))
 
 
+def training_losses(result: dict[str, Any]) -> list[float] | None:
+    losses = (((result.get("suite") or {}).get("checks") or {}).get("training") or {}).get("losses")
+    return losses if isinstance(losses, list) and losses else None
+
+
+def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]] | None) -> Cell:
+    """This env's training losses against the first env's: the same run must agree everywhere."""
+    losses = training_losses(result)
+    if losses is None or reference is None:
+        return Cell("missing", "not run", "no training losses in this result")
+    ref_key, ref = reference
+    ref_losses = training_losses(ref) or []
+    if result is ref:
+        return Cell("pass", f"reference (final loss {losses[-1]:.6f})", "the first env with losses")
+    worst = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses, ref_losses))
+    tolerance = max(LOSS_TOLERANCE.get(result.get("device") or "cpu", 1e-3),
+                    LOSS_TOLERANCE.get(ref.get("device") or "cpu", 1e-3), CROSS_ENV_CPU_TOLERANCE)
+    why = f"max relative difference {worst:.1e} from {ref_key} (tolerance {tolerance:g})"
+    if len(losses) != len(ref_losses) or worst > tolerance:
+        return Cell("fail", f"fail: {why}", why)
+    return Cell("pass", f"pass ({worst:.1e} vs {ref_key})", why)
+
+
+def cross_env_row(ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]) -> Row:
+    reference = next(((c.key, r) for c, (_, r) in zip(columns, ordered) if training_losses(r)), None)
+    return Row("same losses as other envs", CROSS_ENV_CHECK, tuple(cross_env_cell(r, reference) for _, r in ordered))
+
+
 def build_table(results: list[tuple[str, dict[str, Any]]]) -> tuple[list[Column], list[Row]]:
     ordered = sorted(results, key=lambda item: (item[1]["env"], item[1].get("mode", "host")))
     columns = [make_column(source, result) for source, result in ordered]
     rows = [Row(label, check, tuple(make_cell(r, check) for _, r in ordered)) for label, check in FEATURES]
+    rows.insert(7, cross_env_row(ordered, columns))
     return columns, rows
 
 

@@ -50,7 +50,7 @@ def test_chromium_renders_every_cell(tmp_path: Path) -> None:
 
     dom = chromium(page, tmp_path / "profile", "--dump-dom").stdout
     cells = re.findall(r'<td class="cell (\w+)" data-env="([^"]+)" data-check="(\w+)"[^>]*>([^<]*)</td>', dom)
-    assert len(cells) == len(matrix.FEATURES) * 2
+    assert len(cells) == (len(matrix.FEATURES) + 1) * 2  # + the cross-env loss row
     found = {(env, check): (status, html.unescape(text)) for status, env, check, text in cells}
     assert found[("linux-amd64-cuda", "device")] == ("skipped", "skipped: no NVIDIA GPU on this host")
     assert found[("linux-arm64-cpu (image)", "compile")] == ("skipped", "skipped: emulated CPU (QEMU)")

@@ -92,3 +92,24 @@ def test_no_results_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "results" / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="bad.json: not a readable JSON result"):
         matrix.run(args(tmp_path))
+
+
+def with_losses(item: dict[str, Any], losses: list[float], device: str = "cpu") -> dict[str, Any]:
+    item["suite"]["checks"]["training"] = {"losses": losses}
+    item["device"] = device
+    return item
+
+
+def test_cross_env_losses_row() -> None:
+    ref = with_losses(result("linux-amd64-cuda"), [0.5, 0.25, 0.1])
+    arm = with_losses(result("linux-arm64-cpu", "image"), [0.5, 0.25, 0.10000003])
+    mac = with_losses(result("macos-arm64"), [0.5, 0.26, 0.1], device="mps")
+    old = result("z-old")
+    _, rows = matrix.build_table([("a", ref), ("b", arm), ("c", mac), ("d", old)])
+    row = next(r for r in rows if r.check == matrix.CROSS_ENV_CHECK)
+    assert [cell.text for cell in row.cells] == [
+        "reference (final loss 0.100000)",
+        "pass (3.0e-07 vs linux-amd64-cuda)",
+        "fail: max relative difference 4.0e-02 from linux-amd64-cuda (tolerance 0.001)",
+        "not run",
+    ]
