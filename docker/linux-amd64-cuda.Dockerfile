@@ -4,9 +4,9 @@
 # Build from the project root: `archlock build --env linux-amd64-cuda` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-amd64-cuda`.
 #
-# Stages: `uv` (the uv binary), `deps` (a venv synced from the env's hashed lock; its own layer, so
-# a source-only change never reinstalls torch), `runtime` (base + venv + source; no uv, no compiler,
-# no package cache; runs as the unprivileged user `app`, uid 10001).
+# Stages: `uv` (the uv binary), `deps` (base + one layer: a venv synced from the env's hashed lock,
+# so a source-only change never reinstalls torch), `runtime` (deps + the source; uv, the lock and the
+# package cache are only ever mounted, never stored; runs as the unprivileged user `app`, uid 10001).
 #
 # No CUDA base image: torch's PyPI wheel for this platform links against the CUDA runtime, cuDNN,
 # NCCL and friends that the lock installs as nvidia-* wheels into the venv, pinned and hashed like
@@ -30,41 +30,37 @@ FROM ${UV_IMAGE} AS uv
 FROM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
-ENV UV_PYTHON_DOWNLOADS=never \
-    UV_LINK_MODE=copy \
-    UV_NO_PROGRESS=1
-
-COPY --from=uv /uv /usr/local/bin/uv
-COPY envs/locks/linux-amd64-cuda.txt /tmp/archlock/requirements.txt
+# uv and the lock are bind-mounted, never copied: this stage adds exactly one layer, the venv, and
+# the next stage builds on it instead of copying gigabytes of CUDA libraries a second time.
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
-RUN echo "3d1d161a1b5f6884f557cf51396d833f31351937a0393e36ea9b0aaf65658189  /tmp/archlock/requirements.txt" | sha256sum --check --status \
-    || { echo "envs/locks/linux-amd64-cuda.txt changed since rendering: run archlock render" >&2; exit 1; }
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archlock/requirements.txt \
+    --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
-    if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    if ! echo "3d1d161a1b5f6884f557cf51396d833f31351937a0393e36ea9b0aaf65658189  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
+        echo "envs/locks/linux-amd64-cuda.txt changed since rendering: run archlock render" >&2; exit 1; \
+    fi \
+    && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
     && uv venv --python 3.11 /opt/venv \
-    && UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-       uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/archlock/requirements.txt
+    && uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/archlock/requirements.txt
 
-FROM ${BASE_IMAGE} AS runtime
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+FROM deps AS runtime
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
-COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY . /app
-# The project itself, without its dependencies (the lock installed those above). uv comes from a
-# bind mount, so it is not left in the image.
+# The project itself, without its dependencies (the lock installed those above).
 ARG COMPILE_BYTECODE=1
 RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
-    && UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-       uv pip install --python /opt/venv/bin/python --no-deps /app
+    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
+    && uv pip install --python /opt/venv/bin/python --no-deps /app
 USER 10001:10001
 
 # Last, so that a new revision changes no layer above.

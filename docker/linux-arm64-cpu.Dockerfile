@@ -4,9 +4,9 @@
 # Build from the project root: `archlock build --env linux-arm64-cpu` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-arm64-cpu`.
 #
-# Stages: `uv` (the uv binary), `deps` (a venv synced from the env's hashed lock; its own layer, so
-# a source-only change never reinstalls torch), `runtime` (base + venv + source; no uv, no compiler,
-# no package cache; runs as the unprivileged user `app`, uid 10001).
+# Stages: `uv` (the uv binary), `deps` (base + one layer: a venv synced from the env's hashed lock,
+# so a source-only change never reinstalls torch), `runtime` (deps + the source; uv, the lock and the
+# package cache are only ever mounted, never stored; runs as the unprivileged user `app`, uid 10001).
 #
 # Build settings (docker/docker-bake.hcl sets them):
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
@@ -24,41 +24,37 @@ FROM ${UV_IMAGE} AS uv
 FROM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
-ENV UV_PYTHON_DOWNLOADS=never \
-    UV_LINK_MODE=copy \
-    UV_NO_PROGRESS=1
-
-COPY --from=uv /uv /usr/local/bin/uv
-COPY envs/locks/linux-arm64-cpu.txt /tmp/archlock/requirements.txt
+# uv and the lock are bind-mounted, never copied: this stage adds exactly one layer, the venv, and
+# the next stage builds on it instead of copying gigabytes of CUDA libraries a second time.
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
-RUN echo "0c57de88d5ee204ac54fded7527858d786b7d38d75d76b04b404dd57797d9610  /tmp/archlock/requirements.txt" | sha256sum --check --status \
-    || { echo "envs/locks/linux-arm64-cpu.txt changed since rendering: run archlock render" >&2; exit 1; }
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt \
+    --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
-    if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    if ! echo "0c57de88d5ee204ac54fded7527858d786b7d38d75d76b04b404dd57797d9610  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
+        echo "envs/locks/linux-arm64-cpu.txt changed since rendering: run archlock render" >&2; exit 1; \
+    fi \
+    && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
     && uv venv --python 3.11 /opt/venv \
-    && UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-       uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/archlock/requirements.txt
+    && uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/archlock/requirements.txt
 
-FROM ${BASE_IMAGE} AS runtime
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+FROM deps AS runtime
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
-COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY . /app
-# The project itself, without its dependencies (the lock installed those above). uv comes from a
-# bind mount, so it is not left in the image.
+# The project itself, without its dependencies (the lock installed those above).
 ARG COMPILE_BYTECODE=1
 RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
-    && UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-       uv pip install --python /opt/venv/bin/python --no-deps /app
+    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
+    && uv pip install --python /opt/venv/bin/python --no-deps /app
 USER 10001:10001
 
 # Last, so that a new revision changes no layer above.

@@ -59,6 +59,7 @@ class BuildReport:
     manifests: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    log: list[str] = field(default_factory=list)  # captured tool output (quiet mode)
 
 
 # -- entry points -------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def _implied_sets(options: BuildOptions) -> list[str]:
 def _bake(docker: str, bake_path: Path, options: BuildOptions) -> BuildReport:
     report = BuildReport(mode="buildx")
     _announce(options, f"docker buildx bake -f {bake_path}")
-    _run(bake_command(docker, bake_path, options), options, "docker buildx bake")
+    report.log.append(_run(bake_command(docker, bake_path, options), options, "docker buildx bake"))
     return report
 
 
@@ -247,7 +248,7 @@ def _fallback(docker: str, bake_path: Path, options: BuildOptions) -> BuildRepor
     for step in steps:
         started = time.monotonic()
         _announce(options, f"{step.target} ({step.platform}) -> {', '.join(step.tags) or 'untagged'}")
-        _run(list(step.command), options, f"docker build of {step.target} ({step.platform})", cwd=options.project)
+        report.log.append(_run(list(step.command), options, f"docker build of {step.target} ({step.platform})"))
         report.images.append(BuiltImage(step.target, step.platform, step.tags, time.monotonic() - started))
     if options.push:
         report.manifests = _push(docker, bake, report.images, options)
@@ -291,10 +292,11 @@ def _announce(options: BuildOptions, message: str) -> None:
     print(f"archlock build: {message}", file=sys.stderr)
 
 
-def _run(cmd: list[str], options: BuildOptions, what: str, cwd: Path | None = None) -> None:
+def _run(cmd: list[str], options: BuildOptions, what: str) -> str:
+    """Run a docker command in the project (the build context); its output if captured."""
     env = {**os.environ, **options.env, "DOCKER_BUILDKIT": "1"}
     result = subprocess.run(
-        cmd, cwd=cwd or options.project, env=env, check=False, text=True,
+        cmd, cwd=options.project, env=env, check=False, text=True,
         stdout=subprocess.PIPE if options.quiet else None, stderr=subprocess.STDOUT if options.quiet else None,
     )
     if result.returncode != 0:
@@ -302,12 +304,14 @@ def _run(cmd: list[str], options: BuildOptions, what: str, cwd: Path | None = No
         if tail:
             print("\n".join(tail), file=sys.stderr)
         raise ExternalCommandError(f"{what} failed (exit {result.returncode})", fix="see the build output above")
+    return result.stdout or ""
 
 
 # -- CLI ----------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("build", help="build the images of docker/docker-bake.hcl (buildx bake, or a BuildKit fallback)")
     parser.add_argument("targets", nargs="*", help="bake targets or groups (default: group default; with --push: release)")
+    parser.add_argument("--env", dest="envs", action="append", default=[], metavar="NAME", help="build this env's target (repeatable)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--load", action="store_true", help="load the images into the local engine (the default)")
     mode.add_argument("--push", action="store_true", help="push, with attestations, and assemble the multi-arch list")
@@ -329,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
         check_rendered(project.root)
     options = BuildOptions(
         project=project.root,
-        targets=tuple(args.targets),
+        targets=tuple(args.targets) + tuple(f"{env}-release" if args.push else env for env in args.envs),
         push=args.push,
         load=args.load,
         sets=tuple(args.sets),

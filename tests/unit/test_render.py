@@ -82,16 +82,17 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert "# syntax" not in text  # a syntax line makes BuildKit fetch a frontend image
     deps = stage(text, "deps")
-    assert "COPY envs/locks/linux-arm64-cpu.txt /tmp/archlock/requirements.txt" in deps
-    assert "COPY . " not in deps  # deps depend on the lock only
+    assert "--mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt" in deps
+    assert "COPY" not in deps  # deps depend on the lock only, and store nothing but the venv
     assert "--mount=type=cache,target=/root/.cache/uv" in deps
+    assert "--mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv" in deps
     assert "uv pip sync --python /opt/venv/bin/python --require-hashes" in deps
-    assert "COPY --from=uv /uv /usr/local/bin/uv" in deps
+    assert "FROM deps AS runtime" in text
     runtime = stage(text, "runtime")
-    assert runtime.index("COPY --from=deps /opt/venv /opt/venv") < runtime.index("COPY . /app")
-    assert "COPY --from=uv" not in runtime  # no uv in the final image (only a bind mount)
+    assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index("COPY . /app")
+    assert "COPY --from=uv" not in text  # uv is only ever bind-mounted: never in a layer
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
-    assert "ENV VIRTUAL_ENV=/opt/venv" in runtime and "PATH=/opt/venv/bin:$PATH" in runtime
+    assert "PATH=/opt/venv/bin:$PATH" in runtime
 
 
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
@@ -100,7 +101,7 @@ def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     assert 'io.archlock.env="linux-arm64-cpu"' in text
     assert "org.opencontainers.image.source=$SOURCE_URL" in text
     assert "org.opencontainers.image.revision=$REVISION" in text
-    assert f'RUN echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check' in text
+    assert f'if ! echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check --status' in text
     assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in text
     assert f"ARG UV_IMAGE={render.DEFAULT_UV_IMAGE}\n" in text
     assert "--mount=type=secret,id=ca-bundle" in text
@@ -124,7 +125,7 @@ def test_requirements_only_project_copies_source_without_installing(tmp_path: Pa
 def test_torch_index_reaches_uv_as_extra_index(tmp_path: Path, settings: render.RenderSettings) -> None:
     target = make_target(extra_index_url="https://download.example/whl/cpu")
     text = render.render_files(tmp_path, settings, [target])[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
-    assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu"' in text
+    assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu" \\\n    && uv venv' in text
 
 
 def test_bake_file_round_trips_through_the_reader(tmp_path: Path, files: dict[str, str]) -> None:

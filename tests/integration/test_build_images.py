@@ -1,0 +1,130 @@
+"""Real images: both shipped Linux envs built for linux/amd64 and linux/arm64 (QEMU), checked inside.
+
+Runs with `pytest --integration` as root on a Debian host: scripts/local-infra.sh provides the
+engine, QEMU, base images made without Docker Hub, a registry on 127.0.0.1:5000 and a local uv
+image. Then `archlock build --push` builds every env of the bake file's release group (the
+fallback when buildx is missing), pushes it, and assembles the multi-arch list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from archlock import build
+from archlock.project import Project
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[2]
+TAG = "it"
+INSIDE = r"""
+import json, os, platform, shutil, sys
+out = {"machine": platform.machine(), "executable": sys.executable, "uid": os.getuid(), "uv": shutil.which("uv")}
+import torch
+out.update(torch=torch.__version__, cuda=torch.version.cuda, cuda_available=torch.cuda.is_available(),
+           device="cuda" if torch.cuda.is_available() else "cpu", total=float(torch.ones(8).sum()))
+print(json.dumps(out))
+"""
+
+
+def docker(*args: str, timeout: float = 600) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def infra() -> dict[str, str]:
+    if os.geteuid() != 0:
+        pytest.skip("host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)")
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "local-infra.sh"), "--print-env"], capture_output=True, text=True, timeout=1500, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+def ca_bundle() -> Path | None:
+    for value in (os.environ.get(build.CA_ENV), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def options(infra: dict[str, str], project: Path, **changes: object) -> build.BuildOptions:
+    env = {"UV_IMAGE": infra["ARCHLOCK_UV_IMAGE"], "REGISTRY": infra["ARCHLOCK_REGISTRY"] + "/", "TAG": TAG}
+    return build.BuildOptions(project=project, network="host", ca_bundle=ca_bundle(), env=env, quiet=True, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def pushed(infra: dict[str, str]) -> build.BuildReport:
+    build.check_rendered(REPO)
+    report = build.build(options(infra, REPO, push=True))
+    assert report.images, report.notes
+    return report
+
+
+def linux_envs() -> list:
+    return [e for e in Project.load(REPO).envs() if e.platform.docker_platform]
+
+
+def locked_torch(env_name: str) -> str:
+    text = Project.load(REPO).env_lock(env_name).read_text()
+    match = re.search(r"^torch==(\S+)", text, re.M)
+    assert match, f"no torch pin in the {env_name} lock"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("env", linux_envs(), ids=lambda e: e.name)
+def test_image_runs_the_locked_torch_on_its_architecture(pushed: build.BuildReport, infra: dict[str, str], env) -> None:
+    tag = f"{infra['ARCHLOCK_REGISTRY']}/archlock:{TAG}-{env.name}"
+    facts = json.loads(docker("run", "--rm", "--platform", env.platform.docker_platform, tag, "python", "-c", INSIDE).strip().splitlines()[-1])
+    assert facts["machine"] == env.platform.machine
+    assert facts["executable"] == "/opt/venv/bin/python"
+    assert facts["uid"] == 10001 and facts["uv"] is None
+    pin = locked_torch(env.name)
+    assert facts["torch"] == pin or facts["torch"].split("+")[0] == pin
+    assert facts["total"] == 8.0
+    if env.accelerator == "cuda":
+        assert facts["cuda"] == env.expect_cuda  # the CUDA build, from the lock's nvidia-* wheels
+        assert facts["device"] == "cpu" and facts["cuda_available"] is False  # no GPU on this host
+    else:
+        assert facts["cuda"] is None
+
+
+@pytest.mark.parametrize("env", linux_envs(), ids=lambda e: e.name)
+def test_image_labels_name_env_and_lock(pushed: build.BuildReport, infra: dict[str, str], env) -> None:
+    tag = f"{infra['ARCHLOCK_REGISTRY']}/archlock:{TAG}-{env.name}"
+    info = json.loads(docker("image", "inspect", tag))[0]
+    labels = info["Config"]["Labels"]
+    lock = Project.load(REPO).env_lock(env.name)
+    assert labels["io.archlock.env"] == env.name
+    assert labels["io.archlock.lock-sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert info["Architecture"] == env.platform.docker_platform.split("/")[1]
+
+
+def test_manifest_list_holds_one_image_per_platform(pushed: build.BuildReport, infra: dict[str, str]) -> None:
+    name = f"{infra['ARCHLOCK_REGISTRY']}/archlock:{TAG}"
+    assert name in pushed.manifests
+    listing = json.loads(docker("manifest", "inspect", "--insecure", name))
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in listing["manifests"]}
+    assert platforms == {"linux/amd64", "linux/arm64"}
+
+
+def test_source_only_change_reuses_the_dependency_layer(pushed: build.BuildReport, infra: dict[str, str], tmp_path: Path) -> None:
+    copy = tmp_path / "project"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "__pycache__", "results"))
+    (copy / "src" / "archlock" / "_touched.py").write_text("CHANGED = True\n")
+    report = build.build(options(infra, copy, targets=("linux-arm64-cpu",)))
+    log = "\n".join(report.log)
+    sync = [line for line in log.splitlines() if "uv pip sync" in line and line.startswith("#")]
+    assert sync and all("CACHED" in line for line in sync), log[-3000:]
+    assert "COPY . /app" in log and "CACHED [runtime 3/" not in log
