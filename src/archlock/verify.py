@@ -140,6 +140,8 @@ class ImageTarget:
 
     def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
         command = ["docker", "run", "--rm", "--platform", self.platform, "-e", "PYTHONDONTWRITEBYTECODE=1"]
+        if os.environ.get(suite.FAULT_ENV):  # the suite's test hook reaches the container too
+            command += ["-e", suite.FAULT_ENV]
         if self.gpus:
             command += ["--gpus", "all"]
         for mount in (f"{self.scripts}:{IMAGE_SCRIPTS}:ro", *mounts):
@@ -260,12 +262,21 @@ def parse_json_output(text: str) -> dict[str, Any] | None:
     return None
 
 
+def telling_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The line of a failed run that says why: docker's own error, else the last line."""
+    lines = [line.strip() for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error:" in line]
+    return ((errors or lines or ["no output"])[-1 if not errors else 0])[:300]
+
+
 def run_script(target: Any, runner: Runner, script: str, *args: str) -> tuple[dict[str, Any] | None, str]:
     done = runner(target.command(script, *args), RUN_TIMEOUT)
     doc = parse_json_output(done.stdout)
     if doc is None:
-        tail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
-        return None, f"{script}.py exited {done.returncode} without a result: {tail[:300]}"
+        if target.mode == "image" and done.returncode in (126, 127):
+            raise ConfigError(f"--image {target.tag}: cannot run `python` in it: {telling_line(done)}",
+                              fix="an env image must have the env's interpreter on PATH as `python` (archlock build images do)")
+        return None, f"{script}.py exited {done.returncode} without a result: {telling_line(done)}"
     return doc, ""
 
 

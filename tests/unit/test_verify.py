@@ -353,3 +353,20 @@ def test_redaction_of_project_and_home_paths() -> None:
     value = {"a": ["/home/u/proj/.venv/bin/python", "/home/u/.pyenv/x", "/home/user2/y"]}
     assert verify.redact(value, [("/home/u/proj", "<project>"), ("/home/u", "~")]) == {
         "a": ["<project>/.venv/bin/python", "~/.pyenv/x", "/home/user2/y"]}
+
+
+def test_the_loss_hook_reaches_the_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = verify.ImageTarget("app:arm64", "linux/arm64", "sha256:1", tmp_path)
+    monkeypatch.delenv("ARCHLOCK_SUITE_FAULT", raising=False)
+    assert "ARCHLOCK_SUITE_FAULT" not in target.command("suite")
+    monkeypatch.setenv("ARCHLOCK_SUITE_FAULT", "loss")
+    command = target.command("suite")
+    assert command[command.index("ARCHLOCK_SUITE_FAULT") - 1] == "-e"
+
+
+def test_a_failed_run_is_explained_by_dockers_own_error_line() -> None:
+    done = subprocess.CompletedProcess([], 127, "", "docker: Error response from daemon: exec: \"python\": "
+                                       "executable file not found in $PATH: unknown.\n\nRun 'docker run --help'\n")
+    assert verify.telling_line(done).startswith("docker: Error response from daemon: exec: \"python\"")
+    plain = subprocess.CompletedProcess([], 1, "", "Traceback\n  File x\nSegmentation fault\n")
+    assert verify.telling_line(plain) == "Segmentation fault"
