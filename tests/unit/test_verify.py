@@ -370,3 +370,15 @@ def test_a_failed_run_is_explained_by_dockers_own_error_line() -> None:
     assert verify.telling_line(done).startswith("docker: Error response from daemon: exec: \"python\"")
     plain = subprocess.CompletedProcess([], 1, "", "Traceback\n  File x\nSegmentation fault\n")
     assert verify.telling_line(plain) == "Segmentation fault"
+
+
+def test_project_tests_run_with_the_envs_interpreter(tmp_path: Path) -> None:
+    import sys
+
+    target = verify.HostTarget(Path(sys.executable))
+    (tmp_path / "test_ok.py").write_text("def test_ok():\n    assert True\n")
+    ok = verify.run_project_tests(target, verify.run_process, tmp_path)
+    assert ok["status"] == "pass" and ok["why"].startswith("pytest: 1 passed")
+    (tmp_path / "test_bad.py").write_text("def test_bad():\n    assert False\n")
+    bad = verify.run_project_tests(target, verify.run_process, tmp_path)
+    assert bad["status"] == "fail" and bad["why"].startswith("pytest exited 1: 1 failed, 1 passed")
