@@ -82,17 +82,25 @@ class Row:
 
 def load_results(folder: Path) -> list[tuple[str, dict[str, Any]]]:
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: no results folder", fix="run archlock verify (or nox -s verify) first")
+        raise ConfigError(
+            f"{folder}: no results folder", fix="run archlock verify (or nox -s verify) first"
+        )
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a readable JSON result: {exc}", fix="delete it or re-run archlock verify") from None
+            raise ConfigError(
+                f"{path}: not a readable JSON result: {exc}",
+                fix="delete it or re-run archlock verify",
+            ) from None
         if isinstance(data, dict) and data.get("schema") == VERIFY_SCHEMA:
             found.append((path.name, data))
     if not found:
-        raise ConfigError(f"{folder}: no {VERIFY_SCHEMA} result files", fix="run archlock verify (or nox -s verify) first")
+        raise ConfigError(
+            f"{folder}: no {VERIFY_SCHEMA} result files",
+            fix="run archlock verify (or nox -s verify) first",
+        )
     return found
 
 
@@ -126,8 +134,16 @@ def make_column(source: str, result: dict[str, Any]) -> Column:
     where = f"image {image.get('tag')}" if mode == "image" else "host venv"
     host = f"{(result.get('host') or {}).get('description', '?')} [{where}]"
     key = result["env"] + (" (image)" if mode == "image" else "")
-    return Column(key, result["env"], mode, result.get("device") or "?", host, result.get("created", "?"),
-                  source, result.get("status", "?"))
+    return Column(
+        key,
+        result["env"],
+        mode,
+        result.get("device") or "?",
+        host,
+        result.get("created", "?"),
+        source,
+        result.get("status", "?"),
+    )
 
 
 def training_losses(result: dict[str, Any]) -> list[float] | None:
@@ -145,8 +161,11 @@ def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]]
     if result is ref:
         return Cell("pass", f"reference (final loss {losses[-1]:.6f})", "the first env with losses")
     worst = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses, ref_losses))
-    tolerance = max(LOSS_TOLERANCE.get(result.get("device") or "cpu", 1e-3),
-                    LOSS_TOLERANCE.get(ref.get("device") or "cpu", 1e-3), CROSS_ENV_CPU_TOLERANCE)
+    tolerance = max(
+        LOSS_TOLERANCE.get(result.get("device") or "cpu", 1e-3),
+        LOSS_TOLERANCE.get(ref.get("device") or "cpu", 1e-3),
+        CROSS_ENV_CPU_TOLERANCE,
+    )
     why = f"max relative difference {worst:.1e} from {ref_key} (tolerance {tolerance:g})"
     if len(losses) != len(ref_losses) or worst > tolerance:
         return Cell("fail", f"fail: {why}", why)
@@ -154,14 +173,23 @@ def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]]
 
 
 def cross_env_row(ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]) -> Row:
-    reference = next(((c.key, r) for c, (_, r) in zip(columns, ordered) if training_losses(r)), None)
-    return Row("same losses as other envs", CROSS_ENV_CHECK, tuple(cross_env_cell(r, reference) for _, r in ordered))
+    reference = next(
+        ((c.key, r) for c, (_, r) in zip(columns, ordered) if training_losses(r)), None
+    )
+    return Row(
+        "same losses as other envs",
+        CROSS_ENV_CHECK,
+        tuple(cross_env_cell(r, reference) for _, r in ordered),
+    )
 
 
 def build_table(results: list[tuple[str, dict[str, Any]]]) -> tuple[list[Column], list[Row]]:
     ordered = sorted(results, key=lambda item: (item[1]["env"], item[1].get("mode", "host")))
     columns = [make_column(source, result) for source, result in ordered]
-    rows = [Row(label, check, tuple(make_cell(r, check) for _, r in ordered)) for label, check in FEATURES]
+    rows = [
+        Row(label, check, tuple(make_cell(r, check) for _, r in ordered))
+        for label, check in FEATURES
+    ]
     rows.insert(7, cross_env_row(ordered, columns))
     return columns, rows
 
@@ -171,21 +199,33 @@ def md_escape(text: str) -> str:
 
 
 def render_markdown(columns: list[Column], rows: list[Row]) -> str:
-    lines = [f"<!-- {GENERATED_MARK} - do not edit by hand. Regenerate with: {COMMAND} -->", "",
-             "# Compatibility matrix", "",
-             "| feature | " + " | ".join(md_escape(c.key) for c in columns) + " |",
-             "|---" * (len(columns) + 1) + "|",
-             "| produced on | " + " | ".join(md_escape(f"{c.host}, {c.created}") for c in columns) + " |",
-             "| verify | " + " | ".join(f"**{c.status}**" for c in columns) + " |"]
+    lines = [
+        f"<!-- {GENERATED_MARK} - do not edit by hand. Regenerate with: {COMMAND} -->",
+        "",
+        "# Compatibility matrix",
+        "",
+        "| feature | " + " | ".join(md_escape(c.key) for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+        "| produced on | "
+        + " | ".join(md_escape(f"{c.host}, {c.created}") for c in columns)
+        + " |",
+        "| verify | " + " | ".join(f"**{c.status}**" for c in columns) + " |",
+    ]
     for row in rows:
-        lines.append(f"| {md_escape(row.label)} | " + " | ".join(md_escape(cell.text) for cell in row.cells) + " |")
+        lines.append(
+            f"| {md_escape(row.label)} | "
+            + " | ".join(md_escape(cell.text) for cell in row.cells)
+            + " |"
+        )
     lines += ["", "Sources: " + ", ".join(f"`{c.source}`" for c in columns), ""]
     return "\n".join(lines)
 
 
 def template() -> jinja2.Template:
     source = resources.files("archlock").joinpath("data/matrix.html.j2").read_text(encoding="utf-8")
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True)
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True
+    )
     return environment.from_string(source)
 
 
@@ -200,15 +240,27 @@ def outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 
 
 def stale(files: dict[Path, str]) -> list[str]:
-    return [str(path) for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    return [
+        str(path)
+        for path, text in files.items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text
+    ]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("matrix", help="combine verify results into a feature x env matrix (Markdown + HTML)")
-    parser.add_argument("--results", type=Path, help="folder of verify result files (default: results/)")
-    parser.add_argument("--markdown", type=Path, help="Markdown output (default: results/matrix.md)")
+    parser = subparsers.add_parser(
+        "matrix", help="combine verify results into a feature x env matrix (Markdown + HTML)"
+    )
+    parser.add_argument(
+        "--results", type=Path, help="folder of verify result files (default: results/)"
+    )
+    parser.add_argument(
+        "--markdown", type=Path, help="Markdown output (default: results/matrix.md)"
+    )
     parser.add_argument("--html", type=Path, help="HTML output (default: results/matrix.html)")
-    parser.add_argument("--check", action="store_true", help="fail if the outputs are stale; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if the outputs are stale; write nothing"
+    )
     parser.set_defaults(func=run)
 
 

@@ -169,7 +169,7 @@ def header_archs(data: bytes) -> list[str]:
 
 
 def header_format(data: bytes) -> str | None:
-    """"elf", "mach-o" or None for the first bytes of a file."""
+    """ "elf", "mach-o" or None for the first bytes of a file."""
     if elf_arch(data) is not None:
         return "elf"
     return "mach-o" if macho_archs(data) else None
@@ -329,7 +329,12 @@ def libc_facts() -> dict | None:
 
 def os_facts(sysm: System) -> dict:
     system = sysm.system()
-    facts = {"system": system, "name": os_name(system), "release": platform.release(), "distro": None}
+    facts = {
+        "system": system,
+        "name": os_name(system),
+        "release": platform.release(),
+        "distro": None,
+    }
     if system == "Darwin":
         product = sysm.sysctl("kern.osproductversion")
         facts["version"] = product if isinstance(product, str) else platform.mac_ver()[0]
@@ -386,8 +391,13 @@ def macos_emulation(sysm: System, proc_arch: str | None) -> dict:
     evidence.append("hw.optional.arm64=%s" % sysm.sysctl("hw.optional.arm64"))
     emulated = translated == 1
     host = "arm64" if apple_silicon or emulated else proc_arch
-    return {"emulated": emulated, "by": "rosetta" if emulated else None, "host_arch": host,
-            "process_arch": proc_arch, "evidence": evidence}
+    return {
+        "emulated": emulated,
+        "by": "rosetta" if emulated else None,
+        "host_arch": host,
+        "process_arch": proc_arch,
+        "evidence": evidence,
+    }
 
 
 def linux_host_arch(sysm: System, evidence: list[str]) -> str | None:
@@ -418,8 +428,13 @@ def linux_emulation(sysm: System, proc_arch: str | None) -> dict:
         entry = binfmt_emulator(sysm, proc_arch)
         evidence.append("binfmt_misc entry %s" % (entry or "not visible"))
         by = "qemu-user" if entry or host in NATIVE_COMPAT else "user-mode"
-    return {"emulated": emulated, "by": by, "host_arch": host, "process_arch": proc_arch,
-            "evidence": evidence}
+    return {
+        "emulated": emulated,
+        "by": by,
+        "host_arch": host,
+        "process_arch": proc_arch,
+        "evidence": evidence,
+    }
 
 
 def emulation_facts(sysm: System, exe_archs: list[str]) -> dict:
@@ -428,8 +443,13 @@ def emulation_facts(sysm: System, exe_archs: list[str]) -> dict:
         return macos_emulation(sysm, proc)
     if sysm.system() == "Linux":
         return linux_emulation(sysm, proc)
-    return {"emulated": False, "by": None, "host_arch": None, "process_arch": proc,
-            "evidence": ["no emulation check for %s" % sysm.system()]}
+    return {
+        "emulated": False,
+        "by": None,
+        "host_arch": None,
+        "process_arch": proc,
+        "evidence": ["no emulation check for %s" % sysm.system()],
+    }
 
 
 def site_packages() -> list[str]:
@@ -524,10 +544,21 @@ def scan_binaries(sites: list[str], arch: str | None, fmt: str | None) -> dict:
             compiled += 1
             if found_fmt == fmt and arch in [normalize_arch(a) for a in archs]:
                 continue
-            foreign.append({"path": os.path.relpath(path, site), "site": site,
-                            "format": found_fmt, "archs": archs})
-    return {"compiled": compiled, "expected_arch": arch, "expected_format": fmt,
-            "foreign": foreign[:FOREIGN_LIMIT], "foreign_total": len(foreign)}
+            foreign.append(
+                {
+                    "path": os.path.relpath(path, site),
+                    "site": site,
+                    "format": found_fmt,
+                    "archs": archs,
+                }
+            )
+    return {
+        "compiled": compiled,
+        "expected_arch": arch,
+        "expected_format": fmt,
+        "foreign": foreign[:FOREIGN_LIMIT],
+        "foreign_total": len(foreign),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,9 +593,14 @@ def _cuda_devices(torch, arch_list: list[str]) -> list[dict]:
     for index in range(torch.cuda.device_count()):
         major, minor = torch.cuda.get_device_capability(index)
         capability = "%d.%d" % (major, minor)
-        devices.append({"index": index, "name": torch.cuda.get_device_name(index),
-                        "capability": capability,
-                        "supported": cuda_arch_supported(capability, arch_list)})
+        devices.append(
+            {
+                "index": index,
+                "name": torch.cuda.get_device_name(index),
+                "capability": capability,
+                "supported": cuda_arch_supported(capability, arch_list),
+            }
+        )
     return devices
 
 
@@ -574,10 +610,14 @@ def torch_facts_here() -> dict:
         import torch
     except Exception as exc:  # noqa: BLE001 - any import failure is a fact to report
         return {"importable": False, "error": one_line(exc)}
-    facts = {"importable": True, "version": torch.__version__,
-             "local": torch.__version__.partition("+")[2] or None,
-             "git_version": getattr(torch.version, "git_version", None),
-             "cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None)}
+    facts = {
+        "importable": True,
+        "version": torch.__version__,
+        "local": torch.__version__.partition("+")[2] or None,
+        "git_version": getattr(torch.version, "git_version", None),
+        "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None),
+    }
     facts["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     facts["arch_list"] = torch.cuda.get_arch_list() if facts["cuda"] else []
     facts["cuda_available"] = bool(torch.cuda.is_available())
@@ -599,12 +639,14 @@ def torch_facts(timeout: float = 900.0) -> dict:
     """torch facts from a child interpreter (this same file, `--torch-only`)."""
     command = [sys.executable, os.path.abspath(__file__), "--torch-only"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"importable": False, "error": "import torch took over %d s" % timeout}
     if done.returncode < 0:
-        return {"importable": False, "error": "import torch killed the interpreter with signal %d"
-                % -done.returncode}
+        return {
+            "importable": False,
+            "error": "import torch killed the interpreter with signal %d" % -done.returncode,
+        }
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -676,11 +718,19 @@ def probe(sysm: System | None = None, with_torch: bool = True, with_scan: bool =
     doc["python"] = _section(errors, "python", python_facts, sysm, exe_archs) or {}
     doc["distributions"] = _section(errors, "distributions", distributions) or []
     if with_scan:
-        doc["binaries"] = _section(errors, "binaries", scan_binaries, doc["python"].get(
-            "site_packages", []), doc["python"].get("arch"), expected_format(sysm.system()))
+        doc["binaries"] = _section(
+            errors,
+            "binaries",
+            scan_binaries,
+            doc["python"].get("site_packages", []),
+            doc["python"].get("arch"),
+            expected_format(sysm.system()),
+        )
     else:
         doc["binaries"] = {"skipped": "--no-scan"}
-    doc["torch"] = _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
+    doc["torch"] = (
+        _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
+    )
     doc["gpu"] = {"nvidia_driver": _section(errors, "gpu", nvidia_driver, sysm)}
     doc["env"] = _section(errors, "env", env_facts, sysm) or {}
     doc["errors"] = errors
@@ -705,7 +755,9 @@ def emit(doc: dict, output: str | None) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("probe", help="print the facts of this Python environment as JSON")
+    parser = subparsers.add_parser(
+        "probe", help="print the facts of this Python environment as JSON"
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
 

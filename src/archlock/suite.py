@@ -39,7 +39,16 @@ import sys
 import time
 
 SCHEMA = "archlock.suite/1"
-CHECKS = ("device", "sdpa", "compile", "autocast", "distributed", "training", "loss_parity", "checkpoint")
+CHECKS = (
+    "device",
+    "sdpa",
+    "compile",
+    "autocast",
+    "distributed",
+    "training",
+    "loss_parity",
+    "checkpoint",
+)
 DEVICE_ENV = "ARCHLOCK_DEVICE"
 FAULT_ENV = "ARCHLOCK_SUITE_FAULT"
 # Relative per-step loss tolerance against the CPU run. CPU vs CPU is the same code path; GPUs
@@ -80,13 +89,22 @@ def select_device(torch, requested: str | None) -> tuple[str, dict]:
     found = available_devices(torch)
     if requested:
         if found.get(requested):
-            return requested, result("pass", "%s requested and available" % requested, available=found)
-        why = "%s requested (--device / %s) but not available here; ran on cpu" % (requested, DEVICE_ENV)
+            return requested, result(
+                "pass", "%s requested and available" % requested, available=found
+            )
+        why = "%s requested (--device / %s) but not available here; ran on cpu" % (
+            requested,
+            DEVICE_ENV,
+        )
         return "cpu", result("fail", why, available=found)
     for name in ("cuda", "mps", "cpu"):
         if found[name]:
-            return name, result("pass", "auto: first available of cuda > mps > cpu", available=found,
-                                name=device_name(torch, name))
+            return name, result(
+                "pass",
+                "auto: first available of cuda > mps > cpu",
+                available=found,
+                name=device_name(torch, name),
+            )
     return "cpu", result("pass", "auto", available=found)
 
 
@@ -121,8 +139,11 @@ def sdpa_kernels(torch):
     except ImportError:
         return [("default", None)]
     names = ["FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION", "MATH"]
-    return [(name, lambda member=getattr(SDPBackend, name): sdpa_kernel([member]))
-            for name in names if hasattr(SDPBackend, name)]
+    return [
+        (name, lambda member=getattr(SDPBackend, name): sdpa_kernel([member]))
+        for name in names
+        if hasattr(SDPBackend, name)
+    ]
 
 
 def run_flash_attn(torch, device: str):
@@ -198,8 +219,10 @@ def compile_blocker(torch, device: str, emulated: bool) -> str | None:
     if not shutil.which(compiler) and not shutil.which("g++") and not shutil.which("clang++"):
         return "no C++ compiler on PATH (inductor's CPU backend compiles C++); install g++ or clang"
     if importlib.util.find_spec("setuptools") is None:
-        return ("setuptools is not installed and inductor's CPU backend imports it "
-                "(torch.utils.cpp_extension); add setuptools to the locked dependencies")
+        return (
+            "setuptools is not installed and inductor's CPU backend imports it "
+            "(torch.utils.cpp_extension); add setuptools to the locked dependencies"
+        )
     return None
 
 
@@ -219,8 +242,12 @@ def check_compile(torch, device: str, emulated: bool) -> dict:
     compiled = torch.compile(func, backend="inductor")
     error = (compiled(x, w) - func(x, w)).abs().max().item()
     status = "pass" if error < 1e-4 else "fail"
-    return result(status, "inductor output matches eager (max error %.1e)" % error, backend="inductor",
-                  max_error=error)
+    return result(
+        status,
+        "inductor output matches eager (max error %.1e)" % error,
+        backend="inductor",
+        max_error=error,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,8 +280,12 @@ def check_autocast(torch, device: str) -> dict:
     if out.dtype != dtype:
         return result("fail", "autocast produced %s, expected %s" % (out.dtype, name), dtype=name)
     status = "pass" if error <= AUTOCAST_TOLERANCE else "fail"
-    return result(status, "Linear under autocast runs in %s (max error %.1e)" % (name, error),
-                  dtype=name, max_error=error)
+    return result(
+        status,
+        "Linear under autocast runs in %s (max error %.1e)" % (name, error),
+        dtype=name,
+        max_error=error,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,8 +305,13 @@ def dist_worker(rank: int, world: int, port: int, backend: str, queue) -> None:
         import torch
         import torch.distributed as dist
 
-        dist.init_process_group(backend, init_method="tcp://127.0.0.1:%d" % port, rank=rank,
-                                world_size=world, timeout=__import__("datetime").timedelta(seconds=120))
+        dist.init_process_group(
+            backend,
+            init_method="tcp://127.0.0.1:%d" % port,
+            rank=rank,
+            world_size=world,
+            timeout=__import__("datetime").timedelta(seconds=120),
+        )
         device = "cpu"
         if backend == "nccl" and torch.cuda.is_available():
             torch.cuda.set_device(rank)
@@ -313,7 +349,9 @@ def check_distributed(torch, device: str) -> dict:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     ctx = multiprocessing.get_context(start_method(device))
     queue, port = ctx.Queue(), free_port()
-    procs = [ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue)) for rank in (0, 1)]
+    procs = [
+        ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue)) for rank in (0, 1)
+    ]
     for proc in procs:
         proc.start()
     answers = collect(queue, procs)
@@ -389,9 +427,12 @@ def check_training(losses: list[float]) -> dict:
     if not all(math.isfinite(value) for value in losses):
         return result("fail", "loss is not finite: %s" % losses, losses=losses)
     if losses[-1] >= losses[0] * 0.9:
-        return result("fail", "loss did not fall: %.4f -> %.4f" % (losses[0], losses[-1]), losses=losses)
-    return result("pass", "%d steps, loss %.4f -> %.4f" % (len(losses), losses[0], losses[-1]),
-                  losses=losses)
+        return result(
+            "fail", "loss did not fall: %.4f -> %.4f" % (losses[0], losses[-1]), losses=losses
+        )
+    return result(
+        "pass", "%d steps, loss %.4f -> %.4f" % (len(losses), losses[0], losses[-1]), losses=losses
+    )
 
 
 def check_parity(device: str, device_losses: list[float], cpu_losses: list[float]) -> dict:
@@ -401,7 +442,9 @@ def check_parity(device: str, device_losses: list[float], cpu_losses: list[float
     if worst > tolerance:
         why = "%s losses differ from CPU by %.2e relative (> %.0e)" % (device, worst, tolerance)
         return result("fail", why, **facts)
-    return result("pass", "%s losses match CPU within %.0e (worst %.1e)" % (device, tolerance, worst), **facts)
+    return result(
+        "pass", "%s losses match CPU within %.0e (worst %.1e)" % (device, tolerance, worst), **facts
+    )
 
 
 def check_checkpoint(torch, model, device: str) -> dict:
@@ -419,8 +462,11 @@ def check_checkpoint(torch, model, device: str) -> dict:
         error = (restored(x) - model(x.to(device)).cpu()).abs().max().item()
     tolerance = LOSS_TOLERANCE.get(device, 1e-3)
     status = "pass" if error <= tolerance else "fail"
-    return result(status, "saved on %s, loaded on cpu; outputs differ by %.1e" % (device, error),
-                  max_error=error)
+    return result(
+        status,
+        "saved on %s, loaded on cpu; outputs differ by %.1e" % (device, error),
+        max_error=error,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,11 +539,20 @@ def exit_code(doc: dict) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="suite.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cuda", "mps", "cpu"), default=os.environ.get(DEVICE_ENV) or None,
-                        help="run on this device (default: $%s, else cuda > mps > cpu)" % DEVICE_ENV)
-    parser.add_argument("--emulated", action="store_true",
-                        help="this interpreter is emulated (QEMU / Rosetta): skip what only wastes time")
-    parser.add_argument("--skip", action="append", default=[], choices=CHECKS[1:], help="skip a check")
+    parser.add_argument(
+        "--device",
+        choices=("cuda", "mps", "cpu"),
+        default=os.environ.get(DEVICE_ENV) or None,
+        help="run on this device (default: $%s, else cuda > mps > cpu)" % DEVICE_ENV,
+    )
+    parser.add_argument(
+        "--emulated",
+        action="store_true",
+        help="this interpreter is emulated (QEMU / Rosetta): skip what only wastes time",
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=CHECKS[1:], help="skip a check"
+    )
     parser.add_argument("--output", "-o", help="write the JSON here instead of stdout")
     return parser.parse_args(argv)
 

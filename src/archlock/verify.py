@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +61,13 @@ def run_process(command: list[str], timeout: float) -> subprocess.CompletedProce
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
-        raise ToolMissingError(f"{command[0]}: not found", fix="install it or put it on PATH") from None
+        raise ToolMissingError(
+            f"{command[0]}: not found", fix="install it or put it on PATH"
+        ) from None
     except subprocess.TimeoutExpired:
-        raise ExternalCommandError(f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s") from None
+        raise ExternalCommandError(
+            f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,8 +93,13 @@ def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: 
         for env in envs:
             if env.name == name:
                 return env
-        raise ConfigError(f"--env {name}: no such env in {where}", fix=f"known envs: {', '.join(e.name for e in envs)}")
-    mine = sorted((e for e in envs if host and e.platform.name == host.name), key=lambda e: e.opt_in)
+        raise ConfigError(
+            f"--env {name}: no such env in {where}",
+            fix=f"known envs: {', '.join(e.name for e in envs)}",
+        )
+    mine = sorted(
+        (e for e in envs if host and e.platform.name == host.name), key=lambda e: e.opt_in
+    )
     if not mine:
         label = host.name if host else "this host"
         raise ConfigError(
@@ -139,7 +147,15 @@ class ImageTarget:
     extra: list[str] = field(default_factory=list)
 
     def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
-        command = ["docker", "run", "--rm", "--platform", self.platform, "-e", "PYTHONDONTWRITEBYTECODE=1"]
+        command = [
+            "docker",
+            "run",
+            "--rm",
+            "--platform",
+            self.platform,
+            "-e",
+            "PYTHONDONTWRITEBYTECODE=1",
+        ]
         if os.environ.get(suite.FAULT_ENV):  # the suite's test hook reaches the container too
             command += ["-e", suite.FAULT_ENV]
         if self.gpus:
@@ -177,7 +193,10 @@ def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
     done = runner(["docker", "image", "inspect", tag], 120.0)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise ConfigError(f"--image {tag}: docker cannot inspect it: {reason}", fix="build it first: archlock build --env NAME")
+        raise ConfigError(
+            f"--image {tag}: docker cannot inspect it: {reason}",
+            fix="build it first: archlock build --env NAME",
+        )
     data = json.loads(done.stdout)
     return data[0] if isinstance(data, list) else data
 
@@ -192,9 +211,15 @@ def image_env_name(info: dict[str, Any], tag: str, requested: str | None) -> str
     labels = (info.get("Config") or {}).get("Labels") or {}
     label = labels.get(ENV_LABEL)
     if requested and label and requested != label:
-        raise ConfigError(f"--image {tag} is labelled {ENV_LABEL}={label}, not {requested}", fix=f"pass --env {label} or the right image")
+        raise ConfigError(
+            f"--image {tag} is labelled {ENV_LABEL}={label}, not {requested}",
+            fix=f"pass --env {label} or the right image",
+        )
     if not (requested or label):
-        raise ConfigError(f"--image {tag} has no {ENV_LABEL} label", fix="build it with archlock build, or pass --env NAME")
+        raise ConfigError(
+            f"--image {tag} has no {ENV_LABEL} label",
+            fix="build it with archlock build, or pass --env NAME",
+        )
     return requested or label
 
 
@@ -239,7 +264,9 @@ def sync_venv(project: Any, env: Any, venv: Path) -> None:
 
     lock = project.env_lock(env.name)
     if not lock.is_file():
-        raise ConfigError(f"{lock}: env {env.name} has no lock", fix=f"archlock lock --env {env.name}")
+        raise ConfigError(
+            f"{lock}: env {env.name} has no lock", fix=f"archlock lock --env {env.name}"
+        )
     index = project.index(env.torch_index, env) if env.torch_index else None
     for args in sync_commands(env, venv, lock, index):
         run_uv(args, cwd=project.root, what=f"verify {env.name}: uv {args[0]} {args[1]}")
@@ -264,18 +291,24 @@ def parse_json_output(text: str) -> dict[str, Any] | None:
 
 def telling_line(done: subprocess.CompletedProcess[str]) -> str:
     """The line of a failed run that says why: docker's own error, else the last line."""
-    lines = [line.strip() for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
+    lines = [
+        line.strip() for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()
+    ]
     errors = [line for line in lines if "Error" in line or "error:" in line]
     return ((errors or lines or ["no output"])[-1 if not errors else 0])[:300]
 
 
-def run_script(target: Any, runner: Runner, script: str, *args: str) -> tuple[dict[str, Any] | None, str]:
+def run_script(
+    target: Any, runner: Runner, script: str, *args: str
+) -> tuple[dict[str, Any] | None, str]:
     done = runner(target.command(script, *args), RUN_TIMEOUT)
     doc = parse_json_output(done.stdout)
     if doc is None:
         if target.mode == "image" and done.returncode in (126, 127):
-            raise ConfigError(f"--image {target.tag}: cannot run `python` in it: {telling_line(done)}",
-                              fix="an env image must have the env's interpreter on PATH as `python` (archlock build images do)")
+            raise ConfigError(
+                f"--image {target.tag}: cannot run `python` in it: {telling_line(done)}",
+                fix="an env image must have the env's interpreter on PATH as `python` (archlock build images do)",
+            )
         return None, f"{script}.py exited {done.returncode} without a result: {telling_line(done)}"
     return doc, ""
 
@@ -287,8 +320,13 @@ def run_project_tests(target: Any, runner: Runner, root: Path) -> Check:
     if done.returncode == 0:
         return passed(f"pytest: {last}")
     if "No module named pytest" in done.stderr:
-        return failed("pytest is not installed in the env", "add pytest to a dependency group the envs lock")
-    return failed(f"pytest exited {done.returncode}: {last}", "run the project's tests in this env and fix them")
+        return failed(
+            "pytest is not installed in the env", "add pytest to a dependency group the envs lock"
+        )
+    return failed(
+        f"pytest exited {done.returncode}: {last}",
+        "run the project's tests in this env and fix them",
+    )
 
 
 def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[str]) -> list[str]:
@@ -342,13 +380,22 @@ def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     os_name = (doc.get("os") or {}).get("name")
     arch = (doc.get("python") or {}).get("arch")
     fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}")
+        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}"
+    )
     if os_name != want.os:
-        return failed(f"the env targets {want.os}, this is {os_name}", f"verify {env.name} on a {want.name} machine or in its image")
+        return failed(
+            f"the env targets {want.os}, this is {os_name}",
+            f"verify {env.name} on a {want.name} machine or in its image",
+        )
     if arch != want.binary_arch:
         archs = ", ".join((doc.get("python") or {}).get("binary_archs") or ["?"])
-        return failed(f"the interpreter runs as {arch} (binary: {archs}); {want.name} needs {want.binary_arch}", fix)
-    return passed(f"{doc['python'].get('implementation', 'python')} {doc['python'].get('version')} runs as {arch}")
+        return failed(
+            f"the interpreter runs as {arch} (binary: {archs}); {want.name} needs {want.binary_arch}",
+            fix,
+        )
+    return passed(
+        f"{doc['python'].get('implementation', 'python')} {doc['python'].get('version')} runs as {arch}"
+    )
 
 
 def check_emulation(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
@@ -357,13 +404,19 @@ def check_emulation(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
         return passed(f"native on {facts.get('host_arch') or 'this'} hardware", summary="native")
     by, host = facts.get("by"), facts.get("host_arch")
     if ctx.emulation_expected:
-        return passed(f"emulated by {by} on a {host} host, as expected for an image of another platform",
-                      summary=f"{by} on {host}, expected")
+        return passed(
+            f"emulated by {by} on a {host} host, as expected for an image of another platform",
+            summary=f"{by} on {host}, expected",
+        )
     if by == "rosetta":
-        return failed("this interpreter runs under Rosetta 2 (x86_64 on Apple Silicon)",
-                      "use a native arm64 Python: nox -s setup-mac")
-    return failed(f"this interpreter is emulated by {by} on a {host} host",
-                  f"verify {env.name} on {env.platform.name} hardware, or run it in its image with --image")
+        return failed(
+            "this interpreter runs under Rosetta 2 (x86_64 on Apple Silicon)",
+            "use a native arm64 Python: nox -s setup-mac",
+        )
+    return failed(
+        f"this interpreter is emulated by {by} on a {host} host",
+        f"verify {env.name} on {env.platform.name} hardware, or run it in its image with --image",
+    )
 
 
 def check_macos_floor(env: Any, doc: dict[str, Any]) -> Check | None:
@@ -373,8 +426,10 @@ def check_macos_floor(env: Any, doc: dict[str, Any]) -> Check | None:
     have = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
     floor = tuple(int(part) for part in env.macos.split("."))
     if have < floor:
-        return failed(f"macOS {version} is below the env's floor {env.macos}",
-                      f"upgrade macOS to {env.macos} or later, or lower `macos:` in {env.path.name} and re-lock")
+        return failed(
+            f"macOS {version} is below the env's floor {env.macos}",
+            f"upgrade macOS to {env.macos} or later, or lower `macos:` in {env.path.name} and re-lock",
+        )
     return passed(f"macOS {version} >= {env.macos}")
 
 
@@ -385,23 +440,43 @@ def check_native_binaries(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     want = env.platform.binary_arch
     total = scan["foreign_total"]
     if total == 0:
-        return passed(f"{scan.get('compiled', 0)} compiled files, all {want}", summary=f"{scan.get('compiled', 0)} files, all {want}")
-    shown = ", ".join(f"{item['path']} ({'/'.join(item['archs']) or item['format']})" for item in scan["foreign"][:3])
+        return passed(
+            f"{scan.get('compiled', 0)} compiled files, all {want}",
+            summary=f"{scan.get('compiled', 0)} files, all {want}",
+        )
+    shown = ", ".join(
+        f"{item['path']} ({'/'.join(item['archs']) or item['format']})"
+        for item in scan["foreign"][:3]
+    )
     more = f" and {total - 3} more" if total > 3 else ""
-    return failed(f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
-                  ctx.resync, foreign=scan["foreign"][:20])
+    return failed(
+        f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
+        ctx.resync,
+        foreign=scan["foreign"][:20],
+    )
 
 
 def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
     installed = {canonical(d["name"]): d["version"] for d in doc.get("distributions") or []}
     missing = sorted(name for name in ctx.pins if name not in installed)
-    wrong = sorted(f"{n} {installed[n]} (lock: {v})" for n, v in ctx.pins.items() if n in installed and installed[n] != v)
+    wrong = sorted(
+        f"{n} {installed[n]} (lock: {v})"
+        for n, v in ctx.pins.items()
+        if n in installed and installed[n] != v
+    )
     extra = sorted(n for n in installed if n not in ctx.pins and n not in TOOLING)
     if missing or wrong:
-        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + ([f"different {', '.join(wrong[:5])}"] if wrong else [])
-        return failed(f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
-                      ctx.resync, extra=extra)
-    return passed(f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra)
+        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + (
+            [f"different {', '.join(wrong[:5])}"] if wrong else []
+        )
+        return failed(
+            f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
+            ctx.resync,
+            extra=extra,
+        )
+    return passed(
+        f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra
+    )
 
 
 def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
@@ -413,7 +488,9 @@ def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
     if not facts.get("importable"):
         return failed(f"torch does not import: {facts.get('error', 'not probed')}", ctx.resync)
     if locked and public(facts["version"]) != public(locked):
-        return failed(f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", ctx.resync)
+        return failed(
+            f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", ctx.resync
+        )
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
@@ -436,41 +513,59 @@ def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
     if env.accelerator == "cuda" and not facts.get("cuda"):
         return failed(f"torch {label}; {env.name} needs a CUDA build", fix)
     if env.expect_cuda and facts.get("cuda") and facts["cuda"] != env.expect_cuda:
-        return failed(f"torch {label}; {env.name} expects CUDA {env.expect_cuda}",
-                      f"{fix} (or change expect.cuda in {env.path.name})")
+        return failed(
+            f"torch {label}; {env.name} expects CUDA {env.expect_cuda}",
+            f"{fix} (or change expect.cuda in {env.path.name})",
+        )
     if env.accelerator == "mps" and not facts.get("mps_built"):
-        return failed(f"torch {label} has no MPS support; {env.name} needs the macOS arm64 build", fix)
+        return failed(
+            f"torch {label} has no MPS support; {env.name} needs the macOS arm64 build", fix
+        )
     if env.accelerator == "cpu" and (facts.get("cuda") or facts.get("hip")):
         return failed(f"torch {label}; {env.name} is a CPU env", fix)
     return passed(f"torch {label}", summary=f"{facts['version']}, {have}")
 
 
-def check_device(env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context) -> Check:
+def check_device(
+    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context
+) -> Check:
     facts, want = torch_doc(doc), env.expect_device
     ran = (suite_doc or {}).get("device")
     if want == "cuda":
         return cuda_device_check(facts, ran, ctx)
     if want == "mps" and not facts.get("mps_available"):
-        return skipped("MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply")
+        return skipped(
+            "MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply"
+        )
     if ran != want:
-        return failed(f"the suite ran on {ran}, {env.name} expects {want}",
-                      f"unset ARCHLOCK_DEVICE / --device, or check the {want} runtime")
+        return failed(
+            f"the suite ran on {ran}, {env.name} expects {want}",
+            f"unset ARCHLOCK_DEVICE / --device, or check the {want} runtime",
+        )
     return passed(f"the suite trained on {want}", summary=want)
 
 
 def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> Check:
     if not facts.get("cuda_available"):
         if ctx.host_gpu:
-            return failed("an NVIDIA driver is loaded but torch.cuda.is_available() is False",
-                          "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)")
-        return skipped("no NVIDIA GPU on this host; the CUDA device path was not exercised, build checks still apply")
+            return failed(
+                "an NVIDIA driver is loaded but torch.cuda.is_available() is False",
+                "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)",
+            )
+        return skipped(
+            "no NVIDIA GPU on this host; the CUDA device path was not exercised, build checks still apply"
+        )
     bad = [d for d in facts.get("devices") or [] if not d.get("supported")]
     if bad:
         arches = " ".join(facts.get("arch_list") or [])
-        return failed(f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
-                      "use a torch build whose arch list covers this GPU")
+        return failed(
+            f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
+            "use a torch build whose arch list covers this GPU",
+        )
     if ran != "cuda":
-        return failed(f"CUDA is available but the suite ran on {ran}", "unset ARCHLOCK_DEVICE / --device")
+        return failed(
+            f"CUDA is available but the suite ran on {ran}", "unset ARCHLOCK_DEVICE / --device"
+        )
     names = ", ".join(d["name"] for d in facts.get("devices") or [])
     return passed(f"the suite trained on cuda ({names})", summary=f"cuda: {names}")
 
@@ -498,11 +593,15 @@ def suite_checks(suite_doc: dict[str, Any] | None, error: str) -> dict[str, Chec
         out[key] = {k: v for k, v in check.items() if k in ("status", "why")}
         if check["status"] == "fail":
             fault = suite_doc.get("fault") and name == "loss_parity"
-            out[key]["fix"] = FAULT_FIX if fault else SUITE_FIXES.get(name, "see the suite's output")
+            out[key]["fix"] = (
+                FAULT_FIX if fault else SUITE_FIXES.get(name, "see the suite's output")
+            )
     return out
 
 
-def compare(ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = "") -> dict[str, Check]:
+def compare(
+    ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = ""
+) -> dict[str, Check]:
     env = ctx.env
     checks: dict[str, Check] = {
         "interpreter": check_interpreter(env, doc, ctx),
@@ -535,8 +634,14 @@ def host_description(doc: dict[str, Any]) -> dict[str, Any]:
     text += f", {', '.join(gpus)}" if gpus else ", no GPU"
     if emu.get("emulated"):
         text += f" (emulated by {emu.get('by')} on {emu.get('host_arch')})"
-    return {"description": text, "os": osf.get("name"), "arch": arch, "emulated": bool(emu.get("emulated")),
-            "by": emu.get("by"), "gpus": gpus}
+    return {
+        "description": text,
+        "os": osf.get("name"),
+        "arch": arch,
+        "emulated": bool(emu.get("emulated")),
+        "by": emu.get("by"),
+        "gpus": gpus,
+    }
 
 
 def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
@@ -544,7 +649,7 @@ def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for prefix, short in replacements:
             if prefix and (value == prefix or value.startswith(prefix + "/")):
-                return short + value[len(prefix):]
+                return short + value[len(prefix) :]
         return value
     if isinstance(value, list):
         return [redact(item, replacements) for item in value]
@@ -553,17 +658,32 @@ def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
     return value
 
 
-def build_result(ctx: Context, target: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None,
-                 checks: dict[str, Check], root: Path) -> dict[str, Any]:
+def build_result(
+    ctx: Context,
+    target: Any,
+    doc: dict[str, Any],
+    suite_doc: dict[str, Any] | None,
+    checks: dict[str, Check],
+    root: Path,
+) -> dict[str, Any]:
     env = ctx.env
     status = "fail" if any(c["status"] == "fail" for c in checks.values()) else "pass"
     result = {
-        "schema": SCHEMA, "env": env.name, "platform": env.platform.name, "accelerator": env.accelerator,
-        "mode": target.mode, "image": target.describe(), "host": host_description(doc),
+        "schema": SCHEMA,
+        "env": env.name,
+        "platform": env.platform.name,
+        "accelerator": env.accelerator,
+        "mode": target.mode,
+        "image": target.describe(),
+        "host": host_description(doc),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "archlock": __version__, "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
-        "device": (suite_doc or {}).get("device"), "status": status, "checks": checks,
-        "probe": doc, "suite": suite_doc,
+        "archlock": __version__,
+        "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
+        "device": (suite_doc or {}).get("device"),
+        "status": status,
+        "checks": checks,
+        "probe": doc,
+        "suite": suite_doc,
     }
     return redact(result, [(str(root), "<project>"), (str(Path.home()), "~")])
 
@@ -597,19 +717,31 @@ def raise_on_failure(result: dict[str, Any], output: Path) -> None:
 def resync_hint(env: Any, target: Any, venv: Path | None) -> str:
     if target.mode == "image":
         return f"rebuild the image from the lock: archlock build --env {env.name}"
-    return f"re-sync the venv from the lock: archlock verify --env {env.name}" + (f" --venv {venv}" if venv else "")
+    return f"re-sync the venv from the lock: archlock verify --env {env.name}" + (
+        f" --venv {venv}" if venv else ""
+    )
 
 
-def verify_target(project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner) -> dict[str, Any]:
+def verify_target(
+    project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner
+) -> dict[str, Any]:
     lock = project.env_lock(env.name)
     pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
     lock_name = str(lock.relative_to(project.root)) if lock.is_file() else "(no lock)"
-    ctx = Context(env, pins, lock_name, resync_hint(env, target, args.venv), target.emulation_expected,
-                  getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()))
+    ctx = Context(
+        env,
+        pins,
+        lock_name,
+        resync_hint(env, target, args.venv),
+        target.emulation_expected,
+        getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
+    )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
         raise ExternalCommandError(f"verify {env.name}: {error}")
-    suite_doc, suite_error = run_script(target, runner, "suite", *suite_args(doc, args.device, args.skip))
+    suite_doc, suite_error = run_script(
+        target, runner, "suite", *suite_args(doc, args.device, args.skip)
+    )
     checks = compare(ctx, doc, suite_doc, suite_error)
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
@@ -627,7 +759,10 @@ def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
     if not args.no_sync:
         sync_venv(project, env, venv)
     if not venv_python(venv).exists():
-        raise ConfigError(f"--venv {venv}: no bin/python in it", fix="pass the folder of a virtual environment, or drop --no-sync")
+        raise ConfigError(
+            f"--venv {venv}: no bin/python in it",
+            fix="pass the folder of a virtual environment, or drop --no-sync",
+        )
     return HostTarget(venv_python(venv))
 
 
@@ -639,8 +774,10 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
     env = choose_env(project.envs([name]), name, None, project.envs_dir)
     platform = image_platform(info)
     if env.platform.docker_platform and platform != env.platform.docker_platform:
-        raise ConfigError(f"--image {args.image} is {platform}; env {env.name} is {env.platform.docker_platform}",
-                          fix=f"build the image for {env.platform.docker_platform}")
+        raise ConfigError(
+            f"--image {args.image} is {platform}; env {env.name} is {env.platform.docker_platform}",
+            fix=f"build the image for {env.platform.docker_platform}",
+        )
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
     gpus = env.accelerator == "cuda" and host_has_nvidia()
@@ -649,14 +786,24 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("verify", help="prove an env is the locked one and torch behaves the same there")
-    parser.add_argument("--env", help="the env to verify (default: the one for this host, or the image's label)")
-    parser.add_argument("--venv", type=Path, help="the venv to verify (default: .archlock/venvs/<env>)")
-    parser.add_argument("--no-sync", action="store_true", help="use the venv as it is; do not sync it from the lock")
+    parser = subparsers.add_parser(
+        "verify", help="prove an env is the locked one and torch behaves the same there"
+    )
+    parser.add_argument(
+        "--env", help="the env to verify (default: the one for this host, or the image's label)"
+    )
+    parser.add_argument(
+        "--venv", type=Path, help="the venv to verify (default: .archlock/venvs/<env>)"
+    )
+    parser.add_argument(
+        "--no-sync", action="store_true", help="use the venv as it is; do not sync it from the lock"
+    )
     parser.add_argument("--image", help="verify inside this built image instead of a host venv")
     parser.add_argument("--output", type=Path, help="result file (default: results/<env>.json)")
     parser.add_argument("--device", choices=("cuda", "mps", "cpu"), help="force the suite's device")
-    parser.add_argument("--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check"
+    )
     parser.set_defaults(func=run)
 
 
@@ -666,10 +813,14 @@ def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
     project = Project.load(args.project)
     if args.image:
         if args.venv or args.no_sync:
-            raise ConfigError("--image cannot be combined with --venv / --no-sync", fix="drop one of them")
+            raise ConfigError(
+                "--image cannot be combined with --venv / --no-sync", fix="drop one of them"
+            )
         env, target = image_target(project, args, runner)
     else:
-        env = choose_env(project_envs(project, args.env), args.env, host_platform(), project.envs_dir)
+        env = choose_env(
+            project_envs(project, args.env), args.env, host_platform(), project.envs_dir
+        )
         target = host_target(project, env, args)
     result = verify_target(project, env, target, args, runner)
     output = args.output or project.root / "results" / f"{env.name}.json"

@@ -14,8 +14,16 @@ import pytest
 from archlock import matrix
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -27,10 +35,18 @@ def verify_result(env: str, mode: str, **overrides: tuple[str, str]) -> dict:
     checks = {check: {"status": "pass", "why": f"{check} ok"} for _, check in matrix.FEATURES}
     for name, (status, why) in overrides.items():
         checks[name] = {"status": status, "why": why}
-    return {"schema": "archlock.verify/1", "env": env, "mode": mode, "status": "pass", "device": "cpu",
-            "created": "2026-01-01T00:00:00Z", "image": {"tag": f"app:{env}"} if mode == "image" else None,
-            "host": {"description": f"host of {env}"}, "checks": checks,
-            "suite": {"checks": {"distributed": {"backend": "gloo"}}}}
+    return {
+        "schema": "archlock.verify/1",
+        "env": env,
+        "mode": mode,
+        "status": "pass",
+        "device": "cpu",
+        "created": "2026-01-01T00:00:00Z",
+        "image": {"tag": f"app:{env}"} if mode == "image" else None,
+        "host": {"description": f"host of {env}"},
+        "checks": checks,
+        "suite": {"checks": {"distributed": {"backend": "gloo"}}},
+    }
 
 
 @pytest.mark.integration
@@ -39,9 +55,15 @@ def test_chromium_renders_every_cell(tmp_path: Path) -> None:
         pytest.skip("host-lacks: Debian chromium at /usr/bin/chromium")
     results = tmp_path / "results"
     results.mkdir()
-    items = [verify_result("linux-amd64-cuda", "host", device=("skipped", "no NVIDIA GPU on this host")),
-             verify_result("linux-arm64-cpu", "image", compile=("skipped", "emulated CPU (QEMU)"),
-                           loss_parity=("fail", "cpu losses differ from CPU"))]
+    items = [
+        verify_result("linux-amd64-cuda", "host", device=("skipped", "no NVIDIA GPU on this host")),
+        verify_result(
+            "linux-arm64-cpu",
+            "image",
+            compile=("skipped", "emulated CPU (QEMU)"),
+            loss_parity=("fail", "cpu losses differ from CPU"),
+        ),
+    ]
     for item in items:
         (results / f"{item['env']}.json").write_text(json.dumps(item))
     args = argparse.Namespace(project=tmp_path, results=None, markdown=None, html=None, check=False)
@@ -49,12 +71,23 @@ def test_chromium_renders_every_cell(tmp_path: Path) -> None:
     page = results / "matrix.html"
 
     dom = chromium(page, tmp_path / "profile", "--dump-dom").stdout
-    cells = re.findall(r'<td class="cell (\w+)" data-env="([^"]+)" data-check="(\w+)"[^>]*>([^<]*)</td>', dom)
+    cells = re.findall(
+        r'<td class="cell (\w+)" data-env="([^"]+)" data-check="(\w+)"[^>]*>([^<]*)</td>', dom
+    )
     assert len(cells) == (len(matrix.FEATURES) + 1) * 2  # + the cross-env loss row
     found = {(env, check): (status, html.unescape(text)) for status, env, check, text in cells}
-    assert found[("linux-amd64-cuda", "device")] == ("skipped", "skipped: no NVIDIA GPU on this host")
-    assert found[("linux-arm64-cpu (image)", "compile")] == ("skipped", "skipped: emulated CPU (QEMU)")
-    assert found[("linux-arm64-cpu (image)", "loss_parity")] == ("fail", "fail: cpu losses differ from CPU")
+    assert found[("linux-amd64-cuda", "device")] == (
+        "skipped",
+        "skipped: no NVIDIA GPU on this host",
+    )
+    assert found[("linux-arm64-cpu (image)", "compile")] == (
+        "skipped",
+        "skipped: emulated CPU (QEMU)",
+    )
+    assert found[("linux-arm64-cpu (image)", "loss_parity")] == (
+        "fail",
+        "fail: cpu losses differ from CPU",
+    )
     assert found[("linux-amd64-cuda", "distributed")] == ("pass", "pass (gloo)")
     assert "host of linux-arm64-cpu [image app:linux-arm64-cpu]" in dom
 

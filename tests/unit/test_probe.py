@@ -44,7 +44,11 @@ def test_emulation_from_recorded_answers(
     sysm = answers(fixtures, case)
     facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
     assert (facts["emulated"], facts["by"], facts["host_arch"], facts["process_arch"]) == (
-        emulated, by, host, proc)
+        emulated,
+        by,
+        host,
+        proc,
+    )
 
 
 def test_qemu_evidence_names_the_binfmt_entry(fixtures: Path) -> None:
@@ -61,7 +65,9 @@ def test_old_kernel_falls_back_to_cpuinfo(fixtures: Path) -> None:
 
 
 def test_unknown_host_arch_is_not_called_emulation() -> None:
-    sysm = RecordedSystem({"system": "Linux", "machine": "aarch64", "files": {"/proc/cpuinfo": "x: y\n"}})
+    sysm = RecordedSystem(
+        {"system": "Linux", "machine": "aarch64", "files": {"/proc/cpuinfo": "x: y\n"}}
+    )
     facts = probe.emulation_facts(sysm, ["arm64"])
     assert facts["emulated"] is False and facts["host_arch"] is None
 
@@ -73,8 +79,15 @@ def test_macos_os_facts_use_the_product_version(fixtures: Path) -> None:
 
 
 def test_linux_os_facts_read_os_release() -> None:
-    sysm = RecordedSystem({"system": "Linux", "machine": "x86_64", "files": {
-        "/etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n'}})
+    sysm = RecordedSystem(
+        {
+            "system": "Linux",
+            "machine": "x86_64",
+            "files": {
+                "/etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n'
+            },
+        }
+    )
     facts = probe.os_facts(sysm)
     assert (facts["distro"], facts["version"]) == ("Debian GNU/Linux 12 (bookworm)", "12")
 
@@ -83,25 +96,51 @@ def test_cpuinfo_families(fixtures: Path) -> None:
     x86 = answers(fixtures, "linux-amd64-native").read_text("/proc/cpuinfo")
     arm = answers(fixtures, "linux-arm64-native").read_text("/proc/cpuinfo")
     assert (probe.cpuinfo_arch(x86), probe.cpuinfo_arch(arm), probe.cpuinfo_arch("")) == (
-        "x86_64", "arm64", None)
+        "x86_64",
+        "arm64",
+        None,
+    )
 
 
 def test_env_is_allow_listed_only() -> None:
-    sysm = RecordedSystem({"system": "Linux", "machine": "x86_64", "environ": {
-        "PYTORCH_ENABLE_MPS_FALLBACK": "1", "CUDA_VISIBLE_DEVICES": "0", "TORCH_LOGS": "+dynamo",
-        "OMP_NUM_THREADS": "4", "HOME": "/home/a", "AWS_SECRET_ACCESS_KEY": "x",
-        "TORCH_HUB_TOKEN": "x", "HF_TOKEN": "x", "PATH": "/usr/bin"}})
+    sysm = RecordedSystem(
+        {
+            "system": "Linux",
+            "machine": "x86_64",
+            "environ": {
+                "PYTORCH_ENABLE_MPS_FALLBACK": "1",
+                "CUDA_VISIBLE_DEVICES": "0",
+                "TORCH_LOGS": "+dynamo",
+                "OMP_NUM_THREADS": "4",
+                "HOME": "/home/a",
+                "AWS_SECRET_ACCESS_KEY": "x",
+                "TORCH_HUB_TOKEN": "x",
+                "HF_TOKEN": "x",
+                "PATH": "/usr/bin",
+            },
+        }
+    )
     assert probe.env_facts(sysm) == {
-        "CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4", "PYTORCH_ENABLE_MPS_FALLBACK": "1",
-        "TORCH_LOGS": "+dynamo"}
+        "CUDA_VISIBLE_DEVICES": "0",
+        "OMP_NUM_THREADS": "4",
+        "PYTORCH_ENABLE_MPS_FALLBACK": "1",
+        "TORCH_LOGS": "+dynamo",
+    }
 
 
 def test_wheel_tags_and_nvidia_driver() -> None:
     wheel = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_28_x86_64\n"
     assert probe.wheel_tags(wheel) == ["cp311-cp311-manylinux_2_28_x86_64"]
-    sysm = RecordedSystem({"system": "Linux", "machine": "x86_64", "files": {
-        "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  "
-        "Tue Mar  5 22:23:56 UTC 2024\n"}})
+    sysm = RecordedSystem(
+        {
+            "system": "Linux",
+            "machine": "x86_64",
+            "files": {
+                "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  "
+                "Tue Mar  5 22:23:56 UTC 2024\n"
+            },
+        }
+    )
     assert probe.nvidia_driver(sysm) == "550.54.15"
 
 
@@ -128,10 +167,16 @@ def test_scan_lists_a_planted_foreign_object(tmp_path: Path) -> None:
     (site / "bad").mkdir()
     shutil.copy(Path(sys.executable).resolve(), site / "good" / "_native.so")
     (site / "bad" / "_c.so").write_bytes(
-        b"\x7fELF\x02\x01\x01" + bytes(9) + (3).to_bytes(2, "little") + (183).to_bytes(2, "little") + bytes(44))
+        b"\x7fELF\x02\x01\x01"
+        + bytes(9)
+        + (3).to_bytes(2, "little")
+        + (183).to_bytes(2, "little")
+        + bytes(44)
+    )
     (site / "bad" / "README.txt").write_text("text")
     (site / "bad" / "libmac.dylib").write_bytes(
-        (0xFEEDFACF).to_bytes(4, "little") + (0x01000007).to_bytes(4, "little") + bytes(24))
+        (0xFEEDFACF).to_bytes(4, "little") + (0x01000007).to_bytes(4, "little") + bytes(24)
+    )
     native = probe.binary_archs(str(Path(sys.executable).resolve()))[0]
     result = probe.scan_binaries([str(site)], native, "elf")
     found = {(item["path"], item["format"], tuple(item["archs"])) for item in result["foreign"]}
@@ -155,21 +200,43 @@ def test_live_probe_document_without_torch() -> None:
 
 def test_torch_import_failure_is_an_error_string(tmp_path: Path) -> None:
     (tmp_path / "torch").mkdir()
-    (tmp_path / "torch" / "__init__.py").write_text("raise OSError('libtorch_cpu.so: wrong ELF class')\n")
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "raise OSError('libtorch_cpu.so: wrong ELF class')\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    done = subprocess.run([sys.executable, str(PROBE_FILE), "--no-scan"], capture_output=True,
-                          text=True, env=env, check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(PROBE_FILE), "--no-scan"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     doc = json.loads(done.stdout)
-    assert doc["torch"] == {"importable": False, "error": "OSError: libtorch_cpu.so: wrong ELF class"}
+    assert doc["torch"] == {
+        "importable": False,
+        "error": "OSError: libtorch_cpu.so: wrong ELF class",
+    }
 
 
 def test_torch_import_crash_is_recorded(tmp_path: Path) -> None:
     (tmp_path / "torch").mkdir()
-    (tmp_path / "torch" / "__init__.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    done = subprocess.run([sys.executable, str(PROBE_FILE), "--no-scan"], capture_output=True,
-                          text=True, env=env, check=True, timeout=120)
-    assert json.loads(done.stdout)["torch"]["error"] == "import torch killed the interpreter with signal 11"
+    done = subprocess.run(
+        [sys.executable, str(PROBE_FILE), "--no-scan"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    assert (
+        json.loads(done.stdout)["torch"]["error"]
+        == "import torch killed the interpreter with signal 11"
+    )
 
 
 def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path) -> None:
@@ -178,8 +245,9 @@ def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path) -> None:
     copy = tmp_path / "probe.py"  # copied alone: no archlock package next to it
     shutil.copy(PROBE_FILE, copy)
     out = tmp_path / "facts.json"
-    subprocess.run([str(PY38), "-I", str(copy), "--output", str(out)], check=True, timeout=120,
-                   cwd=tmp_path)
+    subprocess.run(
+        [str(PY38), "-I", str(copy), "--output", str(out)], check=True, timeout=120, cwd=tmp_path
+    )
     doc = json.loads(out.read_text())
     assert doc["python"]["version"].startswith("3.8.")
     assert doc["errors"] == {}

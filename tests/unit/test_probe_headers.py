@@ -72,7 +72,8 @@ def test_real_arm64_elf_header_from_a_torch_wheel(fixtures: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("machine", "name"), [(62, "x86_64"), (183, "arm64"), (3, "i386"), (40, "arm"), (243, "riscv64")]
+    ("machine", "name"),
+    [(62, "x86_64"), (183, "arm64"), (3, "i386"), (40, "arm"), (243, "riscv64")],
 )
 def test_elf_machines(machine: int, name: str) -> None:
     assert elf_arch(elf_header(machine)) == name
@@ -107,7 +108,9 @@ def test_universal2_lists_every_slice() -> None:
 
 
 def test_fat64_and_old_style_armv7() -> None:
-    header = fat_macho([(CPU_TYPE_ARM, CPU_SUBTYPE_ARM_V7), (CPU_TYPE_ARM64, CPU_SUBTYPE_ARM64E)], fat64=True)
+    header = fat_macho(
+        [(CPU_TYPE_ARM, CPU_SUBTYPE_ARM_V7), (CPU_TYPE_ARM64, CPU_SUBTYPE_ARM64E)], fat64=True
+    )
     assert macho_archs(header) == ["armv7", "arm64e"]
 
 

@@ -22,7 +22,9 @@ PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
 
 
 def _imports_torch(python: str) -> bool:
-    done = subprocess.run([python, "-c", "import torch"], capture_output=True, timeout=300, check=False)
+    done = subprocess.run(
+        [python, "-c", "import torch"], capture_output=True, timeout=300, check=False
+    )
     return done.returncode == 0
 
 
@@ -36,8 +38,14 @@ def torch_python() -> str:
 
 def run_suite(python: str, *args: str, **env: str) -> tuple[int, dict]:
     full_env = {k: v for k, v in os.environ.items() if k not in (suite.FAULT_ENV, suite.DEVICE_ENV)}
-    done = subprocess.run([python, str(SUITE_FILE), *args], capture_output=True, text=True,
-                          env={**full_env, **env}, timeout=600, check=False)
+    done = subprocess.run(
+        [python, str(SUITE_FILE), *args],
+        capture_output=True,
+        text=True,
+        env={**full_env, **env},
+        timeout=600,
+        check=False,
+    )
     return done.returncode, json.loads(done.stdout)
 
 
@@ -82,7 +90,9 @@ def test_compile_is_skipped_with_a_reason_where_it_cannot_work() -> None:
 
 def test_compile_blocked_without_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(suite.shutil, "which", lambda name: None)
-    assert suite.compile_blocker(fake_torch(), "cpu", emulated=False).startswith("no C++ compiler on PATH")
+    assert suite.compile_blocker(fake_torch(), "cpu", emulated=False).startswith(
+        "no C++ compiler on PATH"
+    )
 
 
 def test_suite_parses_on_python_3_8_and_reports_missing_torch(tmp_path: Path) -> None:
@@ -90,7 +100,9 @@ def test_suite_parses_on_python_3_8_and_reports_missing_torch(tmp_path: Path) ->
         pytest.skip("host-lacks: a Python 3.8 interpreter")
     copy = tmp_path / "suite.py"
     copy.write_bytes(SUITE_FILE.read_bytes())
-    done = subprocess.run([str(PY38), "-I", str(copy)], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(PY38), "-I", str(copy)], capture_output=True, text=True, timeout=60, check=False
+    )
     doc = json.loads(done.stdout)
     assert done.returncode == 2
     assert doc["error"] == "torch does not import: ModuleNotFoundError: No module named 'torch'"
@@ -108,11 +120,20 @@ def test_real_suite_passes_on_cpu(torch_python: str) -> None:
 
 
 def test_loss_fault_hook_and_a_forced_missing_device(torch_python: str) -> None:
-    code, doc = run_suite(torch_python, "--skip", "compile", "--skip", "distributed",
-                          ARCHLOCK_SUITE_FAULT="loss", ARCHLOCK_DEVICE="mps")
+    code, doc = run_suite(
+        torch_python,
+        "--skip",
+        "compile",
+        "--skip",
+        "distributed",
+        ARCHLOCK_SUITE_FAULT="loss",
+        ARCHLOCK_DEVICE="mps",
+    )
     assert code == 1
     assert (doc["fault"], doc["device"]) == ("loss", "cpu")
-    assert doc["checks"]["device"]["why"].startswith("mps requested (--device / ARCHLOCK_DEVICE) but not available")
+    assert doc["checks"]["device"]["why"].startswith(
+        "mps requested (--device / ARCHLOCK_DEVICE) but not available"
+    )
     assert doc["checks"]["loss_parity"]["status"] == "fail"
     assert doc["checks"]["loss_parity"]["why"].startswith("cpu losses differ from CPU by ")
     assert doc["checks"]["training"]["status"] == "pass"

@@ -32,32 +32,85 @@ typing-extensions==4.16.0 \\
 """
 
 
-def env_spec(name: str = "linux-amd64-cuda", platform: str = "linux-amd64", accelerator: str = "cuda", **over: Any) -> EnvSpec:
+def env_spec(
+    name: str = "linux-amd64-cuda",
+    platform: str = "linux-amd64",
+    accelerator: str = "cuda",
+    **over: Any,
+) -> EnvSpec:
     fields = dict(
-        name=name, path=Path(f"envs/{name}.yaml"), platform=PLATFORMS[platform], python="3.11",
-        accelerator=accelerator, torch_index=None, torch_variant=None, macos=PLATFORMS[platform].default_macos,
-        expect_device=accelerator, expect_cuda="12.8" if accelerator == "cuda" else None,
-        image_base=None, image_digest=None, opt_in=False, project_tests=False,
+        name=name,
+        path=Path(f"envs/{name}.yaml"),
+        platform=PLATFORMS[platform],
+        python="3.11",
+        accelerator=accelerator,
+        torch_index=None,
+        torch_variant=None,
+        macos=PLATFORMS[platform].default_macos,
+        expect_device=accelerator,
+        expect_cuda="12.8" if accelerator == "cuda" else None,
+        image_base=None,
+        image_digest=None,
+        opt_in=False,
+        project_tests=False,
     )
     fields.update(over)
     return EnvSpec(**fields)
 
 
 def probe_doc(arch: str = "x86_64", os_name: str = "linux", **torch_over: Any) -> dict[str, Any]:
-    torch = {"importable": True, "version": "2.10.0+cu128", "local": "cu128", "cuda": "12.8", "hip": None,
-             "cudnn": 91002, "arch_list": ["sm_80", "sm_90"], "cuda_available": False, "device_count": 0,
-             "devices": [], "mps_built": False, "mps_available": False, "num_threads": 2}
+    torch = {
+        "importable": True,
+        "version": "2.10.0+cu128",
+        "local": "cu128",
+        "cuda": "12.8",
+        "hip": None,
+        "cudnn": 91002,
+        "arch_list": ["sm_80", "sm_90"],
+        "cuda_available": False,
+        "device_count": 0,
+        "devices": [],
+        "mps_built": False,
+        "mps_available": False,
+        "num_threads": 2,
+    }
     torch.update(torch_over)
     return {
         "schema": "archlock.probe/1",
-        "os": {"system": "Linux" if os_name == "linux" else "Darwin", "name": os_name, "release": "6.1",
-               "version": "12" if os_name == "linux" else "14.5", "distro": "Debian GNU/Linux 12 (bookworm)"},
+        "os": {
+            "system": "Linux" if os_name == "linux" else "Darwin",
+            "name": os_name,
+            "release": "6.1",
+            "version": "12" if os_name == "linux" else "14.5",
+            "distro": "Debian GNU/Linux 12 (bookworm)",
+        },
         "machine": {"uname": arch, "cpu_count": 2, "cpu_model": "AMD EPYC"},
-        "emulation": {"emulated": False, "by": None, "host_arch": arch, "process_arch": arch, "evidence": []},
-        "python": {"version": "3.11.7", "implementation": "cpython", "binary_archs": [arch], "arch": arch},
-        "distributions": [{"name": "numpy", "version": "2.4.6"}, {"name": "torch", "version": "2.10.0"},
-                          {"name": "typing_extensions", "version": "4.16.0"}, {"name": "pip", "version": "24"}],
-        "binaries": {"compiled": 120, "expected_arch": arch, "expected_format": "elf", "foreign": [], "foreign_total": 0},
+        "emulation": {
+            "emulated": False,
+            "by": None,
+            "host_arch": arch,
+            "process_arch": arch,
+            "evidence": [],
+        },
+        "python": {
+            "version": "3.11.7",
+            "implementation": "cpython",
+            "binary_archs": [arch],
+            "arch": arch,
+        },
+        "distributions": [
+            {"name": "numpy", "version": "2.4.6"},
+            {"name": "torch", "version": "2.10.0"},
+            {"name": "typing_extensions", "version": "4.16.0"},
+            {"name": "pip", "version": "24"},
+        ],
+        "binaries": {
+            "compiled": 120,
+            "expected_arch": arch,
+            "expected_format": "elf",
+            "foreign": [],
+            "foreign_total": 0,
+        },
         "torch": torch,
         "gpu": {"nvidia_driver": None},
         "env": {},
@@ -66,8 +119,17 @@ def probe_doc(arch: str = "x86_64", os_name: str = "linux", **torch_over: Any) -
 
 
 def suite_doc(device: str = "cpu", fault: str | None = None, **statuses: str) -> dict[str, Any]:
-    checks = {name: {"status": statuses.get(name, "pass"), "why": f"{name} ok"} for name in verify.suite.CHECKS}
-    return {"schema": "archlock.suite/1", "torch": "2.10.0", "device": device, "fault": fault, "checks": checks}
+    checks = {
+        name: {"status": statuses.get(name, "pass"), "why": f"{name} ok"}
+        for name in verify.suite.CHECKS
+    }
+    return {
+        "schema": "archlock.suite/1",
+        "torch": "2.10.0",
+        "device": device,
+        "fault": fault,
+        "checks": checks,
+    }
 
 
 def context(env: EnvSpec | None = None, **over: Any) -> verify.Context:
@@ -94,36 +156,54 @@ def test_a_good_cuda_env_on_a_host_without_gpu_passes_with_the_device_skipped() 
 
 def test_foreign_arch_object_in_site_packages() -> None:
     doc = probe_doc()
-    doc["binaries"]["foreign"] = [{"path": "planted/_evil.so", "site": "/x", "format": "elf", "archs": ["arm64"]}]
+    doc["binaries"]["foreign"] = [
+        {"path": "planted/_evil.so", "site": "/x", "format": "elf", "archs": ["arm64"]}
+    ]
     doc["binaries"]["foreign_total"] = 1
     checks = verify.compare(context(), doc, suite_doc())
     assert failures(checks) == {
-        "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"}
-    assert checks["native_binaries"]["fix"] == "re-sync the venv from the lock: archlock verify --env linux-amd64-cuda"
+        "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"
+    }
+    assert (
+        checks["native_binaries"]["fix"]
+        == "re-sync the venv from the lock: archlock verify --env linux-amd64-cuda"
+    )
 
 
 def test_cpu_build_where_the_cuda_build_is_locked() -> None:
     doc = probe_doc(version="2.10.0+cpu", local="cpu", cuda=None, arch_list=[])
     assert failures(verify.compare(context(), doc, suite_doc())) == {
-        "torch_build": "torch 2.10.0+cpu (CPU-only build); linux-amd64-cuda needs a CUDA build"}
+        "torch_build": "torch 2.10.0+cpu (CPU-only build); linux-amd64-cuda needs a CUDA build"
+    }
 
 
 def test_cuda_build_where_the_cpu_variant_is_locked() -> None:
-    env = env_spec("linux-amd64-cpu", accelerator="cpu", torch_index="pytorch-cpu", torch_variant="cpu")
+    env = env_spec(
+        "linux-amd64-cpu", accelerator="cpu", torch_index="pytorch-cpu", torch_variant="cpu"
+    )
     checks = verify.compare(context(env), probe_doc(), suite_doc())
-    assert failures(checks)["torch_build"] == "torch 2.10.0+cu128 (CUDA 12.8 build); linux-amd64-cpu needs the +cpu build"
+    assert (
+        failures(checks)["torch_build"]
+        == "torch 2.10.0+cu128 (CUDA 12.8 build); linux-amd64-cpu needs the +cpu build"
+    )
 
 
 def test_wrong_cuda_version_and_wrong_torch_version() -> None:
     doc = probe_doc(version="2.9.1+cu126", cuda="12.6")
     bad = failures(verify.compare(context(), doc, suite_doc()))
     assert bad["torch_version"] == "torch 2.9.1+cu126 is installed; envs/locks/x.txt pins 2.10.0"
-    assert bad["torch_build"] == "torch 2.9.1+cu126 (CUDA 12.6 build); linux-amd64-cuda expects CUDA 12.8"
+    assert (
+        bad["torch_build"]
+        == "torch 2.9.1+cu126 (CUDA 12.6 build); linux-amd64-cuda expects CUDA 12.8"
+    )
 
 
 def test_torch_that_does_not_import() -> None:
     doc = probe_doc()
-    doc["torch"] = {"importable": False, "error": "OSError: libcudart.so.12: cannot open shared object file"}
+    doc["torch"] = {
+        "importable": False,
+        "error": "OSError: libcudart.so.12: cannot open shared object file",
+    }
     checks = verify.compare(context(), doc, None, "suite.py exited 2 without a result: boom")
     assert failures(checks) == {
         "torch_version": "torch does not import: OSError: libcudart.so.12: cannot open shared object file",
@@ -135,17 +215,36 @@ def test_torch_that_does_not_import() -> None:
 def test_rosetta_fails_with_the_setup_mac_fix() -> None:
     env = env_spec("macos-arm64", "macos-arm64", "mps")
     doc = probe_doc("x86_64", "macos", version="2.2.2", local=None, cuda=None, mps_built=False)
-    doc["emulation"] = {"emulated": True, "by": "rosetta", "host_arch": "arm64", "process_arch": "x86_64"}
+    doc["emulation"] = {
+        "emulated": True,
+        "by": "rosetta",
+        "host_arch": "arm64",
+        "process_arch": "x86_64",
+    }
     checks = verify.compare(context(env), doc, suite_doc())
     assert checks["emulation"]["fix"] == "use a native arm64 Python: nox -s setup-mac"
-    assert checks["interpreter"]["why"] == "the interpreter runs as x86_64 (binary: x86_64); macos-arm64 needs arm64"
-    assert checks["interpreter"]["fix"] == "recreate the env with a native arm64 Python (nox -s setup-mac)"
+    assert (
+        checks["interpreter"]["why"]
+        == "the interpreter runs as x86_64 (binary: x86_64); macos-arm64 needs arm64"
+    )
+    assert (
+        checks["interpreter"]["fix"]
+        == "recreate the env with a native arm64 Python (nox -s setup-mac)"
+    )
     assert "has no MPS support" in checks["torch_build"]["why"]
 
 
 def test_macos_floor() -> None:
     env = env_spec("macos-arm64", "macos-arm64", "mps")
-    doc = probe_doc("arm64", "macos", version="2.10.0", local=None, cuda=None, mps_built=True, mps_available=True)
+    doc = probe_doc(
+        "arm64",
+        "macos",
+        version="2.10.0",
+        local=None,
+        cuda=None,
+        mps_built=True,
+        mps_available=True,
+    )
     doc["os"]["version"] = "13.6"
     checks = verify.compare(context(env), doc, suite_doc("mps"))
     assert failures(checks) == {"macos": "macOS 13.6 is below the env's floor 14.0"}
@@ -162,22 +261,42 @@ def test_mps_built_but_not_available_is_skipped() -> None:
 def test_expected_qemu_in_an_image_passes_and_unexpected_fails() -> None:
     env = env_spec("linux-arm64-cpu", "linux-arm64", "cpu")
     doc = probe_doc("arm64", version="2.10.0", local=None, cuda=None, arch_list=[])
-    doc["emulation"] = {"emulated": True, "by": "qemu-user", "host_arch": "x86_64", "process_arch": "arm64"}
+    doc["emulation"] = {
+        "emulated": True,
+        "by": "qemu-user",
+        "host_arch": "x86_64",
+        "process_arch": "arm64",
+    }
     image = verify.compare(context(env, emulation_expected=True), doc, suite_doc())
     assert failures(image) == {}
-    assert image["emulation"]["why"].startswith("emulated by qemu-user on a x86_64 host, as expected")
+    assert image["emulation"]["why"].startswith(
+        "emulated by qemu-user on a x86_64 host, as expected"
+    )
     host = verify.compare(context(env), doc, suite_doc())
-    assert failures(host) == {"emulation": "this interpreter is emulated by qemu-user on a x86_64 host"}
+    assert failures(host) == {
+        "emulation": "this interpreter is emulated by qemu-user on a x86_64 host"
+    }
 
 
 def test_gpu_present_but_unusable_or_unsupported() -> None:
     no_cuda = verify.compare(context(host_gpu=True), probe_doc(), suite_doc())
-    assert failures(no_cuda)["device"] == "an NVIDIA driver is loaded but torch.cuda.is_available() is False"
-    blackwell = probe_doc(cuda_available=True, devices=[{"name": "RTX 5090", "capability": "12.0", "supported": False}])
+    assert (
+        failures(no_cuda)["device"]
+        == "an NVIDIA driver is loaded but torch.cuda.is_available() is False"
+    )
+    blackwell = probe_doc(
+        cuda_available=True,
+        devices=[{"name": "RTX 5090", "capability": "12.0", "supported": False}],
+    )
     bad = failures(verify.compare(context(), blackwell, suite_doc("cuda")))
     assert bad["device"] == "torch has no kernels for RTX 5090 (sm 12.0); built for sm_80 sm_90"
-    h100 = probe_doc(cuda_available=True, devices=[{"name": "H100", "capability": "9.0", "supported": True}])
-    assert verify.compare(context(), h100, suite_doc("cuda"))["device"]["why"] == "the suite trained on cuda (H100)"
+    h100 = probe_doc(
+        cuda_available=True, devices=[{"name": "H100", "capability": "9.0", "supported": True}]
+    )
+    assert (
+        verify.compare(context(), h100, suite_doc("cuda"))["device"]["why"]
+        == "the suite trained on cuda (H100)"
+    )
 
 
 def test_loss_parity_fault_names_the_test_hook() -> None:
@@ -189,16 +308,25 @@ def test_loss_parity_fault_names_the_test_hook() -> None:
 
 def test_packages_missing_or_different_from_the_lock() -> None:
     doc = probe_doc()
-    doc["distributions"] = [{"name": "torch", "version": "2.10.0"}, {"name": "numpy", "version": "2.3.0"},
-                            {"name": "requests", "version": "2.32"}]
+    doc["distributions"] = [
+        {"name": "torch", "version": "2.10.0"},
+        {"name": "numpy", "version": "2.3.0"},
+        {"name": "requests", "version": "2.32"},
+    ]
     check = verify.compare(context(), doc, suite_doc())["packages"]
-    assert check["why"] == ("installed packages differ from envs/locks/x.txt: missing typing-extensions; "
-                            "different numpy 2.3.0 (lock: 2.4.6)")
+    assert check["why"] == (
+        "installed packages differ from envs/locks/x.txt: missing typing-extensions; "
+        "different numpy 2.3.0 (lock: 2.4.6)"
+    )
     assert check["extra"] == ["requests"]
 
 
 def test_lock_pins_and_json_output_parsing() -> None:
-    assert verify.lock_pins(LOCK) == {"numpy": "2.4.6", "torch": "2.10.0", "typing-extensions": "4.16.0"}
+    assert verify.lock_pins(LOCK) == {
+        "numpy": "2.4.6",
+        "torch": "2.10.0",
+        "typing-extensions": "4.16.0",
+    }
     noisy = '[Gloo] Rank 0 is connected\n{\n  "schema": "archlock.suite/1"\n}\n'
     assert verify.parse_json_output(noisy) == {"schema": "archlock.suite/1"}
     assert verify.parse_json_output("Traceback ...\n") is None
@@ -208,17 +336,28 @@ def test_lock_pins_and_json_output_parsing() -> None:
 
 
 def test_choose_env_prefers_non_opt_in_for_the_host() -> None:
-    envs = [env_spec("linux-amd64-cpu", accelerator="cpu", opt_in=True), env_spec(),
-            env_spec("linux-arm64-cpu", "linux-arm64", "cpu")]
-    assert verify.choose_env(envs, None, PLATFORMS["linux-amd64"], Path("envs")).name == "linux-amd64-cuda"
-    assert verify.choose_env(envs, "linux-amd64-cpu", PLATFORMS["linux-amd64"], Path("envs")).name == "linux-amd64-cpu"
+    envs = [
+        env_spec("linux-amd64-cpu", accelerator="cpu", opt_in=True),
+        env_spec(),
+        env_spec("linux-arm64-cpu", "linux-arm64", "cpu"),
+    ]
+    assert (
+        verify.choose_env(envs, None, PLATFORMS["linux-amd64"], Path("envs")).name
+        == "linux-amd64-cuda"
+    )
+    assert (
+        verify.choose_env(envs, "linux-amd64-cpu", PLATFORMS["linux-amd64"], Path("envs")).name
+        == "linux-amd64-cpu"
+    )
     with pytest.raises(ConfigError, match="no env targets macos-arm64"):
         verify.choose_env(envs, None, PLATFORMS["macos-arm64"], Path("envs"))
 
 
 def test_host_platform_sees_through_rosetta_and_qemu(fixtures: Path) -> None:
     def recorded(name: str) -> RecordedSystem:
-        return RecordedSystem(json.loads((fixtures / "probe" / "answers" / f"{name}.json").read_text()))
+        return RecordedSystem(
+            json.loads((fixtures / "probe" / "answers" / f"{name}.json").read_text())
+        )
 
     assert verify.host_platform(recorded("mac-rosetta-x86_64")).name == "macos-arm64"
     assert verify.host_platform(recorded("linux-arm64-qemu")).name == "linux-amd64"
@@ -232,26 +371,56 @@ def test_sync_commands(tmp_path: Path) -> None:
     venv, lock = tmp_path / "venv", tmp_path / "lock.txt"
     create, sync = verify.sync_commands(env_spec(), venv, lock, None)
     assert create == ["venv", "--python", "3.11", "--clear", str(venv)]
-    assert sync == ["pip", "sync", "--require-hashes", "--python", str(venv / "bin" / "python"), str(lock)]
+    assert sync == [
+        "pip",
+        "sync",
+        "--require-hashes",
+        "--python",
+        str(venv / "bin" / "python"),
+        str(lock),
+    ]
     venv.mkdir()
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.7\n")
     folder = Index("pytorch-cpu", "/srv/wheels", None, "$ARCHLOCK_INDEX_PYTORCH_CPU")
     create, sync = verify.sync_commands(env_spec(), venv, lock, folder)
     assert create[3] == "--allow-existing"
     assert sync[-2:] == ["--find-links", "/srv/wheels"]
-    url = Index("pytorch-cpu", "https://example.invalid/whl/cpu", "https://example.invalid/whl/cpu", "pyproject")
+    url = Index(
+        "pytorch-cpu",
+        "https://example.invalid/whl/cpu",
+        "https://example.invalid/whl/cpu",
+        "pyproject",
+    )
     assert verify.sync_commands(env_spec(), venv, lock, url)[1][-4:] == [
-        "--extra-index-url", "https://example.invalid/whl/cpu", "--index-strategy", "unsafe-best-match"]
+        "--extra-index-url",
+        "https://example.invalid/whl/cpu",
+        "--index-strategy",
+        "unsafe-best-match",
+    ]
 
 
 def test_image_commands(tmp_path: Path) -> None:
     target = verify.ImageTarget("app:arm64", "linux/arm64", "sha256:1", tmp_path / "scripts")
     assert target.command("probe") == [
-        "docker", "run", "--rm", "--platform", "linux/arm64", "-e", "PYTHONDONTWRITEBYTECODE=1",
-        "-v", f"{tmp_path / 'scripts'}:/opt/archlock-verify:ro", "app:arm64",
-        "python", "/opt/archlock-verify/probe.py"]
+        "docker",
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        "-e",
+        "PYTHONDONTWRITEBYTECODE=1",
+        "-v",
+        f"{tmp_path / 'scripts'}:/opt/archlock-verify:ro",
+        "app:arm64",
+        "python",
+        "/opt/archlock-verify/probe.py",
+    ]
     gpu = verify.ImageTarget("app:amd64", "linux/amd64", "sha256:2", tmp_path, gpus=True)
-    assert gpu.command("suite", "--emulated")[-3:] == ["python", "/opt/archlock-verify/suite.py", "--emulated"]
+    assert gpu.command("suite", "--emulated")[-3:] == [
+        "python",
+        "/opt/archlock-verify/suite.py",
+        "--emulated",
+    ]
     assert gpu.command("suite")[7:9] == ["--gpus", "all"]
     tests = gpu.tests_command(Path("/p"))
     assert tests[tests.index("-w") + 1] == "/work/project" and "/p:/work/project:ro" in tests
@@ -259,10 +428,17 @@ def test_image_commands(tmp_path: Path) -> None:
 
 
 def test_image_labels_and_platform() -> None:
-    info = {"Os": "linux", "Architecture": "arm64", "Variant": "v8", "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}}}
+    info = {
+        "Os": "linux",
+        "Architecture": "arm64",
+        "Variant": "v8",
+        "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}},
+    }
     assert verify.image_platform(info) == "linux/arm64"
     assert verify.image_env_name(info, "t", None) == "linux-arm64-cpu"
-    with pytest.raises(ConfigError, match="is labelled io.archlock.env=linux-arm64-cpu, not linux-amd64-cuda"):
+    with pytest.raises(
+        ConfigError, match="is labelled io.archlock.env=linux-arm64-cpu, not linux-amd64-cuda"
+    ):
         verify.image_env_name(info, "t", "linux-amd64-cuda")
     with pytest.raises(ConfigError, match="has no io.archlock.env label"):
         verify.image_env_name({"Config": {"Labels": None}}, "t", None)
@@ -297,23 +473,46 @@ def project(tmp_path: Path, repo: Path) -> Project:
 
 
 def image_args(project: Project, **over: Any) -> argparse.Namespace:
-    values = dict(project=project.root, image="app:arm64", env=None, venv=None, no_sync=False, output=None,
-                  device=None, skip=[])
+    values = dict(
+        project=project.root,
+        image="app:arm64",
+        env=None,
+        venv=None,
+        no_sync=False,
+        output=None,
+        device=None,
+        skip=[],
+    )
     values.update(over)
     return argparse.Namespace(**values)
 
 
-def test_image_verify_end_to_end_with_recorded_docker(project: Project, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_image_verify_end_to_end_with_recorded_docker(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(verify.shutil, "which", lambda name: "/usr/bin/docker")
-    info = {"Id": "sha256:abc", "Os": "linux", "Architecture": "arm64", "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}}}
+    info = {
+        "Id": "sha256:abc",
+        "Os": "linux",
+        "Architecture": "arm64",
+        "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}},
+    }
     doc = probe_doc("arm64", version="2.10.0", local=None, cuda=None, arch_list=[])
-    doc["emulation"] = {"emulated": True, "by": "qemu-user", "host_arch": "x86_64", "process_arch": "arm64"}
+    doc["emulation"] = {
+        "emulated": True,
+        "by": "qemu-user",
+        "host_arch": "x86_64",
+        "process_arch": "arm64",
+    }
     docker = FakeDocker(info, doc, suite_doc(compile="skipped"))
     monkeypatch.setattr(verify, "host_platform", lambda: PLATFORMS["linux-amd64"])
     assert verify.run(image_args(project), runner=docker) == 0
     result = json.loads((project.root / "results" / "linux-arm64-cpu.json").read_text())
-    assert (result["mode"], result["status"], result["image"]["platform"]) == ("image", "pass", "linux/arm64")
+    assert (result["mode"], result["status"], result["image"]["platform"]) == (
+        "image",
+        "pass",
+        "linux/arm64",
+    )
     assert result["host"]["description"].endswith("(emulated by qemu-user on x86_64)")
     suite_command = docker.commands[2]
     assert suite_command[-2:] == ["/opt/archlock-verify/suite.py", "--emulated"]
@@ -322,40 +521,62 @@ def test_image_verify_end_to_end_with_recorded_docker(project: Project, monkeypa
     assert "verify linux-arm64-cpu: all checks pass" in capsys.readouterr().out
 
 
-def test_image_verify_fails_with_one_line_and_a_fix(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_verify_fails_with_one_line_and_a_fix(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(verify.shutil, "which", lambda name: "/usr/bin/docker")
     monkeypatch.setattr(verify, "host_platform", lambda: PLATFORMS["linux-amd64"])
-    info = {"Id": "sha256:abc", "Os": "linux", "Architecture": "amd64", "Config": {"Labels": {"io.archlock.env": "linux-amd64-cuda"}}}
+    info = {
+        "Id": "sha256:abc",
+        "Os": "linux",
+        "Architecture": "amd64",
+        "Config": {"Labels": {"io.archlock.env": "linux-amd64-cuda"}},
+    }
     doc = probe_doc(version="2.10.0+cpu", local="cpu", cuda=None, arch_list=[])
     docker = FakeDocker(info, doc, suite_doc())
     with pytest.raises(CheckFailed) as caught:
         verify.run(image_args(project, image="app:amd64"), runner=docker)
     line = caught.value.line()
     assert "linux-amd64-cuda: 1 check(s) failed (torch_build)" in line
-    assert line.endswith("(fix: rebuild the image from the lock: archlock build --env linux-amd64-cuda)")
+    assert line.endswith(
+        "(fix: rebuild the image from the lock: archlock build --env linux-amd64-cuda)"
+    )
 
 
-def test_image_of_the_wrong_platform_is_refused(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_of_the_wrong_platform_is_refused(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(verify.shutil, "which", lambda name: "/usr/bin/docker")
-    info = {"Os": "linux", "Architecture": "amd64", "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}}}
+    info = {
+        "Os": "linux",
+        "Architecture": "amd64",
+        "Config": {"Labels": {"io.archlock.env": "linux-arm64-cpu"}},
+    }
     with pytest.raises(ConfigError, match="is linux/amd64; env linux-arm64-cpu is linux/arm64"):
         verify.run(image_args(project), runner=FakeDocker(info, {}, {}))
 
 
-def test_host_verify_refuses_an_env_of_another_platform(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_verify_refuses_an_env_of_another_platform(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(verify, "host_platform", lambda: PLATFORMS["linux-amd64"])
     args = image_args(project, image=None, env="linux-arm64-cpu", no_sync=True)
-    with pytest.raises(ConfigError, match="env linux-arm64-cpu targets linux-arm64; this host is linux-amd64"):
+    with pytest.raises(
+        ConfigError, match="env linux-arm64-cpu targets linux-arm64; this host is linux-amd64"
+    ):
         verify.run(args)
 
 
 def test_redaction_of_project_and_home_paths() -> None:
     value = {"a": ["/home/u/proj/.venv/bin/python", "/home/u/.pyenv/x", "/home/user2/y"]}
     assert verify.redact(value, [("/home/u/proj", "<project>"), ("/home/u", "~")]) == {
-        "a": ["<project>/.venv/bin/python", "~/.pyenv/x", "/home/user2/y"]}
+        "a": ["<project>/.venv/bin/python", "~/.pyenv/x", "/home/user2/y"]
+    }
 
 
-def test_the_loss_hook_reaches_the_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_loss_hook_reaches_the_container(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = verify.ImageTarget("app:arm64", "linux/arm64", "sha256:1", tmp_path)
     monkeypatch.delenv("ARCHLOCK_SUITE_FAULT", raising=False)
     assert "ARCHLOCK_SUITE_FAULT" not in target.command("suite")
@@ -365,9 +586,16 @@ def test_the_loss_hook_reaches_the_container(tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_failed_run_is_explained_by_dockers_own_error_line() -> None:
-    done = subprocess.CompletedProcess([], 127, "", "docker: Error response from daemon: exec: \"python\": "
-                                       "executable file not found in $PATH: unknown.\n\nRun 'docker run --help'\n")
-    assert verify.telling_line(done).startswith("docker: Error response from daemon: exec: \"python\"")
+    done = subprocess.CompletedProcess(
+        [],
+        127,
+        "",
+        'docker: Error response from daemon: exec: "python": '
+        "executable file not found in $PATH: unknown.\n\nRun 'docker run --help'\n",
+    )
+    assert verify.telling_line(done).startswith(
+        'docker: Error response from daemon: exec: "python"'
+    )
     plain = subprocess.CompletedProcess([], 1, "", "Traceback\n  File x\nSegmentation fault\n")
     assert verify.telling_line(plain) == "Segmentation fault"
 
