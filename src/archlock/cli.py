@@ -25,6 +25,8 @@ VERB_MODULES = (
     "archlock.probe",
     "archlock.verify",
     "archlock.matrix",
+    "archlock.report",
+    "archlock.repro",
     "archlock.bench",
     "archlock.scan",
 )

@@ -1,0 +1,356 @@
+"""`archlock repro REPORT` (`nox -s repro -- REPORT`): diagnose a teammate's report, then reproduce it.
+
+1. Load the report (`archlock.report/1`, or a bare `archlock.probe/1` document) and check its
+   shape: a malformed or unknown report is one ConfigError naming the file and the key.
+2. Pick the env: `--env`, else the one the report names, else the env for the report's platform.
+3. Diagnose: every drift from that env's lock, most likely cause first, each with its fix
+   (`archlock.repro_drift`). `--diff-only` stops here.
+4. Reproduce (`archlock.repro_run`): the report's package versions (or `--as-locked`, the lock's)
+   on the report's platform, the recorded command again, and a verdict.
+
+`--json FILE` writes the whole result (`archlock.repro/1`, docs/report-schema.md) atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from archlock import repro_run as rr
+from archlock import report as report_script
+from archlock.errors import ConfigError
+from archlock.fsutil import atomic_write
+from archlock.platforms import Platform
+from archlock.project import Project
+from archlock.repro_drift import Drift, Target, diagnose, ignored_env, lock_pins
+from archlock.spec import EnvSpec
+from archlock.verify import host_platform
+
+RESULT_SCHEMA = "archlock.repro/1"
+PROBE_SCHEMA = "archlock.probe/1"
+REMAKE = "make the report again with `archlock report` (or the script from `archlock report --write-script`)"
+NoneType = type(None)
+
+# (dotted key, accepted types): the shape repro relies on; anything else in a report is ignored
+SHAPE: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("created", (str,)),
+    ("platform", (str, NoneType)),
+    ("lock", (dict,)),
+    ("lock.env", (str, NoneType)),
+    ("lock.sha256", (str, NoneType)),
+    ("command", (dict, NoneType)),
+    ("probe", (dict,)),
+    ("probe.schema", (str,)),
+    ("probe.os", (dict,)),
+    ("probe.os.name", (str,)),
+    ("probe.python", (dict,)),
+    ("probe.python.version", (str,)),
+    ("probe.python.arch", (str, NoneType)),
+    ("probe.emulation", (dict, NoneType)),
+    ("probe.distributions", (list,)),
+    ("probe.binaries", (dict, NoneType)),
+    ("probe.torch", (dict, NoneType)),
+    ("probe.gpu", (dict, NoneType)),
+    ("probe.env", (dict,)),
+)
+COMMAND_SHAPE = (("argv", (list,)), ("exit_code", (int,)), ("output_tail", (list,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the report file
+# ---------------------------------------------------------------------------------------------
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """The report as a dict of the documented shape, or one ConfigError naming file and key."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such report file", fix=REMAKE) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})", fix=REMAKE) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", fix=REMAKE) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE)
+    data = upgrade(path, data)
+    check_shape(path, data)
+    return data
+
+
+def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    schema = data.get("schema")
+    if schema == report_script.SCHEMA:
+        return data
+    if schema == PROBE_SCHEMA:  # a bare probe: a report without a lock or a command
+        return {"schema": report_script.SCHEMA, "created": "", "platform": report_script.intended_platform(data),
+                "project": None, "lock": {"env": None, "sha256": None}, "command": None, "probe": data}
+    if isinstance(schema, str) and schema.startswith("archlock.report/"):
+        raise ConfigError(f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
+                          fix="upgrade archlock, or make the report with this version")
+    raise ConfigError(f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE)
+
+
+def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", dict: "an object", list: "a list", NoneType: "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def expect(path: Path, key: str, value: Any, types: tuple[type, ...], present: bool = True) -> None:
+    if not present:
+        raise ConfigError(f"{path}: {key}: missing", fix=REMAKE)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        found = "null" if value is None else type(value).__name__
+        raise ConfigError(f"{path}: {key}: expected {type_names(types)}, found {found}", fix=REMAKE)
+
+
+def check_shape(path: Path, data: dict[str, Any]) -> None:
+    for key, types in SHAPE:
+        present, value = lookup(data, key)
+        expect(path, key, value, types, present or NoneType in types)
+    if data["probe"]["schema"] != PROBE_SCHEMA:
+        raise ConfigError(f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE)
+    for index, dist in enumerate(data["probe"]["distributions"]):
+        for field in ("name", "version"):
+            present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
+            expect(path, f"probe.distributions[{index}].{field}", value, (str,), present)
+    if data["command"] is not None:
+        for field, types in COMMAND_SHAPE:
+            present, value = lookup(data["command"], field)
+            expect(path, f"command.{field}", value, types, present)
+        for index, word in enumerate(data["command"]["argv"]):
+            expect(path, f"command.argv[{index}]", word, (str,))
+
+
+def report_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# which env
+# ---------------------------------------------------------------------------------------------
+
+
+def choose_env(project: Project, report: dict[str, Any], name: str | None, path: Path) -> tuple[EnvSpec, str]:
+    if name:
+        return project.envs([name])[0], "chosen with --env"
+    envs = project.all_envs()
+    named = (report.get("lock") or {}).get("env")
+    for env in envs:
+        if env.name == named:
+            return env, "the env the report names"
+    platform = rr.report_platform(report)
+    mine = [env for env in envs if platform is not None and env.platform.name == platform.name]
+    if not mine:
+        label = platform.name if platform else report.get("platform") or "its platform"
+        raise ConfigError(f"{path}: platform: no env in {project.envs_dir} targets {label}",
+                          fix=f"pass --env NAME, or add an env spec with `platform: {label}`")
+    build = report_script.torch_build(report["probe"])
+    mine.sort(key=lambda e: (not project.env_lock(e.name).exists(), e.accelerator != build, e.opt_in, e.name))
+    return mine[0], f"matched by the report's platform, {mine[0].platform.name}"
+
+
+def make_target(project: Project, env: EnvSpec, report: dict[str, Any]) -> Target:
+    lock = project.env_lock(env.name)
+    if not lock.exists():
+        raise ConfigError(f"{lock}: missing: env {env.name} has no lock", fix=f"run: archlock lock --env {env.name}")
+    raw = lock.read_bytes()
+    notes = []
+    theirs = (report.get("lock") or {}).get("sha256")
+    ours = hashlib.sha256(raw).hexdigest()
+    if theirs and theirs != ours:
+        notes.append(f"the report's lock (sha256 {theirs[:12]}) differs from this checkout's ({ours[:12]}): "
+                     "the teammate's checkout had another lock; the drift below is against this one")
+    return Target(env=env, lock_rel=lock.relative_to(project.root).as_posix(), lock_sha256=ours,
+                  pins=lock_pins(raw.decode("utf-8")), project_name=project.name, notes=notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# printing
+# ---------------------------------------------------------------------------------------------
+
+
+def torch_text(doc: dict[str, Any]) -> str:
+    facts = doc.get("torch") or {}
+    if facts.get("importable"):
+        return str(facts.get("version"))
+    if "skipped" in facts or not facts:
+        return "not probed"
+    installed = any(d["name"].lower() == "torch" for d in doc.get("distributions") or [])
+    return "installed, does not import" if installed else "not installed"
+
+
+def describe(report: dict[str, Any]) -> str:
+    doc = report["probe"]
+    made = f"; made {report['created']}" if report.get("created") else ""
+    return f"{report.get('platform') or '?'}, Python {doc['python']['version']}, torch {torch_text(doc)}{made}"
+
+
+def print_head(path: Path, report: dict[str, Any], target: Target, how: str) -> None:
+    print(f"archlock repro: {path}")
+    print(f"  from: {describe(report)}")
+    print(f"  env:  {target.env.name} ({how}); lock {target.lock_rel} sha256 {target.lock_sha256[:12]}")
+    command = report.get("command")
+    if command:
+        print(f"  command: {shlex.join(command['argv'])} -> exit {command['exit_code']}")
+    for note in target.notes:
+        print(f"  note: {note}")
+
+
+def print_drift(drifts: list[Drift], ignored: list[str]) -> None:
+    if not drifts:
+        print("\nNo drift: the env matches its lock.")
+    else:
+        print(f"\nDrift, most likely cause first ({len(drifts)}):")
+    for number, drift in enumerate(drifts, 1):
+        print(f"  {number}. [{drift.kind}] {drift.title}")
+        print(f"     fix: {drift.fix}")
+    if ignored:
+        print(f"  (set but without effect on this platform: {', '.join(ignored)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# reproduction
+# ---------------------------------------------------------------------------------------------
+
+
+def options_from(args: argparse.Namespace) -> rr.Options:
+    links = Path(args.find_links).resolve() if args.find_links else None
+    if links and not links.is_dir():
+        raise ConfigError(f"--find-links {args.find_links}: not a folder", fix="pass a folder of wheels")
+    return rr.Options(as_locked=args.as_locked, approximate=args.approximate, venv=args.venv, base=args.base,
+                      uv_image=rr.default_uv_image(args.uv_image), ca_bundle=rr.default_ca_bundle(args.ca_bundle),
+                      extra_index_url=args.extra_index_url, find_links=links, timeout=args.timeout)
+
+
+def base_image(project: Project, env: EnvSpec, where: rr.Where, options: rr.Options) -> str:
+    if options.base:
+        return options.base
+    envs = [env] + [e for e in project.all_envs() if e.platform.name == where.platform.name]
+    for candidate in envs:
+        if candidate.platform.name == where.platform.name and candidate.image_ref:
+            return candidate.image_ref
+    raise ConfigError(f"no env for {where.platform.name} names a base image (image.base)",
+                      fix="pass --base IMAGE (an image with python3 of the report's minor version)")
+
+
+def requirements(report: dict[str, Any], project: Project, target: Target, where: rr.Where,
+                 options: rr.Options) -> rr.Requirements:
+    if options.as_locked:
+        return rr.lock_requirements(project.env_lock(target.env.name), target.env.python)
+    reqs = rr.report_requirements(report, project.name, options)
+    return rr.preflight(reqs, where.platform, options)
+
+
+def print_plan(where: rr.Where, reqs: rr.Requirements) -> None:
+    which = "the lock's" if reqs.source == "lock" else "the report's"
+    place = f"an image for {where.platform.docker_platform}" if where.kind == "image" else "a throwaway venv"
+    print(f"\nReproducing in {place}: {which} {reqs.count} package versions, Python {reqs.python}")
+    if where.approximate:
+        print(f"  approximation: {where.approximate}")
+    for pin, why in reqs.left_out:
+        print(f"  left out: {pin}: {why}")
+    for note in reqs.notes:
+        print(f"  note: {note}")
+
+
+def reproduce(report: dict[str, Any], path: Path, project: Project, target: Target,
+              options: rr.Options, host: Platform | None) -> dict[str, Any]:
+    where = rr.where_to_run(report, host, options)
+    if isinstance(where, str):
+        print(f"\n{where}")
+        return {"status": "unsupported", "text": where}
+    reqs = requirements(report, project, target, where, options)
+    print_plan(where, reqs)
+    record: dict[str, Any] = {"where": where.kind, "platform": where.platform.name, "source": reqs.source,
+                              "python": reqs.python, "packages": reqs.count,
+                              "left_out": [{"pin": p, "why": w} for p, w in reqs.left_out],
+                              "approximate": where.approximate}
+    outcome = run_where(report, path, project, target, where, reqs, options, record)
+    if report.get("command") is None:
+        text = "the report recorded no command: nothing to rerun"
+        print(f"\n{text}" + (f"; try it: docker run --rm -it {record['image']} bash" if "image" in record else ""))
+        return dict(record, status="no-command", text=text)
+    result = rr.verdict(report["command"], outcome["exit_code"], outcome["output_tail"], reqs)
+    print(f"\nran: {shlex.join(outcome['argv'])} -> exit {outcome['exit_code']}")
+    print(f"Verdict: {result['status']}: {result['text']}")
+    return dict(record, **result, argv=outcome["argv"], output_tail=outcome["output_tail"])
+
+
+def run_where(report: dict[str, Any], path: Path, project: Project, target: Target, where: rr.Where,
+              reqs: rr.Requirements, options: rr.Options, record: dict[str, Any]) -> dict[str, Any]:
+    if where.kind == "venv":
+        with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+            venv = rr.make_venv(Path(tmp), reqs, options)
+            if report.get("command") is None:
+                return {}
+            return rr.run_in_venv(venv, report, project.root, options)
+    tag = rr.image_tag(report_sha(path), target.env.name, reqs.source)
+    labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
+    text = rr.dockerfile(base_image(project, target.env, where, options), options.uv_image, reqs, options, labels)
+    seconds = rr.build_image(tag, text, reqs, where, options)
+    print(f"  built {tag} in {seconds:.0f} s")
+    record["image"] = tag
+    if report.get("command") is None:
+        return {}
+    return rr.run_in_image(tag, report, where, project.root, options)
+
+
+# ---------------------------------------------------------------------------------------------
+# the verb
+# ---------------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("repro", help="diagnose a teammate's report and reproduce its failure")
+    parser.add_argument("report", type=Path, help="the JSON file `archlock report` wrote")
+    parser.add_argument("--env", help="compare with this env (default: the report's, else its platform's)")
+    parser.add_argument("--diff-only", action="store_true", help="list the drift and stop")
+    parser.add_argument("--as-locked", action="store_true", help="reproduce with the lock's versions instead")
+    parser.add_argument("--approximate", choices=["linux-arm64"], help="reproduce a macOS report on linux/arm64 (CPU)")
+    parser.add_argument("--venv", action="store_true", help="a throwaway venv on this host instead of an image "
+                        "(the host must be the report's platform)")
+    parser.add_argument("--base", help="base image (default: the env's image.base)")
+    parser.add_argument("--uv-image", help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else {rr.DEFAULT_UV_IMAGE})")
+    parser.add_argument("--ca-bundle", help=f"CA bundle for TLS-intercepting proxies (default ${rr.CA_ENV}, else the "
+                        "system bundle; 'none' for none)")
+    parser.add_argument("--extra-index-url", help="another index with the report's local builds (e.g. +cpu)")
+    parser.add_argument("--find-links", help="a folder of wheels with the report's local builds")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the rerun may take (default 1800)")
+    parser.add_argument("--json", type=Path, help="also write the result as JSON (archlock.repro/1)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = load_report(args.report)
+    project = Project.load(args.project)
+    options = None if args.diff_only else options_from(args)
+    env, how = choose_env(project, report, args.env, args.report)
+    target = make_target(project, env, report)
+    drifts = diagnose(report, target)
+    print_head(args.report, report, target, how)
+    print_drift(drifts, ignored_env(report, target))
+    result: dict[str, Any] = {
+        "schema": RESULT_SCHEMA, "report": str(args.report), "env": env.name, "matched_by": how,
+        "lock": {"path": target.lock_rel, "sha256": target.lock_sha256}, "notes": target.notes,
+        "drift": [drift.as_dict() for drift in drifts], "reproduction": None,
+    }
+    if options is not None:
+        result["reproduction"] = reproduce(report, args.report, project, target, options, host_platform())
+    if args.json:
+        atomic_write(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
