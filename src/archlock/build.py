@@ -194,6 +194,8 @@ def _docker_build(docker: str, target: bakefile.BakeTarget, platform: str, tags:
         cmd += ["--target", target.target]
     if options.no_cache or target.no_cache:
         cmd.append("--no-cache")
+    if options.quiet:
+        cmd += ["--progress", "plain"]  # step states stay readable in the captured log
     cmd.append(target.context)
     return cmd
 

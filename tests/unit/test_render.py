@@ -307,3 +307,27 @@ def test_check_names_stale_and_leftover_files(tmp_path: Path, settings: render.R
 def test_committed_rendering_of_this_repo_is_current(repo: Path) -> None:
     files, _ = render.render_project(repo)
     assert render.stale_files(repo, files) == []
+
+
+def test_another_project_renders_with_archlocks_templates(tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from archlock import cli
+
+    project = tmp_path / "app"
+    shutil.copytree(fixtures / "projects" / "requirements-app", project)
+    locks = project / "envs" / "locks"
+    locks.mkdir(parents=True)
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n# {env}\n")
+    assert cli.main(["render", "--project", str(project)]) == 0
+    dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
+    assert "COPY . /app" in dockerfile and "uv pip install" not in dockerfile  # requirements-only: no package
+    assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
+    assert cli.main(["render", "--project", str(project), "--check"]) == 0
+    (locks / "linux-arm64-cpu.txt").write_text("torch==2.10.0 --hash=sha256:" + "1" * 64 + "\n")
+    capsys.readouterr()
+    assert cli.main(["render", "--project", str(project), "--check"]) == 5
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("archlock render: error: stale rendered files: docker/linux-arm64-cpu.Dockerfile")
+    assert "\n" not in err
