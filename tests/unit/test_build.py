@@ -233,3 +233,20 @@ def test_ca_bundle_from_flag_env_or_settings(monkeypatch: pytest.MonkeyPatch, tm
     assert build.ca_bundle(None, {}) == pem
     with pytest.raises(ConfigError, match="not found"):
         build.ca_bundle(tmp_path / "missing.pem", {})
+
+
+def test_build_refuses_stale_renders_before_touching_docker(tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    project = tmp_path / "app"
+    shutil.copytree(fixtures / "projects" / "requirements-app", project)
+    locks = project / "envs" / "locks"
+    locks.mkdir(parents=True)
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n")
+    assert cli.main(["render", "--project", str(project)]) == 0
+    (locks / "linux-amd64-cuda.txt").write_text(f"torch==2.10.1 --hash=sha256:{'2' * 64}\n")
+    monkeypatch.setattr(du, "docker_cli", lambda: pytest.fail("docker must not be reached"))
+    capsys.readouterr()
+    assert cli.main(["build", "--project", str(project)]) == 5
+    assert "rendered files are stale: docker/linux-amd64-cuda.Dockerfile" in capsys.readouterr().err
