@@ -62,7 +62,9 @@ def load_probe():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
     spec = importlib.util.spec_from_file_location("archlock_probe", path)
     if spec is None or spec.loader is None or not os.path.isfile(path):
-        raise SystemExit("report.py: probe.py must sit next to this file (or use %s)" % SCRIPT_COMMAND)
+        raise SystemExit(
+            "report.py: probe.py must sit next to this file (or use %s)" % SCRIPT_COMMAND
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules["archlock_probe"] = module
     spec.loader.exec_module(module)
@@ -75,7 +77,8 @@ def load_probe():
 
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "KEY", "COOKIE")
 SECRET_ASSIGNMENT = re.compile(
-    r"\b([A-Za-z0-9_]*(?:%s)[A-Za-z0-9_]*)=(\S+)" % "|".join(SECRET_WORDS), re.IGNORECASE)
+    r"\b([A-Za-z0-9_]*(?:%s)[A-Za-z0-9_]*)=(\S+)" % "|".join(SECRET_WORDS), re.IGNORECASE
+)
 URL_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 REDACTED = "<redacted>"
 
@@ -135,7 +138,8 @@ class Redactor:
 
 LOCK_HEAD = re.compile(
     r"^# env: (?P<env>\S+) \((?P<platform>[a-z0-9-]+), Python (?P<python>[0-9.]+), (?P<accelerator>[a-z]+)\)",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 ARCH_WORDS = {"x86_64": "amd64", "arm64": "arm64"}
 
 
@@ -143,7 +147,10 @@ def find_project(start: str) -> str | None:
     """The nearest folder at or above `start` that holds envs/, pyproject.toml or requirements.txt."""
     folder = os.path.abspath(start)
     while True:
-        if any(os.path.exists(os.path.join(folder, n)) for n in ("envs", "pyproject.toml", "requirements.txt")):
+        if any(
+            os.path.exists(os.path.join(folder, n))
+            for n in ("envs", "pyproject.toml", "requirements.txt")
+        ):
             return folder
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -166,7 +173,7 @@ def intended_platform(doc: dict) -> str | None:
 
 
 def torch_build(doc: dict) -> str | None:
-    """"cuda" | "rocm" | "mps" | "cpu" from torch's facts, else from its version label."""
+    """ "cuda" | "rocm" | "mps" | "cpu" from torch's facts, else from its version label."""
     facts = doc.get("torch") or {}
     if facts.get("importable"):
         if facts.get("cuda"):
@@ -192,8 +199,11 @@ def read_text(path: str, limit: int = 1 << 22) -> str | None:
 
 
 def spec_value(root: str, env: str, key: str) -> str | None:
-    match = re.search(r"^%s:\s*[\"']?([A-Za-z0-9.-]+)" % key, read_text(os.path.join(root, "envs", env + ".yaml")) or "",
-                      re.MULTILINE)
+    match = re.search(
+        r"^%s:\s*[\"']?([A-Za-z0-9.-]+)" % key,
+        read_text(os.path.join(root, "envs", env + ".yaml")) or "",
+        re.MULTILINE,
+    )
     return match.group(1) if match else None
 
 
@@ -206,12 +216,16 @@ def lock_candidates(root: str) -> list[dict]:
             continue
         env = name[:-4]
         head = LOCK_HEAD.search(read_text(os.path.join(folder, name), 4096) or "")
-        found.append({
-            "env": env,
-            "platform": head.group("platform") if head else spec_value(root, env, "platform"),
-            "python": head.group("python") if head else spec_value(root, env, "python"),
-            "accelerator": head.group("accelerator") if head else spec_value(root, env, "accelerator"),
-        })
+        found.append(
+            {
+                "env": env,
+                "platform": head.group("platform") if head else spec_value(root, env, "platform"),
+                "python": head.group("python") if head else spec_value(root, env, "python"),
+                "accelerator": head.group("accelerator")
+                if head
+                else spec_value(root, env, "accelerator"),
+            }
+        )
     return found
 
 
@@ -225,21 +239,45 @@ def file_sha256(path: str) -> str:
 
 def lock_record(root: str | None, env: str | None, platform: str | None, build: str | None) -> dict:
     """{env, path, sha256, platform, python, accelerator, matched_by, candidates, problem}."""
-    empty = {"env": env, "path": None, "sha256": None, "platform": None, "python": None,
-             "accelerator": None, "matched_by": None, "candidates": [], "problem": None}
+    empty = {
+        "env": env,
+        "path": None,
+        "sha256": None,
+        "platform": None,
+        "python": None,
+        "accelerator": None,
+        "matched_by": None,
+        "candidates": [],
+        "problem": None,
+    }
     if root is None:
-        return dict(empty, problem="no project folder found (envs/, pyproject.toml or requirements.txt)")
+        return dict(
+            empty, problem="no project folder found (envs/, pyproject.toml or requirements.txt)"
+        )
     candidates = lock_candidates(root)
     chosen, matched_by = pick_lock(candidates, env, platform, build)
     record = dict(empty, candidates=[c["env"] for c in candidates])
     if chosen is None:
         if env:
-            return dict(record, problem="envs/locks/%s.txt does not exist (run: archlock lock --env %s)" % (env, env))
-        return dict(record, problem="no lock in envs/locks/ targets %s" % (platform or "this platform"))
+            return dict(
+                record,
+                problem="envs/locks/%s.txt does not exist (run: archlock lock --env %s)"
+                % (env, env),
+            )
+        return dict(
+            record, problem="no lock in envs/locks/ targets %s" % (platform or "this platform")
+        )
     path = os.path.join(root, "envs", "locks", chosen["env"] + ".txt")
-    return dict(record, env=chosen["env"], path="envs/locks/%s.txt" % chosen["env"], sha256=file_sha256(path),
-                platform=chosen["platform"], python=chosen["python"], accelerator=chosen["accelerator"],
-                matched_by=matched_by)
+    return dict(
+        record,
+        env=chosen["env"],
+        path="envs/locks/%s.txt" % chosen["env"],
+        sha256=file_sha256(path),
+        platform=chosen["platform"],
+        python=chosen["python"],
+        accelerator=chosen["accelerator"],
+        matched_by=matched_by,
+    )
 
 
 def pick_lock(candidates: list[dict], env: str | None, platform: str | None, build: str | None):
@@ -258,16 +296,32 @@ def pick_lock(candidates: list[dict], env: str | None, platform: str | None, bui
 # -------------------------------------------------------------------------------------------
 
 
-def run_command(argv: list[str], cwd: str, timeout: float | None, tail_lines: int, echo=None,
-                env: dict | None = None) -> dict:
+def run_command(
+    argv: list[str],
+    cwd: str,
+    timeout: float | None,
+    tail_lines: int,
+    echo=None,
+    env: dict | None = None,
+) -> dict:
     """Run `argv`, pass its output through, keep the last `tail_lines` lines (stdout + stderr)."""
     echo = echo if echo is not None else sys.stderr
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
     except OSError as exc:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
-        return command_record(code, None, False, started, ["report: cannot run %s: %s" % (argv[0], exc)], 1, tail_lines)
+        return command_record(
+            code,
+            None,
+            False,
+            started,
+            ["report: cannot run %s: %s" % (argv[0], exc)],
+            1,
+            tail_lines,
+        )
     fired = threading.Event()
     timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill())) if timeout else None
     if timer:
@@ -283,8 +337,15 @@ def run_command(argv: list[str], cwd: str, timeout: float | None, tail_lines: in
     code = proc.wait()
     if timer:
         timer.cancel()
-    return command_record(128 - code if code < 0 else code, signal_name(code), fired.is_set(), started, list(tail),
-                          total, tail_lines)
+    return command_record(
+        128 - code if code < 0 else code,
+        signal_name(code),
+        fired.is_set(),
+        started,
+        list(tail),
+        total,
+        tail_lines,
+    )
 
 
 def signal_name(code: int) -> str | None:
@@ -296,11 +357,24 @@ def signal_name(code: int) -> str | None:
         return "signal %d" % -code
 
 
-def command_record(code: int, signal_name: str | None, timed_out: bool, started: float, tail: list[str],
-                   total: int, tail_lines: int) -> dict:
-    return {"exit_code": code, "signal": signal_name, "timed_out": timed_out,
-            "duration_s": round(time.monotonic() - started, 2), "output_tail": tail,
-            "output_lines": total, "tail_lines": tail_lines}
+def command_record(
+    code: int,
+    signal_name: str | None,
+    timed_out: bool,
+    started: float,
+    tail: list[str],
+    total: int,
+    tail_lines: int,
+) -> dict:
+    return {
+        "exit_code": code,
+        "signal": signal_name,
+        "timed_out": timed_out,
+        "duration_s": round(time.monotonic() - started, 2),
+        "output_tail": tail,
+        "output_lines": total,
+        "tail_lines": tail_lines,
+    }
 
 
 def relative_cwd(cwd: str, root: str | None) -> str | None:
@@ -319,9 +393,18 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_report(project: str | None = None, env: str | None = None, command: list[str] | None = None,
-                 with_torch: bool = True, with_scan: bool = True, timeout: float | None = None,
-                 tail_lines: int = TAIL_LINES, sysm=None, redactor: Redactor | None = None, echo=None) -> dict:
+def build_report(
+    project: str | None = None,
+    env: str | None = None,
+    command: list[str] | None = None,
+    with_torch: bool = True,
+    with_scan: bool = True,
+    timeout: float | None = None,
+    tail_lines: int = TAIL_LINES,
+    sysm=None,
+    redactor: Redactor | None = None,
+    echo=None,
+) -> dict:
     """The `archlock.report/1` document (already redacted)."""
     probe = load_probe()
     redactor = redactor or Redactor()
@@ -341,11 +424,20 @@ def build_report(project: str | None = None, env: str | None = None, command: li
         "probe": doc,
     }
     if ran is not None:
-        report["command"] = dict({"argv": redactor.argv(list(command)), "cwd": cwd,
-                                  "cwd_in_project": relative_cwd(cwd, root)}, **ran)
+        report["command"] = dict(
+            {
+                "argv": redactor.argv(list(command)),
+                "cwd": cwd,
+                "cwd_in_project": relative_cwd(cwd, root),
+            },
+            **ran,
+        )
     report = redactor.value(report)
-    report["redaction"] = {"home": "~", "env": "allow-listed names only",
-                           "secrets": "secret-named assignments, options and URL credentials"}
+    report["redaction"] = {
+        "home": "~",
+        "env": "allow-listed names only",
+        "secrets": "secret-named assignments, options and URL credentials",
+    }
     return report
 
 
@@ -360,21 +452,35 @@ def torch_line(doc: dict) -> str:
         return "not probed (%s)" % facts["skipped"]
     if not facts.get("importable"):
         return "does not import: %s" % facts.get("error", "?")
-    build = {"cuda": "CUDA %s build" % facts.get("cuda"), "rocm": "ROCm build", "mps": "MPS build",
-             "cpu": "CPU-only build"}[torch_build(doc) or "cpu"]
-    where = "CUDA available (%d GPU)" % facts.get("device_count", 0) if facts.get("cuda_available") else (
-        "MPS available" if facts.get("mps_available") else "no GPU in use")
+    build = {
+        "cuda": "CUDA %s build" % facts.get("cuda"),
+        "rocm": "ROCm build",
+        "mps": "MPS build",
+        "cpu": "CPU-only build",
+    }[torch_build(doc) or "cpu"]
+    where = (
+        "CUDA available (%d GPU)" % facts.get("device_count", 0)
+        if facts.get("cuda_available")
+        else ("MPS available" if facts.get("mps_available") else "no GPU in use")
+    )
     return "%s (%s), %s" % (facts.get("version"), build, where)
 
 
 def machine_line(doc: dict) -> str:
     osf, emu, py = doc.get("os") or {}, doc.get("emulation") or {}, doc.get("python") or {}
-    text = "%s %s" % (osf.get("distro") or osf.get("name") or "?", "" if osf.get("distro") else osf.get("version") or "")
+    text = "%s %s" % (
+        osf.get("distro") or osf.get("name") or "?",
+        "" if osf.get("distro") else osf.get("version") or "",
+    )
     libc = osf.get("libc") or {}
     if libc.get("name"):
         text = text.strip() + ", %s %s" % (libc["name"], libc.get("version", ""))
     if emu.get("emulated"):
-        return text.strip() + "; interpreter %s **emulated by %s** on %s" % (py.get("arch"), emu.get("by"), emu.get("host_arch"))
+        return text.strip() + "; interpreter %s **emulated by %s** on %s" % (
+            py.get("arch"),
+            emu.get("by"),
+            emu.get("host_arch"),
+        )
     return text.strip() + "; interpreter %s, native" % py.get("arch")
 
 
@@ -386,14 +492,22 @@ def fence(lines: list[str]) -> str:
 def markdown(report: dict, json_name: str = DEFAULT_OUTPUT) -> str:
     doc, lock, cmd = report["probe"], report["lock"], report.get("command")
     py = doc.get("python") or {}
-    out = ["### archlock report: %s, Python %s" % (report.get("platform") or "unknown platform", py.get("version")), ""]
+    out = [
+        "### archlock report: %s, Python %s"
+        % (report.get("platform") or "unknown platform", py.get("version")),
+        "",
+    ]
     if lock.get("env") and lock.get("sha256"):
-        out.append("- **Lock**: env `%s`, `%s` sha256 `%s` (matched by %s)" % (
-            lock["env"], lock["path"], lock["sha256"][:16], lock["matched_by"]))
+        out.append(
+            "- **Lock**: env `%s`, `%s` sha256 `%s` (matched by %s)"
+            % (lock["env"], lock["path"], lock["sha256"][:16], lock["matched_by"])
+        )
     else:
         out.append("- **Lock**: none found: %s" % lock.get("problem"))
     out.append("- **Machine**: %s" % machine_line(doc))
-    out.append("- **Interpreter**: `%s`%s" % (py.get("executable"), " (venv)" if py.get("in_venv") else ""))
+    out.append(
+        "- **Interpreter**: `%s`%s" % (py.get("executable"), " (venv)" if py.get("in_venv") else "")
+    )
     out.append("- **torch**: %s" % torch_line(doc))
     out.append("- **NVIDIA driver**: %s" % ((doc.get("gpu") or {}).get("nvidia_driver") or "none"))
     out.append("- **Packages**: %d installed" % len(doc.get("distributions") or []))
@@ -407,8 +521,12 @@ def markdown(report: dict, json_name: str = DEFAULT_OUTPUT) -> str:
 def binaries_lines(doc: dict) -> list[str]:
     scan = doc.get("binaries") or {}
     if scan.get("foreign_total"):
-        shown = ", ".join("`%s` (%s)" % (f["path"], "/".join(f["archs"])) for f in scan["foreign"][:3])
-        return ["- **Compiled files of another architecture**: %d: %s" % (scan["foreign_total"], shown)]
+        shown = ", ".join(
+            "`%s` (%s)" % (f["path"], "/".join(f["archs"])) for f in scan["foreign"][:3]
+        )
+        return [
+            "- **Compiled files of another architecture**: %d: %s" % (scan["foreign_total"], shown)
+        ]
     return []
 
 
@@ -416,7 +534,10 @@ def env_lines(doc: dict) -> list[str]:
     env = doc.get("env") or {}
     if not env:
         return []
-    return ["- **Environment variables set**: " + ", ".join("`%s=%s`" % item for item in sorted(env.items()))]
+    return [
+        "- **Environment variables set**: "
+        + ", ".join("`%s=%s`" % item for item in sorted(env.items()))
+    ]
 
 
 def command_lines(cmd: dict) -> list[str]:
@@ -424,9 +545,19 @@ def command_lines(cmd: dict) -> list[str]:
     how += ", timed out" if cmd.get("timed_out") else ""
     tail = cmd.get("output_tail") or []
     marks = fence(tail)
-    return ["- **Command**: `%s` -> %s after %.1f s" % (" ".join(shlex.quote(w) for w in cmd["argv"]), how, cmd.get("duration_s", 0)), "",
-            "<details><summary>last %d of %d output lines</summary>" % (len(tail), cmd.get("output_lines", 0)), "",
-            marks + "text"] + tail + [marks, "", "</details>"]
+    return (
+        [
+            "- **Command**: `%s` -> %s after %.1f s"
+            % (" ".join(shlex.quote(w) for w in cmd["argv"]), how, cmd.get("duration_s", 0)),
+            "",
+            "<details><summary>last %d of %d output lines</summary>"
+            % (len(tail), cmd.get("output_lines", 0)),
+            "",
+            marks + "text",
+        ]
+        + tail
+        + [marks, "", "</details>"]
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -454,13 +585,31 @@ def markdown_path(json_path: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", help="the env whose lock this env follows (default: matched from the platform)")
-    parser.add_argument("--output", "-o", default=DEFAULT_OUTPUT, help="JSON report path; the .md summary goes next to it")
+    parser.add_argument(
+        "--env", help="the env whose lock this env follows (default: matched from the platform)"
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        default=DEFAULT_OUTPUT,
+        help="JSON report path; the .md summary goes next to it",
+    )
     parser.add_argument("--no-torch", action="store_true", help="do not import torch")
     parser.add_argument("--no-scan", action="store_true", help="skip the compiled-file scan")
-    parser.add_argument("--timeout", type=float, default=None, help="stop the command after this many seconds")
-    parser.add_argument("--tail-lines", type=int, default=TAIL_LINES, help="output lines to keep (default %d)" % TAIL_LINES)
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...: the failing command to run and record")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="stop the command after this many seconds"
+    )
+    parser.add_argument(
+        "--tail-lines",
+        type=int,
+        default=TAIL_LINES,
+        help="output lines to keep (default %d)" % TAIL_LINES,
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="-- CMD ...: the failing command to run and record",
+    )
 
 
 def command_words(words: list[str]) -> list[str]:
@@ -469,14 +618,22 @@ def command_words(words: list[str]) -> list[str]:
 
 def collect(args: argparse.Namespace, project: str | None = None) -> int:
     """Make the report and write both files (the plain-file entry point)."""
-    report = build_report(project=project, env=args.env, command=command_words(args.command) or None,
-                          with_torch=not args.no_torch, with_scan=not args.no_scan,
-                          timeout=args.timeout, tail_lines=args.tail_lines)
+    report = build_report(
+        project=project,
+        env=args.env,
+        command=command_words(args.command) or None,
+        with_torch=not args.no_torch,
+        with_scan=not args.no_scan,
+        timeout=args.timeout,
+        tail_lines=args.tail_lines,
+    )
     md_path = markdown_path(args.output)
     write_atomic(args.output, json.dumps(report, indent=2) + "\n")
     write_atomic(md_path, markdown(report, os.path.basename(args.output)))
-    print("archlock report: wrote %s and %s (attach the JSON; paste the Markdown into the issue)"
-          % (args.output, md_path))
+    print(
+        "archlock report: wrote %s and %s (attach the JSON; paste the Markdown into the issue)"
+        % (args.output, md_path)
+    )
     return 0
 
 
@@ -484,9 +641,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--torch-only"]:  # the probe's torch child, when this file is a bundle
         return load_probe().main(argv)
-    parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]) or "report.py",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--project", help="the project folder (default: the nearest one at or above here)")
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(sys.argv[0]) or "report.py", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--project", help="the project folder (default: the nearest one at or above here)"
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     return collect(args, args.project)
@@ -498,11 +658,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="write a JSON + Markdown report of this env (and a failing command)")
-    parser.add_argument("--python", help="the interpreter of the env to report on "
-                        "(default: $VIRTUAL_ENV's, else the project's .venv, else this one)")
-    parser.add_argument("--write-script", metavar="FILE", help="write one self-contained report script and stop")
-    parser.add_argument("--check", action="store_true", help="with --write-script: fail if FILE is stale")
+    parser = subparsers.add_parser(
+        "report", help="write a JSON + Markdown report of this env (and a failing command)"
+    )
+    parser.add_argument(
+        "--python",
+        help="the interpreter of the env to report on "
+        "(default: $VIRTUAL_ENV's, else the project's .venv, else this one)",
+    )
+    parser.add_argument(
+        "--write-script", metavar="FILE", help="write one self-contained report script and stop"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="with --write-script: fail if FILE is stale"
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -521,7 +690,10 @@ def target_python(args: argparse.Namespace) -> str:
         if not os.path.exists(args.python):
             from archlock.errors import ConfigError
 
-            raise ConfigError("--python %s: no such interpreter" % args.python, fix="pass the env's python, e.g. .venv/bin/python")
+            raise ConfigError(
+                "--python %s: no such interpreter" % args.python,
+                fix="pass the env's python, e.g. .venv/bin/python",
+            )
         return args.python
     candidates = [os.environ.get("VIRTUAL_ENV"), os.path.join(str(args.project), ".venv")]
     for venv in candidates:
@@ -532,8 +704,14 @@ def target_python(args: argparse.Namespace) -> str:
 
 
 def forwarded(args: argparse.Namespace) -> list[str]:
-    out = ["--project", os.path.abspath(str(args.project)), "--output", os.path.abspath(args.output),
-           "--tail-lines", str(args.tail_lines)]
+    out = [
+        "--project",
+        os.path.abspath(str(args.project)),
+        "--output",
+        os.path.abspath(args.output),
+        "--tail-lines",
+        str(args.tail_lines),
+    ]
     out += ["--env", args.env] if args.env else []
     out += ["--timeout", str(args.timeout)] if args.timeout else []
     out += ["--no-torch"] if args.no_torch else []
@@ -610,14 +788,21 @@ def write_script(path: str, check: bool = False) -> int:
     current = read_text(target)
     if check:
         if current != text:
-            raise DriftError("%s is stale or missing" % path, fix="run: archlock report --write-script %s" % path)
+            raise DriftError(
+                "%s is stale or missing" % path, fix="run: archlock report --write-script %s" % path
+            )
         return 0
     if current is not None and not fsutil.is_generated(Path(target)):
-        raise ConfigError("%s exists and was not written by archlock" % path, fix="choose another FILE or remove it")
+        raise ConfigError(
+            "%s exists and was not written by archlock" % path,
+            fix="choose another FILE or remove it",
+        )
     fsutil.atomic_write(Path(target), text)
     os.chmod(target, 0o755)
-    print("archlock report: wrote %s; a teammate runs it with the failing env's python: "
-          "python %s -- CMD ..." % (path, os.path.basename(path)))
+    print(
+        "archlock report: wrote %s; a teammate runs it with the failing env's python: "
+        "python %s -- CMD ..." % (path, os.path.basename(path))
+    )
     return 0
 
 

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from archlock import repro_run as rr
 from archlock import report as report_script
+from archlock import repro_run as rr
 from archlock.errors import ConfigError
 from archlock.fsutil import atomic_write
 from archlock.platforms import Platform
@@ -75,9 +75,13 @@ def load_report(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc})", fix=REMAKE) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", fix=REMAKE) from None
+        raise ConfigError(
+            f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", fix=REMAKE
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE)
+        raise ConfigError(
+            f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE
+        )
     data = upgrade(path, data)
     check_shape(path, data)
     return data
@@ -88,12 +92,23 @@ def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     if schema == report_script.SCHEMA:
         return data
     if schema == PROBE_SCHEMA:  # a bare probe: a report without a lock or a command
-        return {"schema": report_script.SCHEMA, "created": "", "platform": report_script.intended_platform(data),
-                "project": None, "lock": {"env": None, "sha256": None}, "command": None, "probe": data}
+        return {
+            "schema": report_script.SCHEMA,
+            "created": "",
+            "platform": report_script.intended_platform(data),
+            "project": None,
+            "lock": {"env": None, "sha256": None},
+            "command": None,
+            "probe": data,
+        }
     if isinstance(schema, str) and schema.startswith("archlock.report/"):
-        raise ConfigError(f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
-                          fix="upgrade archlock, or make the report with this version")
-    raise ConfigError(f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE)
+        raise ConfigError(
+            f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
+            fix="upgrade archlock, or make the report with this version",
+        )
+    raise ConfigError(
+        f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE
+    )
 
 
 def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
@@ -106,7 +121,13 @@ def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
 
 
 def type_names(types: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", dict: "an object", list: "a list", NoneType: "null"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        dict: "an object",
+        list: "a list",
+        NoneType: "null",
+    }
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -123,7 +144,9 @@ def check_shape(path: Path, data: dict[str, Any]) -> None:
         present, value = lookup(data, key)
         expect(path, key, value, types, present or NoneType in types)
     if data["probe"]["schema"] != PROBE_SCHEMA:
-        raise ConfigError(f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE)
+        raise ConfigError(
+            f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE
+        )
     for index, dist in enumerate(data["probe"]["distributions"]):
         for field in ("name", "version"):
             present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
@@ -145,38 +168,65 @@ def report_sha(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def choose_env(project: Project, report: dict[str, Any], name: str | None, path: Path) -> tuple[EnvSpec, str]:
+def choose_env(
+    project: Project, report: dict[str, Any], name: str | None, path: Path
+) -> tuple[EnvSpec, str]:
+    """The env to compare with, and how it was chosen: --env, else the env the report names (when
+    this checkout has its lock), else the env for the report's platform."""
     if name:
         return project.envs([name])[0], "chosen with --env"
     envs = project.all_envs()
     named = (report.get("lock") or {}).get("env")
     for env in envs:
-        if env.name == named:
+        if env.name == named and project.env_lock(env.name).exists():
             return env, "the env the report names"
     platform = rr.report_platform(report)
     mine = [env for env in envs if platform is not None and env.platform.name == platform.name]
     if not mine:
         label = platform.name if platform else report.get("platform") or "its platform"
-        raise ConfigError(f"{path}: platform: no env in {project.envs_dir} targets {label}",
-                          fix=f"pass --env NAME, or add an env spec with `platform: {label}`")
+        raise ConfigError(
+            f"{path}: platform: no env in {project.envs_dir} targets {label}",
+            fix=f"pass --env NAME, or add an env spec with `platform: {label}`",
+        )
     build = report_script.torch_build(report["probe"])
-    mine.sort(key=lambda e: (not project.env_lock(e.name).exists(), e.accelerator != build, e.opt_in, e.name))
-    return mine[0], f"matched by the report's platform, {mine[0].platform.name}"
+    mine.sort(
+        key=lambda e: (
+            not project.env_lock(e.name).exists(),
+            e.accelerator != build,
+            e.opt_in,
+            e.name,
+        )
+    )
+    how = f"matched by the report's platform, {mine[0].platform.name}"
+    if named and named != mine[0].name:
+        how += f"; the report's env {named} has no lock here"
+    return mine[0], how
 
 
 def make_target(project: Project, env: EnvSpec, report: dict[str, Any]) -> Target:
     lock = project.env_lock(env.name)
     if not lock.exists():
-        raise ConfigError(f"{lock}: missing: env {env.name} has no lock", fix=f"run: archlock lock --env {env.name}")
+        raise ConfigError(
+            f"{lock}: missing: env {env.name} has no lock",
+            fix=f"run: archlock lock --env {env.name}",
+        )
     raw = lock.read_bytes()
     notes = []
     theirs = (report.get("lock") or {}).get("sha256")
     ours = hashlib.sha256(raw).hexdigest()
     if theirs and theirs != ours:
-        notes.append(f"the report's lock (sha256 {theirs[:12]}) differs from this checkout's ({ours[:12]}): "
-                     "the teammate's checkout had another lock; the drift below is against this one")
-    return Target(env=env, lock_rel=lock.relative_to(project.root).as_posix(), lock_sha256=ours,
-                  pins=lock_pins(raw.decode("utf-8")), project_name=project.name, notes=notes)
+        notes.append(
+            f"the report's lock (sha256 {theirs[:12]}) differs from this checkout's ({ours[:12]}): "
+            "the teammate's checkout had another lock; the drift below is against this one"
+        )
+    return Target(
+        env=env,
+        lock_rel=lock.relative_to(project.root).as_posix(),
+        lock_sha256=ours,
+        pins=lock_pins(raw.decode("utf-8")),
+        project_name=project.name,
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +253,9 @@ def describe(report: dict[str, Any]) -> str:
 def print_head(path: Path, report: dict[str, Any], target: Target, how: str) -> None:
     print(f"archlock repro: {path}")
     print(f"  from: {describe(report)}")
-    print(f"  env:  {target.env.name} ({how}); lock {target.lock_rel} sha256 {target.lock_sha256[:12]}")
+    print(
+        f"  env:  {target.env.name} ({how}); lock {target.lock_rel} sha256 {target.lock_sha256[:12]}"
+    )
     command = report.get("command")
     if command:
         print(f"  command: {shlex.join(command['argv'])} -> exit {command['exit_code']}")
@@ -231,10 +283,20 @@ def print_drift(drifts: list[Drift], ignored: list[str]) -> None:
 def options_from(args: argparse.Namespace) -> rr.Options:
     links = Path(args.find_links).resolve() if args.find_links else None
     if links and not links.is_dir():
-        raise ConfigError(f"--find-links {args.find_links}: not a folder", fix="pass a folder of wheels")
-    return rr.Options(as_locked=args.as_locked, approximate=args.approximate, venv=args.venv, base=args.base,
-                      uv_image=rr.default_uv_image(args.uv_image), ca_bundle=rr.default_ca_bundle(args.ca_bundle),
-                      extra_index_url=args.extra_index_url, find_links=links, timeout=args.timeout)
+        raise ConfigError(
+            f"--find-links {args.find_links}: not a folder", fix="pass a folder of wheels"
+        )
+    return rr.Options(
+        as_locked=args.as_locked,
+        approximate=args.approximate,
+        venv=args.venv,
+        base=args.base,
+        uv_image=rr.default_uv_image(args.uv_image),
+        ca_bundle=rr.default_ca_bundle(args.ca_bundle),
+        extra_index_url=args.extra_index_url,
+        find_links=links,
+        timeout=args.timeout,
+    )
 
 
 def base_image(project: Project, env: EnvSpec, where: rr.Where, options: rr.Options) -> str:
@@ -244,12 +306,15 @@ def base_image(project: Project, env: EnvSpec, where: rr.Where, options: rr.Opti
     for candidate in envs:
         if candidate.platform.name == where.platform.name and candidate.image_ref:
             return candidate.image_ref
-    raise ConfigError(f"no env for {where.platform.name} names a base image (image.base)",
-                      fix="pass --base IMAGE (an image with python3 of the report's minor version)")
+    raise ConfigError(
+        f"no env for {where.platform.name} names a base image (image.base)",
+        fix="pass --base IMAGE (an image with python3 of the report's minor version)",
+    )
 
 
-def requirements(report: dict[str, Any], project: Project, target: Target, where: rr.Where,
-                 options: rr.Options) -> rr.Requirements:
+def requirements(
+    report: dict[str, Any], project: Project, target: Target, where: rr.Where, options: rr.Options
+) -> rr.Requirements:
     if options.as_locked:
         return rr.lock_requirements(project.env_lock(target.env.name), target.env.python)
     reqs = rr.report_requirements(report, project.name, options)
@@ -258,7 +323,11 @@ def requirements(report: dict[str, Any], project: Project, target: Target, where
 
 def print_plan(where: rr.Where, reqs: rr.Requirements) -> None:
     which = "the lock's" if reqs.source == "lock" else "the report's"
-    place = f"an image for {where.platform.docker_platform}" if where.kind == "image" else "a throwaway venv"
+    place = (
+        f"an image for {where.platform.docker_platform}"
+        if where.kind == "image"
+        else "a throwaway venv"
+    )
     print(f"\nReproducing in {place}: {which} {reqs.count} package versions, Python {reqs.python}")
     if where.approximate:
         print(f"  approximation: {where.approximate}")
@@ -268,22 +337,36 @@ def print_plan(where: rr.Where, reqs: rr.Requirements) -> None:
         print(f"  note: {note}")
 
 
-def reproduce(report: dict[str, Any], path: Path, project: Project, target: Target,
-              options: rr.Options, host: Platform | None) -> dict[str, Any]:
+def reproduce(
+    report: dict[str, Any],
+    path: Path,
+    project: Project,
+    target: Target,
+    options: rr.Options,
+    host: Platform | None,
+) -> dict[str, Any]:
     where = rr.where_to_run(report, host, options)
     if isinstance(where, str):
         print(f"\n{where}")
         return {"status": "unsupported", "text": where}
     reqs = requirements(report, project, target, where, options)
     print_plan(where, reqs)
-    record: dict[str, Any] = {"where": where.kind, "platform": where.platform.name, "source": reqs.source,
-                              "python": reqs.python, "packages": reqs.count,
-                              "left_out": [{"pin": p, "why": w} for p, w in reqs.left_out],
-                              "approximate": where.approximate}
+    record: dict[str, Any] = {
+        "where": where.kind,
+        "platform": where.platform.name,
+        "source": reqs.source,
+        "python": reqs.python,
+        "packages": reqs.count,
+        "left_out": [{"pin": p, "why": w} for p, w in reqs.left_out],
+        "approximate": where.approximate,
+    }
     outcome = run_where(report, path, project, target, where, reqs, options, record)
     if report.get("command") is None:
         text = "the report recorded no command: nothing to rerun"
-        print(f"\n{text}" + (f"; try it: docker run --rm -it {record['image']} bash" if "image" in record else ""))
+        print(
+            f"\n{text}"
+            + (f"; try it: docker run --rm -it {record['image']} bash" if "image" in record else "")
+        )
         return dict(record, status="no-command", text=text)
     result = rr.verdict(report["command"], outcome["exit_code"], outcome["output_tail"], reqs)
     print(f"\nran: {shlex.join(outcome['argv'])} -> exit {outcome['exit_code']}")
@@ -291,8 +374,16 @@ def reproduce(report: dict[str, Any], path: Path, project: Project, target: Targ
     return dict(record, **result, argv=outcome["argv"], output_tail=outcome["output_tail"])
 
 
-def run_where(report: dict[str, Any], path: Path, project: Project, target: Target, where: rr.Where,
-              reqs: rr.Requirements, options: rr.Options, record: dict[str, Any]) -> dict[str, Any]:
+def run_where(
+    report: dict[str, Any],
+    path: Path,
+    project: Project,
+    target: Target,
+    where: rr.Where,
+    reqs: rr.Requirements,
+    options: rr.Options,
+    record: dict[str, Any],
+) -> dict[str, Any]:
     if where.kind == "venv":
         with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
             venv = rr.make_venv(Path(tmp), reqs, options)
@@ -301,7 +392,9 @@ def run_where(report: dict[str, Any], path: Path, project: Project, target: Targ
             return rr.run_in_venv(venv, report, project.root, options)
     tag = rr.image_tag(report_sha(path), target.env.name, reqs.source)
     labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
-    text = rr.dockerfile(base_image(project, target.env, where, options), options.uv_image, reqs, options, labels)
+    text = rr.dockerfile(
+        base_image(project, target.env, where, options), options.uv_image, reqs, options, labels
+    )
     seconds = rr.build_image(tag, text, reqs, where, options)
     print(f"  built {tag} in {seconds:.0f} s")
     record["image"] = tag
@@ -316,22 +409,48 @@ def run_where(report: dict[str, Any], path: Path, project: Project, target: Targ
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("repro", help="diagnose a teammate's report and reproduce its failure")
+    parser = subparsers.add_parser(
+        "repro", help="diagnose a teammate's report and reproduce its failure"
+    )
     parser.add_argument("report", type=Path, help="the JSON file `archlock report` wrote")
-    parser.add_argument("--env", help="compare with this env (default: the report's, else its platform's)")
+    parser.add_argument(
+        "--env", help="compare with this env (default: the report's, else its platform's)"
+    )
     parser.add_argument("--diff-only", action="store_true", help="list the drift and stop")
-    parser.add_argument("--as-locked", action="store_true", help="reproduce with the lock's versions instead")
-    parser.add_argument("--approximate", choices=["linux-arm64"], help="reproduce a macOS report on linux/arm64 (CPU)")
-    parser.add_argument("--venv", action="store_true", help="a throwaway venv on this host instead of an image "
-                        "(the host must be the report's platform)")
+    parser.add_argument(
+        "--as-locked", action="store_true", help="reproduce with the lock's versions instead"
+    )
+    parser.add_argument(
+        "--approximate",
+        choices=["linux-arm64"],
+        help="reproduce a macOS report on linux/arm64 (CPU)",
+    )
+    parser.add_argument(
+        "--venv",
+        action="store_true",
+        help="a throwaway venv on this host instead of an image "
+        "(the host must be the report's platform)",
+    )
     parser.add_argument("--base", help="base image (default: the env's image.base)")
-    parser.add_argument("--uv-image", help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else {rr.DEFAULT_UV_IMAGE})")
-    parser.add_argument("--ca-bundle", help=f"CA bundle for TLS-intercepting proxies (default ${rr.CA_ENV}, else the "
-                        "system bundle; 'none' for none)")
-    parser.add_argument("--extra-index-url", help="another index with the report's local builds (e.g. +cpu)")
+    parser.add_argument(
+        "--uv-image",
+        help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else {rr.DEFAULT_UV_IMAGE})",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        help=f"CA bundle for TLS-intercepting proxies (default ${rr.CA_ENV}, else the "
+        "system bundle; 'none' for none)",
+    )
+    parser.add_argument(
+        "--extra-index-url", help="another index with the report's local builds (e.g. +cpu)"
+    )
     parser.add_argument("--find-links", help="a folder of wheels with the report's local builds")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the rerun may take (default 1800)")
-    parser.add_argument("--json", type=Path, help="also write the result as JSON (archlock.repro/1)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds the rerun may take (default 1800)"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the result as JSON (archlock.repro/1)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -345,12 +464,19 @@ def run(args: argparse.Namespace) -> int:
     print_head(args.report, report, target, how)
     print_drift(drifts, ignored_env(report, target))
     result: dict[str, Any] = {
-        "schema": RESULT_SCHEMA, "report": str(args.report), "env": env.name, "matched_by": how,
-        "lock": {"path": target.lock_rel, "sha256": target.lock_sha256}, "notes": target.notes,
-        "drift": [drift.as_dict() for drift in drifts], "reproduction": None,
+        "schema": RESULT_SCHEMA,
+        "report": str(args.report),
+        "env": env.name,
+        "matched_by": how,
+        "lock": {"path": target.lock_rel, "sha256": target.lock_sha256},
+        "notes": target.notes,
+        "drift": [drift.as_dict() for drift in drifts],
+        "reproduction": None,
     }
     if options is not None:
-        result["reproduction"] = reproduce(report, args.report, project, target, options, host_platform())
+        result["reproduction"] = reproduce(
+            report, args.report, project, target, options, host_platform()
+        )
     if args.json:
         atomic_write(args.json, json.dumps(result, indent=2) + "\n")
     return 0

@@ -33,7 +33,7 @@ from archlock import probe
 from archlock import report as report_script
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.platforms import PLATFORMS, Platform
-from archlock.repro_drift import TOOLING, canonical
+from archlock.repro_drift import canonical
 from archlock.uvtool import uv_binary
 
 CA_ENV = "ARCHLOCK_CA_BUNDLE"  # the same setting `archlock build` reads
@@ -42,8 +42,19 @@ UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
 DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"
 IMAGE_NAME = "archlock-repro"
 # Variables that hold paths on the teammate's machine: meaningless in an image or another venv.
-NOT_CARRIED = frozenset({"VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYTHONHOME", "PYTHONPATH",
-                         "LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"})
+NOT_CARRIED = frozenset(
+    {
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "PYTHONHOME",
+        "PYTHONPATH",
+        "LD_LIBRARY_PATH",
+        "LD_PRELOAD",
+        "DYLD_LIBRARY_PATH",
+        "DYLD_FALLBACK_LIBRARY_PATH",
+    }
+)
 PYTHON_WORD = re.compile(r"^python(?:\d+(?:\.\d+)?)?$")
 PREFLIGHT_ROUNDS = 25
 
@@ -100,7 +111,10 @@ def default_ca_bundle(explicit: str | None) -> Path | None:
     if value:
         path = Path(value).expanduser()
         if not path.is_file():
-            raise ConfigError(f"CA bundle {path} not found", fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file")
+            raise ConfigError(
+                f"CA bundle {path} not found",
+                fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file",
+            )
         return path
     paths = ssl.get_default_verify_paths()
     for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
@@ -137,7 +151,9 @@ def platform_for(os_name: str | None, arch: str | None) -> Platform | None:
 def report_platform(report: dict[str, Any]) -> Platform | None:
     doc = report["probe"]
     name = report_script.intended_platform(doc) or ""
-    return PLATFORMS.get(name) or platform_for((doc.get("os") or {}).get("name"), (doc.get("python") or {}).get("arch"))
+    return PLATFORMS.get(name) or platform_for(
+        (doc.get("os") or {}).get("name"), (doc.get("python") or {}).get("arch")
+    )
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:
@@ -146,8 +162,11 @@ def where_to_run(report: dict[str, Any], host: Platform | None, options: Options
     platform = report_platform(report)
     if os_name == "macos":
         if options.approximate:
-            return Where("image", PLATFORMS[options.approximate],
-                         approximate=f"a macOS report approximated on {options.approximate} (CPU build, no MPS)")
+            return Where(
+                "image",
+                PLATFORMS[options.approximate],
+                approximate=f"a macOS report approximated on {options.approximate} (CPU build, no MPS)",
+            )
         if host is not None and host.os == "macos" and platform is not None:
             return Where("venv", platform)
         return MPS_REFUSAL
@@ -155,8 +174,10 @@ def where_to_run(report: dict[str, Any], host: Platform | None, options: Options
         return f"a report from {os_name} ({report.get('platform')}) has no platform archlock can rebuild"
     if options.venv:
         if host != platform:
-            raise ConfigError(f"--venv: this host is {host.name if host else 'unknown'}, the report is {platform.name}",
-                              fix="drop --venv to rebuild in an image for the report's platform")
+            raise ConfigError(
+                f"--venv: this host is {host.name if host else 'unknown'}, the report is {platform.name}",
+                fix="drop --venv to rebuild in an image for the report's platform",
+            )
         return Where("venv", platform)
     return Where("image", platform)
 
@@ -166,7 +187,9 @@ def where_to_run(report: dict[str, Any], host: Platform | None, options: Options
 # ---------------------------------------------------------------------------------------------
 
 
-def report_requirements(report: dict[str, Any], project_name: str, options: Options) -> Requirements:
+def report_requirements(
+    report: dict[str, Any], project_name: str, options: Options
+) -> Requirements:
     """Exactly the report's distributions; local builds are left out unless a source is given."""
     python = ".".join(report["probe"]["python"]["version"].split(".")[:2])
     reqs = Requirements([], hashes=False, source="report", python=python)
@@ -176,21 +199,36 @@ def report_requirements(report: dict[str, Any], project_name: str, options: Opti
         if canonical(dist["name"]) == canonical(project_name):
             reqs.left_out.append((pin, "the project itself: its source is mounted from --project"))
         elif "+" in dist["version"] and not extra_source:
-            reqs.left_out.append((pin, "a local build (+" + dist["version"].partition("+")[2] + "): not on PyPI; "
-                                  "pass --find-links DIR or --extra-index-url URL that has it"))
+            reqs.left_out.append(
+                (
+                    pin,
+                    "a local build (+" + dist["version"].partition("+")[2] + "): not on PyPI; "
+                    "pass --find-links DIR or --extra-index-url URL that has it",
+                )
+            )
         else:
             reqs.lines.append(pin)
     return reqs
 
 
 def lock_requirements(lock_path: Path, env_python: str) -> Requirements:
-    lines = [line for line in lock_path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
-    return Requirements([line for line in lines if line.strip()], hashes=True, source="lock", python=env_python)
+    lines = [
+        line
+        for line in lock_path.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#")
+    ]
+    return Requirements(
+        [line for line in lines if line.strip()], hashes=True, source="lock", python=env_python
+    )
 
 
-UV_NO_VERSION = re.compile(r"there is no version of ([A-Za-z0-9._-]+)==(\S+?)(?:\s+and|,|$)", re.MULTILINE)
+UV_NO_VERSION = re.compile(
+    r"there is no version of ([A-Za-z0-9._-]+)==(\S+?)(?:\s+and|,|$)", re.MULTILINE
+)
 UV_NO_WHEEL = re.compile(r"([A-Za-z0-9._-]+)==(\S+) has no wheels with a matching platform tag")
-UV_UNREACHABLE = re.compile(r"(Failed to fetch|error sending request|dns error|Could not connect|timed out)", re.I)
+UV_UNREACHABLE = re.compile(
+    r"(Failed to fetch|error sending request|dns error|Could not connect|timed out)", re.IGNORECASE
+)
 
 
 def index_args(options: Options) -> list[str]:
@@ -198,7 +236,9 @@ def index_args(options: Options) -> list[str]:
     return out + (["--find-links", str(options.find_links)] if options.find_links else [])
 
 
-def preflight(reqs: Requirements, platform: Platform, options: Options, run=subprocess.run) -> Requirements:
+def preflight(
+    reqs: Requirements, platform: Platform, options: Options, run=subprocess.run
+) -> Requirements:
     """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out, by name."""
     if reqs.source == "lock" or not reqs.lines:
         return reqs
@@ -206,13 +246,32 @@ def preflight(reqs: Requirements, platform: Platform, options: Options, run=subp
         for _ in range(PREFLIGHT_ROUNDS):
             path = Path(tmp) / "requirements.txt"
             path.write_text(reqs.text(), encoding="utf-8")
-            cmd = [uv_binary(), "pip", "compile", str(path), "--no-deps", "--no-header", "--quiet",
-                   "--python-platform", platform.uv_python_platform, "--python-version", reqs.python,
-                   *index_args(options)]
-            done = run(cmd, capture_output=True, text=True, check=False, env={**os.environ, "NO_COLOR": "1"})
+            cmd = [
+                uv_binary(),
+                "pip",
+                "compile",
+                str(path),
+                "--no-deps",
+                "--no-header",
+                "--quiet",
+                "--python-platform",
+                platform.uv_python_platform,
+                "--python-version",
+                reqs.python,
+                *index_args(options),
+            ]
+            done = run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "NO_COLOR": "1"},
+            )
             if done.returncode == 0 or not drop_named(reqs, done.stderr, platform):
                 if done.returncode != 0:
-                    reason = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())[:300]
+                    reason = " ".join(
+                        line.strip() for line in done.stderr.splitlines() if line.strip()
+                    )[:300]
                     reqs.notes.append(f"could not check the versions against PyPI first: {reason}")
                 return reqs
     return reqs
@@ -222,12 +281,18 @@ def drop_named(reqs: Requirements, stderr: str, platform: Platform) -> bool:
     """Move the pin uv names as unavailable into left_out; False when uv named none."""
     if UV_UNREACHABLE.search(stderr):
         return False
-    for pattern, why in ((UV_NO_VERSION, "this version is not on PyPI (or the index given)"),
-                         (UV_NO_WHEEL, f"no wheel of this version for {platform.docker_platform or platform.name}")):
+    for pattern, why in (
+        (UV_NO_VERSION, "this version is not on PyPI (or the index given)"),
+        (UV_NO_WHEEL, f"no wheel of this version for {platform.docker_platform or platform.name}"),
+    ):
         match = pattern.search(stderr)
         if match:
             pin = f"{match.group(1)}=={match.group(2)}"
-            kept = [line for line in reqs.lines if canonical(line.split("==")[0]) != canonical(match.group(1))]
+            kept = [
+                line
+                for line in reqs.lines
+                if canonical(line.split("==")[0]) != canonical(match.group(1))
+            ]
             if len(kept) == len(reqs.lines):
                 return False
             reqs.lines[:] = kept
@@ -249,10 +314,12 @@ def rerun_argv(report: dict[str, Any], bin_dir: str, project_dir: str | None) ->
     out = []
     for index, word in enumerate(command["argv"]):
         base = word.rsplit("/", 1)[-1]
-        if index == 0 and (PYTHON_WORD.match(base) or (prefix and word.startswith(prefix + "/bin/"))):
+        if index == 0 and (
+            PYTHON_WORD.match(base) or (prefix and word.startswith(prefix + "/bin/"))
+        ):
             word = f"{bin_dir}/{base}" if not PYTHON_WORD.match(base) else f"{bin_dir}/python"
         elif project_dir and root and (word == root or word.startswith(root + "/")):
-            word = project_dir + word[len(root):]
+            word = project_dir + word[len(root) :]
         out.append(word)
     return out
 
@@ -274,7 +341,9 @@ def project_cwd(report: dict[str, Any], project: Path) -> str | None:
 # verdicts
 # ---------------------------------------------------------------------------------------------
 
-EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Fault|Warning)|error)\b[^\n]*")
+EXCEPTION_LINE = re.compile(
+    r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Fault|Warning)|error)\b[^\n]*"
+)
 PATH_DIRS = re.compile(r"(?:~|\.{0,2})?/(?:[^\s'\"():,/]+/)+")
 
 
@@ -287,7 +356,9 @@ def signature(lines: list[str]) -> str:
     return re.sub(r"0x[0-9a-fA-F]+", "0x?", line).strip()
 
 
-def verdict(recorded: dict[str, Any], exit_code: int, tail: list[str], reqs: Requirements) -> dict[str, Any]:
+def verdict(
+    recorded: dict[str, Any], exit_code: int, tail: list[str], reqs: Requirements
+) -> dict[str, Any]:
     before, now = recorded["exit_code"], exit_code
     same_line = signature(recorded.get("output_tail") or []) == signature(tail)
     partial = f" (partial: {len(reqs.left_out)} package(s) left out)" if reqs.left_out else ""
@@ -296,17 +367,29 @@ def verdict(recorded: dict[str, Any], exit_code: int, tail: list[str], reqs: Req
         status, text = "both-pass", f"the command succeeds here too with {which}"
     elif before != 0 and now == 0:
         status = "fixed-by-lock" if reqs.source == "lock" else "does-not-fail"
-        text = (f"it does not fail with {which}: syncing the env to its lock fixes it" if reqs.source == "lock"
-                else f"it does not fail here with {which}: the cause is outside the packages (see the drift: "
-                     "interpreter, env vars, driver, hardware)")
+        text = (
+            f"it does not fail with {which}: syncing the env to its lock fixes it"
+            if reqs.source == "lock"
+            else f"it does not fail here with {which}: the cause is outside the packages (see the drift: "
+            "interpreter, env vars, driver, hardware)"
+        )
     elif now == before and same_line:
-        status, text = "reproduced", f"it fails the same way with {which} (exit {now}, same last error line)"
+        status, text = (
+            "reproduced",
+            f"it fails the same way with {which} (exit {now}, same last error line)",
+        )
     else:
         status = "fails-differently"
         text = f"it fails differently with {which}: exit {now} here, {before} in the report"
         text += "" if same_line else f"; last error here: {signature(tail) or '(no output)'}"
-    return {"status": status, "text": text + partial, "exit_code": now, "report_exit_code": before,
-            "signature": signature(tail), "report_signature": signature(recorded.get("output_tail") or [])}
+    return {
+        "status": status,
+        "text": text + partial,
+        "exit_code": now,
+        "report_exit_code": before,
+        "signature": signature(tail),
+        "report_signature": signature(recorded.get("output_tail") or []),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +397,9 @@ def verdict(recorded: dict[str, Any], exit_code: int, tail: list[str], reqs: Req
 # ---------------------------------------------------------------------------------------------
 
 
-def dockerfile(base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]) -> str:
+def dockerfile(
+    base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]
+) -> str:
     flags = ["--require-hashes"] if reqs.hashes else []
     if options.extra_index_url:
         flags += ["--extra-index-url", du.dockerfile_str(options.extra_index_url)]
@@ -351,28 +436,53 @@ def build_context(folder: Path, text: str, reqs: Requirements, options: Options)
 
 def failure_reason(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    keep = [re.sub(r"^#\d+ [\d.]+ ", "", line) for line in lines
-            if re.search(r"(error|× |cause:|hint:|Because )", line)]
+    keep = [
+        re.sub(r"^#\d+ [\d.]+ ", "", line)
+        for line in lines
+        if re.search(r"(error|× |cause:|hint:|Because )", line)
+    ]
     return " ".join((keep or lines)[-4:])[:600]
 
 
-def build_image(tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options) -> float:
+def build_image(
+    tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options
+) -> float:
     docker = du.classic_cli(du.docker_cli())
     if not du.engine_running(docker):
-        raise ToolMissingError("the Docker engine is not running", fix="start dockerd (on Debian: scripts/local-infra.sh)")
+        raise ToolMissingError(
+            "the Docker engine is not running",
+            fix="start dockerd (on Debian: scripts/local-infra.sh)",
+        )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
         build_context(Path(tmp), dockerfile_text, reqs, options)
-        cmd = [docker, "build", "--platform", str(where.platform.docker_platform), "--network", "host", "-t", tag, tmp]
+        cmd = [
+            docker,
+            "build",
+            "--platform",
+            str(where.platform.docker_platform),
+            "--network",
+            "host",
+            "-t",
+            tag,
+            tmp,
+        ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              env={**os.environ, "DOCKER_BUILDKIT": "1"})
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
     if done.returncode != 0:
-        raise ExternalCommandError(f"building the image of the {reqs.source}'s versions failed: "
-                                   f"{failure_reason(done.stdout + done.stderr)}",
-                                   fix="check the base has python3 for that minor (or pass --base), the network "
-                                       "and the CA bundle (--ca-bundle)")
+        raise ExternalCommandError(
+            f"building the image of the {reqs.source}'s versions failed: "
+            f"{failure_reason(done.stdout + done.stderr)}",
+            fix="check the base has python3 for that minor (or pass --base), the network "
+            "and the CA bundle (--ca-bundle)",
+        )
     return time.monotonic() - started
 
 
@@ -380,20 +490,35 @@ def image_tag(report_sha: str, env_name: str, source: str) -> str:
     return f"{IMAGE_NAME}/{env_name}:{source}-{report_sha[:12]}"
 
 
-def run_in_image(tag: str, report: dict[str, Any], where: Where, project: Path, options: Options) -> dict[str, Any]:
+def run_in_image(
+    tag: str, report: dict[str, Any], where: Where, project: Path, options: Options
+) -> dict[str, Any]:
     docker = du.docker_cli()
     name = f"archlock-repro-{os.getpid()}-{int(time.time())}"
     rel = project_cwd(report, project)
     env, _ = carried_env(report)
-    cmd = [docker, "run", "--rm", "--name", name, "--platform", str(where.platform.docker_platform),
-           "--network", "host"]
+    cmd = [
+        docker,
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--platform",
+        str(where.platform.docker_platform),
+        "--network",
+        "host",
+    ]
     for key, value in sorted(env.items()):
         cmd += ["-e", f"{key}={value}"]
     if rel is not None:
         cmd += ["-v", f"{project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
     argv = rerun_argv(report, "/opt/venv/bin", "/app" if rel is not None else None)
-    outcome = report_script.run_command(cmd + [tag] + argv, os.getcwd(), options.timeout,
-                                        len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES)
+    outcome = report_script.run_command(
+        cmd + [tag] + argv,
+        os.getcwd(),
+        options.timeout,
+        len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
+    )
     if outcome["timed_out"]:
         subprocess.run([docker, "rm", "-f", name], capture_output=True, check=False)
     return dict(outcome, argv=argv)
@@ -410,24 +535,46 @@ def make_venv(folder: Path, reqs: Requirements, options: Options) -> Path:
     if options.ca_bundle:
         env["SSL_CERT_FILE"] = str(options.ca_bundle)
     (folder / "requirements.txt").write_text(reqs.text(), encoding="utf-8")
-    steps = [[uv, "venv", "--quiet", "--python", reqs.python, str(folder / "venv")],
-             [uv, "pip", "sync", "--quiet", "--python", str(folder / "venv" / "bin" / "python"),
-              *(["--require-hashes"] if reqs.hashes else []), *index_args(options), str(folder / "requirements.txt")]]
+    steps = [
+        [uv, "venv", "--quiet", "--python", reqs.python, str(folder / "venv")],
+        [
+            uv,
+            "pip",
+            "sync",
+            "--quiet",
+            "--python",
+            str(folder / "venv" / "bin" / "python"),
+            *(["--require-hashes"] if reqs.hashes else []),
+            *index_args(options),
+            str(folder / "requirements.txt"),
+        ],
+    ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
-            raise ExternalCommandError(f"making the throwaway venv of the {reqs.source}'s versions failed: "
-                                       f"{failure_reason(done.stderr)}", fix="check the network and --ca-bundle")
+            raise ExternalCommandError(
+                f"making the throwaway venv of the {reqs.source}'s versions failed: "
+                f"{failure_reason(done.stderr)}",
+                fix="check the network and --ca-bundle",
+            )
     return folder / "venv"
 
 
-def run_in_venv(venv: Path, report: dict[str, Any], project: Path, options: Options) -> dict[str, Any]:
+def run_in_venv(
+    venv: Path, report: dict[str, Any], project: Path, options: Options
+) -> dict[str, Any]:
     rel = project_cwd(report, project)
     cwd = project / rel if rel is not None else venv.parent
     argv = rerun_argv(report, str(venv / "bin"), str(project) if rel is not None else None)
     carried, _ = carried_env(report)
-    env = {k: v for k, v in os.environ.items() if not probe.env_allowed(k)}  # this host's own settings stay out
-    env.update(carried, VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = {
+        k: v for k, v in os.environ.items() if not probe.env_allowed(k)
+    }  # this host's own settings stay out
+    env.update(
+        carried,
+        VIRTUAL_ENV=str(venv),
+        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     tail = len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES
     outcome = report_script.run_command(argv, str(cwd), options.timeout, tail, env=env)
     return dict(outcome, argv=argv)

@@ -44,9 +44,13 @@ def docker() -> str:
     if not engine_running(cli_path):
         pytest.fail("the Docker engine is not running: run scripts/local-infra.sh")
     for image in (BASE_AMD64, BASE_ARM64, uv_image()):
-        found = subprocess.run([cli_path, "image", "inspect", image], capture_output=True, check=False)
+        found = subprocess.run(
+            [cli_path, "image", "inspect", image], capture_output=True, check=False
+        )
         if found.returncode != 0:
-            pytest.fail(f"{image} is missing: run scripts/local-infra.sh (it builds the local bases and uv images)")
+            pytest.fail(
+                f"{image} is missing: run scripts/local-infra.sh (it builds the local bases and uv images)"
+            )
     return cli_path
 
 
@@ -55,13 +59,27 @@ def locked_project(root: Path) -> Path:
     root.mkdir(parents=True)
     (root / "requirements.txt").write_text("packaging==21.3\n")
     (root / "envs").mkdir()
-    (root / "envs" / "linux-amd64-cpu.yaml").write_text(em.spec("linux-amd64", "cpu", extra=f"image:\n  base: {BASE_AMD64}\n"))
+    (root / "envs" / "linux-amd64-cpu.yaml").write_text(
+        em.spec("linux-amd64", "cpu", extra=f"image:\n  base: {BASE_AMD64}\n")
+    )
     assert cli.main(["--project", str(root), "lock"]) == 0
     return root
 
 
 def repro(project: Path, report: Path, out: Path, *extra: str) -> dict:
-    code = cli.main(["--project", str(project), "repro", str(report), "--uv-image", uv_image(), "--json", str(out), *extra])
+    code = cli.main(
+        [
+            "--project",
+            str(project),
+            "repro",
+            str(report),
+            "--uv-image",
+            uv_image(),
+            "--json",
+            str(out),
+            *extra,
+        ]
+    )
     assert code == 0
     return json.loads(out.read_text())
 
@@ -79,18 +97,30 @@ def test_linux_report_rebuilt_and_rerun(tmp_path: Path, docker: str) -> None:
 
     result = repro(project, tmp_path / "report.json", tmp_path / "mine.json")
     kinds = [d["kind"] for d in result["drift"]]
-    assert kinds[:2] == ["packages-missing", "packages-different"] and "packaging 24.1 (lock: 21.3)" in result["drift"][1]["details"]
+    assert (
+        kinds[:2] == ["packages-missing", "packages-different"]
+        and "packaging 24.1 (lock: 21.3)" in result["drift"][1]["details"]
+    )
     again = result["reproduction"]
     try:
-        assert again["where"] == "image" and again["platform"] == "linux-amd64" and again["source"] == "report"
+        assert (
+            again["where"] == "image"
+            and again["platform"] == "linux-amd64"
+            and again["source"] == "report"
+        )
         assert {"pin": "mytool==1.0+local", "why": again["left_out"][0]["why"]} in again["left_out"]
-        assert any(item["pin"] == "six==0.0.999" and "not on PyPI" in item["why"] for item in again["left_out"])
+        assert any(
+            item["pin"] == "six==0.0.999" and "not on PyPI" in item["why"]
+            for item in again["left_out"]
+        )
         assert again["packages"] == 1  # packaging==24.1, exactly the report's version
         assert again["argv"][0] == "/opt/venv/bin/python"
         assert again["status"] == "reproduced", again
         assert again["exit_code"] == 1 and "LegacyVersion" in again["signature"]
 
-        locked = repro(project, tmp_path / "report.json", tmp_path / "locked.json", "--as-locked")["reproduction"]
+        locked = repro(project, tmp_path / "report.json", tmp_path / "locked.json", "--as-locked")[
+            "reproduction"
+        ]
         assert locked["source"] == "lock" and locked["status"] == "fixed-by-lock", locked
         assert locked["output_tail"][-1] == "LegacyVersion is here"
     finally:
@@ -100,8 +130,11 @@ def test_linux_report_rebuilt_and_rerun(tmp_path: Path, docker: str) -> None:
 
 def arm64_project(root: Path, wheel: Path) -> Path:
     env, platform = "linux-arm64-cpu", "linux-arm64"
-    return em.write_project(root, {env: em.spec(platform, "cpu", extra=f"image:\n  base: {BASE_ARM64}\n")},
-                            {env: em.lock_text(env, platform, "3.11", "cpu", [("tinydep", "1.0", em.sha256(wheel))])})
+    return em.write_project(
+        root,
+        {env: em.spec(platform, "cpu", extra=f"image:\n  base: {BASE_ARM64}\n")},
+        {env: em.lock_text(env, platform, "3.11", "cpu", [("tinydep", "1.0", em.sha256(wheel))])},
+    )
 
 
 def x86_64_extension() -> Path:
@@ -114,26 +147,66 @@ def x86_64_extension() -> Path:
 def test_x86_64_extension_in_a_real_arm64_tree(tmp_path: Path, docker: str) -> None:
     """The report runs inside the arm64 image (QEMU): a real arm64 interpreter and venv, with a
     real x86_64 extension module planted in its site-packages."""
-    wheel = em.build_wheel(tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 1\n"})
+    wheel = em.build_wheel(
+        tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 1\n"}
+    )
     project = arm64_project(tmp_path / "project", wheel)
     scripts = em.scripts(tmp_path / "scripts").parent
     (tmp_path / "out").mkdir()
     site = "/tmp/v/lib/python3.11/site-packages"
-    steps = " && ".join([
-        "python3 -m venv --without-pip /tmp/v",
-        f"python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' /w/{wheel.name} {site}",
-        f"cp /x.so {site}/tinydep/_speedups.cpython-311-x86_64-linux-gnu.so",
-        "cd /p && /tmp/v/bin/python /s/report.py -o /out/report.json",
-    ])
-    subprocess.run([docker, "run", "--rm", "--platform", "linux/arm64", "--network", "none",
-                    "-v", f"{scripts}:/s:ro", "-v", f"{project}:/p:ro", "-v", f"{wheel.parent}:/w:ro",
-                    "-v", f"{tmp_path / 'out'}:/out", "-v", f"{x86_64_extension()}:/x.so:ro",
-                    BASE_ARM64, "sh", "-c", steps], check=True, capture_output=True, timeout=600)
+    steps = " && ".join(
+        [
+            "python3 -m venv --without-pip /tmp/v",
+            f"python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' /w/{wheel.name} {site}",
+            f"cp /x.so {site}/tinydep/_speedups.cpython-311-x86_64-linux-gnu.so",
+            "cd /p && /tmp/v/bin/python /s/report.py -o /out/report.json",
+        ]
+    )
+    subprocess.run(
+        [
+            docker,
+            "run",
+            "--rm",
+            "--platform",
+            "linux/arm64",
+            "--network",
+            "none",
+            "-v",
+            f"{scripts}:/s:ro",
+            "-v",
+            f"{project}:/p:ro",
+            "-v",
+            f"{wheel.parent}:/w:ro",
+            "-v",
+            f"{tmp_path / 'out'}:/out",
+            "-v",
+            f"{x86_64_extension()}:/x.so:ro",
+            BASE_ARM64,
+            "sh",
+            "-c",
+            steps,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["probe"]["python"]["arch"] == "arm64" and report["platform"] == "linux-arm64"
     out = tmp_path / "repro.json"
-    assert cli.main(["--project", str(project), "repro", str(tmp_path / "out" / "report.json"), "--diff-only",
-                     "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "--project",
+                str(project),
+                "repro",
+                str(tmp_path / "out" / "report.json"),
+                "--diff-only",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     drift = json.loads(out.read_text())["drift"]
     assert drift[0]["kind"] == "compiled-arch", drift
     assert "tinydep/_speedups.cpython-311-x86_64-linux-gnu.so (x86_64)" in drift[0]["details"]
@@ -142,22 +215,52 @@ def test_x86_64_extension_in_a_real_arm64_tree(tmp_path: Path, docker: str) -> N
 
 def test_whole_arm64_extension_in_this_x86_64_tree(tmp_path: Path, docker: str) -> None:
     """The reverse, with a whole arm64 shared object taken from the arm64 image."""
-    wheel = em.build_wheel(tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 1\n"})
+    wheel = em.build_wheel(
+        tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 1\n"}
+    )
     env, platform = "linux-amd64-cpu", "linux-amd64"
-    project = em.write_project(tmp_path / "project", {env: em.spec(platform, "cpu")},
-                               {env: em.lock_text(env, platform, "3.11", "cpu", [("tinydep", "1.0", em.sha256(wheel))])})
+    project = em.write_project(
+        tmp_path / "project",
+        {env: em.spec(platform, "cpu")},
+        {env: em.lock_text(env, platform, "3.11", "cpu", [("tinydep", "1.0", em.sha256(wheel))])},
+    )
     venv = em.make_venv(tmp_path / "venv", wheel)
     planted = em.site_packages(venv) / "tinydep" / "_speedups.cpython-311-aarch64-linux-gnu.so"
-    container = subprocess.run([docker, "create", "--platform", "linux/arm64", BASE_ARM64], check=True,
-                               capture_output=True, text=True).stdout.strip()
+    container = subprocess.run(
+        [docker, "create", "--platform", "linux/arm64", BASE_ARM64],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     try:
-        subprocess.run([docker, "cp", f"{container}:/usr/lib/python3.11/lib-dynload/_json.cpython-311-aarch64-linux-gnu.so",
-                        str(planted)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                docker,
+                "cp",
+                f"{container}:/usr/lib/python3.11/lib-dynload/_json.cpython-311-aarch64-linux-gnu.so",
+                str(planted),
+            ],
+            check=True,
+            capture_output=True,
+        )
     finally:
         subprocess.run([docker, "rm", container], capture_output=True, check=False)
     assert probe.binary_archs(str(planted)) == ["arm64"] and planted.stat().st_size > 10_000
     em.run_report(venv, project, tmp_path / "report.json")
     out = tmp_path / "repro.json"
-    assert cli.main(["--project", str(project), "repro", str(tmp_path / "report.json"), "--diff-only", "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "--project",
+                str(project),
+                "repro",
+                str(tmp_path / "report.json"),
+                "--diff-only",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     drift = json.loads(out.read_text())["drift"]
     assert [d["kind"] for d in drift] == ["compiled-arch"]

@@ -30,15 +30,26 @@ RAISING_TORCH = {
 
 def diff_only(project: Path, report: Path, tmp: Path, *extra: str) -> dict:
     out = tmp / "repro.json"
-    code = cli.main(["--project", str(project), "repro", str(report), "--diff-only", "--json", str(out), *extra])
+    code = cli.main(
+        ["--project", str(project), "repro", str(report), "--diff-only", "--json", str(out), *extra]
+    )
     assert code == 0
     return json.loads(out.read_text())
 
 
-def tiny_project(tmp: Path, env: str, platform: str, accelerator: str, pins: list[tuple[str, str, str]],
-                 extra: str = "") -> Path:
-    return em.write_project(tmp / "project", {env: em.spec(platform, accelerator, extra=extra)},
-                            {env: em.lock_text(env, platform, "3.11", accelerator, pins)})
+def tiny_project(
+    tmp: Path,
+    env: str,
+    platform: str,
+    accelerator: str,
+    pins: list[tuple[str, str, str]],
+    extra: str = "",
+) -> Path:
+    return em.write_project(
+        tmp / "project",
+        {env: em.spec(platform, accelerator, extra=extra)},
+        {env: em.lock_text(env, platform, "3.11", accelerator, pins)},
+    )
 
 
 @pytest.fixture
@@ -63,7 +74,9 @@ def test_x86_64_extension_in_an_arm64_tree(tmp_path: Path, tinydep) -> None:
     venv = em.make_venv(tmp_path / "venv", wheel)
     planted = em.site_packages(venv) / "tinydep" / "_speedups.cpython-311-x86_64-linux-gnu.so"
     planted.write_bytes(real_x86_64_extension().read_bytes())
-    report = em.run_report_with_answers(venv, project, tmp_path / "report.json", "linux-arm64-native")
+    report = em.run_report_with_answers(
+        venv, project, tmp_path / "report.json", "linux-arm64-native"
+    )
     assert report["platform"] == "linux-arm64" and report["lock"]["env"] == "linux-arm64-cpu"
     result = diff_only(project, tmp_path / "report.json", tmp_path)
     first = result["drift"][0]
@@ -87,21 +100,30 @@ def test_arm64_elf_in_this_x86_64_tree(tmp_path: Path, tinydep, fixtures: Path) 
     assert report["probe"]["python"]["arch"] == "x86_64"
     result = diff_only(project, tmp_path / "report.json", tmp_path)
     assert [d["kind"] for d in result["drift"]] == ["compiled-arch"]
-    assert "tinydep/_speedups.cpython-311-aarch64-linux-gnu.so (arm64)" in result["drift"][0]["details"]
+    assert (
+        "tinydep/_speedups.cpython-311-aarch64-linux-gnu.so (arm64)"
+        in result["drift"][0]["details"]
+    )
 
 
 def test_mps_fallback_set_on_a_mac(tmp_path: Path, tinydep) -> None:
     """Real venv and a real PYTORCH_ENABLE_MPS_FALLBACK in its environment; the macOS answers are
     recorded (an M2 on macOS 14.5)."""
     wheel, pin = tinydep
-    project = tiny_project(tmp_path, "macos-arm64", "macos-arm64", "mps", [pin], extra='macos: "14.0"\n')
+    project = tiny_project(
+        tmp_path, "macos-arm64", "macos-arm64", "mps", [pin], extra='macos: "14.0"\n'
+    )
     venv = em.make_venv(tmp_path / "venv", wheel)
     env = em.clean_env(venv, PYTORCH_ENABLE_MPS_FALLBACK="1")
-    report = em.run_report_with_answers(venv, project, tmp_path / "report.json", "mac-native-arm64", env=env)
+    report = em.run_report_with_answers(
+        venv, project, tmp_path / "report.json", "mac-native-arm64", env=env
+    )
     assert report["probe"]["env"] == {"PYTORCH_ENABLE_MPS_FALLBACK": "1"}
     result = diff_only(project, tmp_path / "report.json", tmp_path)
     first = result["drift"][0]
-    assert first["kind"] == "env-var" and first["title"].startswith("PYTORCH_ENABLE_MPS_FALLBACK=1 is set")
+    assert first["kind"] == "env-var" and first["title"].startswith(
+        "PYTORCH_ENABLE_MPS_FALLBACK=1 is set"
+    )
     assert first["fix"].startswith("unset PYTORCH_ENABLE_MPS_FALLBACK")
 
 
@@ -109,7 +131,12 @@ def test_mps_fallback_on_linux_is_a_note_not_a_cause(tmp_path: Path, tinydep, ca
     wheel, pin = tinydep
     project = tiny_project(tmp_path, "linux-amd64-cpu", "linux-amd64", "cpu", [pin])
     venv = em.make_venv(tmp_path / "venv", wheel)
-    em.run_report(venv, project, tmp_path / "report.json", env=em.clean_env(venv, PYTORCH_ENABLE_MPS_FALLBACK="1"))
+    em.run_report(
+        venv,
+        project,
+        tmp_path / "report.json",
+        env=em.clean_env(venv, PYTORCH_ENABLE_MPS_FALLBACK="1"),
+    )
     result = diff_only(project, tmp_path / "report.json", tmp_path)
     assert result["drift"] == []
     assert "without effect on this platform: PYTORCH_ENABLE_MPS_FALLBACK" in capsys.readouterr().out
@@ -119,8 +146,13 @@ def test_importing_torch_raises(tmp_path: Path, tinydep) -> None:
     """A torch 2.10.0 distribution (as locked) whose torch/__init__.py raises on import."""
     wheel, pin = tinydep
     torch_wheel = em.build_wheel(tmp_path / "wheels", "torch", "2.10.0", RAISING_TORCH)
-    project = tiny_project(tmp_path, "linux-amd64-cpu", "linux-amd64", "cpu",
-                           [pin, ("torch", "2.10.0", em.sha256(torch_wheel))])
+    project = tiny_project(
+        tmp_path,
+        "linux-amd64-cpu",
+        "linux-amd64",
+        "cpu",
+        [pin, ("torch", "2.10.0", em.sha256(torch_wheel))],
+    )
     venv = em.make_venv(tmp_path / "venv", wheel, torch_wheel)
     report = em.run_report(venv, project, tmp_path / "report.json", "python", "-c", "import torch")
     assert report["probe"]["torch"]["importable"] is False
