@@ -1,0 +1,379 @@
+"""archlock report: redaction, lock matching, the failing command, the files, and the three ways
+it runs (the verb, a plain file on Python 3.8, the self-contained generated script)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archlock import cli, report
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+_spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")
+em = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(em)  # type: ignore[union-attr]
+
+
+def python38() -> str:
+    """A Python 3.8 interpreter on this host, found by name or through pyenv; else skip."""
+    found = shutil.which("python3.8")
+    if (
+        found
+        and subprocess.run([found, "-c", "pass"], capture_output=True, check=False).returncode == 0
+    ):
+        return found
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        versions = subprocess.run(
+            [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for version in (v for v in versions if v.startswith("3.8")):
+            prefix = subprocess.run(
+                [pyenv, "prefix", version], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            if Path(prefix, "bin", "python3.8").exists():
+                return str(Path(prefix, "bin", "python3.8"))
+    pytest.skip("host-lacks: a Python 3.8 interpreter")
+
+
+# -- redaction ----------------------------------------------------------------------------------
+
+
+def test_home_paths_become_tilde_everywhere_but_not_lookalikes() -> None:
+    red = report.Redactor(["/home/alice"])
+    doc = red.value(
+        {
+            "python": {"executable": "/home/alice/proj/.venv/bin/python"},
+            "tail": [
+                'File "/home/alice/proj/x.py", line 3',
+                "/home/alicex/other",
+                "cd /home/alice",
+            ],
+            "/home/alice/key": ["/home/alice"],
+        }
+    )
+    assert doc == {
+        "python": {"executable": "~/proj/.venv/bin/python"},
+        "tail": ['File "~/proj/x.py", line 3', "/home/alicex/other", "cd ~"],
+        "~/key": ["~"],
+    }
+
+
+def test_a_root_home_is_not_redacted_into_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/")
+    assert report.home_folders() == []
+    assert report.Redactor().text("/usr/bin/python") == "/usr/bin/python"
+
+
+def test_secrets_in_argv_output_and_urls() -> None:
+    red = report.Redactor([])
+    argv = red.argv(
+        ["train.py", "--token", "hf_abc", "--api-key=xyz", "--epochs", "3", "WANDB_API_KEY=k1"]
+    )
+    assert argv == [
+        "train.py",
+        "--token",
+        "<redacted>",
+        "--api-key=<redacted>",
+        "--epochs",
+        "3",
+        "WANDB_API_KEY=<redacted>",
+    ]
+    line = red.text(
+        "AWS_SECRET_ACCESS_KEY=abc123 pulling https://bob:hunter2@example.invalid/x HF_TOKEN=t"
+    )
+    assert (
+        line
+        == "AWS_SECRET_ACCESS_KEY=<redacted> pulling https://<redacted>@example.invalid/x HF_TOKEN=<redacted>"
+    )
+
+
+def test_a_real_report_leaks_no_home_path(tmp_path: Path) -> None:
+    """HOME is the folder holding the venv and the project: nothing may show it in full."""
+    wheel = em.build_wheel(tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": ""})
+    project = em.write_project(
+        tmp_path / "project", {"linux-amd64-cpu": em.spec("linux-amd64", "cpu")}, {}
+    )
+    venv = em.make_venv(tmp_path / "venv", wheel)
+    printer = "import sys, os; print(sys.executable, os.getcwd()); sys.exit(2)"
+    env = dict(
+        em.clean_env(venv), HOME=str(tmp_path), MY_SECRET="s3cr3t", PYTHONPATH=f"{tmp_path}/lib"
+    )
+    doc = em.run_report(
+        venv, project, tmp_path / "out" / "r.json", "python", "-c", printer, env=env
+    )
+    text = (tmp_path / "out" / "r.json").read_text() + (tmp_path / "out" / "r.md").read_text()
+    assert str(tmp_path) not in text and "s3cr3t" not in text and "MY_SECRET" not in text
+    assert doc["probe"]["python"]["executable"] == "~/venv/bin/python"
+    assert doc["command"]["output_tail"] == ["~/venv/bin/python ~/project"]
+    assert doc["probe"]["env"] == {"PYTHONPATH": "~/lib"}
+    assert doc["project"] == {"name": "project", "root": "~/project"}
+    assert doc["command"]["cwd"] == "~/project" and doc["command"]["cwd_in_project"] == "."
+
+
+# -- which lock ----------------------------------------------------------------------------------
+
+
+def lock_file(root: Path, env: str, platform: str, accelerator: str, header: bool = True) -> None:
+    text = em.lock_text(env, platform, "3.11", accelerator, [("six", "1.16.0", "0" * 64)])
+    if not header:
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("#")) + "\n"
+    (root / "envs" / "locks").mkdir(parents=True, exist_ok=True)
+    (root / "envs" / "locks" / f"{env}.txt").write_text(text)
+
+
+def test_lock_matched_by_platform_then_torch_build(tmp_path: Path) -> None:
+    lock_file(tmp_path, "linux-amd64-cuda", "linux-amd64", "cuda")
+    lock_file(tmp_path, "linux-amd64-cpu", "linux-amd64", "cpu")
+    lock_file(tmp_path, "linux-arm64-cpu", "linux-arm64", "cpu")
+    cpu = report.lock_record(str(tmp_path), None, "linux-amd64", "cpu")
+    assert (cpu["env"], cpu["matched_by"]) == ("linux-amd64-cpu", "platform and torch build")
+    assert cpu["path"] == "envs/locks/linux-amd64-cpu.txt"
+    assert cpu["sha256"] == report.file_sha256(
+        str(tmp_path / "envs" / "locks" / "linux-amd64-cpu.txt")
+    )
+    unknown = report.lock_record(str(tmp_path), None, "linux-amd64", None)
+    assert (unknown["env"], unknown["matched_by"]) == ("linux-amd64-cpu", "platform")
+    named = report.lock_record(str(tmp_path), "linux-arm64-cpu", "linux-amd64", "cpu")
+    assert (named["env"], named["matched_by"]) == ("linux-arm64-cpu", "--env")
+
+
+def test_lock_platform_from_the_spec_when_the_header_is_gone(tmp_path: Path) -> None:
+    lock_file(tmp_path, "gpu", "linux-amd64", "cuda", header=False)
+    (tmp_path / "envs" / "gpu.yaml").write_text(
+        'platform: linux-amd64\npython: "3.12"\naccelerator: cuda\n'
+    )
+    record = report.lock_record(str(tmp_path), None, "linux-amd64", None)
+    assert (record["env"], record["python"], record["accelerator"]) == ("gpu", "3.12", "cuda")
+
+
+def test_lock_problems_are_said_not_raised(tmp_path: Path) -> None:
+    lock_file(tmp_path, "linux-amd64-cuda", "linux-amd64", "cuda")
+    assert (
+        "does not exist"
+        in report.lock_record(str(tmp_path), "nope", "linux-amd64", None)["problem"]
+    )
+    assert (
+        "no lock in envs/locks/ targets macos-arm64"
+        in report.lock_record(str(tmp_path), None, "macos-arm64", None)["problem"]
+    )
+    assert "no project folder" in report.lock_record(None, None, "linux-amd64", None)["problem"]
+
+
+def test_intended_platform_is_the_hardware_on_macos_and_the_interpreter_on_linux() -> None:
+    rosetta = {
+        "os": {"name": "macos"},
+        "emulation": {"host_arch": "arm64"},
+        "python": {"arch": "x86_64"},
+    }
+    qemu = {
+        "os": {"name": "linux"},
+        "emulation": {"host_arch": "x86_64"},
+        "python": {"arch": "arm64"},
+    }
+    assert report.intended_platform(rosetta) == "macos-arm64"
+    assert report.intended_platform(qemu) == "linux-arm64"
+
+
+def test_torch_build_from_facts_or_version_label() -> None:
+    assert report.torch_build({"torch": {"importable": True, "cuda": "12.8"}}) == "cuda"
+    assert report.torch_build({"torch": {"importable": True, "mps_built": True}}) == "mps"
+    broken = {
+        "torch": {"importable": False},
+        "distributions": [{"name": "torch", "version": "2.13.0+cpu"}],
+    }
+    assert report.torch_build(broken) == "cpu"
+    broken["distributions"][0]["version"] = "2.10.0+cu128"
+    assert report.torch_build(broken) == "cuda"
+
+
+# -- the failing command -------------------------------------------------------------------------
+
+
+def run(argv: list[str], **kwargs) -> dict:
+    return report.run_command(
+        argv, os.getcwd(), kwargs.pop("timeout", 60), kwargs.pop("tail", 3), echo=io.StringIO()
+    )
+
+
+def test_exit_code_and_tail() -> None:
+    done = run([sys.executable, "-c", "import sys\nfor i in range(10): print(i)\nsys.exit(7)"])
+    assert (done["exit_code"], done["output_tail"], done["output_lines"], done["signal"]) == (
+        7,
+        ["7", "8", "9"],
+        10,
+        None,
+    )
+
+
+def test_killed_by_a_signal_reads_like_a_shell() -> None:
+    done = run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    assert (done["exit_code"], done["signal"]) == (139, "SIGSEGV")
+
+
+def test_timeout_and_missing_command() -> None:
+    slow = run(
+        [sys.executable, "-c", "import time; print('start', flush=True); time.sleep(30)"], timeout=1
+    )
+    assert slow["timed_out"] and slow["output_tail"] == ["start"] and slow["signal"] == "SIGKILL"
+    missing = run(["archlock-no-such-command"])
+    assert (
+        missing["exit_code"] == 127
+        and "cannot run archlock-no-such-command" in missing["output_tail"][0]
+    )
+
+
+# -- the files -----------------------------------------------------------------------------------
+
+
+def recorded() -> dict:
+    return json.loads((FIXTURES / "reports" / "linux-amd64-venv.json").read_text())
+
+
+def test_markdown_is_short_and_paste_able() -> None:
+    doc = recorded()
+    doc["command"]["output_tail"].append("a ``` fence inside the output")
+    text = report.markdown(doc, "r.json")
+    assert text.startswith("### archlock report: linux-amd64, Python 3.11.7")
+    assert "- **Lock**: env `linux-amd64-cpu`, `envs/locks/linux-amd64-cpu.txt` sha256" in text
+    assert (
+        "- **Command**: `python -c 'import json, tinydep; json.loads('\"'\"'{'\"'\"')'` -> exit 1"
+        in text
+    )
+    assert "````text" in text and text.count("````") == 2  # a fence longer than any in the output
+    assert text.rstrip().endswith(
+        "Diagnose: `archlock repro r.json` (or `nox -s repro -- r.json`)."
+    )
+    assert len(text.splitlines()) < 45
+
+
+def test_writes_are_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    report.write_atomic(str(target), "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+# -- how it runs ---------------------------------------------------------------------------------
+
+
+def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path) -> None:
+    script = em.scripts(tmp_path / "scripts")
+    out = tmp_path / "r.json"
+    subprocess.run(
+        [
+            python38(),
+            "-I",
+            str(script),
+            "-o",
+            str(out),
+            "--no-scan",
+            "--",
+            sys.executable,
+            "-c",
+            "raise SystemExit(3)",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "archlock.report/1" and doc["tool"]["mode"] == "plain-file"
+    assert doc["probe"]["python"]["version"].startswith("3.8.") and doc["command"]["exit_code"] == 3
+    assert (tmp_path / "r.md").exists()
+
+
+def test_generated_script_runs_alone_on_python_3_8(tmp_path: Path) -> None:
+    bundle = tmp_path / "archlock-report.py"
+    assert cli.main(["report", "--write-script", str(bundle)]) == 0
+    text = bundle.read_text()
+    assert text.startswith(
+        "#!/usr/bin/env python3\n# GENERATED by archlock - do not edit by hand.\n"
+    )
+    assert "# Regenerate with: archlock report --write-script FILE" in text and os.access(
+        bundle, os.X_OK
+    )
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    shutil.copy2(bundle, alone / "send-me.py")  # the only file the teammate has
+    subprocess.run(
+        [
+            python38(),
+            "-I",
+            "send-me.py",
+            "-o",
+            "r.json",
+            "--",
+            sys.executable,
+            "-c",
+            "raise SystemExit(4)",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=alone,
+        timeout=300,
+    )
+    doc = json.loads((alone / "r.json").read_text())
+    assert doc["tool"]["mode"] == "bundle" and doc["command"]["exit_code"] == 4
+    assert doc["probe"]["torch"] == {
+        "importable": False,
+        "error": "ModuleNotFoundError: No module named 'torch'",
+    }
+    assert doc["probe"]["binaries"]["compiled"] >= 0  # the scan ran from inside the bundle
+
+
+def test_generated_script_check_and_overwrite_rules(tmp_path: Path) -> None:
+    bundle = tmp_path / "r.py"
+    assert cli.main(["report", "--write-script", str(bundle)]) == 0
+    assert cli.main(["report", "--write-script", str(bundle), "--check"]) == 0
+    bundle.write_text(bundle.read_text() + "# edited\n")
+    assert cli.main(["report", "--write-script", str(bundle), "--check"]) == 5
+    mine = tmp_path / "mine.py"
+    mine.write_text("print('not generated')\n")
+    assert cli.main(["report", "--write-script", str(mine)]) == 2
+    assert mine.read_text() == "print('not generated')\n"
+
+
+def test_the_verb_reports_on_another_interpreter(tmp_path: Path) -> None:
+    wheel = em.build_wheel(tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": ""})
+    venv = em.make_venv(tmp_path / "venv", wheel)
+    out = tmp_path / "r.json"
+    code = cli.main(
+        [
+            "--project",
+            str(tmp_path),
+            "report",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-o",
+            str(out),
+            "--no-torch",
+            "--",
+            sys.executable,
+            "-c",
+            "pass",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["probe"]["python"]["prefix"].endswith("venv") and doc["command"]["exit_code"] == 0
+    assert [d["name"] for d in doc["probe"]["distributions"]] == ["tinydep"]
+
+
+def test_the_verb_in_process_and_a_missing_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--project", str(tmp_path), "report", "--no-torch", "--no-scan"]) == 0
+    assert json.loads((tmp_path / "archlock-report.json").read_text())["tool"]["mode"] == "archlock"
+    assert cli.main(["report", "--python", str(tmp_path / "nope" / "python")]) == 2
