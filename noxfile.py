@@ -99,3 +99,11 @@ def render(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """Build the images of docker/docker-bake.hcl (buildx bake, else an announced BuildKit fallback)."""
     _archlock(session, "build")
+
+
+@nox.session
+def repro(session: nox.Session) -> None:
+    """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT [--diff-only]`."""
+    if not session.posargs:
+        session.error("Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]")
+    _archlock(session, "repro")
