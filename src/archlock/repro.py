@@ -316,9 +316,29 @@ def requirements(
     report: dict[str, Any], project: Project, target: Target, where: rr.Where, options: rr.Options
 ) -> rr.Requirements:
     if options.as_locked:
-        return rr.lock_requirements(project.env_lock(target.env.name), target.env.python)
+        env = locked_env_for(project, target.env, where.platform)
+        reqs = rr.lock_requirements(project.env_lock(env.name), env.python)
+        if env is not target.env:
+            reqs.notes.append(
+                f"{target.env.name}'s lock is for {target.env.platform.name}: using {env.name}'s"
+            )
+        return reqs
     reqs = rr.report_requirements(report, project.name, options)
     return rr.preflight(reqs, where.platform, options)
+
+
+def locked_env_for(project: Project, env: EnvSpec, platform: Platform) -> EnvSpec:
+    """The env whose lock installs on `platform`: the target itself, or (an approximation) the
+    project's env for that platform that has a lock."""
+    if env.platform.name == platform.name:
+        return env
+    for other in project.all_envs():
+        if other.platform.name == platform.name and project.env_lock(other.name).exists():
+            return other
+    raise ConfigError(
+        f"--as-locked: no env for {platform.name} has a lock in {project.locks_dir}",
+        fix="lock one (archlock lock --env NAME) or drop --as-locked",
+    )
 
 
 def print_plan(where: rr.Where, reqs: rr.Requirements) -> None:
@@ -390,7 +410,7 @@ def run_where(
             if report.get("command") is None:
                 return {}
             return rr.run_in_venv(venv, report, project.root, options)
-    tag = rr.image_tag(report_sha(path), target.env.name, reqs.source)
+    tag = rr.image_tag(report_sha(path), where.platform, reqs.source)
     labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
     text = rr.dockerfile(
         base_image(project, target.env, where, options), options.uv_image, reqs, options, labels

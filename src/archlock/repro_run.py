@@ -486,8 +486,9 @@ def build_image(
     return time.monotonic() - started
 
 
-def image_tag(report_sha: str, env_name: str, source: str) -> str:
-    return f"{IMAGE_NAME}/{env_name}:{source}-{report_sha[:12]}"
+def image_tag(report_sha: str, platform: Platform, source: str) -> str:
+    """archlock-repro/<platform>:<report|lock>-<report sha256 prefix>: one image per report and source."""
+    return f"{IMAGE_NAME}/{platform.name}:{source}-{report_sha[:12]}"
 
 
 def run_in_image(

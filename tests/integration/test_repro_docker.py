@@ -264,3 +264,56 @@ def test_whole_arm64_extension_in_this_x86_64_tree(tmp_path: Path, docker: str) 
     )
     drift = json.loads(out.read_text())["drift"]
     assert [d["kind"] for d in drift] == ["compiled-arch"]
+
+
+def test_macos_report_approximated_on_linux_arm64(tmp_path: Path, docker: str) -> None:
+    """A macOS report (recorded answers, see tests/fixtures/reports) whose command failed with
+    packaging 24.1: refused plainly without --approximate, rebuilt on linux/arm64 (QEMU) with it."""
+    mac = json.loads((FIXTURES / "reports" / "macos-arm64-answers.json").read_text())
+    linux = json.loads((FIXTURES / "reports" / "linux-amd64-venv.json").read_text())
+    mac["probe"]["distributions"] = [
+        {"name": "packaging", "version": "24.1", "wheel_tags": ["py3-none-any"]}
+    ]
+    mac["command"] = dict(
+        linux["command"],
+        argv=["python", "-c", FAILING],
+        cwd_in_project=None,
+        output_tail=[
+            "ImportError: cannot import name 'LegacyVersion' from 'packaging.version' (~/v/lib/python3.11/site-packages/"
+            "packaging/version.py)"
+        ],
+    )
+    (tmp_path / "report.json").write_text(json.dumps(mac))
+    wheel = em.build_wheel(tmp_path / "wheels", "tinydep", "1.0", {"tinydep/__init__.py": ""})
+    project = arm64_project(tmp_path / "project", wheel)
+    arm64_uv = uv_image().replace("-amd64", "-arm64")
+
+    def repro_mac(*extra: str) -> dict:
+        out = tmp_path / "out.json"
+        args = [
+            "--project",
+            str(project),
+            "repro",
+            str(tmp_path / "report.json"),
+            "--env",
+            "linux-arm64-cpu",
+        ]
+        assert cli.main([*args, "--uv-image", arm64_uv, "--json", str(out), *extra]) == 0
+        return json.loads(out.read_text())["reproduction"]
+
+    refused = repro_mac()
+    assert (
+        refused["status"] == "unsupported"
+        and "cannot be reproduced in a container" in refused["text"]
+    )
+    approx = repro_mac("--approximate", "linux-arm64")
+    try:
+        assert (approx["where"], approx["platform"]) == (
+            "image",
+            "linux-arm64",
+        ) and "no MPS" in approx["approximate"]
+        assert approx["status"] == "reproduced", approx
+    finally:
+        subprocess.run(
+            [docker, "rmi", "-f", approx.get("image", "none")], capture_output=True, check=False
+        )

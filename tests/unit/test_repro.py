@@ -636,3 +636,12 @@ def test_diff_only_prints_the_drift_with_fixes(
         "cuda-driver",
         "env-var",
     ]
+
+
+def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> None:
+    from archlock.repro import locked_env_for
+
+    mac = next(e for e in PROJECT.all_envs() if e.name == "macos-arm64")
+    assert locked_env_for(PROJECT, mac, PLATFORMS["macos-arm64"]) is mac
+    assert locked_env_for(PROJECT, mac, PLATFORMS["linux-arm64"]).name == "linux-arm64-cpu"
+    assert rr.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"
