@@ -31,15 +31,17 @@ from typing import Any
 from archlock import dockerutil as du
 from archlock import probe
 from archlock import report as report_script
+from archlock.build import (  # the same CA setting and secret as `archlock build`
+    CA_ENV,
+    CA_SECRET_ID,
+)
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.platforms import PLATFORMS, Platform
+from archlock.render import DEFAULT_UV_IMAGE
 from archlock.repro_drift import canonical
 from archlock.uvtool import uv_binary
 
-CA_ENV = "ARCHLOCK_CA_BUNDLE"  # the same setting `archlock build` reads
-CA_SECRET_ID = "ca-bundle"
 UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
-DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"
 IMAGE_NAME = "archlock-repro"
 # Variables that hold paths on the teammate's machine: meaningless in an image or another venv.
 NOT_CARRIED = frozenset(
