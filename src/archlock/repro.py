@@ -409,6 +409,7 @@ def run_where(
             venv = rr.make_venv(Path(tmp), reqs, options)
             if report.get("command") is None:
                 return {}
+            announce(report, "on this host, in the throwaway venv")
             return rr.run_in_venv(venv, report, project.root, options)
     tag = rr.image_tag(report_sha(path), where.platform, reqs.source)
     labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
@@ -420,7 +421,16 @@ def run_where(
     record["image"] = tag
     if report.get("command") is None:
         return {}
+    announce(report, f"in {tag}")
     return rr.run_in_image(tag, report, where, project.root, options)
+
+
+def announce(report: dict[str, Any], where: str) -> None:
+    """Say what runs before it runs: the command comes from someone else's report."""
+    print(
+        f"  running the report's command {where}: {shlex.join(report['command']['argv'])}",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
