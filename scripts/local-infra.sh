@@ -12,7 +12,9 @@
 #   5. starts a registry on 127.0.0.1:5000 (BuildKit and buildx read bases from a registry);
 #   6. makes a uv image per arch from PyPI's `uv` wheels (the same layout as upstream's uv image:
 #      /uv and /uvx in an empty image);
-#   7. pushes bases and uv as manifest lists, and prints the references to build with.
+#   7. pushes bases and uv as manifest lists, and prints the references to build with
+#      (ARCHLOCK_BASE_IMAGE: the multi-arch base list; ARCHLOCK_BASE_IMAGE_<ARCH>: the local
+#      per-arch tags; ARCHLOCK_UV_IMAGE; ARCHLOCK_REGISTRY).
 #
 # Usage: scripts/local-infra.sh [--print-env]
 #   --print-env   only print the KEY=VALUE lines (for `eval` or a dotenv file) at the end
@@ -207,6 +209,7 @@ main() {
   push_list "$BASE_NAME" "$DEBIAN_SUITE" "%s"
   push_list "$UV_NAME" "$UV_VERSION" "$UV_VERSION-%s"
   echo "ARCHLOCK_BASE_IMAGE=$REGISTRY_ADDR/$BASE_NAME:$DEBIAN_SUITE"
+  for arch in "${ARCHES[@]}"; do echo "ARCHLOCK_BASE_IMAGE_${arch^^}=$BASE_NAME:$arch"; done
   echo "ARCHLOCK_UV_IMAGE=$REGISTRY_ADDR/$UV_NAME:$UV_VERSION"
   echo "ARCHLOCK_REGISTRY=$REGISTRY_ADDR"
 }

@@ -26,7 +26,7 @@ from archlock import bakefile, build
 from archlock import dockerutil as du
 from archlock.platforms import for_host
 
-COPY_IGNORE = (".git", ".venv", ".nox", "__pycache__", "results", ".pytest_cache", ".ruff_cache")
+COPY_IGNORE = (".git", ".venv", ".nox", ".archlock", "__pycache__", "results", ".pytest_cache", ".ruff_cache")
 NAIVE = """FROM {base}
 WORKDIR /app
 COPY . .
@@ -97,7 +97,7 @@ def bench_build(project_root: Path, base: build.BuildOptions) -> dict[str, float
     lock = _lock_of(project_root / spec.dockerfile)
     with tempfile.TemporaryDirectory(prefix="archlock-bench-build-") as tmp:
         copy = Path(tmp) / "project"
-        shutil.copytree(project_root, copy, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+        copy_project(project_root, copy)
         naive_file = Path(tmp) / "naive.Dockerfile"
         naive_file.write_text(NAIVE.format(base=spec.args["BASE_IMAGE"], lock=lock))
         _docker(docker, "builder", "prune", "--force", "--filter", "type=exec.cachemount")
@@ -113,6 +113,21 @@ def bench_build(project_root: Path, base: build.BuildOptions) -> dict[str, float
     results["payload"] = _payload(docker, OURS_TAG, ["/opt/venv", "/app"])
     _docker(docker, "image", "rm", OURS_TAG, NAIVE_TAG)
     return results
+
+
+def copy_project(root: Path, into: Path) -> None:
+    """The project's own files: what git tracks or would track, else everything but caches."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root, capture_output=True, check=False
+    )
+    if listed.returncode != 0:
+        shutil.copytree(root, into, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+        return
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source, target = root / name, into / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
 
 
 def _lock_of(dockerfile: Path) -> str:

@@ -59,9 +59,15 @@ def ca_bundle() -> Path | None:
     return None
 
 
-def options(infra: dict[str, str], project: Path, **changes: object) -> build.BuildOptions:
+def options(infra: dict[str, str], project: Path, extra_sets: tuple[str, ...] = (), **changes: object) -> build.BuildOptions:
+    """Local uv image and registry; every env on this host's debootstrap base of its arch (the
+    specs may name public bases that Docker Hub would serve elsewhere)."""
     env = {"UV_IMAGE": infra["ARCHLOCK_UV_IMAGE"], "REGISTRY": infra["ARCHLOCK_REGISTRY"] + "/", "TAG": TAG}
-    return build.BuildOptions(project=project, network="host", ca_bundle=ca_bundle(), env=env, quiet=True, **changes)  # type: ignore[arg-type]
+    bases = tuple(
+        f"{e.name}*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE_' + e.platform.docker_platform.split('/')[1].upper()]}"
+        for e in linux_envs()
+    )
+    return build.BuildOptions(project=project, network="host", ca_bundle=ca_bundle(), env=env, quiet=True, sets=bases + extra_sets, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +128,15 @@ def test_manifest_list_holds_one_image_per_platform(pushed: build.BuildReport, i
 def test_source_only_change_reuses_the_dependency_layer(pushed: build.BuildReport, infra: dict[str, str], tmp_path: Path) -> None:
     copy = tmp_path / "project"
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "__pycache__", "results"))
-    (copy / "src" / "archlock" / "_touched.py").write_text("CHANGED = True\n")
-    report = build.build(options(infra, copy, targets=("linux-arm64-cpu",)))
+    (copy / "src" / "archlock" / "_touched.py").write_text("CHANGED = 'yes'\n")
+    tag = "archlock-it:source-change"
+    report = build.build(options(infra, copy, (f"linux-arm64-cpu.tags={tag}",), targets=("linux-arm64-cpu",)))
     lines = "\n".join(report.log).splitlines()
     assert step_state(lines, "uv pip sync") == "CACHED", "\n".join(lines[-60:])  # torch not reinstalled
     assert step_state(lines, "COPY . /app") == "DONE"  # the source layer did change
+    changed = docker("run", "--rm", "--platform", "linux/arm64", tag, "python", "-c", "import archlock._touched as t; print(t.CHANGED)")
+    assert changed.strip() == "yes"  # the installed project is the new source, not a cached wheel
+    docker("image", "rm", tag)
 
 
 def step_state(lines: list[str], needle: str) -> str:
