@@ -300,9 +300,28 @@ def requirements_from_pylock(pylock: str) -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
+def canonical(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(text: str) -> dict[str, str]:
+    """{canonical name: version} from a hashed requirements lock."""
+    pins = {}
+    for line in text.splitlines():
+        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+        if found:
+            pins[canonical(found.group(1))] = found.group(2)
+    return pins
+
+
+def public_version(version: str) -> str:
+    """The version without its local label: 2.10.0+cpu -> 2.10.0."""
+    return version.split("+", 1)[0]
+
+
 def locked_version(requirements: str, name: str) -> str | None:
-    match = re.search(rf"^{name}==(\S+)", requirements, re.MULTILINE)
-    return match.group(1) if match else None
+    return lock_pins(requirements).get(canonical(name))
 
 
 def stamped(body: str, env: EnvSpec, inputs: dict[str, str]) -> str:

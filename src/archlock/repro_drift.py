@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archlock.platforms import torch_macos_floor
+from archlock.lock import canonical, lock_pins
+from archlock.lock import public_version as public
 from archlock.spec import EnvSpec
 
 # (kind, why it ranks here) -- the order IS the ranking
@@ -75,24 +77,6 @@ class Target:
     pins: dict[str, str]  # canonical name -> version
     project_name: str
     notes: list[str] = field(default_factory=list)
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def lock_pins(text: str) -> dict[str, str]:
-    """{canonical name: version} from a hashed requirements lock."""
-    pins = {}
-    for line in text.splitlines():
-        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if found:
-            pins[canonical(found.group(1))] = found.group(2)
-    return pins
-
-
-def public(version: str) -> str:
-    return version.split("+", 1)[0]
 
 
 def same_version(one: str, other: str) -> bool:

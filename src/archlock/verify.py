@@ -33,6 +33,8 @@ from typing import Any
 from archlock import __version__, probe, suite
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.fsutil import atomic_write
+from archlock.lock import canonical, lock_pins
+from archlock.lock import public_version as public
 from archlock.platforms import PLATFORMS, Platform
 
 SCHEMA = "archlock.verify/1"
@@ -343,24 +345,6 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
 # ---------------------------------------------------------------------------------------------
 # comparing with the spec and the lock
 # ---------------------------------------------------------------------------------------------
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def lock_pins(text: str) -> dict[str, str]:
-    """{canonical name: version} from a hashed requirements lock."""
-    pins = {}
-    for line in text.splitlines():
-        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if found:
-            pins[canonical(found.group(1))] = found.group(2)
-    return pins
-
-
-def public(version: str) -> str:
-    return version.split("+", 1)[0]
 
 
 @dataclass
