@@ -84,7 +84,7 @@ target "linux-amd64-cuda" {
   platforms = ["linux/amd64"]
   tags = ["${REGISTRY}${IMAGE}:${TAG}-linux-amd64-cuda"]
   args = {
-    BASE_IMAGE = "archlock/debian-bookworm:amd64"
+    BASE_IMAGE = "python:3.11-slim-bookworm"
   }
 }
 
@@ -102,7 +102,7 @@ target "linux-arm64-cpu" {
   platforms = ["linux/arm64"]
   tags = ["${REGISTRY}${IMAGE}:${TAG}-linux-arm64-cpu"]
   args = {
-    BASE_IMAGE = "archlock/debian-bookworm:arm64"
+    BASE_IMAGE = "python:3.11-slim-bookworm"
   }
 }
 

@@ -16,7 +16,7 @@
 # `ca-bundle` (`archlock build --ca-bundle FILE`); it is mounted for the install steps only and
 # never stored in a layer.
 
-ARG BASE_IMAGE=archlock/debian-bookworm:arm64
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
 FROM ${UV_IMAGE} AS uv
