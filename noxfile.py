@@ -14,7 +14,9 @@ nox.needs_version = ">=2025.2"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True  # a skipped session must never look like a pass
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lock-check", "audit"]
+# The main job (`nox`): locks current, audit, rendered files current, scan, this host verified.
+nox.options.sessions = ["lock-check", "audit", "render-check", "scan", "verify", "matrix"]
+PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
 def _archlock(session: nox.Session, *args: str) -> None:
@@ -43,7 +45,7 @@ def audit(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (add `-- --integration` for docker, PyPI and browser tests)."""
-    session.install("-e", ".", "pytest>=8")
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
     session.run("pytest", *session.posargs)
 
 
@@ -93,6 +95,12 @@ def matrix(session: nox.Session) -> None:
 def render(session: nox.Session) -> None:
     """Render docker/ (Dockerfiles, bake file) and the CI workflow; `-- --check` fails on drift."""
     _archlock(session, "render")
+
+
+@nox.session(name="render-check")
+def render_check(session: nox.Session) -> None:
+    """Fail if docker/ or the workflow no longer match templates/ and the locks."""
+    _archlock(session, "render", "--check")
 
 
 @nox.session

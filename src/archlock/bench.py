@@ -1,5 +1,7 @@
 """`archlock bench`: archlock's overhead against the raw tools doing the same work, as ratios.
 
+`--part lock` and `--part build` (see archlock.bench_build) run one half; the default runs both.
+
 Lock: `archlock lock` on a fresh copy of the project (no uv.lock, no env locks) versus the
 raw uv commands that produce the same files: `uv lock`, `uv export`, then for every env
 `uv pip compile --format pylock.toml` and `uv pip compile --generate-hashes`. Cold runs use an
@@ -107,10 +109,20 @@ def print_lock_ratios(results: dict[str, float]) -> None:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("bench", help="print archlock's time as ratios against the raw tools")
     parser.add_argument("--runs", type=int, default=3, help="warm runs per side (median is reported)")
+    parser.add_argument("--part", choices=("all", "lock", "build"), default="all", help="which benchmarks to run")
+    parser.add_argument("--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds")
+    parser.add_argument("--network", help="build: docker build --network (e.g. host)")
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="TARGET.KEY=VALUE",
+                        help="build: bake override, e.g. '*.args.BASE_IMAGE=local/base' (repeatable)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
-    print_lock_ratios(bench_lock(project, args.runs))
+    if args.part in ("all", "lock"):
+        print_lock_ratios(bench_lock(project, args.runs))
+    if args.part in ("all", "build"):
+        from archlock.bench_build import run_build_bench  # needs docker; imported only when asked
+
+        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
     return 0

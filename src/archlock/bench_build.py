@@ -153,10 +153,14 @@ def print_build_ratios(r: dict[str, float | str]) -> None:
     print(f"build ours / naive, size:    {size / gb:.2f} GB / {naive_size / gb:.2f} GB = {size / naive_size:.2f}")
 
 
-def run_build_bench(project_root: Path, ca_bundle: Path | None = None, network: str | None = None) -> None:
-    """What `archlock bench` calls for its build part."""
+def run_build_bench(
+    project_root: Path, ca_bundle: Path | None = None, network: str | None = None, sets: tuple[str, ...] = ()
+) -> None:
+    """What `archlock bench` calls for its build part (`sets`: bake overrides such as a local base)."""
     env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
-    base = build.BuildOptions(project=project_root, ca_bundle=build.ca_bundle(ca_bundle, {}), network=network, env=env)
+    base = build.BuildOptions(
+        project=project_root, ca_bundle=build.ca_bundle(ca_bundle, {}), network=network, env=env, sets=sets
+    )
     print_build_ratios(bench_build(project_root, base))
 
 
