@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,44 @@ def step_state(lines: list[str], needle: str) -> str:
     states = [line.split()[1] for line in lines if line.split()[:1] == [step] and line.split()[1:2] in (["CACHED"], ["DONE"])]
     assert states, f"no end state for step {step} ({needle})"
     return states[-1]
+
+
+def archlock(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ARCHLOCK_")}
+    return subprocess.run([sys.executable, "-m", "archlock", "--project", str(REPO), *args],
+                          capture_output=True, text=True, timeout=1500, check=False, env={**clean, **env})
+
+
+@pytest.mark.parametrize("env", linux_envs(), ids=lambda e: e.name)
+def test_verify_passes_inside_each_image(pushed: build.BuildReport, infra: dict[str, str], env) -> None:
+    """`archlock verify --image` for both architectures; the results feed CI's matrix."""
+    tag = f"{infra['ARCHLOCK_REGISTRY']}/archlock:{TAG}-{env.name}"
+    out = REPO / "results" / f"{env.name}-image.json"
+    done = archlock("verify", "--image", tag, "--output", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert (result["env"], result["mode"], result["status"]) == (env.name, "image", "pass")
+    assert result["probe"]["python"]["arch"] == env.platform.binary_arch
+    assert result["checks"]["native_binaries"]["status"] == "pass"
+    assert result["checks"]["loss_parity"]["status"] == "pass"
+    expected_device = "skipped" if env.accelerator == "cuda" else "pass"  # no GPU on this host
+    assert result["checks"]["device"]["status"] == expected_device
+
+
+def test_verify_catches_a_loss_mismatch_inside_the_arm64_image(pushed: build.BuildReport, infra: dict[str, str], tmp_path: Path) -> None:
+    tag = f"{infra['ARCHLOCK_REGISTRY']}/archlock:{TAG}-linux-arm64-cpu"
+    out = tmp_path / "r.json"
+    done = archlock("verify", "--image", tag, "--output", str(out), ARCHLOCK_SUITE_FAULT="loss")
+    assert done.returncode == 6, done.stderr
+    assert "1 check(s) failed (loss_parity)" in done.stderr
+    result = json.loads(out.read_text())
+    if result["probe"]["emulation"]["host_arch"] != "arm64":
+        assert result["checks"]["emulation"]["why"].endswith("as expected for an image of another platform")
+
+
+def test_an_image_without_python_on_path_is_refused_in_one_line(infra: dict[str, str]) -> None:
+    base = infra["ARCHLOCK_BASE_IMAGE_ARM64"]  # Debian's python3 only: no `python` on PATH
+    done = archlock("verify", "--image", base, "--env", "linux-arm64-cpu")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"--image {base}: cannot run `python` in it" in done.stderr
