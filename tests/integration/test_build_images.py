@@ -128,7 +128,10 @@ def test_manifest_list_holds_one_image_per_platform(pushed: build.BuildReport, i
 
 def test_source_only_change_reuses_the_dependency_layer(pushed: build.BuildReport, infra: dict[str, str], tmp_path: Path) -> None:
     copy = tmp_path / "project"
-    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "__pycache__", "results"))
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):  # the project as committed: never a venv
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, copy / name)
     (copy / "src" / "archlock" / "_touched.py").write_text("CHANGED = 'yes'\n")
     tag = "archlock-it:source-change"
     report = build.build(options(infra, copy, (f"linux-arm64-cpu.tags={tag}",), targets=("linux-arm64-cpu",)))
