@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from archlock import __version__
-from archlock.errors import ArchlockError
+from archlock.errors import exit_code_of
 
 # verb modules, in the order `archlock --help` lists them
 VERB_MODULES = (
@@ -55,14 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ArchlockError as exc:
-        print(f"archlock {args.verb}: error: {exc.line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"archlock {args.verb}: interrupted; no file was half-written", file=sys.stderr)
-        return 130
+    return exit_code_of(args.verb, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ Every message is one line a user can act on: what happened, where (file and key)
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class ArchlockError(Exception):
     """Base class. `exit_code` is what the CLI exits with."""
@@ -54,3 +57,15 @@ class ExternalCommandError(ArchlockError):
     """A subprocess we depend on failed unexpectedly."""
 
     exit_code = 7
+
+
+def exit_code_of(verb: str, call: Callable[[], int | None]) -> int:
+    """Run a verb; an ArchlockError becomes its one line on stderr and its exit code."""
+    try:
+        return int(call() or 0)
+    except ArchlockError as exc:
+        print(f"archlock {verb}: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"archlock {verb}: interrupted; no file was half-written", file=sys.stderr)
+        return 130

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from archlock.errors import ArchlockError, CheckFailed, ExternalCommandError
+from archlock.errors import CheckFailed, ExternalCommandError, exit_code_of
 from archlock.mac.envinfo import LockFacts, MacEnv, load_mac_env, read_lock
 from archlock.mac.host import HostFacts, detect, refuse_unless_apple_silicon
 from archlock.mac.plan import Options, Plan, make_plan, survey
@@ -140,11 +139,4 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ArchlockError as exc:
-        print(f"archlock {VERB}: error: {exc.line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"archlock {VERB}: interrupted", file=sys.stderr)
-        return 130
+    return exit_code_of(VERB, lambda: run(args))
