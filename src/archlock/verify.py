@@ -172,8 +172,8 @@ class ImageTarget:
         return [*self.docker_run(), "python", f"{IMAGE_SCRIPTS}/{script}.py", *args]
 
     def tests_command(self, root: Path) -> list[str]:
-        run = self.docker_run(f"{root}:/work/project:ro", workdir="/work/project")
-        return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/work/project"]
+        run = self.docker_run(f"{root}:/opt/archlock-project:ro", workdir="/opt/archlock-project")
+        return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
 
     def describe(self) -> dict[str, Any]:
         return {"tag": self.tag, "id": self.image_id, "platform": self.platform}

@@ -423,8 +423,8 @@ def test_image_commands(tmp_path: Path) -> None:
     ]
     assert gpu.command("suite")[7:9] == ["--gpus", "all"]
     tests = gpu.tests_command(Path("/p"))
-    assert tests[tests.index("-w") + 1] == "/work/project" and "/p:/work/project:ro" in tests
-    assert tests[-7:] == ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/work/project"]
+    assert tests[tests.index("-w") + 1] == "/opt/archlock-project" and "/p:/opt/archlock-project:ro" in tests
+    assert tests[-7:] == ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
 
 
 def test_image_labels_and_platform() -> None:
