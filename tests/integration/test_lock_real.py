@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -162,3 +163,19 @@ def test_the_same_nox_sessions_work_on_another_project(repo: Path, fixtures: Pat
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert "linux-arm64-cpu: 2 packages" in proc.stdout
     assert (project / "envs" / "locks" / "macos-arm64.txt").exists()
+
+
+def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """From torch 2.11, PyPI's aarch64 wheel is a CUDA build: a CPU env pays for the CUDA stack."""
+    project = tmp_path / "graviton"
+    (project / "envs").mkdir(parents=True)
+    (project / "requirements.txt").write_text("torch==2.11.0\n")
+    shutil.copy(repo / "envs" / "linux-arm64-cpu.yaml", project / "envs")
+    assert archlock(project, "lock") == 0
+    capsys.readouterr()
+    assert archlock(project, "audit", "--format", "json") == 0  # a warning, not an error
+    (env,) = json.loads(capsys.readouterr().out)["envs"]
+    (finding,) = env["findings"]
+    assert finding["kind"] == "cuda-stack-in-cpu-env" and finding["severity"] == "warning"
+    assert re.search(r"drags the CUDA stack: \d+ packages \(.*nvidia-.*\), [\d.]+ GB", finding["message"])
+    assert archlock(project, "audit", "--strict") == 6
