@@ -96,7 +96,7 @@ def _normal_marker(marker: str) -> str:
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
-    floors = sorted((env.macos for env in envs if env.macos), key=lambda v: tuple(map(int, v.split("."))))
+    floors = sorted((env.macos for env in envs if env.macos), key=_version_tuple)
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
@@ -352,7 +352,7 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
     with universal_project(project, envs) as work:
         universal_problem = lock_universal(project, envs, work, check)
         pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
-    outcomes, fresh = [], []
+    fresh: list[EnvSpec] = []
     todo: list[tuple[EnvSpec, dict[str, str], str | None]] = []
     for env in envs:
         inputs = env_inputs(project, env, pins)
