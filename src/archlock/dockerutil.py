@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 
 from archlock.errors import ConfigError, ToolMissingError
+from archlock.spec import NAME_RE
 
 # An OCI reference: [host[:port]/]path[:tag][@sha256:digest]
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -25,7 +26,7 @@ IMAGE_REF_RE = re.compile(
 # a tag prefix: empty, or [host[:port]/]path/ ending in a slash
 REGISTRY_PREFIX_RE = re.compile(rf"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{{1,5}})?/(?:{_COMPONENT}/)*)?$")
 IMAGE_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-ENV_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ENV_NAME_RE = NAME_RE  # the spec loader's rule for env file names, checked again before rendering
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}$")
 DOCKER_PLATFORM_RE = re.compile(r"^linux/(?:amd64|arm64|arm/v7|ppc64le|s390x|riscv64)$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
