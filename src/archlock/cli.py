@@ -16,18 +16,18 @@ from archlock.errors import exit_code_of
 
 # verb modules, in the order `archlock --help` lists them
 VERB_MODULES = (
-    "archlock.lock",
-    "archlock.audit",
-    "archlock.schemacmd",
-    "archlock.render",
-    "archlock.build",
-    "archlock.macsetup",
-    "archlock.probe",
-    "archlock.verify",
-    "archlock.matrix",
-    "archlock.report",
-    "archlock.repro",
-    "archlock.bench",
+    "archlock.lock.resolve",
+    "archlock.lock.audit",
+    "archlock.lock.schema",
+    "archlock.build.render",
+    "archlock.build.build",
+    "archlock.mac.cli",
+    "archlock.inenv.probe",
+    "archlock.verify.verify",
+    "archlock.verify.matrix",
+    "archlock.inenv.report",
+    "archlock.repro.repro",
+    "archlock.build.bench",
     "archlock.scan",
 )
 

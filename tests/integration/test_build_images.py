@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock import build
-from archlock.project import Project
+from archlock.build import build
+from archlock.core.project import Project
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

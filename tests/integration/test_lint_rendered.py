@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from archlock import render
+from archlock.build import render
 
 pytestmark = pytest.mark.integration
 

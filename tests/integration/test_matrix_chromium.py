@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archlock import matrix
+from archlock.verify import matrix
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from archlock import cli, probe
-from archlock.dockerutil import docker_cli, engine_running
+from archlock import cli
+
+from archlock.inenv import probe
+from archlock.core.docker import docker_cli, engine_running
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from archlock import cli, probe
+from archlock import cli
+
+from archlock.inenv import probe
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock import verify
-from archlock.project import Project
+from archlock.verify import verify
+from archlock.core.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 FOREIGN_MACHINE = {"x86_64": (183, "arm64"), "arm64": (62, "x86_64")}

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archlock import audit, cli
-from archlock.project import Project
+from archlock import cli
+
+from archlock.lock import audit
+from archlock.core.project import Project
 
 
 def pkg(name: str, version: str = "1.0", size: int | None = 1000, sdist: bool = False) -> str:

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from archlock import bakefile, build, cli
-from archlock import dockerutil as du
+from archlock import cli
+
+from archlock.build import bakefile
+
+from archlock.build import build
+from archlock.core import docker as du
 from archlock.errors import ConfigError, ToolMissingError
 
 BAKE = '''

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from archlock import lock
+from archlock.lock import resolve as lock
 from archlock.errors import ConfigError, ResolveError
-from archlock.project import Index, Project
-from archlock.spec import load_spec
+from archlock.core.project import Index, Project
+from archlock.core.spec import load_spec
 
 PYLOCK = """\
 lock-version = "1.0"

@@ -9,7 +9,7 @@ import pytest
 from test_mac_recorded import RecordedSystem, fat_header, thin_header
 
 from archlock.mac.interpreters import Candidate, choose_uv, has_native_slice, judge
-from archlock.probe import macho_archs
+from archlock.inenv.probe import macho_archs
 
 
 def test_thin_arm64() -> None:

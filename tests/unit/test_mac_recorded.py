@@ -20,7 +20,7 @@ import pytest
 
 from archlock.mac.interpreters import PROBE_CODE
 from archlock.mac.system import Completed
-from archlock.probe import macho_archs
+from archlock.inenv.probe import macho_archs
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mac"
 HOME = "/Users/ada"

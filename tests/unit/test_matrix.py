@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from archlock import matrix
+from archlock.verify import matrix
 from archlock.errors import ConfigError, DriftError
 
 

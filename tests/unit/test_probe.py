@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock import probe
-from archlock.probe import RecordedSystem
+from archlock.inenv import probe
+from archlock.inenv.probe import RecordedSystem
 
 PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
 PROBE_FILE = Path(probe.__file__)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from archlock import bakefile, render
-from archlock import dockerutil as du
+from archlock.build import bakefile
+
+from archlock.build import render
+from archlock.core import docker as du
 from archlock.errors import ConfigError
-from archlock.fsutil import GENERATED_MARK
+from archlock.core.fsutil import GENERATED_MARK
 
 SHA = "ab" * 32
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from archlock import cli, report
+from archlock import cli
+
+from archlock.inenv import report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from archlock import cli
-from archlock import repro_run as rr
+from archlock.repro import run as rr
 from archlock.errors import ConfigError
-from archlock.platforms import PLATFORMS
-from archlock.project import Project
-from archlock.repro import choose_env, load_report, make_target
-from archlock.repro_drift import KINDS, Target, diagnose, lock_pins, same_version
+from archlock.core.platforms import PLATFORMS
+from archlock.core.project import Project
+from archlock.repro.repro import choose_env, load_report, make_target
+from archlock.repro.drift import KINDS, Target, diagnose, lock_pins, same_version
 
 REPO = Path(__file__).resolve().parents[2]
 REPORTS = REPO / "tests" / "fixtures" / "reports"
@@ -639,7 +639,7 @@ def test_diff_only_prints_the_drift_with_fixes(
 
 
 def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> None:
-    from archlock.repro import locked_env_for
+    from archlock.repro.repro import locked_env_for
 
     mac = next(e for e in PROJECT.all_envs() if e.name == "macos-arm64")
     assert locked_env_for(PROJECT, mac, PLATFORMS["macos-arm64"]) is mac

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from archlock import cli, probe
+from archlock import cli
+
+from archlock.inenv import probe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")

@@ -9,8 +9,8 @@ import pytest
 
 from archlock import cli
 from archlock.errors import ConfigError
-from archlock.project import default_envs_dir
-from archlock.spec import json_schema, load_spec
+from archlock.core.project import default_envs_dir
+from archlock.core.spec import json_schema, load_spec
 
 GOOD = """\
 platform: linux-arm64

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from archlock import suite
+from archlock.inenv import suite
 
 SUITE_FILE = Path(suite.__file__)
 PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")

@@ -34,7 +34,7 @@ class LockFacts:
 
 def load_mac_env(project_root: Path, env_name: str | None) -> MacEnv:
     """The macOS env of a project: `--env NAME`, else its only env on a macOS platform."""
-    from archlock.project import Project  # imported here: it needs PyYAML, the refusal does not
+    from archlock.core.project import Project  # imported here: it needs PyYAML, the refusal does not
 
     project = Project.load(project_root)
     candidates = project.envs([env_name]) if env_name else project.all_envs()
@@ -115,7 +115,7 @@ def _wheel_fits_mac_arm64(filename: str) -> bool:
 
 def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:
     """The macOS the env needs and why: the lock's floor, raised by the locked torch if it must."""
-    from archlock.platforms import torch_macos_floor  # needs Python 3.10+, like tomllib above
+    from archlock.core.platforms import torch_macos_floor  # needs Python 3.10+, like tomllib above
 
     floor, why = env.macos_floor, f"the {env.name} lock targets macOS {env.macos_floor}"
     torch = pins.get("torch")

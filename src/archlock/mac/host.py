@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from archlock.errors import ConfigError
 from archlock.mac.system import MacSystem
-from archlock.probe import macho_archs
+from archlock.inenv.probe import macho_archs
 
 NATIVE_PREFIX = ("arch", "-arm64")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from archlock.mac.host import NATIVE_PREFIX
 from archlock.mac.system import MacSystem
-from archlock.probe import macho_archs
+from archlock.inenv.probe import macho_archs
 
 NATIVE_SLICES = ("arm64", "arm64e")
 PROBE_CODE = (

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from archlock.errors import ConfigError
-from archlock.fsutil import atomic_write
+from archlock.core.fsutil import atomic_write
 from archlock.mac.host import HostFacts
 from archlock.mac.interpreters import Candidate, Judgement, judge, path_entries
 from archlock.mac.system import MacSystem

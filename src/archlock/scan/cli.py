@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from archlock.errors import CheckFailed
-from archlock.fsutil import atomic_write
+from archlock.core.fsutil import atomic_write
 from archlock.scan.config import FAIL_ON_CHOICES
 from archlock.scan.engine import ScanResult, scan_path
 from archlock.scan.output import RENDERERS, render_rules, summary_line

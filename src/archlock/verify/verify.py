@@ -30,12 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlock import __version__, probe, suite
+from archlock import __version__
+
+from archlock.inenv import probe
+
+from archlock.inenv import suite
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
-from archlock.fsutil import atomic_write
-from archlock.lock import canonical, lock_pins
-from archlock.lock import public_version as public
-from archlock.platforms import PLATFORMS, Platform
+from archlock.core.fsutil import atomic_write
+from archlock.lock.resolve import canonical, lock_pins
+from archlock.lock.resolve import public_version as public
+from archlock.core.platforms import PLATFORMS, Platform
 
 SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
@@ -262,7 +266,7 @@ def sync_commands(env: Any, venv: Path, lock: Path, index: Any | None) -> list[l
 
 
 def sync_venv(project: Any, env: Any, venv: Path) -> None:
-    from archlock.uvtool import run_uv
+    from archlock.core.uvtool import run_uv
 
     lock = project.env_lock(env.name)
     if not lock.is_file():
@@ -792,7 +796,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
-    from archlock.project import Project
+    from archlock.core.project import Project
 
     project = Project.load(args.project)
     if args.image:

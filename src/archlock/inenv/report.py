@@ -8,7 +8,7 @@ Three ways to run it, all the same code, standard library only, Python >= 3.8:
     python3 path/to/archlock/report.py [--env NAME] [-o FILE.json] [-- CMD ...]
     python3 archlock-report.py [-- CMD ...]     # from `archlock report --write-script FILE`
 
-How this file gets the probe's facts: inside the installed package it imports `archlock.probe`;
+How this file gets the probe's facts: inside the installed package it imports `archlock.inenv.probe`;
 run as a plain file it loads `probe.py` from its own folder (the two files travel together);
 in a bundle written by `archlock report --write-script FILE` both sources are embedded in that
 one generated file, for a teammate who cannot install anything (or whose torch will not import).
@@ -54,7 +54,7 @@ MODE = "bundle" if globals().get("BUNDLED") else ("archlock" if __package__ else
 def load_probe():
     """The probe module, wherever this file runs from (see the module docstring)."""
     if __package__:
-        from archlock import probe
+        from archlock.inenv import probe
 
         return probe
     if "archlock_probe" in sys.modules:  # a bundle loaded it already
@@ -768,7 +768,8 @@ def embedded(source: str) -> str:
 
 
 def bundle_text(name: str) -> str:
-    from archlock import fsutil, probe
+    from archlock.core import fsutil
+    from archlock.inenv import probe
 
     sources = []
     for module, path in (("archlock_probe", probe.__file__), ("archlock_report", __file__)):
@@ -780,7 +781,7 @@ def bundle_text(name: str) -> str:
 def write_script(path: str, check: bool = False) -> int:
     from pathlib import Path
 
-    from archlock import fsutil
+    from archlock.core import fsutil
     from archlock.errors import ConfigError, DriftError
 
     target = os.path.abspath(path)

@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from archlock import bakefile, build
-from archlock import dockerutil as du
-from archlock.platforms import for_host
+from archlock.build import bakefile
+
+from archlock.build import build
+from archlock.core import docker as du
+from archlock.core.platforms import for_host
 
 COPY_IGNORE = (".git", ".venv", ".nox", ".archlock", "__pycache__", "results", ".pytest_cache", ".ruff_cache")
 NAIVE = """FROM {base}
@@ -165,7 +167,7 @@ def run_build_bench(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m archlock.bench_build", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m archlock.build.bench_build", description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=Path.cwd())
     parser.add_argument("--ca-bundle", type=Path)
     parser.add_argument("--network")

@@ -8,8 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 from archlock.errors import DriftError
-from archlock.fsutil import GENERATED_MARK, atomic_write
-from archlock.spec import json_schema
+from archlock.core.fsutil import GENERATED_MARK, atomic_write
+from archlock.core.spec import json_schema
 
 REGENERATE = "archlock schema"
 

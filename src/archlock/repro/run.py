@@ -28,18 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlock import dockerutil as du
-from archlock import probe
-from archlock import report as report_script
-from archlock.build import (  # the same CA setting and secret as `archlock build`
+from archlock.core import docker as du
+from archlock.inenv import probe
+from archlock.inenv import report as report_script
+from archlock.build.build import (  # the same CA setting and secret as `archlock build`
     CA_ENV,
     CA_SECRET_ID,
 )
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
-from archlock.platforms import PLATFORMS, Platform
-from archlock.render import DEFAULT_UV_IMAGE
-from archlock.repro_drift import canonical
-from archlock.uvtool import uv_binary
+from archlock.core.platforms import PLATFORMS, Platform
+from archlock.build.render import DEFAULT_UV_IMAGE
+from archlock.repro.drift import canonical
+from archlock.core.uvtool import uv_binary
 
 UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
 IMAGE_NAME = "archlock-repro"

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from archlock.errors import CheckFailed, DriftError
-from archlock.fsutil import atomic_write
-from archlock.project import Project
-from archlock.spec import EnvSpec
+from archlock.core.fsutil import atomic_write
+from archlock.core.project import Project
+from archlock.core.spec import EnvSpec
 
 SCHEMA = "archlock.audit/1"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import jinja2
 
-from archlock import dockerutil as du
+from archlock.core import docker as du
 from archlock.errors import ConfigError, DriftError
-from archlock.fsutil import atomic_write_many, is_generated, with_header
+from archlock.core.fsutil import atomic_write_many, is_generated, with_header
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -189,8 +189,8 @@ def multiarch(targets: list[ImageTarget]) -> list[ImageTarget]:
 # -- templates ----------------------------------------------------------------------------------
 def template_dirs(project_root: Path) -> list[Path]:
     """The project's own templates/ (if it overrides any), then archlock's."""
-    here = Path(__file__).resolve().parent
-    candidates = [project_root / "templates", here / "templates", here.parents[1] / "templates"]
+    package = Path(__file__).resolve().parents[1]  # src/archlock (installed: site-packages/archlock)
+    candidates = [project_root / "templates", package / "templates", package.parents[1] / "templates"]
     return [d for d in dict.fromkeys(candidates) if (d / "Dockerfile.j2").is_file()]
 
 
@@ -278,7 +278,7 @@ def write(project_root: Path, files: dict[Path, str]) -> list[str]:
 
 
 def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple[dict[Path, str], list[str]]:
-    from archlock.project import Project
+    from archlock.core.project import Project
 
     project = Project.load(project_root)
     settings = load_settings(project, workflow_dir)

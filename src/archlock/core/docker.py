@@ -15,7 +15,7 @@ import unicodedata
 from pathlib import Path
 
 from archlock.errors import ConfigError, ToolMissingError
-from archlock.spec import NAME_RE
+from archlock.core.spec import NAME_RE
 
 # An OCI reference: [host[:port]/]path[:tag][@sha256:digest]
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

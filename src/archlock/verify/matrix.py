@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 
 from archlock.errors import ConfigError, DriftError
-from archlock.fsutil import GENERATED_MARK, atomic_write_many
-from archlock.suite import LOSS_TOLERANCE
+from archlock.core.fsutil import GENERATED_MARK, atomic_write_many
+from archlock.inenv.suite import LOSS_TOLERANCE
 
 COMMAND = "nox -s matrix  (or: archlock matrix)"
 CROSS_ENV_CHECK = "cross_env_losses"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from archlock import bakefile
-from archlock import dockerutil as du
+from archlock.build import bakefile
+from archlock.core import docker as du
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ToolMissingError
 
 CA_SECRET_ID = "ca-bundle"
@@ -78,7 +78,7 @@ def build(options: BuildOptions) -> BuildReport:
 
 
 def check_rendered(project: Path) -> None:
-    from archlock import render
+    from archlock.build import render
 
     files, _ = render.render_project(project)
     stale = render.stale_files(project.resolve(), files)
@@ -327,7 +327,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from archlock.project import Project
+    from archlock.core.project import Project
 
     project = Project.load(args.project)
     settings = dict(project.settings.get("build", {}) or {})

@@ -4,8 +4,8 @@
    shape: a malformed or unknown report is one ConfigError naming the file and the key.
 2. Pick the env: `--env`, else the one the report names, else the env for the report's platform.
 3. Diagnose: every drift from that env's lock, most likely cause first, each with its fix
-   (`archlock.repro_drift`). `--diff-only` stops here.
-4. Reproduce (`archlock.repro_run`): the report's package versions (or `--as-locked`, the lock's)
+   (`archlock.repro.drift`). `--diff-only` stops here.
+4. Reproduce (`archlock.repro.run`): the report's package versions (or `--as-locked`, the lock's)
    on the report's platform, the recorded command again, and a verdict.
 
 `--json FILE` writes the whole result (`archlock.repro/1`, docs/report-schema.md) atomically.
@@ -21,15 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from archlock import report as report_script
-from archlock import repro_run as rr
+from archlock.inenv import report as report_script
+from archlock.repro import run as rr
 from archlock.errors import ConfigError
-from archlock.fsutil import atomic_write
-from archlock.platforms import Platform
-from archlock.project import Project
-from archlock.repro_drift import Drift, Target, diagnose, ignored_env, lock_pins
-from archlock.spec import EnvSpec
-from archlock.verify import host_platform
+from archlock.core.fsutil import atomic_write
+from archlock.core.platforms import Platform
+from archlock.core.project import Project
+from archlock.repro.drift import Drift, Target, diagnose, ignored_env, lock_pins
+from archlock.core.spec import EnvSpec
+from archlock.verify.verify import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
 PROBE_SCHEMA = "archlock.probe/1"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.errors import ConfigError
-from archlock.spec import EnvSpec, load_spec
+from archlock.core.spec import EnvSpec, load_spec
 
 SETTINGS_KEYS = {
     "groups": "dependency groups the envs lock (list of names)",

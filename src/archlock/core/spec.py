@@ -1,6 +1,6 @@
 """Env specs: `envs/<name>.yaml`, one target machine each, validated strictly.
 
-A spec names the platform (a row of `archlock.platforms.PLATFORMS`), the Python version, the
+A spec names the platform (a row of `archlock.core.platforms.PLATFORMS`), the Python version, the
 accelerator, where torch comes from, the base image (Linux) and what verify must expect.
 The accepted keys are the table `SCHEMA` below; the shipped JSON Schema
 (`archlock/data/env.schema.json`) is generated from the same table (`archlock schema`).
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from archlock.errors import ConfigError
-from archlock.platforms import ACCELERATORS, PLATFORMS, Platform
-from archlock.yamlsrc import Located, load_located
+from archlock.core.platforms import ACCELERATORS, PLATFORMS, Platform
+from archlock.core.yamlsrc import Located, load_located
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 INDEX_NAME_RE = r"^[a-z0-9][a-z0-9-]*$"

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlock.platforms import torch_macos_floor
-from archlock.lock import canonical, lock_pins
-from archlock.lock import public_version as public
-from archlock.spec import EnvSpec
+from archlock.core.platforms import torch_macos_floor
+from archlock.lock.resolve import canonical, lock_pins
+from archlock.lock.resolve import public_version as public
+from archlock.core.spec import EnvSpec
 
 # (kind, why it ranks here) -- the order IS the ranking
 KINDS: tuple[tuple[str, str], ...] = (

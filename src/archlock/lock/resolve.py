@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Iterator
 
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
-from archlock.fsutil import atomic_write, atomic_write_many, header_lines
-from archlock.platforms import torch_macos_floor
-from archlock.project import Index, Project, index_env_var
-from archlock.spec import EnvSpec
-from archlock.uvtool import run_uv
+from archlock.core.fsutil import atomic_write, atomic_write_many, header_lines
+from archlock.core.platforms import torch_macos_floor
+from archlock.core.project import Index, Project, index_env_var
+from archlock.core.spec import EnvSpec
+from archlock.core.uvtool import run_uv
 
 LOCK_FORMAT = "1"
 REGENERATE = "nox -s lock  (or: archlock lock)"

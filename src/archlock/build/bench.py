@@ -1,6 +1,6 @@
 """`archlock bench`: archlock's overhead against the raw tools doing the same work, as ratios.
 
-`--part lock` and `--part build` (see archlock.bench_build) run one half; the default runs both.
+`--part lock` and `--part build` (see archlock.build.bench_build) run one half; the default runs both.
 
 Lock: `archlock lock` on a fresh copy of the project (no uv.lock, no env locks) versus the
 raw uv commands that produce the same files: `uv lock`, `uv export`, then for every env
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from archlock.project import Project
-from archlock.uvtool import uv_binary
+from archlock.core.project import Project
+from archlock.core.uvtool import uv_binary
 
 PROJECT_FILES = ("pyproject.toml", "README.md", "requirements.txt", "envs")
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.part in ("all", "lock"):
         print_lock_ratios(bench_lock(project, args.runs))
     if args.part in ("all", "build"):
-        from archlock.bench_build import run_build_bench  # needs docker; imported only when asked
+        from archlock.build.bench_build import run_build_bench  # needs docker; imported only when asked
 
         run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
     return 0

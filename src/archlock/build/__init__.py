@@ -1,0 +1,1 @@
+"""Build: templates -> docker/ and the workflow (render), images (build), and the benchmarks."""
