@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_a_hung_child_and_its_grandchild_are_killed_at_the_limit(tmp_path) -> No
 def _dead(pid: int) -> bool:
     """Gone, or a zombie waiting for whoever adopted it to reap it."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
