@@ -27,7 +27,8 @@ from archlock.errors import ConfigError
 from archlock.core.fsutil import atomic_write
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
-from archlock.repro.drift import Drift, Target, diagnose, ignored_env, lock_pins
+from archlock.core.lockfile import pins as lock_pins
+from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
 
