@@ -112,7 +112,7 @@ class EnvSpec:
 
 def load_spec(path: Path) -> EnvSpec:
     name = path.stem
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{path}: env name {name!r} is not allowed",
             fix="name the file with lowercase letters, digits and dashes, e.g. linux-arm64-cpu.yaml",
@@ -153,7 +153,7 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         close = difflib.get_close_matches(str(value), rule.choices, n=1)
         suggestion = f"did you mean {close[0]!r}? " if close else ""
         _fail(path, src, where, f"{value!r} is not one of {', '.join(rule.choices)}", f"{suggestion}{rule.doc}")
-    if rule.pattern and not re.match(rule.pattern, value):
+    if rule.pattern and not re.fullmatch(rule.pattern, value):
         _fail(path, src, where, f"{value!r} is not valid", rule.example and f"write it like {rule.example}" or rule.doc)
 
 
