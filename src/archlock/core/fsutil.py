@@ -5,9 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from archlock.errors import ConfigError
@@ -192,3 +194,46 @@ def _why(exc: OSError) -> str:
     if exc.errno == errno.ENOENT and os.path.islink(exc.filename or ""):
         return "dangling symlink"
     return exc.strerror or type(exc).__name__
+
+
+# -- scratch folders ------------------------------------------------------------------------------
+@contextmanager
+def temp_dir(label: str) -> Iterator[Path]:
+    """A scratch folder named `archlock-<pid>-<label>-…`, removed on exit. A folder a killed run
+    left (its pid no longer alive) is removed by the next run that makes one."""
+    base = Path(tempfile.gettempdir())
+    _sweep_temp_dirs(base)
+    folder = Path(tempfile.mkdtemp(prefix=f"archlock-{os.getpid()}-{label}-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_temp_dirs(base: Path) -> None:
+    try:
+        entries = list(base.glob("archlock-*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        found = re.fullmatch(r"archlock-(\d+)-.+", entry.name)
+        if found and entry.is_dir() and not entry.is_symlink() and not _alive(int(found.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+# -- where a user asks for output -----------------------------------------------------------------
+def output_file(path: Path, flag: str) -> Path:
+    """`path` when a file can be written there (missing folders are made); else one ConfigError
+    line naming the option. Call it before the work, so a bad path costs nothing."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder", fix=f"give {flag} a file path inside it")
+    if os.path.lexists(path) and not path.is_file():
+        raise ConfigError(f"{flag} {path}: is not a regular file", fix=f"give {flag} a file path")
+    for parent in path.absolute().parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {path}: {parent} is not a folder", fix=f"give {flag} a path under a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"{flag} {path}: cannot write in {parent}", fix=f"give {flag} a writable path")
+            break
+    return path

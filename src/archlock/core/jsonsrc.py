@@ -52,7 +52,8 @@ def parse_json(text: str, path: Path | str, *, what: str = "JSON file", fix: str
     except _Refused as exc:
         raise ConfigError(f"{path}: {what}: {exc}", fix=fix) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: {what} is not valid JSON: {exc.msg}", fix=fix) from None
+        where = f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+        raise ConfigError(f"{path}: not JSON ({where}); expected a {what}", fix=fix) from None
     except RecursionError:
         value = None
         depth = MAX_DEPTH + 1
