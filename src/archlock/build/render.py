@@ -47,6 +47,7 @@ class ImageTarget:
     runner: str
     opt_in: bool = False
     extra_index_url: str | None = None
+    toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
 
     def __post_init__(self) -> None:
         where = f"env {self.env!r}"
@@ -138,6 +139,7 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
         runner=runner,
         opt_in=spec.opt_in,
         extra_index_url=_image_index_url(project, spec),
+        toolchain=spec.image_toolchain,
     )
 
 

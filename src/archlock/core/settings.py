@@ -77,6 +77,12 @@ SECTIONS: dict[str, dict[str, Key]] = {
         Key("ca-bundle", "str", None, "CA bundle given to builds as a secret", env="ARCHLOCK_CA_BUNDLE"),
         Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
     ),
+    "verify": _keys(
+        Key("run", "list[str]", [], "the project's own commands, run in every env (host venv and image)"),
+        Key("metric", "str", None, 'regex whose group 1 is a number, e.g. "loss ([0-9.]+)"'),
+        Key("tolerance", "number", 1e-3, "largest relative metric difference between envs"),
+        Key("timeout", "number", 900, "seconds each run may take", env="ARCHLOCK_VERIFY_TIMEOUT"),
+    ),
     "scan": _keys(
         Key("disable", "list[str]", [], "rules off everywhere"),
         Key("per-path", "table[list[str]]", {}, "rules off for paths matching a glob"),

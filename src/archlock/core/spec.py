@@ -67,6 +67,7 @@ SCHEMA: Section = {
     "image": {
         "base": Key(str, "Linux only: base image reference (must provide python3 of the env's version)", pattern=IMAGE_RE),
         "digest": Key(str, "pin the base image: sha256:<64 hex>", pattern=r"^sha256:[0-9a-f]{64}$"),
+        "toolchain": Key(bool, "install a C/C++ compiler so torch.compile runs in the image (default false)"),
     },
     "verify": {
         "project-tests": Key(bool, "also run the project's own pytest suite inside the env"),
@@ -91,6 +92,7 @@ class EnvSpec:
     opt_in: bool
     project_tests: bool
     description: str = ""
+    image_toolchain: bool = False  # gcc/g++ in the image: torch.compile (inductor) can build kernels
 
     @property
     def image_ref(self) -> str | None:
@@ -191,6 +193,7 @@ def _build(name: str, path: Path, src: Located) -> EnvSpec:
         expect_cuda=expect.get("cuda"),
         image_base=image.get("base"),
         image_digest=image.get("digest"),
+        image_toolchain=image.get("toolchain", False),
         opt_in=data.get("opt-in", False),
         project_tests=data.get("verify", {}).get("project-tests", False),
         description=data.get("description", ""),
