@@ -143,19 +143,9 @@ MPS_REFUSAL = (
 )
 
 
-def platform_for(os_name: str | None, arch: str | None) -> Platform | None:
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
-
-
 def report_platform(report: dict[str, Any]) -> Platform | None:
-    doc = report["probe"]
-    name = report_script.intended_platform(doc) or ""
-    return PLATFORMS.get(name) or platform_for(
-        (doc.get("os") or {}).get("name"), (doc.get("python") or {}).get("arch")
-    )
+    """The platform the report's environment was meant for (the report script's answer)."""
+    return PLATFORMS.get(report_script.intended_platform(report["probe"]) or "")
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:

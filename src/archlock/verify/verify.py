@@ -35,6 +35,7 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
+from archlock.inenv.report import build_of, build_text
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.fsutil import atomic_write
@@ -43,11 +44,9 @@ from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import (
     ACCELERATOR_TABLE,
-    PLATFORMS,
     Accelerator,
     Platform,
-    build_text,
-    torch_build,
+    platform_of,
 )
 
 SCHEMA = "archlock.verify/1"
@@ -94,11 +93,7 @@ def host_platform(sysm: probe.System | None = None) -> Platform | None:
     sysm = sysm or probe.System()
     facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
     os_name = probe.os_name(sysm.system())
-    arch = facts["host_arch"] or facts["process_arch"]
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
+    return platform_of(os_name, facts["host_arch"] or facts["process_arch"])
 
 
 def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
@@ -451,7 +446,7 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
     facts = torch_doc(doc)
     if not facts.get("importable"):
         return skipped("torch does not import (see torch_version)")
-    build, cuda = torch_build(facts, facts.get("version"))
+    build, cuda = build_of(facts, facts.get("version"))
     have = build_text(build or "cpu", cuda)
     return passed(f"torch {facts['version']} ({have})", summary=f"{facts['version']}, {have}")
 
