@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -45,6 +46,7 @@ SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
 IMAGE_SCRIPTS = "/opt/archlock-verify"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
+REQUIRE_DEVICE_ENV = "ARCHLOCK_REQUIRE_DEVICE"
 TOOLING = frozenset({"pip", "setuptools", "wheel", "uv"})  # may sit in a venv without a lock pin
 
 Check = dict[str, Any]
@@ -151,6 +153,7 @@ class ImageTarget:
     mode: str = "image"
     project_root: Path | None = None
     extra: list[str] = field(default_factory=list)
+    digest: str | None = None  # repo@sha256:... the image was pulled by or pushed as
 
     def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
         command = [
@@ -180,7 +183,7 @@ class ImageTarget:
         return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
 
     def describe(self) -> dict[str, Any]:
-        return {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+        return {"tag": self.tag, "id": self.image_id, "platform": self.platform, "digest": self.digest}
 
 
 def script_path(name: str) -> Path:
@@ -339,6 +342,8 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
     args = []
     if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
         args.append("--emulated")
+    if probe_doc and (probe_doc.get("vm") or {}).get("virtual"):
+        args.append("--virtual-machine")
     if device:
         args += ["--device", device]
     for name in skip:
@@ -361,6 +366,8 @@ class Context:
     resync: str  # the command that rebuilds the env from its lock
     emulation_expected: bool = False
     host_gpu: bool = False  # an NVIDIA driver is visible where the suite runs
+    require_device: bool = False  # the env's device must be used: a skipped device path fails
+    lock_sha256: str | None = None
 
 
 def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
@@ -519,12 +526,9 @@ def check_device(
 ) -> Check:
     facts, want = torch_doc(doc), env.expect_device
     ran = (suite_doc or {}).get("device")
-    if want == "cuda":
-        return cuda_device_check(facts, ran, ctx)
-    if want == "mps" and not facts.get("mps_available"):
-        return skipped(
-            "MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply"
-        )
+    check = device_path_check(env, doc, suite_doc, ctx)
+    if check is not None:
+        return required(check, want, ctx)
     if ran != want:
         return failed(
             f"the suite ran on {ran}, {env.name} expects {want}",
@@ -533,7 +537,52 @@ def check_device(
     return passed(f"the suite trained on {want}", summary=want)
 
 
-def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> Check:
+def device_path_check(
+    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context
+) -> Check | None:
+    """The CUDA and MPS paths: skipped or failed with the reason; None to compare devices."""
+    facts, want = torch_doc(doc), env.expect_device
+    ran = (suite_doc or {}).get("device")
+    unusable = ((((suite_doc or {}).get("checks") or {}).get("device") or {}).get("unusable")) or {}
+    if want == "cuda":
+        return cuda_device_check(facts, ran, ctx, unusable.get("cuda"))
+    if want != "mps":
+        return None
+    if unusable.get("mps"):
+        return mps_unusable(doc, unusable["mps"])
+    if not facts.get("mps_available"):
+        return skipped(
+            "MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply"
+        )
+    return None
+
+
+def mps_unusable(doc: dict[str, Any], why: str) -> Check:
+    """MPS reported but unable to compute: expected on a virtual Mac, a failure on real hardware."""
+    if (doc.get("vm") or {}).get("virtual"):
+        return skipped(
+            f"virtual Mac: MPS unusable ({why}); the MPS path needs Apple Silicon hardware, "
+            "not a VM (GitHub's hosted macOS runners are VMs)"
+        )
+    return failed(
+        f"MPS is reported available but cannot compute on this Mac: {why}",
+        "check that this is Apple Silicon on macOS >= 12.3 outside a VM, and the torch MPS build",
+    )
+
+
+def required(check: Check, want: str, ctx: Context) -> Check:
+    """With --require-device (a GPU or real-Mac runner), a skipped device path is a failure."""
+    if check["status"] != "skipped" or not ctx.require_device:
+        return check
+    return failed(
+        f"the {want} device path is required here (--require-device) but did not run: {check['why']}",
+        f"run this job on a machine whose {want} device works (check [tool.archlock.ci] runners)",
+    )
+
+
+def cuda_device_check(
+    facts: dict[str, Any], ran: str | None, ctx: Context, unusable: str | None = None
+) -> Check:
     if not facts.get("cuda_available"):
         if ctx.host_gpu:
             return failed(
@@ -549,6 +598,11 @@ def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> C
         return failed(
             f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
             "use a torch build whose arch list covers this GPU",
+        )
+    if unusable:
+        return failed(
+            f"CUDA is reported available but cannot run a kernel: {unusable}",
+            "check the driver supports this CUDA build (nvidia-smi) and the GPU is healthy",
         )
     if ran != "cuda":
         return failed(
@@ -632,6 +686,31 @@ def host_description(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def runner_facts(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Which CI runner produced the result (GitHub Actions' RUNNER_* variables), or "local"."""
+    environ = dict(os.environ) if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return {"name": "local", "kind": "not a CI runner"}
+    return {
+        "name": environ.get("RUNNER_NAME"),
+        "kind": environ.get("RUNNER_ENVIRONMENT"),  # github-hosted | self-hosted
+        "os": environ.get("RUNNER_OS"),
+        "arch": environ.get("RUNNER_ARCH"),
+    }
+
+
+def hardware_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the matrix shows per column: CPU, GPU model and driver, macOS version, VM or not."""
+    osf = doc.get("os") or {}
+    return {
+        "cpu": (doc.get("machine") or {}).get("cpu_model"),
+        "gpus": [d["name"] for d in torch_doc(doc).get("devices") or []],
+        "nvidia_driver": (doc.get("gpu") or {}).get("nvidia_driver"),
+        "macos": osf.get("version") if osf.get("name") == "macos" else None,
+        "vm": (doc.get("vm") or {}).get("virtual"),
+    }
+
+
 def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
     """Write paths under the project as <project>/ and under home as ~/ (results get shared)."""
     if isinstance(value, str):
@@ -666,7 +745,9 @@ def build_result(
         "host": host_description(doc),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "archlock": __version__,
-        "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
+        "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch"), "sha256": ctx.lock_sha256},
+        "runner": runner_facts(),
+        "hardware": hardware_facts(doc),
         "device": (suite_doc or {}).get("device"),
         "status": status,
         "checks": checks,
@@ -723,6 +804,8 @@ def verify_target(
         resync_hint(env, target, args.venv),
         target.emulation_expected,
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
+        require_device=bool(getattr(args, "require_device", False)),
+        lock_sha256=hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -757,6 +840,8 @@ def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
 def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tuple[Any, ImageTarget]:
     if shutil.which("docker") is None:
         raise ToolMissingError("docker is not installed", fix="install Docker to verify images")
+    if getattr(args, "pull", False):
+        pull_image(project, args, runner)
     info = inspect_image(args.image, runner)
     name = image_env_name(info, args.image, args.env)
     env = choose_env(project.envs([name]), name, None, project.envs_dir)
@@ -768,9 +853,32 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
         )
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
-    gpus = env.accelerator == "cuda" and host_has_nvidia()
+    gpus = env.accelerator == "cuda" and (host_has_nvidia() or bool(getattr(args, "require_device", False)))
     expected = here is None or here.docker_platform != platform
-    return env, ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target = ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target.digest = image_digest(args.image, info)
+    return env, target
+
+
+def pull_image(project: Any, args: argparse.Namespace, runner: Runner) -> None:
+    """`docker pull` the image (CI verifies by digest on a fresh runner), for --env's platform."""
+    command = ["docker", "pull", "--quiet"]
+    if args.env:
+        platform = choose_env(project.envs([args.env]), args.env, None, project.envs_dir).platform
+        command += ["--platform", platform.docker_platform] if platform.docker_platform else []
+    done = runner([*command, args.image], RUN_TIMEOUT)
+    if done.returncode != 0:
+        raise ExternalCommandError(f"--pull {args.image}: docker pull failed: {telling_line(done)}")
+
+
+def image_digest(ref: str, info: dict[str, Any]) -> str | None:
+    """repo@sha256:... for the image: the reference itself when it is one, else its repo digest."""
+    if "@sha256:" in ref:
+        return ref
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    digests = info.get("RepoDigests") or []
+    mine = [d for d in digests if d.split("@", 1)[0] == repo]
+    return (mine or digests or [None])[0]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -792,7 +900,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check"
     )
+    add_ci_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_ci_arguments(parser: argparse.ArgumentParser) -> None:
+    """What CI's verify jobs pass: pull by digest, a required device, the job summary."""
+    parser.add_argument("--pull", action="store_true", help="docker pull the --image first")
+    parser.add_argument(
+        "--require-device",
+        action="store_true",
+        default=os.environ.get(REQUIRE_DEVICE_ENV, "").lower() in ("1", "true"),
+        help=f"fail when the env's device (cuda, mps) is not used; passes the GPUs in (also ${REQUIRE_DEVICE_ENV})",
+    )
+    parser.add_argument(
+        "--summary", type=Path, help="append the checks as Markdown here (CI: $GITHUB_STEP_SUMMARY)"
+    )
 
 
 def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
@@ -814,6 +937,10 @@ def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
     output = args.output or project.root / "results" / f"{env.name}.json"
     atomic_write(output, json.dumps(result, indent=2) + "\n")
     print(summary(result))
+    if getattr(args, "summary", None):
+        from archlock.verify import jobsummary
+
+        jobsummary.append(args.summary, jobsummary.verify_markdown(result, project))
     raise_on_failure(result, output)
     print(f"verify {env.name}: all checks pass or are skipped with a reason; result in {output}")
     return 0
