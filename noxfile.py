@@ -92,6 +92,12 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session
+def ci(session: nox.Session) -> None:
+    """CI's graph here: render check, build every Linux image, verify each (arm64 under QEMU), matrix gate."""
+    _archlock(session, "ci")
+
+
+@nox.session
 def render(session: nox.Session) -> None:
     """Render docker/ (Dockerfiles, bake file) and the CI workflow; `-- --check` fails on drift."""
     _archlock(session, "render")
