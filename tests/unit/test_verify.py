@@ -7,6 +7,7 @@ stands in for subprocesses answers like docker would.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -160,13 +161,17 @@ def test_foreign_arch_object_in_site_packages() -> None:
         {"path": "planted/_evil.so", "site": "/x", "format": "elf", "archs": ["arm64"]}
     ]
     doc["binaries"]["foreign_total"] = 1
-    checks = verify.compare(context(), doc, suite_doc())
+    env = env_spec()
+    reinstall = verify.reinstall_hint(env, verify.HostTarget(Path("python")), None)
+    checks = verify.compare(context(env, reinstall=reinstall), doc, suite_doc())
     assert failures(checks) == {
         "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"
     }
-    assert (
-        checks["native_binaries"]["fix"]
-        == "re-sync the venv from the lock: archlock verify --env linux-amd64-cuda"
+    # a re-sync keeps a package installed at its locked version as it is: the fix reinstalls
+    assert checks["native_binaries"]["fix"] == (
+        "reinstall planted from the lock with a native interpreter (remove "
+        ".archlock/venvs/linux-amd64-cuda, then archlock verify --env linux-amd64-cuda recreates "
+        "it from the lock); never copy a venv between machines"
     )
 
 
@@ -222,10 +227,11 @@ def test_rosetta_fails_with_the_setup_mac_fix() -> None:
         "process_arch": "x86_64",
     }
     checks = verify.compare(context(env), doc, suite_doc())
-    assert checks["emulation"]["fix"] == "use a native arm64 Python: nox -s setup-mac"
+    # one cause, one fix: the emulation check gives the interpreter finding's fix
+    assert checks["emulation"]["fix"] == checks["interpreter"]["fix"]
     assert (
         checks["interpreter"]["why"]
-        == "the interpreter runs as x86_64 (binary: x86_64); macos-arm64 needs arm64"
+        == "the interpreter runs as x86_64 under Rosetta 2 (binary: x86_64); macos-arm64 needs arm64"
     )
     assert (
         checks["interpreter"]["fix"]
@@ -514,6 +520,7 @@ def test_image_verify_end_to_end_with_recorded_docker(
         "linux/arm64",
     )
     assert result["host"]["description"].endswith("(emulated by qemu-user on x86_64)")
+    assert result["lock"]["sha256"] == hashlib.sha256(LOCK.encode()).hexdigest()
     suite_command = docker.commands[2]
     assert suite_command[-2:] == ["/opt/archlock-verify/suite.py", "--emulated"]
     staged = project.root / ".archlock" / "verify-scripts"
@@ -649,7 +656,7 @@ def test_real_mac_whose_mps_cannot_compute_is_a_failure(fixtures: Path) -> None:
     env = env_spec("macos-arm64", "macos-arm64", "mps")
     doc, ran = mac_run(fixtures, "mac-native-arm64", "raise:" + VM_MPS_ERROR)
     bad = failures(verify.compare(context(env), doc, ran))
-    assert bad["device"].startswith("MPS is reported available but cannot compute on this Mac")
+    assert bad["device"].startswith("MPS is reported available but cannot run a kernel: RuntimeError: MPS")
     assert bad["suite_device"].startswith("mps is reported available but cannot run a kernel")
 
 
@@ -665,8 +672,9 @@ def test_a_virtual_mac_fails_when_the_runner_must_have_mps(fixtures: Path) -> No
 
     env = env_spec("macos-arm64", "macos-arm64", "mps")
     doc, ran = mac_run(fixtures, "mac-vm-hosted-runner", "raise:" + VM_MPS_ERROR)
-    bad = failures(verify.compare(context(env, require_device=True), doc, ran))
-    assert bad["device"].startswith("the mps device path is required here (--require-device)")
+    device = verify.required(verify.compare(context(env), doc, ran)["device"], "mps", True)
+    assert device["status"] == "fail"
+    assert device["why"].startswith("the mps device path is required here (--require-device)")
 
 
 def test_cuda_reported_but_unable_to_run_a_kernel_is_a_failure() -> None:
@@ -678,8 +686,13 @@ def test_cuda_reported_but_unable_to_run_a_kernel_is_a_failure() -> None:
 
 
 def test_a_cuda_runner_without_a_gpu_fails_instead_of_skipping() -> None:
-    bad = failures(verify.compare(context(require_device=True), probe_doc(), suite_doc()))
-    assert bad["device"].startswith("the cuda device path is required here (--require-device) but did not run: no NVIDIA GPU")
+    device = verify.compare(context(), probe_doc(), suite_doc())["device"]
+    assert verify.required(device, "cuda", False) == device  # a hosted runner: skipped, with why
+    bad = verify.required(device, "cuda", True)
+    assert bad["status"] == "fail"
+    assert bad["why"].startswith(
+        "the cuda device path is required here (--require-device) but did not run: no NVIDIA GPU"
+    )
 
 
 def test_result_names_runner_hardware_lock_and_digest() -> None:
@@ -688,10 +701,8 @@ def test_result_names_runner_hardware_lock_and_digest() -> None:
     doc["torch"]["devices"] = [{"name": "H100", "capability": "9.0", "supported": True}]
     target = verify.ImageTarget("r@sha256:" + "a" * 64, "linux/amd64", "sha256:id", Path("/s"))
     target.digest = verify.image_digest(target.tag, {})
-    ctx = context(lock_sha256="f" * 64)
-    result = verify.build_result(ctx, target, doc, suite_doc(), {}, Path("/p"))
+    result = verify.build_result(context(), target, doc, suite_doc(), {}, Path("/p"))
     assert result["image"]["digest"] == "r@sha256:" + "a" * 64
-    assert result["lock"]["sha256"] == "f" * 64
     assert result["hardware"] == {
         "cpu": "AMD EPYC", "gpus": ["H100"], "nvidia_driver": "570.86.15", "macos": None, "vm": None,
     }
