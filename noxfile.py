@@ -99,7 +99,7 @@ def matrix(session: nox.Session) -> None:
 
 @nox.session
 def ci(session: nox.Session) -> None:
-    """CI's graph here: render check, build every Linux image, verify each (arm64 under QEMU), matrix gate."""
+    """CI's graph here: render check, build and verify every Linux image, matrix gate."""
     _archlock(session, "ci")
 
 

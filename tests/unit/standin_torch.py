@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-VM_MPS_ERROR = "MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max allowed: 0 bytes)"
+VM_MPS_ERROR = (
+    "MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, "
+    "max allowed: 0 bytes)"
+)
 
 
 class StandInTensor:
@@ -39,7 +42,9 @@ class StandInTensor:
 
     def __matmul__(self, other: "StandInTensor") -> "StandInTensor":
         cols = list(zip(*other.rows))
-        return self._new([[sum(a * b for a, b in zip(row, col)) for col in cols] for row in self.rows])
+        return self._new(
+            [[sum(a * b for a, b in zip(row, col)) for col in cols] for row in self.rows]
+        )
 
     def sum(self) -> "StandInTensor":
         return self._new([[sum(v for row in self.rows for v in row)]])
@@ -62,6 +67,8 @@ def stand_in_torch(cuda: str | None = None, mps: str | None = None) -> SimpleNam
     return SimpleNamespace(
         float32="float32",
         arange=lambda n, dtype=None: StandIn([[float(i) for i in range(n)]]),
-        cuda=SimpleNamespace(is_available=lambda: cuda is not None, get_device_name=lambda i: "Stand-in GPU"),
+        cuda=SimpleNamespace(
+            is_available=lambda: cuda is not None, get_device_name=lambda i: "Stand-in GPU"
+        ),
         backends=SimpleNamespace(mps=SimpleNamespace(is_available=lambda: mps is not None)),
     )

@@ -265,5 +265,7 @@ def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path) -> None:
         ("linux-arm64-native", False, "cpu flag hypervisor absent"),
     ],
 )
-def test_vm_facts_from_recorded_answers(fixtures: Path, case: str, virtual: bool | None, evidence: str) -> None:
+def test_vm_facts_from_recorded_answers(
+    fixtures: Path, case: str, virtual: bool | None, evidence: str
+) -> None:
     assert probe.vm_facts(answers(fixtures, case)) == {"virtual": virtual, "evidence": evidence}

@@ -37,7 +37,11 @@ def test_precedence_cli_over_environment_over_file_over_default() -> None:
             r"runners.linux-amd64-cuda is not a list of strings "
             r"\(fix: write runners = \{ \"linux-amd64-cuda\" = \[\"name\"\] \}\)",
         ),
-        ({"ci": {"runners": {"macos-arm64": ["self-hosted", 1]}}}, "ci", r"runners.macos-arm64 is not a list"),
+        (
+            {"ci": {"runners": {"macos-arm64": ["self-hosted", 1]}}},
+            "ci",
+            r"runners.macos-arm64 is not a list",
+        ),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_the_fix(table: dict, section: str, expected: str) -> None:

@@ -148,17 +148,19 @@ def test_a_usable_device_is_selected() -> None:
 
 
 def test_mps_that_cannot_allocate_on_a_virtual_mac_is_skipped_with_the_reason() -> None:
-    device, check = suite.select_device(stand_in_torch(mps="raise:" + VM_MPS_ERROR), None, virtual=True)
+    vm_mps = stand_in_torch(mps="raise:" + VM_MPS_ERROR)
+    device, check = suite.select_device(vm_mps, None, virtual=True)
     assert (device, check["status"]) == ("cpu", "skipped")
-    assert check["why"].startswith("virtual Mac: MPS unusable (RuntimeError: MPS backend out of memory")
+    assert check["why"].startswith("virtual Mac: MPS unusable (RuntimeError: MPS backend out of")
     assert check["why"].endswith("; ran on cpu")
     assert check["available"]["mps"] is True and check["usable"]["mps"] is False
 
 
 def test_the_same_mps_on_real_hardware_is_a_failure() -> None:
-    device, check = suite.select_device(stand_in_torch(mps="raise:" + VM_MPS_ERROR), None, virtual=False)
+    real_mps = stand_in_torch(mps="raise:" + VM_MPS_ERROR)
+    device, check = suite.select_device(real_mps, None, virtual=False)
     assert (device, check["status"]) == ("cpu", "fail")
-    assert check["why"].startswith("mps is reported available but cannot run a kernel: RuntimeError: MPS")
+    assert check["why"].startswith("mps is reported available but cannot run a kernel: Runtime")
 
 
 def test_mps_that_computes_wrong_numbers_is_not_selected() -> None:
@@ -177,4 +179,4 @@ def test_cuda_reported_but_without_a_kernel_is_a_failure_even_in_a_vm() -> None:
     )
     device, check = suite.select_device(stand_in_torch(cuda=error), "cuda")
     assert (device, check["status"]) == ("cpu", "fail")
-    assert check["why"].startswith("cuda requested (--device / ARCHLOCK_DEVICE) but not usable here")
+    assert check["why"].startswith("cuda requested (--device / ARCHLOCK_DEVICE) but not usable")

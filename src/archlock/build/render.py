@@ -198,7 +198,10 @@ def environment(project_root: Path) -> jinja2.Environment:
 
 
 def render_files(
-    project_root: Path, settings: RenderSettings, targets: list[ImageTarget], ci: dict[str, Any] | None = None
+    project_root: Path,
+    settings: RenderSettings,
+    targets: list[ImageTarget],
+    ci: dict[str, Any] | None = None,
 ) -> dict[Path, str]:
     """Every output path (absolute) -> its full text, header included; `ci`: the workflow's verify
     jobs (archlock.verify.cigraph.workflow_context; default: the targets on hosted runners)."""

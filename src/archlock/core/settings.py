@@ -184,7 +184,7 @@ def check_top_level(table: Mapping[str, Any], where: Path) -> None:
 
 
 def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> ConfigError:
-    """The error for a value of the wrong kind; in a table, it also names the entry that is wrong."""
+    """The error for a value of the wrong kind; in a table, it names the wrong entry too."""
     description, example = KINDS[kind]
     message = f"{where}: {label} {name}: must be {description}"
     if kind.startswith("table[") and isinstance(value, dict):
@@ -192,9 +192,8 @@ def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> Co
         bad = next((entry for entry, item in value.items() if not _is(inner, item)), None)
         if bad is not None:
             what, sample = KINDS[inner]
-            return ConfigError(
-                f"{message}; {name}.{bad} is not {what}", fix=f'write {name} = {{ "{bad}" = {sample} }}'
-            )
+            fix = f'write {name} = {{ "{bad}" = {sample} }}'
+            return ConfigError(f"{message}; {name}.{bad} is not {what}", fix=fix)
     return ConfigError(message, fix=f"write {name} = {example}")
 
 

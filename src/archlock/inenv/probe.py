@@ -380,7 +380,8 @@ def vm_facts(sysm: System) -> dict:
         if sep and key.strip() in ("flags", "Features"):
             flags.update(value.split())
     virtual = "hypervisor" in flags
-    return {"virtual": virtual, "evidence": "cpu flag hypervisor %s" % ("set" if virtual else "absent")}
+    evidence = "cpu flag hypervisor %s" % ("set" if virtual else "absent")
+    return {"virtual": virtual, "evidence": evidence}
 
 
 def _absent(value) -> str:

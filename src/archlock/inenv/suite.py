@@ -597,7 +597,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--virtual-machine",
         action="store_true",
-        help="this machine is a VM (the probe's vm.virtual): an unusable MPS is skipped, not failed",
+        help="this machine is a VM (probe: vm.virtual): an unusable MPS is skipped, not failed",
     )
     parser.add_argument(
         "--skip", action="append", default=[], choices=CHECKS[1:], help="skip a check"

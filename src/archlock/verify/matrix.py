@@ -216,7 +216,7 @@ def tolerance_note(reference: str | None) -> str:
 
 
 def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]] | None) -> Cell:
-    """This env's training losses against the CPU reference's: the same run must agree everywhere."""
+    """This env's training losses against the CPU reference's: one run, the same numbers."""
     losses = training_losses(result)
     if losses is None or reference is None:
         return Cell("missing", "not run", "no training losses in this result")
@@ -456,13 +456,15 @@ def enforce(
         names = ", ".join(missing)
         raise CheckFailed(
             f"matrix: no result for expected env(s) {names} in {folder}",
-            fix="see that env's verify job: it failed before writing results/<env>.json, or its artifact was not uploaded",
+            fix="see that env's verify job: it stopped before writing results/<env>.json, "
+            "or its artifact was not uploaded",
         )
     bad = gate_failures(*table, getattr(args, "expect", [])) if getattr(args, "gate", False) else []
     if bad:
         raise CheckFailed(
             f"matrix: envs disagree with the CPU reference: {'; '.join(bad)}",
-            fix="see each env's loss_parity and training checks: the same run must give the same losses everywhere",
+            fix="see each env's loss_parity and training checks: "
+            "the same run must give the same losses everywhere",
         )
 
 
