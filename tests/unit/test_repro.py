@@ -21,7 +21,10 @@ from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Project
 from archlock.repro.repro import choose_env, load_report, make_target
-from archlock.repro.drift import KINDS, Target, diagnose, lock_pins, same_version
+from archlock.core.diagnose import KINDS
+from archlock.core.lockfile import pins as lock_pins
+from archlock.core.lockfile import same_version
+from archlock.repro.drift import Target, diagnose
 
 REPO = Path(__file__).resolve().parents[2]
 REPORTS = REPO / "tests" / "fixtures" / "reports"

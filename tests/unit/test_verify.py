@@ -160,13 +160,17 @@ def test_foreign_arch_object_in_site_packages() -> None:
         {"path": "planted/_evil.so", "site": "/x", "format": "elf", "archs": ["arm64"]}
     ]
     doc["binaries"]["foreign_total"] = 1
-    checks = verify.compare(context(), doc, suite_doc())
+    env = env_spec()
+    reinstall = verify.reinstall_hint(env, verify.HostTarget(Path("python")), None)
+    checks = verify.compare(context(env, reinstall=reinstall), doc, suite_doc())
     assert failures(checks) == {
         "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"
     }
-    assert (
-        checks["native_binaries"]["fix"]
-        == "re-sync the venv from the lock: archlock verify --env linux-amd64-cuda"
+    # a re-sync keeps a package installed at its locked version as it is: the fix reinstalls
+    assert checks["native_binaries"]["fix"] == (
+        "reinstall planted from the lock with a native interpreter (remove "
+        ".archlock/venvs/linux-amd64-cuda, then archlock verify --env linux-amd64-cuda recreates "
+        "it from the lock); never copy a venv between machines"
     )
 
 
@@ -222,10 +226,11 @@ def test_rosetta_fails_with_the_setup_mac_fix() -> None:
         "process_arch": "x86_64",
     }
     checks = verify.compare(context(env), doc, suite_doc())
-    assert checks["emulation"]["fix"] == "use a native arm64 Python: nox -s setup-mac"
+    # one cause, one fix: the emulation check gives the interpreter finding's fix
+    assert checks["emulation"]["fix"] == checks["interpreter"]["fix"]
     assert (
         checks["interpreter"]["why"]
-        == "the interpreter runs as x86_64 (binary: x86_64); macos-arm64 needs arm64"
+        == "the interpreter runs as x86_64 under Rosetta 2 (binary: x86_64); macos-arm64 needs arm64"
     )
     assert (
         checks["interpreter"]["fix"]

@@ -30,7 +30,8 @@ from archlock.core import cliargs
 from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
-from archlock.repro.drift import Drift, Target, diagnose, ignored_env, lock_pins
+from archlock.core.lockfile import pins as lock_pins
+from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
 

@@ -39,7 +39,7 @@ from archlock.build.build import (  # the same CA setting and secret as `archloc
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
-from archlock.repro.drift import canonical
+from archlock.core.lockfile import canonical
 from archlock.core.uvtool import uv_binary
 
 UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
