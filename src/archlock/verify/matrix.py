@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -31,7 +31,8 @@ from typing import Any
 import jinja2
 
 from archlock.errors import CheckFailed, ConfigError, DriftError
-from archlock.core.fsutil import GENERATED_MARK, atomic_write_many
+from archlock.core.fsutil import GENERATED_MARK, atomic_write_many, current_text, output_file
+from archlock.core.jsonsrc import load_json
 from archlock.inenv.suite import LOSS_TOLERANCE
 from archlock.verify import runs
 
@@ -103,14 +104,9 @@ def load_results(folder: Path) -> list[tuple[str, dict[str, Any]]]:
         )
     found = []
     for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"{path}: not a readable JSON result: {exc}",
-                fix="delete it or re-run archlock verify",
-            ) from None
+        data = load_json(path, what="verify result", fix=REDO, allow_nan=True)
         if isinstance(data, dict) and data.get("schema") == VERIFY_SCHEMA:
+            check_result(path, data)
             found.append((path.name, data))
     if not found:
         raise ConfigError(
@@ -118,6 +114,65 @@ def load_results(folder: Path) -> list[tuple[str, dict[str, Any]]]:
             fix="run archlock verify (or nox -s verify) first",
         )
     return found
+
+
+REDO = "delete it or re-run archlock verify"
+TEXT, NUMBER, FACTS = (str,), (int, float), (dict,)
+# what the matrix reads from a result, and its types (None is always accepted but for env)
+RESULT_SHAPE: dict[str, tuple[type, ...]] = {
+    "env": TEXT,
+    "mode": TEXT,
+    "image": FACTS,
+    "image.tag": TEXT,
+    "image.digest": TEXT,
+    "lock": FACTS,
+    "runner": FACTS,
+    "hardware": FACTS,
+    "host": FACTS,
+    "host.description": TEXT,
+    "device": TEXT,
+    "created": TEXT,
+    "status": TEXT,
+    "checks": FACTS,
+    "suite": FACTS,
+    "suite.checks": FACTS,
+}
+CHECK_SHAPE: dict[str, tuple[type, ...]] = {
+    "status": TEXT, "why": TEXT, "summary": TEXT, "metric": NUMBER, "tolerance": NUMBER, "command": TEXT,
+}
+
+
+def _value(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _expect(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
+    if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        names = "a number" if types == NUMBER else {str: "a string", dict: "an object"}[types[0]]
+        raise ConfigError(f"{path}: {key}: expected {names}, found {type(value).__name__}", fix=REDO)
+
+
+def check_result(path: Path, data: dict[str, Any]) -> None:
+    """The keys the matrix reads hold the types verify writes: else one line naming the key."""
+    if not isinstance(data.get("env"), str):
+        raise ConfigError(f"{path}: env: expected the env's name (a string)", fix=REDO)
+    for key, types in RESULT_SHAPE.items():
+        _expect(path, key, _value(data, key), types)
+    for name, found in (data.get("checks") or {}).items():
+        _expect(path, f"checks.{name}", found, FACTS)
+        for key, types in CHECK_SHAPE.items():
+            _expect(path, f"checks.{name}.{key}", (found or {}).get(key), types)
+        if found and not isinstance(found.get("status"), str):
+            raise ConfigError(f"{path}: checks.{name}.status: missing", fix=REDO)
+    for name, raw in (_value(data, "suite.checks") or {}).items():
+        _expect(path, f"suite.checks.{name}", raw, FACTS)
+    losses = _value(data, "suite.checks.training.losses")
+    if losses is not None and not (
+        isinstance(losses, list) and all(isinstance(x, NUMBER) and not isinstance(x, bool) for x in losses)
+    ):
+        raise ConfigError(f"{path}: suite.checks.training.losses: expected a list of numbers", fix=REDO)
 
 
 def shown_facts(result: dict[str, Any], check: str, found: dict[str, Any]) -> str | None:
@@ -197,6 +252,11 @@ def training_losses(result: dict[str, Any]) -> list[float] | None:
     return losses if isinstance(losses, list) and losses else None
 
 
+def finite_losses(result: dict[str, Any]) -> list[float] | None:
+    losses = training_losses(result)
+    return losses if losses and all(math.isfinite(x) for x in losses) else None
+
+
 def tolerance(device: str | None, ref_device: str | None = "cpu") -> float:
     """Relative per-step loss tolerance of an env on `device` against the reference."""
     return max(
@@ -218,8 +278,12 @@ def tolerance_note(reference: str | None) -> str:
 def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]] | None) -> Cell:
     """This env's training losses against the CPU reference's: one run, the same numbers."""
     losses = training_losses(result)
-    if losses is None or reference is None:
+    if losses is None:
         return Cell("missing", "not run", "no training losses in this result")
+    if finite_losses(result) is None:
+        return Cell("fail", "fail: training losses hold NaN or Infinity", "the training diverged")
+    if reference is None:
+        return Cell("missing", "not run", "no other env with finite losses")
     ref_key, ref = reference
     ref_losses = training_losses(ref) or []
     if result is ref:
@@ -236,7 +300,7 @@ def reference_result(
     ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]
 ) -> tuple[str, dict[str, Any]] | None:
     """The CPU reference: a native CPU run first, then an emulated one, then any with losses."""
-    with_losses = [(c.key, r) for c, (_, r) in zip(columns, ordered) if training_losses(r)]
+    with_losses = [(c.key, r) for c, (_, r) in zip(columns, ordered) if finite_losses(r)]
 
     def rank(item: tuple[str, dict[str, Any]]) -> int:
         result = item[1]
@@ -394,7 +458,7 @@ def stale(files: dict[Path, str]) -> list[str]:
     return [
         str(path)
         for path, text in files.items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != text
+        if current_text(path) != text
     ]
 
 
@@ -483,6 +547,9 @@ def load_or_none(folder: Path, expected: list[str]) -> list[tuple[str, dict[str,
 
 def run(args: argparse.Namespace) -> int:
     folder, markdown, page = outputs(args)
+    if not args.check:
+        output_file(markdown, "--markdown")
+        output_file(page, "--html")
     results = load_or_none(folder, getattr(args, "expect", []))
     columns, rows = build_table(results)
     files = {markdown: render_markdown(columns, rows), page: render_html(columns, rows)}

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -40,7 +41,9 @@ from archlock.inenv import probe
 from archlock.inenv import suite
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
+from archlock.core import proc
 from archlock.core.fsutil import atomic_write
+from archlock.core.jsonsrc import parse_json
 from archlock.core import diagnose
 from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
@@ -75,17 +78,17 @@ def skipped(why: str, **facts: Any) -> Check:
     return {"status": "skipped", "why": why, **facts}
 
 
+TIMED_OUT = 124  # the exit status a run past its limit reports (as timeout(1) does)
+
+
 def run_process(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ToolMissingError(
-            f"{command[0]}: not found", fix="install it or put it on PATH"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ExternalCommandError(
-            f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s"
-        ) from None
+    """Run with a time limit (the whole process group is killed at the limit). A hang becomes
+    exit 124 with the partial output and a last line saying so: a failed check, not a stuck job."""
+    done = proc.run(command, timeout=timeout, missing_fix="install it or put it on PATH")
+    if not done.timed_out:
+        return subprocess.CompletedProcess(command, done.returncode or 0, done.stdout, done.stderr)
+    stderr = done.stderr.rstrip() + f"\nerror: {shlex.join(command[:3])} ...: {done.why().split(':')[0]}\n"
+    return subprocess.CompletedProcess(command, TIMED_OUT, done.stdout, stderr.lstrip("\n"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,8 +220,11 @@ def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
             f"--image {tag}: docker cannot inspect it: {reason}",
             fix="build it first: archlock build --env NAME",
         )
-    data = json.loads(done.stdout)
-    return data[0] if isinstance(data, list) else data
+    data = parse_json(done.stdout, f"docker image inspect {tag}", what="answer", fix="check the image")
+    data = data[0] if isinstance(data, list) and data else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"--image {tag}: docker image inspect gave no image", fix="check the image")
+    return data
 
 
 def image_platform(info: dict[str, Any]) -> str:
