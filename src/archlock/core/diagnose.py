@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from archlock.core import platforms
 from archlock.core.lockfile import canonical, public_version, same_version
-from archlock.core.platforms import ACCELERATOR_TABLE, CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
+from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
 from archlock.inenv.probe import ENV_PREFIXES
 from archlock.inenv.report import build_of, build_text
@@ -127,7 +127,7 @@ def check_interpreter(facts: Facts, ctx: Context) -> list[Finding]:
     needs = f"{want.name} needs {want.binary_arch}"
     why = f"the interpreter runs as {arch}{how} (binary: {archs}); {needs}"
     fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}"
+        f" ({want.native_setup})" if want.native_setup else f", then {ctx.resync}"
     )
     details = (f"interpreter: {python.get('executable')}",) if python.get("executable") else ()
     return [
@@ -186,7 +186,7 @@ def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str)
             if label == env.torch_variant
             else f"{env.name} needs the +{env.torch_variant} build"
         )
-    accelerator = ACCELERATOR_TABLE[env.accelerator]
+    accelerator = env.accelerator_facts
     if build not in accelerator.builds:
         return accelerator.wrong_build.format(env=env.name)
     if build == "cuda" and env.expect_cuda and cuda != env.expect_cuda:
@@ -197,7 +197,7 @@ def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str)
 def locked_build(env: EnvSpec) -> str:
     if env.torch_variant:
         return f"+{env.torch_variant} build"
-    text = ACCELERATOR_TABLE[env.accelerator].build_text
+    text = env.accelerator_facts.build_text
     return text.format(cuda=env.expect_cuda or "").replace("  ", " ")
 
 
@@ -400,7 +400,7 @@ def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
     if (facts.get("os") or {}).get("name") != "linux":
         return []
     cuda = cuda_of(facts, ctx)
-    wanted = ACCELERATOR_TABLE[ctx.env.accelerator].nvidia_driver
+    wanted = ctx.env.accelerator_facts.cuda
     if not cuda or not (wanted or torch_facts(facts).get("cuda")):
         return []
     driver = (facts.get("gpu") or {}).get("nvidia_driver")

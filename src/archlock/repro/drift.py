@@ -48,8 +48,9 @@ class Target:
 
 def resync(target: Target) -> str:
     sync = f"uv pip sync --require-hashes {target.lock_rel}"
-    if target.env.platform.os == "macos":
-        return f"rebuild the env natively from its lock: nox -s setup-mac (or {sync})"
+    if target.env.platform.native_setup:
+        setup = target.env.platform.native_setup
+        return f"rebuild the env natively from its lock: {setup} (or {sync})"
     return f"in the env: {sync}"
 
 
