@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlock.core.platforms import torch_macos_floor
+from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER, torch_macos_floor
+from archlock.lock.expect import cuda_of_pins
 from archlock.lock.resolve import canonical, lock_pins
 from archlock.lock.resolve import public_version as public
 from archlock.core.spec import EnvSpec
@@ -184,24 +185,24 @@ def build_of(facts: dict[str, Any], version: str | None) -> str | None:
     return {"cpu": "CPU-only"}.get(label)
 
 
-def locked_build(env: EnvSpec) -> str:
+def locked_build(env: EnvSpec, cuda: str | None) -> str:
     if env.torch_variant:
         return f"+{env.torch_variant} build"
     return {
-        "cuda": f"CUDA {env.expect_cuda or ''} build".replace("  ", " "),
+        "cuda": f"CUDA {cuda or ''} build".replace("  ", " "),
         "mps": "MPS build",
         "cpu": "CPU-only build",
     }[env.accelerator]
 
 
-def build_mismatch(env: EnvSpec, build: str | None, label: str) -> bool:
+def build_mismatch(env: EnvSpec, build: str | None, label: str, cuda: str | None) -> bool:
     if build is None:
         return False
     if env.torch_variant:
         return label != env.torch_variant
     if env.accelerator == "cuda":
         return not build.startswith("CUDA") or bool(
-            env.expect_cuda and build != f"CUDA {env.expect_cuda}"
+            cuda and build != f"CUDA {cuda}"
         )
     if env.accelerator == "mps":
         return build != "MPS"
@@ -217,7 +218,8 @@ def check_torch(report: dict[str, Any], target: Target) -> list[Drift]:
     have = have or (facts.get("version") if facts.get("importable") else None)
     if not locked:
         return []
-    want = f"torch {locked} ({locked_build(env)})"
+    cuda = cuda_of_pins(target.pins)  # the lock's CUDA release, from its runtime wheel
+    want = f"torch {locked} ({locked_build(env, cuda)})"
     if have is None:
         return [
             Drift("torch", f"torch is not installed; {target.lock_rel} pins {want}", resync(target))
@@ -225,7 +227,7 @@ def check_torch(report: dict[str, Any], target: Target) -> list[Drift]:
     build = build_of(facts, have)
     shown = f"torch {have}" + (f" ({build} build)" if build else "")
     if not same_version(public(have), public(locked)) or build_mismatch(
-        env, build, have.partition("+")[2]
+        env, build, have.partition("+")[2], cuda
     ):
         return [
             Drift(
@@ -360,32 +362,13 @@ def check_macos(report: dict[str, Any], target: Target) -> list[Drift]:
     ]
 
 
-# CUDA Toolkit release notes, table 3: the driver each toolkit ships with (Linux x86_64), and the
-# floor under which a CUDA major does not run at all (minor version compatibility).
-CUDA_TOOLKIT_DRIVER = {
-    "11.8": "520.61.05",
-    "12.0": "525.60.13",
-    "12.1": "530.30.02",
-    "12.2": "535.54.03",
-    "12.3": "545.23.06",
-    "12.4": "550.54.14",
-    "12.5": "555.42.02",
-    "12.6": "560.28.03",
-    "12.8": "570.26",
-    "12.9": "575.51.03",
-    "13.0": "580.65.06",
-}
-CUDA_MAJOR_FLOOR = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
 
 
 def cuda_of(report: dict[str, Any], target: Target) -> str | None:
     facts = report["probe"].get("torch") or {}
     if facts.get("importable"):
         return facts.get("cuda")
-    runtime = next(
-        (v for n, v in target.pins.items() if n.startswith("nvidia-cuda-runtime-cu")), None
-    )
-    return target.env.expect_cuda or minor(runtime)
+    return cuda_of_pins(target.pins)
 
 
 def check_cuda_driver(report: dict[str, Any], target: Target) -> list[Drift]:
