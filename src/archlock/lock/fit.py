@@ -229,16 +229,28 @@ def notes(env: EnvSpec, exp: Expectations, machines: list[Machine]) -> list[str]
 Check = dict[str, Any]
 
 
+def installed_build(facts: dict[str, Any]) -> str:
+    """What build the torch that imports is, from the probe's torch facts."""
+    if facts.get("cuda"):
+        return f"CUDA {facts['cuda']} build"
+    if facts.get("hip"):
+        return f"ROCm {facts['hip']} build"
+    return "MPS build" if facts.get("mps_built") else "CPU-only build"
+
+
 def torch_matches_lock(facts: dict[str, Any], exp: Expectations) -> str | None:
     """Why the torch that imports is not the locked build, or None when it is."""
-    have = f"CUDA {facts['cuda']}" if facts.get("cuda") else None
-    if exp.build == "cuda" and have != f"CUDA {exp.cuda}":
-        return f"torch {facts.get('version')} is {have or 'not a CUDA build'}; the lock has a {exp.build_name()}"
-    if exp.build in ("cpu", "mps") and (facts.get("cuda") or facts.get("hip")):
-        return f"torch {facts.get('version')} is a {have or 'ROCm'} build; the lock has a {exp.build_name()}"
-    if exp.build == "mps" and not facts.get("mps_built"):
-        return f"torch {facts.get('version')} has no MPS support; the lock has the MPS build"
-    return None
+    have = f"torch {facts.get('version')} ({installed_build(facts)})"
+    label = (exp.torch or "").partition("+")[2]
+    if label and facts.get("local") != label:
+        return f"{have} is installed; the lock has the +{label} build ({exp.build_name()})"
+    same = {
+        "cuda": facts.get("cuda") == exp.cuda,
+        "cpu": not (facts.get("cuda") or facts.get("hip")),
+        "mps": bool(facts.get("mps_built")) and not facts.get("cuda"),
+        "rocm": bool(facts.get("hip")),
+    }.get(exp.build or "", True)
+    return None if same else f"{have} is installed; the lock has a {exp.build_name()}"
 
 
 def check_torch_build(
@@ -249,20 +261,21 @@ def check_torch_build(
     if not facts.get("importable"):
         return {"status": "skipped", "why": "torch does not import (see torch_version)"}
     if exp is None:
-        return {
-            "status": "fail",
-            "why": f"env {env.name} has no lock",
-            "fix": f"archlock lock --env {env.name}",
-        }
+        why = f"env {env.name} has no lock to compare torch with"
+        return {"status": "fail", "why": why, "fix": f"archlock lock --env {env.name}"}
     differs = torch_matches_lock(facts, exp)
     if differs:
         return {"status": "fail", "why": differs, "fix": resync}
     wrong = build_misfit(env, exp)
     if wrong:
         return {"status": "fail", "why": wrong.why, "fix": wrong.fix}
-    label = f"{facts['version']} ({exp.build_name()}, as locked)"
+    have = installed_build(facts)
     note = f"; {exp.notes[0]}" if exp.notes else ""
-    return {"status": "pass", "why": f"torch {label}{note}", "summary": label}
+    return {
+        "status": "pass",
+        "why": f"torch {facts['version']} ({have}), as locked{note}",
+        "summary": f"{facts['version']}, {have}",
+    }
 
 
 def check_machine(env: EnvSpec, doc: dict[str, Any], exp: Expectations | None, mode: str) -> Check:

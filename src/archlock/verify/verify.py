@@ -37,6 +37,8 @@ from archlock.inenv import probe
 from archlock.inenv import suite
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.fsutil import atomic_write
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
 from archlock.lock.resolve import canonical, lock_pins
 from archlock.lock.resolve import public_version as public
 from archlock.core.platforms import PLATFORMS, Platform
@@ -361,6 +363,8 @@ class Context:
     resync: str  # the command that rebuilds the env from its lock
     emulation_expected: bool = False
     host_gpu: bool = False  # an NVIDIA driver is visible where the suite runs
+    expect: lock_expect.Expectations | None = None  # what the lock's build is and needs
+    mode: str = "host"
 
 
 def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
@@ -482,36 +486,8 @@ def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
-def build_name(facts: dict[str, Any]) -> str:
-    if facts.get("cuda"):
-        return f"CUDA {facts['cuda']} build"
-    if facts.get("hip"):
-        return f"ROCm {facts['hip']} build"
-    return "MPS build" if facts.get("mps_built") else "CPU-only build"
-
-
 def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
-    facts = torch_doc(doc)
-    if not facts.get("importable"):
-        return skipped("torch does not import (see torch_version)")
-    have, fix = build_name(facts), ctx.resync
-    label = f"{facts['version']} ({have})"
-    if env.torch_variant and facts.get("local") != env.torch_variant:
-        return failed(f"torch {label}; {env.name} needs the +{env.torch_variant} build", fix)
-    if env.accelerator == "cuda" and not facts.get("cuda"):
-        return failed(f"torch {label}; {env.name} needs a CUDA build", fix)
-    if env.expect_cuda and facts.get("cuda") and facts["cuda"] != env.expect_cuda:
-        return failed(
-            f"torch {label}; {env.name} expects CUDA {env.expect_cuda}",
-            f"{fix} (or change expect.cuda in {env.path.name})",
-        )
-    if env.accelerator == "mps" and not facts.get("mps_built"):
-        return failed(
-            f"torch {label} has no MPS support; {env.name} needs the macOS arm64 build", fix
-        )
-    if env.accelerator == "cpu" and (facts.get("cuda") or facts.get("hip")):
-        return failed(f"torch {label}; {env.name} is a CPU env", fix)
-    return passed(f"torch {label}", summary=f"{facts['version']}, {have}")
+    return fit.check_torch_build(env, torch_doc(doc), ctx.expect, ctx.resync)
 
 
 def check_device(
@@ -602,6 +578,7 @@ def compare(
     checks["packages"] = check_packages(doc, ctx)
     checks["torch_version"] = check_torch_version(doc, ctx)
     checks["torch_build"] = check_torch_build(env, doc, ctx)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, ctx.mode)
     checks["device"] = check_device(env, doc, suite_doc, ctx)
     checks.update(suite_checks(suite_doc, suite_error))
     return checks
@@ -723,6 +700,8 @@ def verify_target(
         resync_hint(env, target, args.venv),
         target.emulation_expected,
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
+        lock_expect.load(project.locks_dir, env),
+        target.mode,
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
