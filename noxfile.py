@@ -25,6 +25,12 @@ def _archlock(session: nox.Session, *args: str) -> None:
 
 
 @nox.session
+def init(session: nox.Session) -> None:
+    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD] [--dry-run]`."""
+    _archlock(session, "init")
+
+
+@nox.session
 def lock(session: nox.Session) -> None:
     """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
     _archlock(session, "lock")

@@ -16,6 +16,7 @@ from archlock.errors import exit_code_of
 
 # verb modules, in the order `archlock --help` lists them
 VERB_MODULES = (
+    "archlock.init",
     "archlock.lock.resolve",
     "archlock.lock.audit",
     "archlock.lock.schema",

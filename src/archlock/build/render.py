@@ -19,7 +19,7 @@ import jinja2
 from archlock.core import docker as du
 from archlock.core import settings
 from archlock.errors import ConfigError, DriftError
-from archlock.core.fsutil import atomic_write_many, is_generated, with_header
+from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -47,6 +47,7 @@ class ImageTarget:
     runner: str
     opt_in: bool = False
     extra_index_url: str | None = None
+    toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
 
     def __post_init__(self) -> None:
         where = f"env {self.env!r}"
@@ -73,7 +74,7 @@ class RenderSettings:
     builder_nodes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        where = "[tool.archlock.render]"
+        where = "pyproject.toml [tool.archlock.render]"
         du.check(self.image_name, du.IMAGE_NAME_RE, f"{where} image", "lowercase path like myproject or team/app")
         du.check(self.uv_image, du.IMAGE_REF_RE, f"{where} uv-image", "an image reference")
         du.check(self.registry, du.REGISTRY_PREFIX_RE, f"{where} registry", 'a prefix ending in "/", e.g. ghcr.io/team/')
@@ -138,6 +139,7 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
         runner=runner,
         opt_in=spec.opt_in,
         extra_index_url=_image_index_url(project, spec),
+        toolchain=spec.image_toolchain,
     )
 
 
@@ -235,7 +237,7 @@ def stale_files(project_root: Path, files: dict[Path, str]) -> list[str]:
     """Relative paths whose content differs from `files`, and generated leftovers nobody renders now."""
     stale = []
     for path, text in files.items():
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if current_text(path) != text:
             stale.append(path.relative_to(project_root).as_posix())
     for leftover in _leftovers(project_root, files):
         stale.append(f"{leftover.relative_to(project_root).as_posix()} (no longer rendered)")
@@ -249,7 +251,7 @@ def _leftovers(project_root: Path, files: dict[Path, str]) -> list[Path]:
 
 
 def write(project_root: Path, files: dict[Path, str]) -> list[str]:
-    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    changed = [p for p, text in files.items() if current_text(p) != text]
     atomic_write_many({p: files[p] for p in changed})
     for path in files:
         if path.name.endswith(".sh"):

@@ -80,6 +80,7 @@ SCHEMA: Section = {
     "image": {
         "base": Key(str, "Linux only: base image reference (must provide python3 of the env's version)", pattern=IMAGE_RE),
         "digest": Key(str, "pin the base image: sha256:<64 hex>", pattern=r"^sha256:[0-9a-f]{64}$"),
+        "toolchain": Key(bool, "install a C/C++ compiler so torch.compile runs in the image (default false)"),
     },
     "verify": {
         "project-tests": Key(bool, "also run the project's own pytest suite inside the env"),
@@ -104,6 +105,7 @@ class EnvSpec:
     opt_in: bool
     project_tests: bool
     description: str = ""
+    image_toolchain: bool = False  # gcc/g++ in the image: torch.compile (inductor) can build kernels
     machines: tuple[str, ...] = ()
     accept_cuda_stack: bool = False
     notes: tuple[str, ...] = ()  # deprecated keys the spec still carries, one line each
@@ -128,7 +130,7 @@ class EnvSpec:
 
 def load_spec(path: Path) -> EnvSpec:
     name = path.stem
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{path}: env name {name!r} is not allowed",
             fix="name the file with lowercase letters, digits and dashes, e.g. linux-arm64-cpu.yaml",
@@ -187,7 +189,7 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         close = difflib.get_close_matches(str(value), rule.choices, n=1)
         suggestion = f"did you mean {close[0]!r}? " if close else ""
         _fail(path, src, where, f"{value!r} is not one of {', '.join(rule.choices)}", f"{suggestion}{rule.doc}")
-    if rule.pattern and not re.match(rule.pattern, value):
+    if rule.pattern and not re.fullmatch(rule.pattern, value):
         _fail(path, src, where, f"{value!r} is not valid", rule.example and f"write it like {rule.example}" or rule.doc)
 
 
@@ -233,6 +235,7 @@ def _build(name: str, path: Path, src: Located) -> EnvSpec:
         expect_cuda=None,
         image_base=image.get("base"),
         image_digest=image.get("digest"),
+        image_toolchain=image.get("toolchain", False),
         opt_in=data.get("opt-in", False),
         project_tests=data.get("verify", {}).get("project-tests", False),
         description=data.get("description", ""),

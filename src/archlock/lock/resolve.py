@@ -20,7 +20,6 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 import tomllib
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
-from archlock.core.fsutil import atomic_write, atomic_write_many, header_lines
+from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, header_lines, temp_dir
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
@@ -51,8 +50,7 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
         check_environments(project, envs)
         yield project.root
         return
-    with tempfile.TemporaryDirectory(prefix="archlock-universal-") as tmp:
-        work = Path(tmp)
+    with temp_dir("universal") as work:
         (work / "pyproject.toml").write_text(standin_pyproject(project, envs), encoding="utf-8")
         if project.uv_lock.exists():
             shutil.copyfile(project.uv_lock, work / "uv.lock")
@@ -112,9 +110,30 @@ def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: boo
             return f"uv.lock is stale ({exc.message})"
         return None
     run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
-    if work != project.root:
-        atomic_write(project.uv_lock, (work / "uv.lock").read_bytes())
     return None
+
+
+@contextmanager
+def staged_uv_lock(project: Project, work: Path, check: bool) -> Iterator[dict[Path, bytes]]:
+    """Run the body with the new uv.lock in `work`; afterwards uv.lock holds its old bytes again
+    and the new ones wait in the yielded dict, to be written with the env locks as one set."""
+    if check or work != project.root:
+        staged: dict[Path, bytes] = {}
+        yield staged
+        if not check and (work / "uv.lock").is_file():
+            staged[project.uv_lock] = (work / "uv.lock").read_bytes()
+        return
+    old = project.uv_lock.read_bytes() if project.uv_lock.is_file() else None
+    staged = {}
+    try:
+        yield staged
+    finally:
+        if project.uv_lock.is_file():
+            staged[project.uv_lock] = project.uv_lock.read_bytes()
+        if old is None:
+            project.uv_lock.unlink(missing_ok=True)
+        elif staged.get(project.uv_lock) != old:
+            atomic_write(project.uv_lock, old)
 
 
 def export_pins(project: Project, work: Path) -> str:
@@ -165,7 +184,9 @@ def staleness(project: Project, env: EnvSpec, inputs: dict[str, str]) -> str | N
     for path in (project.env_lock(env.name), project.env_pylock(env.name)):
         if not path.exists():
             return f"{path.name} is missing"
-        text = path.read_text(encoding="utf-8")
+        text = current_text(path)
+        if text is None:
+            return f"{path.name} is not a readable UTF-8 file"
         stamped, body = read_stamp(text)
         if not stamped:
             return f"{path.name} has no archlock stamp"
@@ -193,8 +214,7 @@ def compile_env(
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
     preflight_macos(env, torch_pin)
-    with tempfile.TemporaryDirectory(prefix=f"archlock-{env.name}-") as tmp:
-        work = Path(tmp)
+    with temp_dir(env.name) as work:
         (work / "pyproject.toml").write_text(env_pyproject(project, env, index, torch_pin), encoding="utf-8")
         (work / "pins.txt").write_text(strip_local(pins), encoding="utf-8")
         args = ["pip", "compile", "pyproject.toml", "-c", "pins.txt", "--no-header", "--quiet",
@@ -357,7 +377,7 @@ class EnvOutcome:
 def lock_project(project: Project, names: list[str] | None, *, check: bool, force: bool) -> list[EnvOutcome]:
     envs = project.envs(names)
     serves = {env.name: machines.load_all(project.envs_dir, env) for env in envs}  # fail early
-    with universal_project(project, envs) as work:
+    with universal_project(project, envs) as work, staged_uv_lock(project, work, check) as uv_lock:
         universal_problem = lock_universal(project, envs, work, check)
         pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
     fresh: list[EnvSpec] = []
@@ -381,7 +401,8 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
     outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
     outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
     check_torch_agrees(outcomes)
-    files = {s.path: s.text for s in settled.values() if s.reason}
+    files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
+    files.update({s.path: s.text for s in settled.values() if s.reason})
     for lock in locks:
         files[project.env_lock(lock.env.name)] = lock.requirements
         files[project.env_pylock(lock.env.name)] = lock.pylock
@@ -419,7 +440,7 @@ def settle_expectations(project: Project, env: EnvSpec, serves: list[machines.Ma
 
 def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
     path = project.env_lock(env.name)
-    return locked_version(path.read_text(encoding="utf-8"), "torch") if path.exists() else None
+    return locked_version(current_text(path) or "", "torch")
 
 
 def report_drift(project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]) -> None:

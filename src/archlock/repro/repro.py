@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import json
 import shlex
 import tempfile
@@ -24,7 +25,9 @@ from typing import Any
 from archlock.inenv import report as report_script
 from archlock.repro import run as rr
 from archlock.errors import ConfigError
-from archlock.core.fsutil import atomic_write
+from archlock.core.fsutil import atomic_write, output_file
+from archlock.core import cliargs
+from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env, lock_pins
@@ -57,6 +60,31 @@ SHAPE: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("probe.torch", (dict, NoneType)),
     ("probe.gpu", (dict, NoneType)),
     ("probe.env", (dict,)),
+    ("probe.os.version", (str, NoneType)),
+    ("probe.python.binary_archs", (list, NoneType)),
+    ("probe.emulation.emulated", (bool, NoneType)),
+    ("probe.emulation.by", (str, NoneType)),
+    ("probe.emulation.host_arch", (str, NoneType)),
+    ("probe.torch.importable", (bool, NoneType)),
+    ("probe.torch.version", (str, NoneType)),
+    ("probe.torch.cuda", (str, NoneType)),
+    ("probe.torch.hip", (str, NoneType)),
+    ("probe.torch.mps_built", (bool, NoneType)),
+    ("probe.torch.error", (str, NoneType)),
+    ("probe.torch.devices", (list, NoneType)),
+    ("probe.torch.arch_list", (list, NoneType)),
+    ("probe.binaries.foreign_total", (int, NoneType)),
+    ("probe.binaries.expected_arch", (str, NoneType)),
+    ("probe.binaries.foreign", (list, NoneType)),
+    ("probe.gpu.nvidia_driver", (str, NoneType)),
+)
+# lists inside the probe facts: (dotted key, item types, {item key: types})
+LIST_SHAPE: tuple[tuple[str, tuple[type, ...], dict[str, tuple[type, ...]]], ...] = (
+    ("probe.python.binary_archs", (str,), {}),
+    ("probe.torch.arch_list", (str,), {}),
+    ("probe.torch.devices", (dict,), {"supported": (bool, NoneType)}),
+    ("probe.binaries.foreign", (dict,), {"path": (str,)}),
+    ("command.output_tail", (str,), {}),
 )
 COMMAND_SHAPE = (("argv", (list,)), ("exit_code", (int,)), ("output_tail", (list,)))
 
@@ -68,16 +96,9 @@ COMMAND_SHAPE = (("argv", (list,)), ("exit_code", (int,)), ("output_tail", (list
 
 def load_report(path: Path) -> dict[str, Any]:
     """The report as a dict of the documented shape, or one ConfigError naming file and key."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such report file", fix=REMAKE) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})", fix=REMAKE) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", fix=REMAKE
-        ) from None
+    if not os.path.lexists(path):
+        raise ConfigError(f"{path}: no such report file", fix=REMAKE)
+    data = load_json(path, what="report", fix=REMAKE)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE
@@ -124,6 +145,7 @@ def type_names(types: tuple[type, ...]) -> str:
     names = {
         str: "a string",
         int: "an integer",
+        bool: "true or false",
         dict: "an object",
         list: "a list",
         NoneType: "null",
@@ -151,6 +173,14 @@ def check_shape(path: Path, data: dict[str, Any]) -> None:
         for field in ("name", "version"):
             present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
             expect(path, f"probe.distributions[{index}].{field}", value, (str,), present)
+    for key, item_types, fields in LIST_SHAPE:
+        for index, item in enumerate(lookup(data, key)[1] or []):
+            expect(path, f"{key}[{index}]", item, item_types)
+            for field, types in fields.items():
+                present, value = lookup(item, field)
+                expect(path, f"{key}[{index}].{field}", value, types, present or NoneType in types)
+    for name, value in data["probe"]["env"].items():
+        expect(path, f"probe.env.{name}", value, (str,))
     if data["command"] is not None:
         for field, types in COMMAND_SHAPE:
             present, value = lookup(data["command"], field)
@@ -476,7 +506,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("--find-links", help="a folder of wheels with the report's local builds")
     parser.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds the rerun may take (default 1800)"
+        "--timeout", type=cliargs.seconds, default=1800.0, help="seconds the rerun may take (default 1800)"
     )
     parser.add_argument(
         "--json", type=Path, help="also write the result as JSON (archlock.repro/1)"
@@ -485,6 +515,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        output_file(args.json, "--json")
     report = load_report(args.report)
     project = Project.load(args.project)
     options = None if args.diff_only else options_from(args)

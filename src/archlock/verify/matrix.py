@@ -5,7 +5,10 @@ static HTML page (default `results/matrix.md`, `results/matrix.html`). Each cell
 fail or skipped with its reason; each column names the host that produced it. One row is the
 matrix's own: "same losses as other envs" compares each env's training losses with the first
 column's (the suite's per-device tolerance, at least 1e-4 between CPUs of different
-architectures). `--check` fails when either file is stale.
+architectures). The project's own runs (`[tool.archlock.verify] run`) get a row each, and with a
+metric a second row comparing each env's number with the first env's within the stated
+tolerance; a difference there fails `archlock matrix` (after writing both files).
+`--check` fails when either file is stale.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,12 +24,14 @@ from typing import Any
 
 import jinja2
 
-from archlock.errors import ConfigError, DriftError
+from archlock.errors import CheckFailed, ConfigError, DriftError
 from archlock.core.fsutil import GENERATED_MARK, atomic_write_many
 from archlock.inenv.suite import LOSS_TOLERANCE
+from archlock.verify import runs
 
 COMMAND = "nox -s matrix  (or: archlock matrix)"
 CROSS_ENV_CHECK = "cross_env_losses"
+RUN_CHECK_RE = re.compile(r"^run_([0-9]+)$")  # the project's own runs ([tool.archlock.verify])
 # Envs on different CPUs (x86 AVX vs arm NEON) may sum in other orders: a little slack on CPU.
 CROSS_ENV_CPU_TOLERANCE = 1e-4
 VERIFY_SCHEMA = "archlock.verify/1"
@@ -183,6 +189,51 @@ def cross_env_row(ordered: list[tuple[str, dict[str, Any]]], columns: list[Colum
     )
 
 
+def run_names(ordered: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    names = {n for _, r in ordered for n in (r.get("checks") or {}) if RUN_CHECK_RE.match(n)}
+    return sorted(names, key=lambda n: int(n.split("_")[1]))
+
+
+def run_facts(result: dict[str, Any], name: str) -> dict[str, Any]:
+    return (result.get("checks") or {}).get(name) or {}
+
+
+def metric_cell(
+    result: dict[str, Any], name: str, reference: tuple[str, dict[str, Any]] | None
+) -> Cell:
+    """This env's metric of run `name` against the first env's, within the stated tolerance."""
+    value = run_facts(result, name).get("metric")
+    if value is None or reference is None:
+        return Cell("missing", "not run", "no metric from this run in this result")
+    ref_key, ref = reference
+    if result is ref:
+        return Cell("pass", f"reference ({value:g})", "the first env with this metric")
+    ref_value = run_facts(ref, name)["metric"]
+    tolerance = max(run_facts(r, name).get("tolerance") or 0.0 for r in (result, ref))
+    ok, diff = runs.agree(value, ref_value, tolerance)
+    why = f"{value:g} vs {ref_value:g} from {ref_key}: differs by {diff:.1e} (tolerance {tolerance:g})"
+    if not ok:
+        return Cell("fail", f"fail: {why}", why)
+    return Cell("pass", f"pass ({value:g}, {diff:.1e} vs {ref_key})", why)
+
+
+def run_rows(ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]) -> list[Row]:
+    """Per run: its outcome in each env, and (with a metric) the metric against the first env."""
+    rows = []
+    for name in run_names(ordered):
+        command = next(run_facts(r, name).get("command") for _, r in ordered if run_facts(r, name))
+        rows.append(Row(f"run: {command}", name, tuple(make_cell(r, name) for _, r in ordered)))
+        with_metric = [
+            (c.key, r)
+            for c, (_, r) in zip(columns, ordered)
+            if run_facts(r, name).get("metric") is not None
+        ]
+        if with_metric:
+            cells = tuple(metric_cell(r, name, with_metric[0]) for _, r in ordered)
+            rows.append(Row(f"same metric as other envs: {command}", f"{name}_metric", cells))
+    return rows
+
+
 def build_table(results: list[tuple[str, dict[str, Any]]]) -> tuple[list[Column], list[Row]]:
     ordered = sorted(results, key=lambda item: (item[1]["env"], item[1].get("mode", "host")))
     columns = [make_column(source, result) for source, result in ordered]
@@ -191,7 +242,18 @@ def build_table(results: list[tuple[str, dict[str, Any]]]) -> tuple[list[Column]
         for label, check in FEATURES
     ]
     rows.insert(7, cross_env_row(ordered, columns))
-    return columns, rows
+    return columns, rows + run_rows(ordered, columns)
+
+
+def metric_disagreements(columns: list[Column], rows: list[Row]) -> list[str]:
+    """`<env>: <why>` for every env whose own metric differs from the reference env's."""
+    return [
+        f"{column.key}: {row.label}: {cell.why}"
+        for row in rows
+        if row.check.endswith("_metric")
+        for column, cell in zip(columns, row.cells)
+        if cell.status == "fail"
+    ]
 
 
 def md_escape(text: str) -> str:
@@ -277,4 +339,11 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_many(files)
     print(files[markdown])
     print(f"matrix: wrote {markdown} and {page} ({len(columns)} env result(s))")
+    differ = metric_disagreements(columns, rows)
+    if differ:
+        raise CheckFailed(
+            f"the project's own metric differs between envs: {'; '.join(differ)}",
+            fix="compare the runs' tails in the result files: seed the run if it is random; "
+            "raise [tool.archlock.verify] tolerance only for a difference you expect",
+        )
     return 0

@@ -35,6 +35,7 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
+from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.fsutil import atomic_write
 from archlock.lock import expect as lock_expect
@@ -690,6 +691,7 @@ def resync_hint(env: Any, target: Any, venv: Path | None) -> str:
 def verify_target(
     project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner
 ) -> dict[str, Any]:
+    own_runs = runs.load(project)  # [tool.archlock.verify]: checked before anything runs
     lock = project.env_lock(env.name)
     pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
     lock_name = str(lock.relative_to(project.root)) if lock.is_file() else "(no lock)"
@@ -712,6 +714,7 @@ def verify_target(
     checks = compare(ctx, doc, suite_doc, suite_error)
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
+    checks.update(runs.run_checks(own_runs, project.root, target))
     return build_result(ctx, target, doc, suite_doc, checks, project.root)
 
 
