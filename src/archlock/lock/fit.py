@@ -250,7 +250,8 @@ def torch_matches_lock(facts: dict[str, Any], exp: Expectations) -> str | None:
         "mps": bool(facts.get("mps_built")) and not facts.get("cuda"),
         "rocm": bool(facts.get("hip")),
     }.get(exp.build or "", True)
-    return None if same else f"{have} is installed; the lock has a {exp.build_name()}"
+    article = "an" if exp.build_name()[:1] in "AEIMO" else "a"  # an MPS build, a CUDA build
+    return None if same else f"{have} is installed; the lock has {article} {exp.build_name()}"
 
 
 def check_torch_build(

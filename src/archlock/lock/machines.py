@@ -14,11 +14,11 @@ the locked build against each. Verify builds the same `Machine` from its probe d
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError
@@ -88,8 +88,9 @@ def load(envs_dir: Path, name: str, env: EnvSpec) -> Machine:
             f"{env.path}: machines: no profile {name!r} ({path} is missing)",
             fix=f"{record} into {path.parent}, or remove {name} from machines",
         )
+    doc = load_json(path, what="machine profile", fix=record)
     try:
-        return from_profile(json.loads(path.read_text(encoding="utf-8")), str(path))
+        return from_profile(doc, str(path))
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise ConfigError(f"{path}: not a machine profile: {exc}", fix=record) from None
 
