@@ -54,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports every verb module: most of a start-up's time
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("archlock: interrupted while starting; nothing was changed", file=sys.stderr)
+        return 130
     return exit_code_of(args.verb, lambda: args.func(args))
 
 

@@ -16,7 +16,10 @@ import pytest
 
 from archlock.core.spec import EnvSpec, load_spec
 from archlock.errors import ConfigError
+from archlock.core.diagnose import Context
 from archlock.lock import expect, fit, machines
+from archlock.verify import verify
+from tests.unit.test_verify import probe_doc, suite_doc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_ENVS = Path(__file__).resolve().parents[2] / "src" / "archlock" / "data" / "envs"
@@ -216,40 +219,53 @@ def probe(
     }
 
 
+def verify_torch(
+    spec: EnvSpec, exp: expect.Expectations | None, version: str, cuda: str | None
+) -> dict:
+    """verify's torch_build check for an image holding torch `version` (CUDA `cuda`)."""
+    doc = probe_doc(
+        "arm64" if "arm64" in spec.name else "x86_64",
+        version=version,
+        local=version.partition("+")[2] or None,
+        cuda=cuda,
+        arch_list=[],
+    )
+    next(d for d in doc["distributions"] if d["name"] == "torch")["version"] = version
+    pins = {"torch": exp.torch if exp and exp.torch else version}
+    ctx = Context(spec, pins, "envs/locks/x.txt", RESYNC.format(name=spec.name), expect=exp)
+    return verify.compare(ctx, doc, suite_doc())["torch_build"]
+
+
 def test_verify_image_differs_from_its_lock_fix_is_rebuild() -> None:
     spec = env("linux-amd64-cuda")
-    check = fit.check_torch_build(
-        spec, torch_facts("2.15.0", "12.8"), lock_of(spec, "2.15.0"), RESYNC.format(name=spec.name)
-    )
+    check = verify_torch(spec, lock_of(spec, "2.15.0"), "2.15.0", "12.8")
     assert check["status"] == "fail"
-    assert (
-        check["why"]
-        == "torch 2.15.0 (CUDA 12.8 build) is installed; the lock has a CUDA 13.2 build"
-    )
+    assert check["why"] == "torch 2.15.0 (CUDA 12.8 build); the lock has a CUDA 13.2 build"
     assert check["fix"] == "rebuild the image from the lock: archlock build --env linux-amd64-cuda"
 
 
 def test_verify_lock_itself_wrong_fix_names_the_index_not_a_rebuild() -> None:
     """A cpu env locked before lock refused CUDA builds: the image IS the lock."""
     spec = env("linux-arm64-cpu")
-    check = fit.check_torch_build(
-        spec, torch_facts("2.15.0", "13.2"), lock_of(spec, "2.15.0"), RESYNC.format(name=spec.name)
-    )
-    assert (
-        check["status"] == "fail"
-        and "the lock resolves torch 2.15.0, a CUDA 13.2 build" in check["why"]
-    )
+    check = verify_torch(spec, lock_of(spec, "2.15.0"), "2.15.0", "13.2")
+    assert check["status"] == "fail"
+    assert "the lock resolves torch 2.15.0, a CUDA 13.2 build" in check["why"]
     assert "PyTorch CPU index" in check["fix"] and "rebuild" not in check["fix"]
 
 
 def test_verify_accepted_cuda_stack_passes() -> None:
     spec = env("linux-arm64-cpu", accept_cuda_stack=True)
-    check = fit.check_torch_build(spec, torch_facts("2.15.0", "13.2"), lock_of(spec, "2.15.0"), "x")
-    assert check == {
-        "status": "pass",
-        "why": "torch 2.15.0 (CUDA 13.2 build), as locked",
-        "summary": "2.15.0, CUDA 13.2 build",
-    }
+    check = verify_torch(spec, lock_of(spec, "2.15.0"), "2.15.0", "13.2")
+    assert (check["status"], check["why"]) == ("pass", "torch 2.15.0 (CUDA 13.2 build)")
+
+
+def test_verify_without_expectations_falls_back_to_the_accelerator() -> None:
+    spec = env("linux-arm64-cpu")
+    check = verify_torch(spec, None, "2.15.0", "13.2")
+    assert check["why"] == "torch 2.15.0 (CUDA 13.2 build); linux-arm64-cpu is a CPU env"
+    assert (
+        fit.check_machine(spec, probe(torch_facts("2.15.0")), None, "host")["status"] == "skipped"
+    )
 
 
 def test_verify_driver_too_old_fix_is_the_driver() -> None:
@@ -289,15 +305,6 @@ def test_verify_macos_below_the_wheel_floor_fix_is_an_upgrade() -> None:
     doc = probe(torch_facts("2.15.0", mps_built=True), os_name="macos", version="13.6")
     check = fit.check_machine(spec, doc, lock_of(spec, "2.15.0"), "host")
     assert check["fix"].startswith("upgrade macOS on this machine to 14.0 or later")
-
-
-def test_verify_without_a_lock_says_lock_it() -> None:
-    spec = env("linux-amd64-cuda")
-    check = fit.check_torch_build(spec, torch_facts("2.15.0", "13.2"), None, "x")
-    assert check["fix"] == "archlock lock --env linux-amd64-cuda"
-    assert (
-        fit.check_machine(spec, probe(torch_facts("2.15.0")), None, "host")["status"] == "skipped"
-    )
 
 
 def test_verify_a_machine_that_meets_the_needs_says_which() -> None:

@@ -169,7 +169,7 @@ def test_a_good_cuda_env_on_a_host_without_gpu_passes_with_the_device_skipped() 
     assert failures(checks) == {}
     assert checks["device"]["status"] == "skipped"
     assert checks["device"]["why"].startswith("no NVIDIA GPU on this host")
-    assert checks["torch_build"]["why"] == "torch 2.10.0+cu128 (CUDA 12.8 build), as locked"
+    assert checks["torch_build"]["why"] == "torch 2.10.0+cu128 (CUDA 12.8 build)"
     assert checks["packages"]["extra"] == []
 
 
@@ -179,20 +179,24 @@ def test_foreign_arch_object_in_site_packages() -> None:
         {"path": "planted/_evil.so", "site": "/x", "format": "elf", "archs": ["arm64"]}
     ]
     doc["binaries"]["foreign_total"] = 1
-    checks = verify.compare(context(), doc, suite_doc())
+    env = env_spec()
+    reinstall = verify.reinstall_hint(env, verify.HostTarget(Path("python")), None)
+    checks = verify.compare(context(env, reinstall=reinstall), doc, suite_doc())
     assert failures(checks) == {
         "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"
     }
-    assert (
-        checks["native_binaries"]["fix"]
-        == "re-sync the venv from the lock: archlock verify --env linux-amd64-cuda"
+    # a re-sync keeps a package installed at its locked version as it is: the fix reinstalls
+    assert checks["native_binaries"]["fix"] == (
+        "reinstall planted from the lock with a native interpreter (remove "
+        ".archlock/venvs/linux-amd64-cuda, then archlock verify --env linux-amd64-cuda recreates "
+        "it from the lock); never copy a venv between machines"
     )
 
 
 def test_cpu_build_where_the_cuda_build_is_locked() -> None:
     doc = probe_doc(version="2.10.0+cpu", local="cpu", cuda=None, arch_list=[])
     assert failures(verify.compare(context(), doc, suite_doc())) == {
-        "torch_build": "torch 2.10.0+cpu (CPU-only build) is installed; the lock has a CUDA 12.8 build"
+        "torch_build": "torch 2.10.0+cpu (CPU-only build); the lock has a CUDA 12.8 build"
     }
 
 
@@ -203,7 +207,7 @@ def test_cuda_build_where_the_cpu_variant_is_locked() -> None:
     checks = verify.compare(context(env), probe_doc(), suite_doc())
     assert (
         failures(checks)["torch_build"]
-        == "torch 2.10.0+cu128 (CUDA 12.8 build) is installed; the lock has the +cpu build (CPU-only build)"
+        == "torch 2.10.0+cu128 (CUDA 12.8 build); the lock has the +cpu build"
     )
 
 
@@ -213,7 +217,7 @@ def test_wrong_cuda_version_and_wrong_torch_version() -> None:
     assert bad["torch_version"] == "torch 2.9.1+cu126 is installed; envs/locks/x.txt pins 2.10.0"
     assert (
         bad["torch_build"]
-        == "torch 2.9.1+cu126 (CUDA 12.6 build) is installed; the lock has a CUDA 12.8 build"
+        == "torch 2.9.1+cu126 (CUDA 12.6 build); the lock has a CUDA 12.8 build"
     )
 
 
@@ -241,10 +245,11 @@ def test_rosetta_fails_with_the_setup_mac_fix() -> None:
         "process_arch": "x86_64",
     }
     checks = verify.compare(context(env), doc, suite_doc())
-    assert checks["emulation"]["fix"] == "use a native arm64 Python: nox -s setup-mac"
+    # one cause, one fix: the emulation check gives the interpreter finding's fix
+    assert checks["emulation"]["fix"] == checks["interpreter"]["fix"]
     assert (
         checks["interpreter"]["why"]
-        == "the interpreter runs as x86_64 (binary: x86_64); macos-arm64 needs arm64"
+        == "the interpreter runs as x86_64 under Rosetta 2 (binary: x86_64); macos-arm64 needs arm64"
     )
     assert (
         checks["interpreter"]["fix"]

@@ -40,15 +40,21 @@ def _float(text: str) -> float:
     return value
 
 
-def load_json(path: Path, *, what: str = "JSON file", fix: str = "", limit: int = LIMIT_BYTES) -> Any:
-    """The parsed value of `path`, or a ConfigError naming the file, the problem and `fix`."""
-    return parse_json(read_input(path, what=what, fix=fix, limit=limit), path, what=what, fix=fix)
+def load_json(
+    path: Path, *, what: str = "JSON file", fix: str = "", limit: int = LIMIT_BYTES, allow_nan: bool = False
+) -> Any:
+    """The parsed value of `path`, or a ConfigError naming the file, the problem and `fix`.
+    `allow_nan` reads NaN and Infinity (a diverged training run writes them) as floats."""
+    text = read_input(path, what=what, fix=fix, limit=limit)
+    return parse_json(text, path, what=what, fix=fix, allow_nan=allow_nan)
 
 
-def parse_json(text: str, path: Path | str, *, what: str = "JSON file", fix: str = "") -> Any:
+def parse_json(text: str, path: Path | str, *, what: str = "JSON file", fix: str = "", allow_nan: bool = False) -> Any:
     fix = fix or f"regenerate the {what}"
+    constant = float if allow_nan else _constant
+    number = float if allow_nan else _float
     try:
-        value = json.loads(text, parse_constant=_constant, parse_int=_integer, parse_float=_float)
+        value = json.loads(text, parse_constant=constant, parse_int=_integer, parse_float=number)
     except _Refused as exc:
         raise ConfigError(f"{path}: {what}: {exc}", fix=fix) from None
     except json.JSONDecodeError as exc:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import Version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +59,56 @@ PLATFORMS: dict[str, Platform] = {
     ),
 }
 
-ACCELERATORS = ("cuda", "mps", "cpu")
+@dataclass(frozen=True, kw_only=True)
+class Accelerator:
+    """What an env's `accelerator:` means: which torch builds serve it and what it needs."""
+
+    name: str  # the env spec's `accelerator:` value, and torch's device type
+    builds: frozenset[str]  # torch builds that serve it (see torch_build)
+    build_text: str  # the build its lock means, as people say it ({cuda}: the CUDA version)
+    wrong_build: str  # why another build is wrong ({env}: the env's name)
+    available: str | None  # the torch fact saying the device works here (None: always)
+    unavailable: str = ""  # why the device may be missing where the env otherwise runs
+    nvidia_driver: bool = False  # the NVIDIA kernel driver decides whether the device works
+    cuda_stack: bool = False  # the nvidia-* wheels (~2.5 GB) belong in its envs
+
+
+ACCELERATOR_TABLE: dict[str, Accelerator] = {
+    "cuda": Accelerator(
+        name="cuda",
+        builds=frozenset({"cuda"}),
+        build_text="CUDA {cuda} build",
+        wrong_build="{env} needs a CUDA build",
+        available="cuda_available",
+        unavailable="no NVIDIA GPU on this host",
+        nvidia_driver=True,
+        cuda_stack=True,
+    ),
+    "mps": Accelerator(
+        name="mps",
+        builds=frozenset({"mps"}),
+        build_text="MPS build",
+        wrong_build="it has no MPS support; {env} needs the macOS arm64 build",
+        available="mps_available",
+        unavailable="MPS is not available here (a virtual Mac, or macOS < 12.3)",
+    ),
+    "cpu": Accelerator(
+        name="cpu",
+        builds=frozenset({"cpu", "mps"}),  # macOS arm64's one build runs on the CPU too
+        build_text="CPU-only build",
+        wrong_build="{env} is a CPU env",
+        available=None,
+    ),
+}
+ACCELERATORS = tuple(ACCELERATOR_TABLE)
+
+# torch builds, as torch_build names them, and how people say them ({cuda}: the CUDA version)
+BUILD_TEXT = {
+    "cuda": "CUDA {cuda} build",
+    "rocm": "ROCm build",
+    "mps": "MPS build",
+    "cpu": "CPU-only build",
+}
 
 # Release facts about torch that decide what a lock may target. (first torch version, fact)
 # torch >= 2.12 publishes macOS wheels only for macOS 14+ (macosx_14_0_arm64).
@@ -74,17 +126,38 @@ def for_host(system: str, machine: str) -> Platform | None:
 
 def torch_macos_floor(torch_version: str) -> str | None:
     """The lowest macOS that has wheels for this torch release, where the table knows one."""
-    release = tuple(int(part) for part in torch_version.split("+")[0].split(".")[:2])
+    release = Version(torch_version).release[:2]
     floor = None
     for first, macos in TORCH_MACOS_FLOORS:
-        if release >= tuple(int(part) for part in first.split(".")):
+        if release >= Version(first).release:
             floor = macos
     return floor
 
 
-# -- CUDA facts: what a CUDA build of torch needs of the machine -----------------------------
-# CUDA Toolkit release notes, table 3: the driver each toolkit ships with (Linux x86_64).
-CUDA_TOOLKIT_DRIVER: dict[str, str] = {
+def torch_build(facts: dict[str, Any], version: str | None) -> tuple[str | None, str | None]:
+    """(build, CUDA version) of a torch: "cuda" | "rocm" | "mps" | "cpu", from the probe's torch
+    facts when torch imports, else from the local label of its version (`+cu128`, `+cpu`)."""
+    if facts.get("importable"):
+        if facts.get("cuda"):
+            return "cuda", facts["cuda"]
+        if facts.get("hip"):
+            return "rocm", None
+        return ("mps" if facts.get("mps_built") else "cpu"), None
+    label = (version or "").partition("+")[2]
+    if label.startswith("cu") and label[2:].isdigit() and len(label) > 3:
+        return "cuda", f"{label[2:-1]}.{label[-1]}"
+    if label.startswith("rocm"):
+        return "rocm", None
+    return ("cpu", None) if label == "cpu" else (None, None)
+
+
+def build_text(build: str, cuda: str | None) -> str:
+    return BUILD_TEXT[build].format(cuda=cuda or "").replace("  ", " ")
+
+
+# CUDA Toolkit release notes, table 3: the driver each toolkit ships with (Linux x86_64), and the
+# floor under which a CUDA major does not run at all (minor version compatibility).
+CUDA_TOOLKIT_DRIVER = {
     "11.8": "520.61.05",
     "12.0": "525.60.13",
     "12.1": "530.30.02",
@@ -97,9 +170,7 @@ CUDA_TOOLKIT_DRIVER: dict[str, str] = {
     "12.9": "575.51.03",
     "13.0": "580.65.06",
 }
-# The floor under which a CUDA major does not run at all (minor version compatibility: any 12.x
-# build runs on a 525.60.13 driver, any 13.x build on 580.65.06).
-CUDA_MAJOR_FLOOR: dict[str, str] = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
+CUDA_MAJOR_FLOOR = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
 # The compute capabilities each CUDA toolkit can build kernels for (its `-arch=sm_XY` range),
 # from the CUDA release notes: (first CUDA release, lowest capability, highest capability).
 # 12.0 dropped Kepler; 12.8 added Blackwell (10.0, 12.0); 12.9 added 10.3 and 12.1; 13.0 dropped

@@ -43,6 +43,8 @@ SCHEMA = "archlock.report/1"
 DEFAULT_OUTPUT = "archlock-report.json"
 TAIL_LINES = 40
 MAX_LINE = 400
+COMMAND_TIMEOUT = 3600  # seconds a recorded command may run (--timeout); every child has a limit
+PROBE_TIMEOUT = 900  # seconds for the probe around it (importing torch under QEMU is slow)
 SCRIPT_COMMAND = "archlock report --write-script FILE"
 MODE = "bundle" if globals().get("BUNDLED") else ("archlock" if __package__ else "plain-file")
 
@@ -308,8 +310,14 @@ def run_command(
     echo = echo if echo is not None else sys.stderr
     started = time.monotonic()
     try:
+        # its own process group, so the limit (or our Ctrl-C) stops what it started too
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except OSError as exc:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
@@ -323,17 +331,21 @@ def run_command(
             tail_lines,
         )
     fired = threading.Event()
-    timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill())) if timeout else None
+    timer = threading.Timer(timeout, lambda: (fired.set(), kill_group(proc))) if timeout else None
     if timer:
         timer.start()
     tail, total = collections.deque(maxlen=tail_lines), 0
-    with proc:
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            echo.write(line + "\n")
-            echo.flush()
-            tail.append(line.split("\r")[-1][:MAX_LINE])
-            total += 1
+    try:
+        with proc:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                echo.write(line + "\n")
+                echo.flush()
+                tail.append(line.split("\r")[-1][:MAX_LINE])
+                total += 1
+    except BaseException:  # Ctrl-C: the command's group goes with us
+        kill_group(proc)
+        raise
     code = proc.wait()
     if timer:
         timer.cancel()
@@ -355,6 +367,13 @@ def signal_name(code: int) -> str | None:
         return signal.Signals(-code).name
     except ValueError:
         return "signal %d" % -code
+
+
+def kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def command_record(
@@ -572,11 +591,51 @@ def write_atomic(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(handle.fileno(), 0o666 & ~mask)  # mkstemp makes 0600; a report is shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def output_problem(path: str) -> str | None:
+    """Why the report cannot be written at `path` (checked before any work), or None."""
+    for target in (path, markdown_path(path)):
+        if os.path.isdir(target):
+            return "%s is a folder; give --output a file path" % target
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return "%s is not a folder; give --output a path under a folder" % folder
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "cannot write in %s; give --output a writable path" % folder
+    return None
+
+
+def count(text: str) -> int:
+    """--tail-lines: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("%d is negative; give 0 or more" % value)
+    return value
+
+
+def seconds(text: str) -> float:
+    """--timeout: seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text) from None
+    if not 0 < value < 1e7:
+        raise argparse.ArgumentTypeError("%s is not a time limit; give seconds above 0" % text)
+    return value
 
 
 def markdown_path(json_path: str) -> str:
@@ -597,11 +656,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="do not import torch")
     parser.add_argument("--no-scan", action="store_true", help="skip the compiled-file scan")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="stop the command after this many seconds"
+        "--timeout",
+        type=seconds,
+        default=COMMAND_TIMEOUT,
+        help="stop the command after this many seconds (default %d)" % COMMAND_TIMEOUT,
     )
     parser.add_argument(
         "--tail-lines",
-        type=int,
+        type=count,
         default=TAIL_LINES,
         help="output lines to keep (default %d)" % TAIL_LINES,
     )
@@ -618,6 +680,10 @@ def command_words(words: list[str]) -> list[str]:
 
 def collect(args: argparse.Namespace, project: str | None = None) -> int:
     """Make the report and write both files (the plain-file entry point)."""
+    problem = output_problem(args.output)
+    if problem:
+        sys.stderr.write("archlock report: error: --output %s: %s\n" % (args.output, problem))
+        return 2
     report = build_report(
         project=project,
         env=args.env,
@@ -682,7 +748,13 @@ def run(args: argparse.Namespace) -> int:
     python = target_python(args)
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         return collect(args, str(args.project))
-    return subprocess.call([python, os.path.abspath(__file__), *forwarded(args)])
+    argv = [python, os.path.abspath(__file__), *forwarded(args)]
+    try:  # the child stops its command at --timeout; this limit covers the probe around it
+        return subprocess.run(argv, timeout=args.timeout + PROBE_TIMEOUT, check=False).returncode
+    except subprocess.TimeoutExpired:
+        sys.stderr.write("archlock report: error: %s gave no report within %d s\n"
+                         % (python, args.timeout + PROBE_TIMEOUT))
+        return 124
 
 
 def target_python(args: argparse.Namespace) -> str:
@@ -713,7 +785,7 @@ def forwarded(args: argparse.Namespace) -> list[str]:
         str(args.tail_lines),
     ]
     out += ["--env", args.env] if args.env else []
-    out += ["--timeout", str(args.timeout)] if args.timeout else []
+    out += ["--timeout", repr(args.timeout)]
     out += ["--no-torch"] if args.no_torch else []
     out += ["--no-scan"] if args.no_scan else []
     words = command_words(args.command)

@@ -349,8 +349,10 @@ def check_distributed(torch, device: str) -> dict:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     ctx = multiprocessing.get_context(start_method(device))
     queue, port = ctx.Queue(), free_port()
+    # daemon ranks: a hung rank is killed with the suite, never waited for at exit
     procs = [
-        ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue)) for rank in (0, 1)
+        ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue), daemon=True)
+        for rank in (0, 1)
     ]
     for proc in procs:
         proc.start()
@@ -377,6 +379,11 @@ def collect(queue, procs) -> list:
         proc.join(timeout=5)
         if proc.is_alive():
             proc.terminate()
+            proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()  # a rank stuck in native code may ignore SIGTERM
+            proc.join(timeout=5)
+    queue.cancel_join_thread()  # do not wait at exit for a queue a killed rank held
     missing = len(procs) - len(answers)
     return answers + [(None, None, "a rank gave no answer within %d s" % DIST_TIMEOUT)] * missing
 

@@ -225,58 +225,30 @@ def notes(env: EnvSpec, exp: Expectations, machines: list[Machine]) -> list[str]
     return out
 
 
-# -- verify time ----------------------------------------------------------------------------
+# -- verify and repro time (archlock.core.diagnose asks these) ------------------------------
 Check = dict[str, Any]
 
 
-def installed_build(facts: dict[str, Any]) -> str:
-    """What build the torch that imports is, from the probe's torch facts."""
-    if facts.get("cuda"):
-        return f"CUDA {facts['cuda']} build"
-    if facts.get("hip"):
-        return f"ROCm {facts['hip']} build"
-    return "MPS build" if facts.get("mps_built") else "CPU-only build"
-
-
-def torch_matches_lock(facts: dict[str, Any], exp: Expectations) -> str | None:
-    """Why the torch that imports is not the locked build, or None when it is."""
-    have = f"torch {facts.get('version')} ({installed_build(facts)})"
+def locked_build_text(exp: Expectations) -> str:
+    """How the lock's build is said: "CUDA 13.2 build", "+cpu build"."""
     label = (exp.torch or "").partition("+")[2]
-    if label and facts.get("local") != label:
-        return f"{have} is installed; the lock has the +{label} build ({exp.build_name()})"
-    same = {
-        "cuda": facts.get("cuda") == exp.cuda,
-        "cpu": not (facts.get("cuda") or facts.get("hip")),
-        "mps": bool(facts.get("mps_built")) and not facts.get("cuda"),
-        "rocm": bool(facts.get("hip")),
-    }.get(exp.build or "", True)
+    return f"+{label} build" if label else exp.build_name()
+
+
+def lock_build_problem(
+    build: str | None, cuda: str | None, label: str, exp: Expectations
+) -> str | None:
+    """Why an installed torch of this build (diagnose's torch_build answer) is not the lock's,
+    or None when it is (or either is unknown). The fix for it is a re-sync from the lock."""
+    if build is None or exp.build is None:
+        return None
+    locked_label = (exp.torch or "").partition("+")[2]
+    if locked_label and label != locked_label:
+        return f"the lock has the +{locked_label} build"
+    if build == exp.build and (build != "cuda" or cuda == exp.cuda):
+        return None
     article = "an" if exp.build_name()[:1] in "AEIMO" else "a"  # an MPS build, a CUDA build
-    return None if same else f"{have} is installed; the lock has {article} {exp.build_name()}"
-
-
-def check_torch_build(
-    env: EnvSpec, facts: dict[str, Any], exp: Expectations | None, resync: str
-) -> Check:
-    """The installed torch against the lock (fix: re-sync), then the lock against the env
-    (fix: the spec or the index; re-syncing would install the same wrong build again)."""
-    if not facts.get("importable"):
-        return {"status": "skipped", "why": "torch does not import (see torch_version)"}
-    if exp is None:
-        why = f"env {env.name} has no lock to compare torch with"
-        return {"status": "fail", "why": why, "fix": f"archlock lock --env {env.name}"}
-    differs = torch_matches_lock(facts, exp)
-    if differs:
-        return {"status": "fail", "why": differs, "fix": resync}
-    wrong = build_misfit(env, exp)
-    if wrong:
-        return {"status": "fail", "why": wrong.why, "fix": wrong.fix}
-    have = installed_build(facts)
-    note = f"; {exp.notes[0]}" if exp.notes else ""
-    return {
-        "status": "pass",
-        "why": f"torch {facts['version']} ({have}), as locked{note}",
-        "summary": f"{facts['version']}, {have}",
-    }
+    return f"the lock has {article} {exp.build_name()}"
 
 
 def check_machine(env: EnvSpec, doc: dict[str, Any], exp: Expectations | None, mode: str) -> Check:

@@ -16,7 +16,6 @@ All files are staged and renamed at the end: an interrupt leaves the previous fi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -28,18 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from packaging.version import Version
+
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
-from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, header_lines, temp_dir
+from archlock.core import lockfile
+from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
+from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
 from archlock.lock import expect, fit, machines
 
-LOCK_FORMAT = "1"
-REGENERATE = "nox -s lock  (or: archlock lock)"
-STAMP_RE = re.compile(r"^# archlock-inputs: (?P<inputs>.+)$", re.MULTILINE)
-BODY_RE = re.compile(r"^# archlock-body: sha256=(?P<body>[0-9a-f]+)$", re.MULTILINE)
+LOCK_FORMAT = lockfile.FORMAT
 
 
 # -- the universal lock ---------------------------------------------------------------------
@@ -59,13 +59,13 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
 
 def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     markers = sorted({env.platform.marker for env in envs})
-    lowest = min((tuple(int(p) for p in env.python.split(".")) for env in envs), default=(3, 8))
+    lowest = min((Version(env.python) for env in envs), default=Version("3.8"))
     return "\n".join(
         [
             "[project]",
             f"name = {json.dumps(project.name)}",
             'version = "0"',
-            f'requires-python = ">={lowest[0]}.{lowest[1]}"',
+            f'requires-python = ">={lowest.major}.{lowest.minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
             "[tool.uv]",
             "package = false",
@@ -95,7 +95,7 @@ def _normal_marker(marker: str) -> str:
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
-    floors = sorted((env.macos for env in envs if env.macos), key=_version_tuple)
+    floors = sorted((env.macos for env in envs if env.macos), key=Version)
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
@@ -146,10 +146,6 @@ def export_pins(project: Project, work: Path) -> str:
 
 
 # -- per-env stamps -------------------------------------------------------------------------
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def env_inputs(project: Project, env: EnvSpec, pins: str) -> dict[str, str]:
     requirements = {"lines": project.direct_requirements(), "groups": project.groups, "extras": project.extras}
     return {
@@ -166,17 +162,6 @@ INPUT_NAMES = {
     "requirements": "the project's requirements changed",
     "pins": "uv.lock's pins changed",
 }
-
-
-def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
-    match = STAMP_RE.search(text)
-    inputs = dict(part.split("=", 1) for part in match.group("inputs").split()) if match else {}
-    body = BODY_RE.search(text)
-    return inputs, body.group("body") if body else None
-
-
-def body_of(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
 
 
 def staleness(project: Project, env: EnvSpec, inputs: dict[str, str]) -> str | None:
@@ -234,7 +219,7 @@ def compile_env(
         env=env,
         requirements=stamped(requirements, env, inputs),
         pylock=stamped(pylock, env, inputs),
-        torch=locked_version(requirements, "torch"),
+        torch=lockfile.pinned(requirements, "torch"),
         expect=expected,
     )
 
@@ -279,7 +264,7 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
     if not (env.macos and torch_pin):
         return
     floor = torch_macos_floor(torch_pin)
-    if floor and _version_tuple(env.macos) < _version_tuple(floor):
+    if floor and Version(env.macos) < Version(floor):
         raise ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
             "the Mac would silently fall back to an older torch than Linux",
@@ -327,42 +312,10 @@ def requirements_from_pylock(pylock: str) -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
-def canonical(name: str) -> str:
-    """PEP 503 normalised project name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def lock_pins(text: str) -> dict[str, str]:
-    """{canonical name: version} from a hashed requirements lock."""
-    pins = {}
-    for line in text.splitlines():
-        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if found:
-            pins[canonical(found.group(1))] = found.group(2)
-    return pins
-
-
-def public_version(version: str) -> str:
-    """The version without its local label: 2.10.0+cpu -> 2.10.0."""
-    return version.split("+", 1)[0]
-
-
-def locked_version(requirements: str, name: str) -> str | None:
-    return lock_pins(requirements).get(canonical(name))
-
-
 def stamped(body: str, env: EnvSpec, inputs: dict[str, str]) -> str:
     torch_from = f"index {env.torch_index}" if env.torch_index else "PyPI"
-    head = header_lines(REGENERATE) + [
-        f"# env: {env.name} ({env.platform.name}, Python {env.python}, {env.accelerator}); torch from {torch_from}",
-        "# archlock-inputs: " + " ".join(f"{k}={v}" for k, v in inputs.items()),
-        f"# archlock-body: sha256={digest(body_of(body))}",
-    ]
-    return "\n".join(head) + "\n" + body
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+    describe = f"{env.name} ({env.platform.name}, Python {env.python}, {env.accelerator})"
+    return lockfile.stamped(body, f"{describe}; torch from {torch_from}", inputs)
 
 
 # -- the whole run --------------------------------------------------------------------------
@@ -440,14 +393,14 @@ def settle_expectations(project: Project, env: EnvSpec, serves: list[machines.Ma
 
 def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
     path = project.env_lock(env.name)
-    return locked_version(current_text(path) or "", "torch")
+    return lockfile.pinned(current_text(path) or "", "torch")
 
 
 def report_drift(project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]) -> None:
     problems = [universal_problem] if universal_problem else []
     problems += [f"{project.env_lock(o.env.name)}: stale: {o.reason}" for o in outcomes if o.state == "stale"]
     if problems:
-        raise DriftError("; ".join(problems), fix=f"run `{REGENERATE}` and commit the result")
+        raise DriftError("; ".join(problems), fix=f"run `{lockfile.REGENERATE}` and commit the result")
 
 
 def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.core import docker as du
+from archlock.core import proc
 from archlock.inenv import probe
 from archlock.inenv import report as report_script
 from archlock.build.build import (  # the same CA setting and secret as `archlock build`
@@ -38,7 +39,7 @@ from archlock.build.build import (  # the same CA setting and secret as `archloc
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
-from archlock.repro.drift import canonical
+from archlock.core.lockfile import canonical
 from archlock.core.uvtool import uv_binary
 
 UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
@@ -59,6 +60,8 @@ NOT_CARRIED = frozenset(
 )
 PYTHON_WORD = re.compile(r"^python(?:\d+(?:\.\d+)?)?$")
 PREFLIGHT_ROUNDS = 25
+PREFLIGHT_TIMEOUT = 300.0  # seconds for one metadata-only uv compile
+BUILD_TIMEOUT = 3600.0  # seconds for an image build or a venv install of torch
 
 
 @dataclass(frozen=True)
@@ -262,13 +265,19 @@ def preflight(
                 reqs.python,
                 *index_args(options),
             ]
-            done = run(
-                cmd,
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, "NO_COLOR": "1"},
-            )
+            try:
+                done = run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    env={**os.environ, "NO_COLOR": "1"},
+                    timeout=PREFLIGHT_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                reqs.notes.append(f"could not check the versions against PyPI first: "
+                                  f"uv gave no answer within {PREFLIGHT_TIMEOUT:g} s")
+                return reqs
             if done.returncode == 0 or not drop_named(reqs, done.stderr, platform):
                 if done.returncode != 0:
                     reason = " ".join(
@@ -471,17 +480,11 @@ def build_image(
         ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        )
-    if done.returncode != 0:
+        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    if not done.ok:
+        reason = done.why() if done.timed_out else failure_reason(done.stdout + done.stderr)
         raise ExternalCommandError(
-            f"building the image of the {reqs.source}'s versions failed: "
-            f"{failure_reason(done.stdout + done.stderr)}",
+            f"building the image of the {reqs.source}'s versions failed: {reason}",
             fix="check the base has python3 for that minor (or pass --base), the network "
             "and the CA bundle (--ca-bundle)",
         )
@@ -523,7 +526,7 @@ def run_in_image(
         len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
     )
     if outcome["timed_out"]:
-        subprocess.run([docker, "rm", "-f", name], capture_output=True, check=False)
+        proc.run([docker, "rm", "-f", name], timeout=120)
     return dict(outcome, argv=argv)
 
 
@@ -553,11 +556,11 @@ def make_venv(folder: Path, reqs: Requirements, options: Options) -> Path:
         ],
     ]
     for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False, env=env)
-        if done.returncode != 0:
+        done = proc.run(step, timeout=BUILD_TIMEOUT, env=env)
+        if not done.ok:
+            reason = done.why() if done.timed_out else failure_reason(done.stderr)
             raise ExternalCommandError(
-                f"making the throwaway venv of the {reqs.source}'s versions failed: "
-                f"{failure_reason(done.stderr)}",
+                f"making the throwaway venv of the {reqs.source}'s versions failed: {reason}",
                 fix="check the network and --ca-bundle",
             )
     return folder / "venv"

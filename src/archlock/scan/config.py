@@ -14,12 +14,14 @@ ids are errors with a did-you-mean.
 from __future__ import annotations
 
 import difflib
-import tomllib
+import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from archlock.core.settings import raw_table
+from archlock.core.tomlsrc import load_toml
 from archlock.errors import ConfigError
 from archlock.scan.rules import RULES_BY_ID, SEVERITIES
 
@@ -107,14 +109,10 @@ def from_table(table: Any, source: str) -> ScanConfig:
 
 def load(pyproject: Path) -> ScanConfig:
     """The scan config of the project whose pyproject.toml this is (defaults when absent)."""
-    if not pyproject.is_file():
+    if not os.path.lexists(pyproject):
         return ScanConfig()
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        message = f"{pyproject}: not valid TOML: {exc}"
-        raise ConfigError(message, fix="fix the file's syntax") from None
-    archlock = data.get("tool", {}).get("archlock", {})
-    if not isinstance(archlock, dict) or "scan" not in archlock:
+    data = load_toml(pyproject, what="pyproject.toml", fix="fix the file's syntax")
+    archlock = raw_table(data, pyproject)
+    if "scan" not in archlock:
         return ScanConfig()
     return from_table(archlock["scan"], str(pyproject))

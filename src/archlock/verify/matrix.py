@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -25,7 +25,8 @@ from typing import Any
 import jinja2
 
 from archlock.errors import CheckFailed, ConfigError, DriftError
-from archlock.core.fsutil import GENERATED_MARK, atomic_write_many
+from archlock.core.fsutil import GENERATED_MARK, atomic_write_many, current_text, output_file
+from archlock.core.jsonsrc import load_json
 from archlock.inenv.suite import LOSS_TOLERANCE
 from archlock.verify import runs
 
@@ -93,14 +94,9 @@ def load_results(folder: Path) -> list[tuple[str, dict[str, Any]]]:
         )
     found = []
     for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"{path}: not a readable JSON result: {exc}",
-                fix="delete it or re-run archlock verify",
-            ) from None
+        data = load_json(path, what="verify result", fix=REDO, allow_nan=True)
         if isinstance(data, dict) and data.get("schema") == VERIFY_SCHEMA:
+            check_result(path, data)
             found.append((path.name, data))
     if not found:
         raise ConfigError(
@@ -108,6 +104,61 @@ def load_results(folder: Path) -> list[tuple[str, dict[str, Any]]]:
             fix="run archlock verify (or nox -s verify) first",
         )
     return found
+
+
+REDO = "delete it or re-run archlock verify"
+TEXT, NUMBER, FACTS = (str,), (int, float), (dict,)
+# what the matrix reads from a result, and its types (None is always accepted but for env)
+RESULT_SHAPE: dict[str, tuple[type, ...]] = {
+    "env": TEXT,
+    "mode": TEXT,
+    "image": FACTS,
+    "image.tag": TEXT,
+    "host": FACTS,
+    "host.description": TEXT,
+    "device": TEXT,
+    "created": TEXT,
+    "status": TEXT,
+    "checks": FACTS,
+    "suite": FACTS,
+    "suite.checks": FACTS,
+}
+CHECK_SHAPE: dict[str, tuple[type, ...]] = {
+    "status": TEXT, "why": TEXT, "summary": TEXT, "metric": NUMBER, "tolerance": NUMBER, "command": TEXT,
+}
+
+
+def _value(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _expect(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
+    if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        names = "a number" if types == NUMBER else {str: "a string", dict: "an object"}[types[0]]
+        raise ConfigError(f"{path}: {key}: expected {names}, found {type(value).__name__}", fix=REDO)
+
+
+def check_result(path: Path, data: dict[str, Any]) -> None:
+    """The keys the matrix reads hold the types verify writes: else one line naming the key."""
+    if not isinstance(data.get("env"), str):
+        raise ConfigError(f"{path}: env: expected the env's name (a string)", fix=REDO)
+    for key, types in RESULT_SHAPE.items():
+        _expect(path, key, _value(data, key), types)
+    for name, found in (data.get("checks") or {}).items():
+        _expect(path, f"checks.{name}", found, FACTS)
+        for key, types in CHECK_SHAPE.items():
+            _expect(path, f"checks.{name}.{key}", (found or {}).get(key), types)
+        if found and not isinstance(found.get("status"), str):
+            raise ConfigError(f"{path}: checks.{name}.status: missing", fix=REDO)
+    for name, raw in (_value(data, "suite.checks") or {}).items():
+        _expect(path, f"suite.checks.{name}", raw, FACTS)
+    losses = _value(data, "suite.checks.training.losses")
+    if losses is not None and not (
+        isinstance(losses, list) and all(isinstance(x, NUMBER) and not isinstance(x, bool) for x in losses)
+    ):
+        raise ConfigError(f"{path}: suite.checks.training.losses: expected a list of numbers", fix=REDO)
 
 
 def shown_facts(result: dict[str, Any], check: str, found: dict[str, Any]) -> str | None:
@@ -157,11 +208,20 @@ def training_losses(result: dict[str, Any]) -> list[float] | None:
     return losses if isinstance(losses, list) and losses else None
 
 
+def finite_losses(result: dict[str, Any]) -> list[float] | None:
+    losses = training_losses(result)
+    return losses if losses and all(math.isfinite(x) for x in losses) else None
+
+
 def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]] | None) -> Cell:
     """This env's training losses against the first env's: the same run must agree everywhere."""
     losses = training_losses(result)
-    if losses is None or reference is None:
+    if losses is None:
         return Cell("missing", "not run", "no training losses in this result")
+    if finite_losses(result) is None:
+        return Cell("fail", "fail: training losses hold NaN or Infinity", "the training diverged")
+    if reference is None:
+        return Cell("missing", "not run", "no other env with finite losses")
     ref_key, ref = reference
     ref_losses = training_losses(ref) or []
     if result is ref:
@@ -180,7 +240,7 @@ def cross_env_cell(result: dict[str, Any], reference: tuple[str, dict[str, Any]]
 
 def cross_env_row(ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]) -> Row:
     reference = next(
-        ((c.key, r) for c, (_, r) in zip(columns, ordered) if training_losses(r)), None
+        ((c.key, r) for c, (_, r) in zip(columns, ordered) if finite_losses(r)), None
     )
     return Row(
         "same losses as other envs",
@@ -305,7 +365,7 @@ def stale(files: dict[Path, str]) -> list[str]:
     return [
         str(path)
         for path, text in files.items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != text
+        if current_text(path) != text
     ]
 
 
@@ -328,6 +388,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     folder, markdown, page = outputs(args)
+    if not args.check:
+        output_file(markdown, "--markdown")
+        output_file(page, "--html")
     columns, rows = build_table(load_results(folder))
     files = {markdown: render_markdown(columns, rows), page: render_html(columns, rows)}
     if args.check:

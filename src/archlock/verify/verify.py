@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -37,18 +38,27 @@ from archlock.inenv import probe
 from archlock.inenv import suite
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
+from archlock.core import proc
 from archlock.core.fsutil import atomic_write
+from archlock.core.jsonsrc import parse_json
+from archlock.core import diagnose
 from archlock.lock import expect as lock_expect
 from archlock.lock import fit
-from archlock.lock.resolve import canonical, lock_pins
-from archlock.lock.resolve import public_version as public
-from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.diagnose import Context
+from archlock.core.lockfile import pins as lock_pins
+from archlock.core.platforms import (
+    ACCELERATOR_TABLE,
+    PLATFORMS,
+    Accelerator,
+    Platform,
+    build_text,
+    torch_build,
+)
 
 SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
 IMAGE_SCRIPTS = "/opt/archlock-verify"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
-TOOLING = frozenset({"pip", "setuptools", "wheel", "uv"})  # may sit in a venv without a lock pin
 
 Check = dict[str, Any]
 Runner = Callable[[list[str], float], "subprocess.CompletedProcess[str]"]
@@ -66,17 +76,17 @@ def skipped(why: str, **facts: Any) -> Check:
     return {"status": "skipped", "why": why, **facts}
 
 
+TIMED_OUT = 124  # the exit status a run past its limit reports (as timeout(1) does)
+
+
 def run_process(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ToolMissingError(
-            f"{command[0]}: not found", fix="install it or put it on PATH"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ExternalCommandError(
-            f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s"
-        ) from None
+    """Run with a time limit (the whole process group is killed at the limit). A hang becomes
+    exit 124 with the partial output and a last line saying so: a failed check, not a stuck job."""
+    done = proc.run(command, timeout=timeout, missing_fix="install it or put it on PATH")
+    if not done.timed_out:
+        return subprocess.CompletedProcess(command, done.returncode or 0, done.stdout, done.stderr)
+    stderr = done.stderr.rstrip() + f"\nerror: {shlex.join(command[:3])} ...: {done.why().split(':')[0]}\n"
+    return subprocess.CompletedProcess(command, TIMED_OUT, done.stdout, stderr.lstrip("\n"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,8 +216,11 @@ def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
             f"--image {tag}: docker cannot inspect it: {reason}",
             fix="build it first: archlock build --env NAME",
         )
-    data = json.loads(done.stdout)
-    return data[0] if isinstance(data, list) else data
+    data = parse_json(done.stdout, f"docker image inspect {tag}", what="answer", fix="check the image")
+    data = data[0] if isinstance(data, list) and data else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"--image {tag}: docker image inspect gave no image", fix="check the image")
+    return data
 
 
 def image_platform(info: dict[str, Any]) -> str:
@@ -350,123 +363,72 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
 
 
 # ---------------------------------------------------------------------------------------------
-# comparing with the spec and the lock
+# the diagnosis (archlock.core.diagnose) as checks
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass
-class Context:
-    """What the comparison needs besides the two documents."""
-
-    env: Any
-    pins: dict[str, str]
-    lock_name: str
-    resync: str  # the command that rebuilds the env from its lock
-    emulation_expected: bool = False
-    host_gpu: bool = False  # an NVIDIA driver is visible where the suite runs
-    expect: lock_expect.Expectations | None = None  # what the lock's build is and needs
-    mode: str = "host"
+Findings = list[diagnose.Finding]
 
 
-def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
-    want = env.platform
-    os_name = (doc.get("os") or {}).get("name")
-    arch = (doc.get("python") or {}).get("arch")
-    fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}"
-    )
-    if os_name != want.os:
-        return failed(
-            f"the env targets {want.os}, this is {os_name}",
-            f"verify {env.name} on a {want.name} machine or in its image",
-        )
-    if arch != want.binary_arch:
-        archs = ", ".join((doc.get("python") or {}).get("binary_archs") or ["?"])
-        return failed(
-            f"the interpreter runs as {arch} (binary: {archs}); {want.name} needs {want.binary_arch}",
-            fix,
-        )
+def first(findings: Findings, *kinds: str) -> diagnose.Finding | None:
+    return next((f for f in findings if f.kind in kinds and f.severity == "error"), None)
+
+
+def check_interpreter(doc: dict[str, Any], findings: Findings) -> Check:
+    found = first(findings, "platform", "interpreter-arch", "python-version")
+    if found:
+        return failed(found.why, found.fix)
+    python = doc.get("python") or {}
     return passed(
-        f"{doc['python'].get('implementation', 'python')} {doc['python'].get('version')} runs as {arch}"
+        f"{python.get('implementation', 'python')} {python.get('version')} runs as {python.get('arch')}"
     )
 
 
-def check_emulation(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+def check_emulation(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
     facts = doc.get("emulation") or {}
+    found = first(findings, "emulation")
+    if found:
+        return failed(found.why, found.fix)
     if not facts.get("emulated"):
         return passed(f"native on {facts.get('host_arch') or 'this'} hardware", summary="native")
     by, host = facts.get("by"), facts.get("host_arch")
-    if ctx.emulation_expected:
-        return passed(
-            f"emulated by {by} on a {host} host, as expected for an image of another platform",
-            summary=f"{by} on {host}, expected",
-        )
-    if by == "rosetta":
-        return failed(
-            "this interpreter runs under Rosetta 2 (x86_64 on Apple Silicon)",
-            "use a native arm64 Python: nox -s setup-mac",
-        )
-    return failed(
-        f"this interpreter is emulated by {by} on a {host} host",
-        f"verify {env.name} on {env.platform.name} hardware, or run it in its image with --image",
+    arch = first(findings, "interpreter-arch")
+    if arch and not ctx.emulation_expected:  # an interpreter of the wrong architecture
+        return failed(f"this interpreter runs under {by} on a {host} host", arch.fix)
+    return passed(
+        f"emulated by {by} on a {host} host, as expected for an image of another platform",
+        summary=f"{by} on {host}, expected",
     )
 
 
-def check_macos_floor(env: Any, doc: dict[str, Any]) -> Check | None:
-    if env.platform.os != "macos" or not env.macos:
+def check_macos_floor(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check | None:
+    floor = diagnose.macos_floor(ctx.env, ctx.pins)
+    if floor is None:
         return None
-    version = (doc.get("os") or {}).get("version") or "0"
-    have = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-    floor = tuple(int(part) for part in env.macos.split("."))
-    if have < floor:
-        return failed(
-            f"macOS {version} is below the env's floor {env.macos}",
-            f"upgrade macOS to {env.macos} or later, or lower `macos:` in {env.path.name} and re-lock",
-        )
-    return passed(f"macOS {version} >= {env.macos}")
+    found = first(findings, "macos-floor")
+    if found:
+        return failed(found.why, found.fix)
+    return passed(f"macOS {(doc.get('os') or {}).get('version')} >= {floor[0]}")
 
 
-def check_native_binaries(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
     scan = doc.get("binaries") or {}
     if "skipped" in scan or "foreign_total" not in scan:
         return failed("the compiled-file scan did not run", "run the probe without --no-scan")
-    want = env.platform.binary_arch
-    total = scan["foreign_total"]
-    if total == 0:
-        return passed(
-            f"{scan.get('compiled', 0)} compiled files, all {want}",
-            summary=f"{scan.get('compiled', 0)} files, all {want}",
-        )
-    shown = ", ".join(
-        f"{item['path']} ({'/'.join(item['archs']) or item['format']})"
-        for item in scan["foreign"][:3]
-    )
-    more = f" and {total - 3} more" if total > 3 else ""
-    return failed(
-        f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
-        ctx.resync,
-        foreign=scan["foreign"][:20],
-    )
+    found = first(findings, "compiled-arch")
+    if found:
+        return failed(found.why, found.fix, foreign=found.data["foreign"])
+    count, want = scan.get("compiled", 0), scan.get("expected_arch")
+    return passed(f"{count} compiled files, all {want}", summary=f"{count} files, all {want}")
 
 
-def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
-    installed = {canonical(d["name"]): d["version"] for d in doc.get("distributions") or []}
-    missing = sorted(name for name in ctx.pins if name not in installed)
-    wrong = sorted(
-        f"{n} {installed[n]} (lock: {v})"
-        for n, v in ctx.pins.items()
-        if n in installed and installed[n] != v
-    )
-    extra = sorted(n for n in installed if n not in ctx.pins and n not in TOOLING)
+def check_packages(findings: Findings, ctx: Context) -> Check:
+    missing, wrong = first(findings, "packages-missing"), first(findings, "packages-different")
+    extra = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
     if missing or wrong:
-        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + (
-            [f"different {', '.join(wrong[:5])}"] if wrong else []
-        )
-        return failed(
-            f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
-            ctx.resync,
-            extra=extra,
-        )
+        parts = [f"missing {', '.join(missing.data['names'][:5])}"] if missing else []
+        parts += [f"different {', '.join(wrong.data['names'][:5])}"] if wrong else []
+        why = f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}"
+        return failed(why, ctx.resync, extra=extra)
     return passed(
         f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra
     )
@@ -476,63 +438,64 @@ def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
     return doc.get("torch") or {}
 
 
-def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
+def check_torch_version(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
     facts, locked = torch_doc(doc), ctx.pins.get("torch")
+    broken, torch = first(findings, "torch-import"), first(findings, "torch")
+    if broken:
+        return failed(broken.why, broken.fix)
+    if torch and torch.found is None:
+        return failed(torch.why, torch.fix)
+    if torch and torch.data["version"]:
+        return failed(f"torch {torch.data['have']} is installed; {ctx.lock_name} pins {locked}", torch.fix)
     if not facts.get("importable"):
         return failed(f"torch does not import: {facts.get('error', 'not probed')}", ctx.resync)
-    if locked and public(facts["version"]) != public(locked):
-        return failed(
-            f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", ctx.resync
-        )
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
-def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
-    return fit.check_torch_build(env, torch_doc(doc), ctx.expect, ctx.resync)
+def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
+    torch = first(findings, "torch")
+    if torch and torch.data.get("build"):
+        return failed(f"torch {torch.data['shown']}; {torch.data['build']}", torch.fix)
+    facts = torch_doc(doc)
+    if not facts.get("importable"):
+        return skipped("torch does not import (see torch_version)")
+    build, cuda = torch_build(facts, facts.get("version"))
+    have = build_text(build or "cpu", cuda)
+    return passed(f"torch {facts['version']} ({have})", summary=f"{facts['version']}, {have}")
 
 
 def check_device(
-    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context
+    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, findings: Findings, ctx: Context
 ) -> Check:
-    facts, want = torch_doc(doc), env.expect_device
+    facts, want = torch_doc(doc), ACCELERATOR_TABLE[env.expect_device]
     ran = (suite_doc or {}).get("device")
-    if want == "cuda":
-        return cuda_device_check(facts, ran, ctx)
-    if want == "mps" and not facts.get("mps_available"):
-        return skipped(
-            "MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply"
-        )
-    if ran != want:
+    if want.available and not facts.get(want.available):
+        return device_missing(want, findings, ctx)
+    unsupported = first(findings, "cuda-arch")
+    if unsupported:
+        return failed(unsupported.why, unsupported.fix)
+    if ran != want.name:
         return failed(
-            f"the suite ran on {ran}, {env.name} expects {want}",
-            f"unset ARCHLOCK_DEVICE / --device, or check the {want} runtime",
-        )
-    return passed(f"the suite trained on {want}", summary=want)
-
-
-def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> Check:
-    if not facts.get("cuda_available"):
-        if ctx.host_gpu:
-            return failed(
-                "an NVIDIA driver is loaded but torch.cuda.is_available() is False",
-                "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)",
-            )
-        return skipped(
-            "no NVIDIA GPU on this host; the CUDA device path was not exercised, build checks still apply"
-        )
-    bad = [d for d in facts.get("devices") or [] if not d.get("supported")]
-    if bad:
-        arches = " ".join(facts.get("arch_list") or [])
-        return failed(
-            f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
-            "use a torch build whose arch list covers this GPU",
-        )
-    if ran != "cuda":
-        return failed(
-            f"CUDA is available but the suite ran on {ran}", "unset ARCHLOCK_DEVICE / --device"
+            f"the suite ran on {ran}, {env.name} expects {want.name}",
+            f"unset ARCHLOCK_DEVICE / --device, or check the {want.name} runtime",
         )
     names = ", ".join(d["name"] for d in facts.get("devices") or [])
-    return passed(f"the suite trained on cuda ({names})", summary=f"cuda: {names}")
+    if names:
+        return passed(f"the suite trained on {ran} ({names})", summary=f"{ran}: {names}")
+    return passed(f"the suite trained on {ran}", summary=ran)
+
+
+def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check:
+    if want.nvidia_driver and ctx.host_gpu:
+        driver = first(findings, "cuda-driver")
+        if driver:
+            return failed(driver.why, driver.fix)
+        return failed(
+            "an NVIDIA driver is loaded but torch.cuda.is_available() is False",
+            "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)",
+        )
+    exercised = f"the {want.name.upper()} device path was not exercised"
+    return skipped(f"{want.unavailable}; {exercised}, build checks still apply")
 
 
 SUITE_FIXES = {
@@ -567,20 +530,19 @@ def suite_checks(suite_doc: dict[str, Any] | None, error: str) -> dict[str, Chec
 def compare(
     ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = ""
 ) -> dict[str, Check]:
-    env = ctx.env
+    findings = diagnose.diagnose(doc, ctx)
     checks: dict[str, Check] = {
-        "interpreter": check_interpreter(env, doc, ctx),
-        "emulation": check_emulation(env, doc, ctx),
+        "interpreter": check_interpreter(doc, findings),
+        "emulation": check_emulation(doc, findings, ctx),
     }
-    floor = check_macos_floor(env, doc)
+    floor = check_macos_floor(doc, findings, ctx)
     if floor:
         checks["macos"] = floor
-    checks["native_binaries"] = check_native_binaries(env, doc, ctx)
-    checks["packages"] = check_packages(doc, ctx)
-    checks["torch_version"] = check_torch_version(doc, ctx)
-    checks["torch_build"] = check_torch_build(env, doc, ctx)
-    checks["machine"] = fit.check_machine(env, doc, ctx.expect, ctx.mode)
-    checks["device"] = check_device(env, doc, suite_doc, ctx)
+    checks["native_binaries"] = check_native_binaries(doc, findings)
+    checks["packages"] = check_packages(findings, ctx)
+    checks["torch_version"] = check_torch_version(doc, findings, ctx)
+    checks["torch_build"] = check_torch_build(doc, findings)
+    checks["device"] = check_device(ctx.env, doc, suite_doc, findings, ctx)
     checks.update(suite_checks(suite_doc, suite_error))
     return checks
 
@@ -688,6 +650,14 @@ def resync_hint(env: Any, target: Any, venv: Path | None) -> str:
     )
 
 
+def reinstall_hint(env: Any, target: Any, venv: Path | None) -> str:
+    """A sync keeps an installed package at its locked version as it is, files and all."""
+    if target.mode == "image":
+        return resync_hint(env, target, venv)
+    where = venv or Path(".archlock") / "venvs" / env.name
+    return f"remove {where}, then archlock verify --env {env.name} recreates it from the lock"
+
+
 def verify_target(
     project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner
 ) -> dict[str, Any]:
@@ -702,8 +672,9 @@ def verify_target(
         resync_hint(env, target, args.venv),
         target.emulation_expected,
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
-        lock_expect.load(project.locks_dir, env),
-        target.mode,
+        project_name=project.name,
+        reinstall=reinstall_hint(env, target, args.venv),
+        expect=lock_expect.load(project.locks_dir, env),
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -712,6 +683,7 @@ def verify_target(
         target, runner, "suite", *suite_args(doc, args.device, args.skip)
     )
     checks = compare(ctx, doc, suite_doc, suite_error)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
     checks.update(runs.run_checks(own_runs, project.root, target))
