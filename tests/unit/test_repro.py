@@ -587,16 +587,22 @@ def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
         rr.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
 
 
-def test_ca_bundle_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(rr.CA_ENV, raising=False)
-    assert rr.default_ca_bundle("none") is None
+def test_ca_bundle_and_uv_image_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(rr.cabundle.CA_ENV, raising=False)
+    monkeypatch.delenv(rr.UV_IMAGE_ENV, raising=False)
+    assert rr.default_ca_bundle(PROJECT, "none") is None
     pem = tmp_path / "ca.pem"
     pem.write_text("x")
-    assert rr.default_ca_bundle(str(pem)) == pem
-    monkeypatch.setenv(rr.CA_ENV, str(pem))
-    assert rr.default_ca_bundle(None) == pem
+    assert rr.default_ca_bundle(PROJECT, str(pem)) == pem
+    monkeypatch.setenv(rr.cabundle.CA_ENV, str(pem))
+    assert rr.default_ca_bundle(PROJECT, None) == pem
     with pytest.raises(ConfigError, match="CA bundle .* not found"):
-        rr.default_ca_bundle(str(tmp_path / "nope.pem"))
+        rr.default_ca_bundle(PROJECT, str(tmp_path / "nope.pem"))
+    # the uv image: the same setting render reads, the same environment override
+    assert rr.default_uv_image(PROJECT, None) == rr.DEFAULT_UV_IMAGE
+    monkeypatch.setenv(rr.UV_IMAGE_ENV, "registry.example/uv:1")
+    assert rr.default_uv_image(PROJECT, None) == "registry.example/uv:1"
+    assert rr.default_uv_image(PROJECT, "other/uv:2") == "other/uv:2"
 
 
 def test_diff_only_prints_the_drift_with_fixes(

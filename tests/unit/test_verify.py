@@ -7,6 +7,7 @@ stands in for subprocesses answers like docker would.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -541,6 +542,7 @@ def test_image_verify_end_to_end_with_recorded_docker(
         "linux/arm64",
     )
     assert result["host"]["description"].endswith("(emulated by qemu-user on x86_64)")
+    assert result["lock"]["sha256"] == hashlib.sha256(LOCK.encode()).hexdigest()
     suite_command = docker.commands[2]
     assert suite_command[-2:] == ["/opt/archlock-verify/suite.py", "--emulated"]
     staged = project.root / ".archlock" / "verify-scripts"
@@ -637,3 +639,115 @@ def test_project_tests_run_with_the_envs_interpreter(tmp_path: Path) -> None:
     (tmp_path / "test_bad.py").write_text("def test_bad():\n    assert False\n")
     bad = verify.run_project_tests(target, verify.run_process, tmp_path)
     assert bad["status"] == "fail" and bad["why"].startswith("pytest exited 1: 1 failed, 1 passed")
+
+
+# -- device paths: recorded answers of a virtual Mac and of real hardware ----------------------
+def mac_run(fixtures: Path, answers: str, mps: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The probe's VM facts from recorded sysctl answers; the suite's device choice with a
+    stand-in torch whose MPS behaves as `mps` says; both as verify reads them."""
+    from standin_torch import stand_in_torch
+
+    from archlock.inenv import probe, suite
+
+    recorded = fixtures / "probe" / "answers" / f"{answers}.json"
+    system = RecordedSystem(json.loads(recorded.read_text()))
+    doc = probe_doc("arm64", "macos", version="2.10.0", local=None, cuda=None, arch_list=[])
+    doc["torch"].update(mps_built=True, mps_available=True)
+    doc["vm"] = probe.vm_facts(system)
+    virtual = "--virtual-machine" in verify.suite_args(doc, None, [])
+    device, check = suite.select_device(stand_in_torch(mps=mps), None, virtual)
+    ran = suite_doc(device)
+    ran["checks"]["device"] = check
+    return doc, ran
+
+
+def test_virtual_mac_mps_unusable_is_skipped_with_the_reason(fixtures: Path) -> None:
+    from standin_torch import VM_MPS_ERROR
+
+    env = env_spec("macos-arm64", "macos-arm64", "mps")
+    doc, ran = mac_run(fixtures, "mac-vm-hosted-runner", "raise:" + VM_MPS_ERROR)
+    checks = verify.compare(context(env), doc, ran)
+    assert failures(checks) == {}
+    assert checks["device"]["status"] == "skipped"
+    assert checks["device"]["why"].startswith("virtual Mac: MPS unusable (RuntimeError: MPS")
+    assert checks["suite_device"]["status"] == "skipped"
+
+
+def test_real_mac_whose_mps_cannot_compute_is_a_failure(fixtures: Path) -> None:
+    from standin_torch import VM_MPS_ERROR
+
+    env = env_spec("macos-arm64", "macos-arm64", "mps")
+    doc, ran = mac_run(fixtures, "mac-native-arm64", "raise:" + VM_MPS_ERROR)
+    bad = failures(verify.compare(context(env), doc, ran))
+    assert bad["device"].startswith("MPS is reported available but cannot run a kernel: Runtime")
+    assert bad["suite_device"].startswith("mps is reported available but cannot run a kernel")
+
+
+def test_real_mac_with_working_mps_trains_on_it(fixtures: Path) -> None:
+    env = env_spec("macos-arm64", "macos-arm64", "mps")
+    doc, ran = mac_run(fixtures, "mac-native-arm64", "ok")
+    checks = verify.compare(context(env), doc, ran)
+    assert failures(checks) == {} and checks["device"]["why"] == "the suite trained on mps"
+
+
+def test_a_virtual_mac_fails_when_the_runner_must_have_mps(fixtures: Path) -> None:
+    from standin_torch import VM_MPS_ERROR
+
+    env = env_spec("macos-arm64", "macos-arm64", "mps")
+    doc, ran = mac_run(fixtures, "mac-vm-hosted-runner", "raise:" + VM_MPS_ERROR)
+    device = verify.required(verify.compare(context(env), doc, ran)["device"], "mps", True)
+    assert device["status"] == "fail"
+    assert device["why"].startswith("the mps device path is required here (--require-device)")
+
+
+def test_cuda_reported_but_unable_to_run_a_kernel_is_a_failure() -> None:
+    h100 = probe_doc(
+        cuda_available=True, devices=[{"name": "H100", "capability": "9.0", "supported": True}]
+    )
+    ran = suite_doc("cpu")
+    error = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    ran["checks"]["device"] = {"status": "fail", "why": "x", "unusable": {"cuda": error}}
+    bad = failures(verify.compare(context(host_gpu=True), h100, ran))
+    assert bad["device"] == f"CUDA is reported available but cannot run a kernel: {error}"
+
+
+def test_a_cuda_runner_without_a_gpu_fails_instead_of_skipping() -> None:
+    device = verify.compare(context(), probe_doc(), suite_doc())["device"]
+    assert verify.required(device, "cuda", False) == device  # a hosted runner: skipped, with why
+    bad = verify.required(device, "cuda", True)
+    assert bad["status"] == "fail"
+    assert bad["why"].startswith(
+        "the cuda device path is required here (--require-device) but did not run: no NVIDIA GPU"
+    )
+
+
+def test_result_names_runner_hardware_lock_and_digest() -> None:
+    doc = probe_doc()
+    doc["gpu"] = {"nvidia_driver": "570.86.15"}
+    doc["torch"]["devices"] = [{"name": "H100", "capability": "9.0", "supported": True}]
+    target = verify.ImageTarget("r@sha256:" + "a" * 64, "linux/amd64", "sha256:id", Path("/s"))
+    target.digest = verify.image_digest(target.tag, {})
+    result = verify.build_result(context(), target, doc, suite_doc(), {}, Path("/p"))
+    assert result["image"]["digest"] == "r@sha256:" + "a" * 64
+    assert result["hardware"] == {
+        "cpu": "AMD EPYC",
+        "gpus": ["H100"],
+        "nvidia_driver": "570.86.15",
+        "macos": None,
+        "vm": None,
+    }
+    hosted = {
+        "GITHUB_ACTIONS": "true",
+        "RUNNER_NAME": "GitHub Actions 12",
+        "RUNNER_ENVIRONMENT": "github-hosted",
+        "RUNNER_OS": "Linux",
+        "RUNNER_ARCH": "ARM64",
+    }
+    assert verify.runner_facts(hosted)["kind"] == "github-hosted"
+    assert verify.runner_facts({}) == {"name": "local", "kind": "not a CI runner"}
+
+
+def test_image_digest_from_the_reference_or_the_repo_digests() -> None:
+    info = {"RepoDigests": ["other/x@sha256:1", "127.0.0.1:5000/app@sha256:2"]}
+    assert verify.image_digest("127.0.0.1:5000/app:it-linux", info) == "127.0.0.1:5000/app@sha256:2"
+    assert verify.image_digest("app:local", {}) is None

@@ -17,17 +17,12 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from archlock.core import platforms
 from archlock.core.lockfile import canonical, public_version, same_version
-from archlock.core.platforms import (
-    ACCELERATOR_TABLE,
-    CUDA_MAJOR_FLOOR,
-    CUDA_TOOLKIT_DRIVER,
-    build_text,
-    torch_build,
-    torch_macos_floor,
-)
+from archlock.core.platforms import ACCELERATOR_TABLE, CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
 from archlock.inenv.probe import ENV_PREFIXES
+from archlock.inenv.report import build_of, build_text
 from archlock.lock import fit
 from archlock.lock.expect import Expectations, cuda_of_pins
 
@@ -225,7 +220,7 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     if have is None:
         why = f"torch is not installed; {ctx.lock_name} pins torch {want}"
         return [Finding("torch", "torch", want, None, "error", why, ctx.resync)]
-    build, cuda = torch_build(torch_facts(facts), have)
+    build, cuda = build_of(torch_facts(facts), have)
     label = have.partition("+")[2]
     if ctx.expect:  # the lock says which build it holds: compare with that, not the spec
         problem = fit.lock_build_problem(build, cuda, label, ctx.expect)
@@ -388,31 +383,24 @@ def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
-def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, str] | None:
-    """(floor, whose) of a macOS env: the higher of the env's `macos:` and torch's wheels'."""
+def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, bool] | None:
+    """(floor, whether torch's wheels set it) of a macOS env; None off macOS."""
     if env.platform.os != "macos":
         return None
-    floors = [(env.macos, "the env's")] if env.macos else []
-    torch_floor = torch_macos_floor(pins["torch"]) if "torch" in pins else None
-    if torch_floor:
-        floors.append((torch_floor, f"torch {pins['torch']}'s wheels'"))
-    return max(floors, key=lambda pair: Version(pair[0])) if floors else None
+    return platforms.macos_floor(env.macos, pins.get("torch"))
 
 
 def check_macos(facts: Facts, ctx: Context) -> list[Finding]:
     osf, floor = facts.get("os") or {}, macos_floor(ctx.env, ctx.pins)
     if osf.get("name") != "macos" or floor is None:
         return []
-    have, (want, whose) = osf.get("version") or "0", floor
+    have, (want, by_torch) = osf.get("version") or "0", floor
     if (release(have) or Version("0")) >= Version(want):
         return []
+    whose = f"torch {ctx.pins.get('torch')}'s wheels'" if by_torch else "the env's"
     why = f"macOS {have} is below {whose} floor {want}"
-    lower = (
-        f"lower `macos:` in {ctx.env.path.name} and re-lock"
-        if whose == "the env's"
-        else "pin an older torch and re-lock"
-    )
-    fix = f"upgrade macOS to {want} or later, or {lower}"
+    lower = "pin an older torch" if by_torch else f"lower `macos:` in {ctx.env.path.name}"
+    fix = f"upgrade macOS to {want} or later, or {lower} and re-lock"
     return [Finding("macos-floor", "macOS", want, have, "error", why, fix)]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from packaging.version import Version
 
@@ -102,26 +101,25 @@ ACCELERATOR_TABLE: dict[str, Accelerator] = {
 }
 ACCELERATORS = tuple(ACCELERATOR_TABLE)
 
-# torch builds, as torch_build names them, and how people say them ({cuda}: the CUDA version)
-BUILD_TEXT = {
-    "cuda": "CUDA {cuda} build",
-    "rocm": "ROCm build",
-    "mps": "MPS build",
-    "cpu": "CPU-only build",
-}
-
 # Release facts about torch that decide what a lock may target. (first torch version, fact)
 # torch >= 2.12 publishes macOS wheels only for macOS 14+ (macosx_14_0_arm64).
 TORCH_MACOS_FLOORS: tuple[tuple[str, str], ...] = (("2.12", "14.0"),)
 
 
-def for_host(system: str, machine: str) -> Platform | None:
-    """The platform row for `platform.system()` / `platform.machine()` answers, if any."""
-    os_name = {"Linux": "linux", "Darwin": "macos"}.get(system)
+def platform_of(os_name: str | None, arch: str | None) -> Platform | None:
+    """The row for an OS ("linux", "macos") and an architecture, named as the probe names
+    binaries ("x86_64", "arm64") or as `platform.machine()` does ("aarch64")."""
     for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.machine == machine:
+        if platform.os == os_name and arch in (platform.binary_arch, platform.machine):
             return platform
     return None
+
+
+def for_host(system: str, machine: str) -> Platform | None:
+    """The platform row for `platform.system()` / `platform.machine()` answers, if any."""
+    from archlock.inenv.probe import os_name
+
+    return platform_of(os_name(system), machine)
 
 
 def torch_macos_floor(torch_version: str) -> str | None:
@@ -134,25 +132,13 @@ def torch_macos_floor(torch_version: str) -> str | None:
     return floor
 
 
-def torch_build(facts: dict[str, Any], version: str | None) -> tuple[str | None, str | None]:
-    """(build, CUDA version) of a torch: "cuda" | "rocm" | "mps" | "cpu", from the probe's torch
-    facts when torch imports, else from the local label of its version (`+cu128`, `+cpu`)."""
-    if facts.get("importable"):
-        if facts.get("cuda"):
-            return "cuda", facts["cuda"]
-        if facts.get("hip"):
-            return "rocm", None
-        return ("mps" if facts.get("mps_built") else "cpu"), None
-    label = (version or "").partition("+")[2]
-    if label.startswith("cu") and label[2:].isdigit() and len(label) > 3:
-        return "cuda", f"{label[2:-1]}.{label[-1]}"
-    if label.startswith("rocm"):
-        return "rocm", None
-    return ("cpu", None) if label == "cpu" else (None, None)
-
-
-def build_text(build: str, cuda: str | None) -> str:
-    return BUILD_TEXT[build].format(cuda=cuda or "").replace("  ", " ")
+def macos_floor(env_floor: str | None, torch_version: str | None) -> tuple[str, bool] | None:
+    """(floor, whether torch's wheels set it): the higher of an env's `macos:` and the floor of
+    the locked torch's wheels; torch's when they are equal (it is the reason that cannot move)."""
+    torch_floor = torch_macos_floor(torch_version) if torch_version else None
+    if torch_floor and (env_floor is None or Version(torch_floor) >= Version(env_floor)):
+        return torch_floor, True
+    return (env_floor, False) if env_floor else None
 
 
 # CUDA Toolkit release notes, table 3: the driver each toolkit ships with (Linux x86_64), and the

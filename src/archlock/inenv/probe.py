@@ -29,6 +29,9 @@ Schema `archlock.probe/1` (keys are only ever added within a schema version):
                    devices: [{index, name, capability, supported}], mps_built, mps_available,
                    num_threads}  or {skipped: why}
     gpu           {nvidia_driver: "550.54.15" or null}
+    vm            {virtual: true|false|null (unknown), evidence: str}: is this machine a virtual
+                   machine? macOS: `kern.hv_vmm_present` (1 in a VM: GitHub's hosted Macs, whose
+                   MPS is reported but unusable); Linux: the `hypervisor` CPU flag in /proc/cpuinfo
     env           {NAME: value} for allow-listed, behaviour-changing variables only
     errors        {section: "one line"} for any section that could not be read
 
@@ -398,6 +401,29 @@ def cpu_model(sysm: System) -> str | None:
 
 def machine_facts(sysm: System) -> dict:
     return {"uname": sysm.machine(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model(sysm)}
+
+
+def vm_facts(sysm: System) -> dict:
+    """Is this a virtual machine? Read like the other sysctls (macOS) or from /proc/cpuinfo."""
+    if sysm.system() == "Darwin":
+        present = sysm.sysctl("kern.hv_vmm_present")
+        virtual = None if present is None else present == 1
+        return {"virtual": virtual, "evidence": "kern.hv_vmm_present=%s" % _absent(present)}
+    text = sysm.read_text("/proc/cpuinfo")
+    if sysm.system() != "Linux" or not text:
+        return {"virtual": None, "evidence": "no VM check for this system"}
+    flags = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    virtual = "hypervisor" in flags
+    evidence = "cpu flag hypervisor %s" % ("set" if virtual else "absent")
+    return {"virtual": virtual, "evidence": evidence}
+
+
+def _absent(value) -> str:
+    return "absent" if value is None else str(value)
 
 
 def cpuinfo_arch(text: str | None) -> str | None:
@@ -910,6 +936,7 @@ def probe(sysm: System | None = None, with_torch: bool = True, with_scan: bool =
         _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
     )
     doc["gpu"] = {"nvidia_driver": _section(errors, "gpu", nvidia_driver, sysm)}
+    doc["vm"] = _section(errors, "vm", vm_facts, sysm) or {"virtual": None, "evidence": "error"}
     doc["env"] = _section(errors, "env", env_facts, sysm) or {}
     doc["errors"] = errors
     return doc
