@@ -797,22 +797,6 @@ def cpu_features(sysm: System) -> list[str]:
     return sorted(found)
 
 
-def is_vm(sysm: System) -> bool | None:
-    """True inside a virtual machine, False on bare metal, None where this cannot tell."""
-    if sysm.system() == "Darwin":
-        present = sysm.sysctl("kern.hv_vmm_present")
-        return None if present is None else present == 1
-    flags = ""
-    for line in (sysm.read_text("/proc/cpuinfo") or "").splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "flags":
-            flags = value
-            break
-    if flags:
-        return "hypervisor" in flags.split()  # x86: the CPUID hypervisor bit
-    return None  # arm64 /proc/cpuinfo does not say
-
-
 def parse_nvidia_smi(text: str, with_capability: bool) -> tuple[str | None, list[dict]]:
     """(driver, gpus) from `nvidia-smi --query-gpu=... --format=csv,noheader` lines."""
     driver, gpus = None, []
@@ -864,7 +848,7 @@ def machine_profile(name: str, sysm: System | None = None) -> dict:
         "glibc": libc["version"] if libc and libc.get("name") == "glibc" else None,
         "macos": osf.get("version") if mac else None,
         "rosetta": emulation.get("by") == "rosetta",
-        "vm": is_vm(sysm),
+        "vm": vm_facts(sysm)["virtual"],
         "cpu": {
             "model": cpu_model(sysm),
             "count": sysm.cpu_count(),
