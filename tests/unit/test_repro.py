@@ -24,6 +24,7 @@ from archlock.repro.repro import choose_env, load_report, make_target
 from archlock.core.diagnose import KINDS
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.lockfile import same_version
+from archlock.lock import expect as lock_expect
 from archlock.repro.drift import Target, diagnose
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ def target(env_name: str) -> Target:
         lock_sha256="0" * 64,
         pins=lock_pins(lock.read_text()),
         project_name=PROJECT.name,
+        expect=lock_expect.load(PROJECT.locks_dir, env),  # the lock's build: CUDA 12.8 for 2.10
     )
 
 

@@ -23,6 +23,8 @@ from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
 from archlock.inenv.probe import ENV_PREFIXES
 from archlock.inenv.report import build_of, build_text
+from archlock.lock import fit
+from archlock.lock.expect import Expectations, cuda_of_pins
 
 Facts = dict[str, Any]
 
@@ -80,6 +82,7 @@ class Context:
     project_name: str | None = None  # the project itself may sit in its env without a pin
     elsewhere: str | None = None  # the fix when the facts come from another OS
     reinstall: str | None = None  # the fix that replaces files inside installed packages
+    expect: Expectations | None = None  # what the lock's torch build is (archlock.lock.expect)
 
 
 def release(text: str | None) -> Version | None:
@@ -189,8 +192,6 @@ def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str)
     accelerator = env.accelerator_facts
     if build not in accelerator.builds:
         return accelerator.wrong_build.format(env=env.name)
-    if build == "cuda" and env.expect_cuda and cuda != env.expect_cuda:
-        return f"{env.name} expects CUDA {env.expect_cuda}"
     return None
 
 
@@ -198,7 +199,7 @@ def locked_build(env: EnvSpec) -> str:
     if env.torch_variant:
         return f"+{env.torch_variant} build"
     text = env.accelerator_facts.build_text
-    return text.format(cuda=env.expect_cuda or "").replace("  ", " ")
+    return text.format(cuda="").replace("  ", " ")  # the CUDA version is the lock's (ctx.expect)
 
 
 def torch_facts(facts: Facts) -> Facts:
@@ -215,17 +216,20 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     locked, have, env = ctx.pins.get("torch"), torch_installed(facts), ctx.env
     if not locked:
         return []
-    want = f"{locked} ({locked_build(env)})"
+    want = f"{locked} ({fit.locked_build_text(ctx.expect) if ctx.expect else locked_build(env)})"
     if have is None:
         why = f"torch is not installed; {ctx.lock_name} pins torch {want}"
         return [Finding("torch", "torch", want, None, "error", why, ctx.resync)]
     build, cuda = build_of(torch_facts(facts), have)
     label = have.partition("+")[2]
-    problem = build_problem(env, build, cuda, label)
+    if ctx.expect:  # the lock says which build it holds: compare with that, not the spec
+        problem = fit.lock_build_problem(build, cuda, label, ctx.expect)
+    else:
+        problem = build_problem(env, build, cuda, label)
     other_version = not same_version(public_version(have), public_version(locked))
-    if not (problem or other_version):
-        return []
     shown = f"{have} ({build_text(build, cuda)})" if build else have
+    if not (problem or other_version):
+        return lock_misfit(ctx, have, shown, want)
     why = f"torch {shown} is installed; {ctx.lock_name} pins torch {want}"
     data = {
         "have": have,
@@ -237,6 +241,18 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     return [
         Finding("torch", "torch", want, shown, "error", why, ctx.resync, torch_details(facts), data)
     ]
+
+
+def lock_misfit(ctx: Context, have: str, shown: str, want: str) -> list[Finding]:
+    """torch is installed as locked, but the lock's build is wrong for the env (e.g. a cpu env
+    locked with PyPI's CUDA build): the fix is the spec or the index, never a re-sync."""
+    misfit = fit.build_misfit(ctx.env, ctx.expect) if ctx.expect else None
+    if misfit is None:
+        return []
+    why = f"torch {shown} is installed as locked; {misfit.why}"
+    data = {"have": have, "locked": ctx.pins.get("torch"), "shown": shown, "version": False,
+            "build": misfit.why}
+    return [Finding("torch", "torch", want, shown, "error", why, misfit.fix, (), data)]
 
 
 def torch_details(facts: Facts) -> tuple[str, ...]:
@@ -392,8 +408,7 @@ def cuda_of(facts: Facts, ctx: Context) -> str | None:
     probed = torch_facts(facts)
     if probed.get("importable"):
         return probed.get("cuda")
-    runtime = next((v for n, v in ctx.pins.items() if n.startswith("nvidia-cuda-runtime-cu")), None)
-    return ctx.env.expect_cuda or minor(runtime)
+    return ctx.expect.cuda if ctx.expect and ctx.expect.cuda else cuda_of_pins(ctx.pins)
 
 
 def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:

@@ -5,6 +5,7 @@ Adding a target platform means adding a row here (and, for images, a base in the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from packaging.version import Version
@@ -156,3 +157,44 @@ CUDA_TOOLKIT_DRIVER = {
     "13.0": "580.65.06",
 }
 CUDA_MAJOR_FLOOR = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
+# The compute capabilities each CUDA toolkit can build kernels for (its `-arch=sm_XY` range),
+# from the CUDA release notes: (first CUDA release, lowest capability, highest capability).
+# 12.0 dropped Kepler; 12.8 added Blackwell (10.0, 12.0); 12.9 added 10.3 and 12.1; 13.0 dropped
+# Maxwell, Pascal and Volta (< 7.5). A torch build carries a subset of its toolkit's range.
+CUDA_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
+    ("11.8", "3.5", "9.0"),
+    ("12.0", "5.0", "9.0"),
+    ("12.8", "5.0", "12.0"),
+    ("12.9", "5.0", "12.1"),
+    ("13.0", "7.5", "12.1"),
+)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'570.26' -> (570, 26); '2.10.0+cpu' -> (2, 10, 0): the numeric release parts only."""
+    parts = []
+    for part in version.split("+")[0].split("."):
+        digits = re.match(r"\d*", part).group()  # type: ignore[union-attr]
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != part:
+            break  # "0rc1": the pre-release tail ends the release parts
+    return tuple(parts)
+
+
+def cuda_min_driver(cuda: str) -> str | None:
+    """The oldest NVIDIA driver a torch build for CUDA `cuda` ("13.2") runs on, if known."""
+    return CUDA_MAJOR_FLOOR.get(cuda.split(".")[0])
+
+
+def cuda_capability_range(cuda: str) -> tuple[str, str | None] | None:
+    """(lowest, highest) compute capability the CUDA `cuda` toolkit builds kernels for; the
+    highest is None for a release newer than the table's last row (it may know newer GPUs)."""
+    release = version_tuple(cuda)[:2]
+    rows = [row for row in CUDA_CAPABILITIES if release >= version_tuple(row[0])]
+    if not rows:
+        return None
+    first, low, high = rows[-1]
+    newer_than_table = rows[-1] is CUDA_CAPABILITIES[-1] and release > version_tuple(first)
+    return low, None if newer_than_table else high

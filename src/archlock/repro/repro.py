@@ -31,6 +31,7 @@ from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
 from archlock.core.lockfile import pins as lock_pins
+from archlock.lock import expect as lock_expect
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
@@ -257,6 +258,7 @@ def make_target(project: Project, env: EnvSpec, report: dict[str, Any]) -> Targe
         pins=lock_pins(raw.decode("utf-8")),
         project_name=project.name,
         notes=notes,
+        expect=lock_expect.load(project.locks_dir, env),
     )
 
 

@@ -46,6 +46,8 @@ from archlock.core import proc
 from archlock.core.fsutil import atomic_write
 from archlock.core.jsonsrc import parse_json
 from archlock.core import diagnose
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
 from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import (
@@ -745,6 +747,7 @@ def verify_target(
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
         project_name=project.name,
         reinstall=reinstall_hint(env, target, args.venv),
+        expect=lock_expect.load(project.locks_dir, env),
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -755,6 +758,7 @@ def verify_target(
     checks = compare(ctx, doc, suite_doc, suite_error)
     require = bool(getattr(args, "require_device", False))
     checks["device"] = required(checks["device"], env.expect_device, require)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
     checks.update(runs.run_checks(own_runs, project.root, target))
