@@ -22,7 +22,7 @@ from archlock.core.envvars import ENV_EFFECTS, env_effect
 from archlock.core.lockfile import canonical, public_version, same_version
 from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
-from archlock.inenv.report import build_of, build_text
+from archlock.inenv.locate import build_of, build_text
 from archlock.lock import fit
 from archlock.lock.expect import Expectations, cuda_of_pins
 

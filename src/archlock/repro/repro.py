@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from archlock.inenv import locate
 from archlock.inenv import report as report_script
 from archlock.repro import run as rr
 from archlock.errors import ConfigError
@@ -118,7 +119,7 @@ def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         return {
             "schema": report_script.SCHEMA,
             "created": "",
-            "platform": report_script.intended_platform(data),
+            "platform": locate.intended_platform(data),
             "project": None,
             "lock": {"env": None, "sha256": None},
             "command": None,
@@ -220,7 +221,7 @@ def choose_env(
             f"{path}: platform: no env in {project.envs_dir} targets {label}",
             fix=f"pass --env NAME, or add an env spec with `platform: {label}`",
         )
-    build = report_script.torch_build(report["probe"])
+    build = locate.torch_build(report["probe"])
     mine.sort(
         key=lambda e: (
             not project.env_lock(e.name).exists(),

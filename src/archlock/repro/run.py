@@ -33,6 +33,7 @@ from archlock.core import docker as du
 from archlock.core import proc
 from archlock.core.project import Project
 from archlock.inenv import probe
+from archlock.inenv import command, locate
 from archlock.inenv import report as report_script
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.platforms import PLATFORMS, Platform
@@ -133,7 +134,7 @@ MPS_REFUSAL = (
 
 def report_platform(report: dict[str, Any]) -> Platform | None:
     """The platform the report's environment was meant for (the report script's answer)."""
-    return PLATFORMS.get(report_script.intended_platform(report["probe"]) or "")
+    return PLATFORMS.get(locate.intended_platform(report["probe"]) or "")
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:
@@ -494,7 +495,7 @@ def run_in_image(
     if rel is not None:
         cmd += ["-v", f"{project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
     argv = rerun_argv(report, "/opt/venv/bin", "/app" if rel is not None else None)
-    outcome = report_script.run_command(
+    outcome = command.run_command(
         cmd + [tag] + argv,
         os.getcwd(),
         options.timeout,
@@ -557,5 +558,5 @@ def run_in_venv(
         PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     tail = len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES
-    outcome = report_script.run_command(argv, str(cwd), options.timeout, tail, env=env)
+    outcome = command.run_command(argv, str(cwd), options.timeout, tail, env=env)
     return dict(outcome, argv=argv)
