@@ -39,21 +39,22 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
+from archlock.inenv.report import build_of, build_text
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core import proc
 from archlock.core.fsutil import atomic_write
 from archlock.core.jsonsrc import parse_json
 from archlock.core import diagnose
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
 from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import (
     ACCELERATOR_TABLE,
-    PLATFORMS,
     Accelerator,
     Platform,
-    build_text,
-    torch_build,
+    platform_of,
 )
 
 SCHEMA = "archlock.verify/1"
@@ -101,11 +102,7 @@ def host_platform(sysm: probe.System | None = None) -> Platform | None:
     sysm = sysm or probe.System()
     facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
     os_name = probe.os_name(sysm.system())
-    arch = facts["host_arch"] or facts["process_arch"]
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
+    return platform_of(os_name, facts["host_arch"] or facts["process_arch"])
 
 
 def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
@@ -465,7 +462,7 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
     facts = torch_doc(doc)
     if not facts.get("importable"):
         return skipped("torch does not import (see torch_version)")
-    build, cuda = torch_build(facts, facts.get("version"))
+    build, cuda = build_of(facts, facts.get("version"))
     have = build_text(build or "cpu", cuda)
     return passed(f"torch {facts['version']} ({have})", summary=f"{facts['version']}, {have}")
 
@@ -495,7 +492,7 @@ def check_device(
 
 
 def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check:
-    if want.nvidia_driver and ctx.host_gpu:
+    if want.cuda and ctx.host_gpu:
         driver = first(findings, "cuda-driver")
         if driver:
             return failed(driver.why, driver.fix)
@@ -750,6 +747,7 @@ def verify_target(
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
         project_name=project.name,
         reinstall=reinstall_hint(env, target, args.venv),
+        expect=lock_expect.load(project.locks_dir, env),
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -760,6 +758,7 @@ def verify_target(
     checks = compare(ctx, doc, suite_doc, suite_error)
     require = bool(getattr(args, "require_device", False))
     checks["device"] = required(checks["device"], env.expect_device, require)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
     checks.update(runs.run_checks(own_runs, project.root, target))
@@ -803,7 +802,7 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
     require = bool(getattr(args, "require_device", False))
-    gpus = env.accelerator == "cuda" and (host_has_nvidia() or require)
+    gpus = env.accelerator_facts.cuda and (host_has_nvidia() or require)
     expected = here is None or here.docker_platform != platform
     target = ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
     target.digest = image_digest(args.image, info)
