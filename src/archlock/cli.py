@@ -26,6 +26,7 @@ VERB_MODULES = (
     "archlock.inenv.probe",
     "archlock.verify.verify",
     "archlock.verify.matrix",
+    "archlock.verify.cirun",
     "archlock.inenv.report",
     "archlock.repro.repro",
     "archlock.build.bench",

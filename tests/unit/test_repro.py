@@ -24,6 +24,7 @@ from archlock.repro.repro import choose_env, load_report, make_target
 from archlock.core.diagnose import KINDS
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.lockfile import same_version
+from archlock.lock import expect as lock_expect
 from archlock.repro.drift import Target, diagnose
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ def target(env_name: str) -> Target:
         lock_sha256="0" * 64,
         pins=lock_pins(lock.read_text()),
         project_name=PROJECT.name,
+        expect=lock_expect.load(PROJECT.locks_dir, env),  # the lock's build: CUDA 12.8 for 2.10
     )
 
 
@@ -585,16 +587,22 @@ def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
         rr.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
 
 
-def test_ca_bundle_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(rr.CA_ENV, raising=False)
-    assert rr.default_ca_bundle("none") is None
+def test_ca_bundle_and_uv_image_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(rr.cabundle.CA_ENV, raising=False)
+    monkeypatch.delenv(rr.UV_IMAGE_ENV, raising=False)
+    assert rr.default_ca_bundle(PROJECT, "none") is None
     pem = tmp_path / "ca.pem"
     pem.write_text("x")
-    assert rr.default_ca_bundle(str(pem)) == pem
-    monkeypatch.setenv(rr.CA_ENV, str(pem))
-    assert rr.default_ca_bundle(None) == pem
+    assert rr.default_ca_bundle(PROJECT, str(pem)) == pem
+    monkeypatch.setenv(rr.cabundle.CA_ENV, str(pem))
+    assert rr.default_ca_bundle(PROJECT, None) == pem
     with pytest.raises(ConfigError, match="CA bundle .* not found"):
-        rr.default_ca_bundle(str(tmp_path / "nope.pem"))
+        rr.default_ca_bundle(PROJECT, str(tmp_path / "nope.pem"))
+    # the uv image: the same setting render reads, the same environment override
+    assert rr.default_uv_image(PROJECT, None) == rr.DEFAULT_UV_IMAGE
+    monkeypatch.setenv(rr.UV_IMAGE_ENV, "registry.example/uv:1")
+    assert rr.default_uv_image(PROJECT, None) == "registry.example/uv:1"
+    assert rr.default_uv_image(PROJECT, "other/uv:2") == "other/uv:2"
 
 
 def test_diff_only_prints_the_drift_with_fixes(

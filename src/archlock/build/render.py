@@ -20,6 +20,7 @@ from archlock.core import docker as du
 from archlock.core import settings
 from archlock.errors import ConfigError, DriftError
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
+from archlock.verify import cigraph
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -196,8 +197,14 @@ def environment(project_root: Path) -> jinja2.Environment:
     return env
 
 
-def render_files(project_root: Path, settings: RenderSettings, targets: list[ImageTarget]) -> dict[Path, str]:
-    """Every output path (absolute) -> its full text, header included."""
+def render_files(
+    project_root: Path,
+    settings: RenderSettings,
+    targets: list[ImageTarget],
+    ci: dict[str, Any] | None = None,
+) -> dict[Path, str]:
+    """Every output path (absolute) -> its full text, header included; `ci`: the workflow's verify
+    jobs (archlock.verify.cigraph.workflow_context; default: the targets on hosted runners)."""
     if not targets:
         raise ConfigError("no Linux env with a lock to render", fix="add an env with platform linux-* and run archlock lock")
     env = environment(project_root)
@@ -209,6 +216,7 @@ def render_files(project_root: Path, settings: RenderSettings, targets: list[Ima
         "multiarch": multiarch(targets),
         "python": targets[0].python,
         "nodes": sorted(settings.builder_nodes.items()),
+        **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}))),
     }
     docker = project_root / DOCKER_DIR
     files: dict[Path, str] = {}
@@ -268,7 +276,8 @@ def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple
     project = Project.load(project_root)
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
-    return render_files(project.root, settings, targets), notes
+    ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
+    return render_files(project.root, settings, targets, ci), notes
 
 
 # -- CLI ----------------------------------------------------------------------------------------

@@ -17,17 +17,14 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from archlock.core import platforms
 from archlock.core.lockfile import canonical, public_version, same_version
-from archlock.core.platforms import (
-    ACCELERATOR_TABLE,
-    CUDA_MAJOR_FLOOR,
-    CUDA_TOOLKIT_DRIVER,
-    build_text,
-    torch_build,
-    torch_macos_floor,
-)
+from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
 from archlock.inenv.probe import ENV_PREFIXES
+from archlock.inenv.report import build_of, build_text
+from archlock.lock import fit
+from archlock.lock.expect import Expectations, cuda_of_pins
 
 Facts = dict[str, Any]
 
@@ -85,6 +82,7 @@ class Context:
     project_name: str | None = None  # the project itself may sit in its env without a pin
     elsewhere: str | None = None  # the fix when the facts come from another OS
     reinstall: str | None = None  # the fix that replaces files inside installed packages
+    expect: Expectations | None = None  # what the lock's torch build is (archlock.lock.expect)
 
 
 def release(text: str | None) -> Version | None:
@@ -132,7 +130,7 @@ def check_interpreter(facts: Facts, ctx: Context) -> list[Finding]:
     needs = f"{want.name} needs {want.binary_arch}"
     why = f"the interpreter runs as {arch}{how} (binary: {archs}); {needs}"
     fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}"
+        f" ({want.native_setup})" if want.native_setup else f", then {ctx.resync}"
     )
     details = (f"interpreter: {python.get('executable')}",) if python.get("executable") else ()
     return [
@@ -191,19 +189,17 @@ def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str)
             if label == env.torch_variant
             else f"{env.name} needs the +{env.torch_variant} build"
         )
-    accelerator = ACCELERATOR_TABLE[env.accelerator]
+    accelerator = env.accelerator_facts
     if build not in accelerator.builds:
         return accelerator.wrong_build.format(env=env.name)
-    if build == "cuda" and env.expect_cuda and cuda != env.expect_cuda:
-        return f"{env.name} expects CUDA {env.expect_cuda}"
     return None
 
 
 def locked_build(env: EnvSpec) -> str:
     if env.torch_variant:
         return f"+{env.torch_variant} build"
-    text = ACCELERATOR_TABLE[env.accelerator].build_text
-    return text.format(cuda=env.expect_cuda or "").replace("  ", " ")
+    text = env.accelerator_facts.build_text
+    return text.format(cuda="").replace("  ", " ")  # the CUDA version is the lock's (ctx.expect)
 
 
 def torch_facts(facts: Facts) -> Facts:
@@ -220,17 +216,20 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     locked, have, env = ctx.pins.get("torch"), torch_installed(facts), ctx.env
     if not locked:
         return []
-    want = f"{locked} ({locked_build(env)})"
+    want = f"{locked} ({fit.locked_build_text(ctx.expect) if ctx.expect else locked_build(env)})"
     if have is None:
         why = f"torch is not installed; {ctx.lock_name} pins torch {want}"
         return [Finding("torch", "torch", want, None, "error", why, ctx.resync)]
-    build, cuda = torch_build(torch_facts(facts), have)
+    build, cuda = build_of(torch_facts(facts), have)
     label = have.partition("+")[2]
-    problem = build_problem(env, build, cuda, label)
+    if ctx.expect:  # the lock says which build it holds: compare with that, not the spec
+        problem = fit.lock_build_problem(build, cuda, label, ctx.expect)
+    else:
+        problem = build_problem(env, build, cuda, label)
     other_version = not same_version(public_version(have), public_version(locked))
-    if not (problem or other_version):
-        return []
     shown = f"{have} ({build_text(build, cuda)})" if build else have
+    if not (problem or other_version):
+        return lock_misfit(ctx, have, shown, want)
     why = f"torch {shown} is installed; {ctx.lock_name} pins torch {want}"
     data = {
         "have": have,
@@ -242,6 +241,18 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     return [
         Finding("torch", "torch", want, shown, "error", why, ctx.resync, torch_details(facts), data)
     ]
+
+
+def lock_misfit(ctx: Context, have: str, shown: str, want: str) -> list[Finding]:
+    """torch is installed as locked, but the lock's build is wrong for the env (e.g. a cpu env
+    locked with PyPI's CUDA build): the fix is the spec or the index, never a re-sync."""
+    misfit = fit.build_misfit(ctx.env, ctx.expect) if ctx.expect else None
+    if misfit is None:
+        return []
+    why = f"torch {shown} is installed as locked; {misfit.why}"
+    data = {"have": have, "locked": ctx.pins.get("torch"), "shown": shown, "version": False,
+            "build": misfit.why}
+    return [Finding("torch", "torch", want, shown, "error", why, misfit.fix, (), data)]
 
 
 def torch_details(facts: Facts) -> tuple[str, ...]:
@@ -372,31 +383,24 @@ def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
-def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, str] | None:
-    """(floor, whose) of a macOS env: the higher of the env's `macos:` and torch's wheels'."""
+def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, bool] | None:
+    """(floor, whether torch's wheels set it) of a macOS env; None off macOS."""
     if env.platform.os != "macos":
         return None
-    floors = [(env.macos, "the env's")] if env.macos else []
-    torch_floor = torch_macos_floor(pins["torch"]) if "torch" in pins else None
-    if torch_floor:
-        floors.append((torch_floor, f"torch {pins['torch']}'s wheels'"))
-    return max(floors, key=lambda pair: Version(pair[0])) if floors else None
+    return platforms.macos_floor(env.macos, pins.get("torch"))
 
 
 def check_macos(facts: Facts, ctx: Context) -> list[Finding]:
     osf, floor = facts.get("os") or {}, macos_floor(ctx.env, ctx.pins)
     if osf.get("name") != "macos" or floor is None:
         return []
-    have, (want, whose) = osf.get("version") or "0", floor
+    have, (want, by_torch) = osf.get("version") or "0", floor
     if (release(have) or Version("0")) >= Version(want):
         return []
+    whose = f"torch {ctx.pins.get('torch')}'s wheels'" if by_torch else "the env's"
     why = f"macOS {have} is below {whose} floor {want}"
-    lower = (
-        f"lower `macos:` in {ctx.env.path.name} and re-lock"
-        if whose == "the env's"
-        else "pin an older torch and re-lock"
-    )
-    fix = f"upgrade macOS to {want} or later, or {lower}"
+    lower = "pin an older torch" if by_torch else f"lower `macos:` in {ctx.env.path.name}"
+    fix = f"upgrade macOS to {want} or later, or {lower} and re-lock"
     return [Finding("macos-floor", "macOS", want, have, "error", why, fix)]
 
 
@@ -404,15 +408,14 @@ def cuda_of(facts: Facts, ctx: Context) -> str | None:
     probed = torch_facts(facts)
     if probed.get("importable"):
         return probed.get("cuda")
-    runtime = next((v for n, v in ctx.pins.items() if n.startswith("nvidia-cuda-runtime-cu")), None)
-    return ctx.env.expect_cuda or minor(runtime)
+    return ctx.expect.cuda if ctx.expect and ctx.expect.cuda else cuda_of_pins(ctx.pins)
 
 
 def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
     if (facts.get("os") or {}).get("name") != "linux":
         return []
     cuda = cuda_of(facts, ctx)
-    wanted = ACCELERATOR_TABLE[ctx.env.accelerator].nvidia_driver
+    wanted = ctx.env.accelerator_facts.cuda
     if not cuda or not (wanted or torch_facts(facts).get("cuda")):
         return []
     driver = (facts.get("gpu") or {}).get("nvidia_driver")

@@ -20,7 +20,7 @@ FORMAT = "1"
 REGENERATE = "nox -s lock  (or: archlock lock)"
 STAMP_RE = re.compile(r"^# archlock-inputs: (?P<inputs>.+)$", re.MULTILINE)
 BODY_RE = re.compile(r"^# archlock-body: sha256=(?P<body>[0-9a-f]+)$", re.MULTILINE)
-PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 
 
 def canonical(name: str) -> str:

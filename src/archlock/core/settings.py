@@ -83,6 +83,14 @@ SECTIONS: dict[str, dict[str, Key]] = {
         Key("tolerance", "number", 1e-3, "largest relative metric difference between envs"),
         Key("timeout", "number", 900, "seconds each run may take", env="ARCHLOCK_VERIFY_TIMEOUT"),
     ),
+    "ci": _keys(
+        Key(
+            "runners",
+            "table[list[str]]",
+            {},
+            "runner labels per env for its verify job, e.g. a GPU or a real Apple Silicon runner",
+        ),
+    ),
     "scan": _keys(
         Key("disable", "list[str]", [], "rules off everywhere"),
         Key("per-path", "table[list[str]]", {}, "rules off for paths matching a glob"),
@@ -175,6 +183,20 @@ def check_top_level(table: Mapping[str, Any], where: Path) -> None:
             )
 
 
+def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> ConfigError:
+    """The error for a value of the wrong kind; in a table, it names the wrong entry too."""
+    description, example = KINDS[kind]
+    message = f"{where}: {label} {name}: must be {description}"
+    if kind.startswith("table[") and isinstance(value, dict):
+        inner = kind[len("table[") : -1]
+        bad = next((entry for entry, item in value.items() if not _is(inner, item)), None)
+        if bad is not None:
+            what, sample = KINDS[inner]
+            fix = f'write {name} = {{ "{bad}" = {sample} }}'
+            return ConfigError(f"{message}; {name}.{bad} is not {what}", fix=fix)
+    return ConfigError(message, fix=f"write {name} = {example}")
+
+
 def read(
     table: Mapping[str, Any],
     section: str,
@@ -194,8 +216,7 @@ def read(
             raise ConfigError(f"{where}: {label} {name}: unknown key", fix=suggest(name, keys))
         kind = keys[name].kind
         if not _is(kind, value):
-            description, example = KINDS[kind]
-            raise ConfigError(f"{where}: {label} {name}: must be {description}", fix=f"write {name} = {example}")
+            raise _wrong_kind(where, label, name, kind, value)
     environ = os.environ if environ is None else environ
     values = {}
     for name, key in keys.items():

@@ -175,21 +175,39 @@ def intended_platform(doc: dict) -> str | None:
 
 
 def torch_build(doc: dict) -> str | None:
-    """ "cuda" | "rocm" | "mps" | "cpu" from torch's facts, else from its version label."""
-    facts = doc.get("torch") or {}
+    """ "cuda" | "rocm" | "mps" | "cpu" of the probed torch (see build_of)."""
+    version = next(
+        (d.get("version") for d in doc.get("distributions") or [] if d.get("name", "").lower() == "torch"),
+        None,
+    )
+    return build_of(doc.get("torch") or {}, version)[0]
+
+
+def build_of(facts: dict, version: str | None) -> tuple:
+    """(build, CUDA version) of a torch: "cuda" | "rocm" | "mps" | "cpu" (or None), from the
+    probe's torch facts when torch imports, else from its version's local label (+cu128, +cpu).
+    The one classification: the host side (archlock.core.diagnose, verify) asks this too."""
     if facts.get("importable"):
         if facts.get("cuda"):
-            return "cuda"
+            return "cuda", facts["cuda"]
         if facts.get("hip"):
-            return "rocm"
-        return "mps" if facts.get("mps_built") else "cpu"
-    for dist in doc.get("distributions") or []:
-        if dist.get("name", "").lower() == "torch":
-            label = dist.get("version", "").partition("+")[2]
-            if label.startswith("cu"):
-                return "cuda"
-            return {"cpu": "cpu"}.get(label) or ("rocm" if label.startswith("rocm") else None)
-    return None
+            return "rocm", None
+        return ("mps" if facts.get("mps_built") else "cpu"), None
+    label = (version or "").partition("+")[2]
+    if label.startswith("cu") and label[2:].isdigit() and len(label) > 3:
+        return "cuda", "%s.%s" % (label[2:-1], label[-1])
+    if label.startswith("rocm"):
+        return "rocm", None
+    return ("cpu", None) if label == "cpu" else (None, None)
+
+
+# torch builds as build_of names them, and how people say them (%s: the CUDA version)
+BUILD_TEXT = {"cuda": "CUDA %s build", "rocm": "ROCm build", "mps": "MPS build", "cpu": "CPU-only build"}
+
+
+def build_text(build: str, cuda) -> str:
+    text = BUILD_TEXT[build]
+    return text % cuda if "%s" in text else text
 
 
 def read_text(path: str, limit: int = 1 << 22) -> str | None:
@@ -471,12 +489,7 @@ def torch_line(doc: dict) -> str:
         return "not probed (%s)" % facts["skipped"]
     if not facts.get("importable"):
         return "does not import: %s" % facts.get("error", "?")
-    build = {
-        "cuda": "CUDA %s build" % facts.get("cuda"),
-        "rocm": "ROCm build",
-        "mps": "MPS build",
-        "cpu": "CPU-only build",
-    }[torch_build(doc) or "cpu"]
+    build = build_text(torch_build(doc) or "cpu", facts.get("cuda"))
     where = (
         "CUDA available (%d GPU)" % facts.get("device_count", 0)
         if facts.get("cuda_available")

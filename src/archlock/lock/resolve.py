@@ -37,6 +37,7 @@ from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
+from archlock.lock import expect, fit, machines
 
 LOCK_FORMAT = lockfile.FORMAT
 
@@ -189,9 +190,12 @@ class EnvLock:
     requirements: str
     pylock: str
     torch: str | None
+    expect: expect.Expectations
 
 
-def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str]) -> EnvLock:
+def compile_env(
+    project: Project, env: EnvSpec, pins: str, inputs: dict[str, str], serves: list[machines.Machine]
+) -> EnvLock:
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
     preflight_macos(env, torch_pin)
@@ -209,11 +213,14 @@ def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str
         raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
     pylock = relocate_mirror(raw_pylock, index)
     requirements = requirements_from_pylock(pylock)
+    expected = expect.derive(env, pylock)
+    fit.refuse(env, expected, serves)  # before anything is written
     return EnvLock(
         env=env,
         requirements=stamped(requirements, env, inputs),
         pylock=stamped(pylock, env, inputs),
         torch=lockfile.pinned(requirements, "torch"),
+        expect=expected,
     )
 
 
@@ -315,13 +322,14 @@ def stamped(body: str, env: EnvSpec, inputs: dict[str, str]) -> str:
 @dataclass(frozen=True)
 class EnvOutcome:
     env: EnvSpec
-    state: str  # "unchanged" | "locked" | "stale"
+    state: str  # "unchanged" | "locked" | "updated" (expectations file only) | "stale"
     reason: str | None
     torch: str | None
 
 
 def lock_project(project: Project, names: list[str] | None, *, check: bool, force: bool) -> list[EnvOutcome]:
     envs = project.envs(names)
+    serves = {env.name: machines.load_all(project.envs_dir, env) for env in envs}  # fail early
     with universal_project(project, envs) as work, staged_uv_lock(project, work, check) as uv_lock:
         universal_problem = lock_universal(project, envs, work, check)
         pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
@@ -334,23 +342,53 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
             fresh.append(env)
         else:
             todo.append((env, inputs, reason))
+    settled = {e.name: settle_expectations(project, e, serves[e.name], check) for e in fresh}
     if check:
-        outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+        outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
         outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
         report_drift(project, universal_problem, outcomes)
         check_torch_agrees(outcomes)
         return outcomes
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-        locks = list(pool.map(lambda item: compile_env(project, item[0], pins, item[1]), todo))
-    outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+        locks = list(pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo))
+    outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
     outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
     check_torch_agrees(outcomes)
     files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
+    files.update({s.path: s.text for s in settled.values() if s.reason})
     for lock in locks:
         files[project.env_lock(lock.env.name)] = lock.requirements
         files[project.env_pylock(lock.env.name)] = lock.pylock
+        files[expect.path_for(project.locks_dir, lock.env.name)] = expect.to_json(lock.expect)
     atomic_write_many(files)
+    expected = {**{n: s.expect for n, s in settled.items()}, **{lk.env.name: lk.expect for lk in locks}}
+    for env in envs:
+        for note in fit.notes(env, expected[env.name], serves[env.name]):
+            print(f"note: {note}")
     return outcomes
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An env whose lock is current: its expectations, derived again from the committed pylock
+    (no resolve), and whether the file next to the lock says the same."""
+
+    expect: expect.Expectations
+    path: Path
+    text: str
+    state: str  # "unchanged", "updated" (the file is rewritten) or "stale" (under --check)
+    reason: str | None  # why the expectations file must be (re)written
+
+
+def settle_expectations(project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool) -> Settled:
+    derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
+    fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
+    path, text = expect.path_for(project.locks_dir, env.name), expect.to_json(derived)
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current == text:
+        return Settled(derived, path, text, "unchanged", None)
+    reason = f"{path.name} is {'missing' if current is None else 'stale'}"
+    return Settled(derived, path, text, "stale" if check else "updated", reason)
 
 
 def torch_in_lock(project: Project, env: EnvSpec) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archlock.lock.expect import Expectations
 from archlock.core import diagnose as engine
 from archlock.core.spec import EnvSpec
 
@@ -44,12 +45,14 @@ class Target:
     pins: dict[str, str]  # canonical name -> version
     project_name: str
     notes: list[str] = field(default_factory=list)
+    expect: Expectations | None = None  # the lock's torch build and needs (archlock.lock.expect)
 
 
 def resync(target: Target) -> str:
     sync = f"uv pip sync --require-hashes {target.lock_rel}"
-    if target.env.platform.os == "macos":
-        return f"rebuild the env natively from its lock: nox -s setup-mac (or {sync})"
+    if target.env.platform.native_setup:
+        setup = target.env.platform.native_setup
+        return f"rebuild the env natively from its lock: {setup} (or {sync})"
     return f"in the env: {sync}"
 
 
@@ -64,6 +67,7 @@ def context(report: dict[str, Any], target: Target) -> engine.Context:
         project_name=target.project_name,
         elsewhere=f"compare with an env for {other}: archlock repro REPORT --env NAME",
         reinstall=f"uv pip sync --require-hashes --reinstall {target.lock_rel}",
+        expect=target.expect,
     )
 
 

@@ -26,11 +26,12 @@ from archlock.inenv import report as report_script
 from archlock.repro import run as rr
 from archlock.errors import ConfigError
 from archlock.core.fsutil import atomic_write, output_file
-from archlock.core import cliargs
+from archlock.core import cabundle, cliargs
 from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
 from archlock.core.lockfile import pins as lock_pins
+from archlock.lock import expect as lock_expect
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
@@ -262,6 +263,7 @@ def make_target(project: Project, env: EnvSpec, report: dict[str, Any]) -> Targe
         pins=lock_pins(raw.decode("utf-8")),
         project_name=project.name,
         notes=notes,
+        expect=lock_expect.load(project.locks_dir, env),
     )
 
 
@@ -316,7 +318,7 @@ def print_drift(drifts: list[Drift], ignored: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def options_from(args: argparse.Namespace) -> rr.Options:
+def options_from(args: argparse.Namespace, project: Project) -> rr.Options:
     links = Path(args.find_links).resolve() if args.find_links else None
     if links and not links.is_dir():
         raise ConfigError(
@@ -327,8 +329,8 @@ def options_from(args: argparse.Namespace) -> rr.Options:
         approximate=args.approximate,
         venv=args.venv,
         base=args.base,
-        uv_image=rr.default_uv_image(args.uv_image),
-        ca_bundle=rr.default_ca_bundle(args.ca_bundle),
+        uv_image=rr.default_uv_image(project, args.uv_image),
+        ca_bundle=rr.default_ca_bundle(project, args.ca_bundle),
         extra_index_url=args.extra_index_url,
         find_links=links,
         timeout=args.timeout,
@@ -500,12 +502,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--base", help="base image (default: the env's image.base)")
     parser.add_argument(
         "--uv-image",
-        help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else {rr.DEFAULT_UV_IMAGE})",
+        help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else [tool.archlock.render] "
+        f"uv-image, else {rr.DEFAULT_UV_IMAGE})",
     )
     parser.add_argument(
         "--ca-bundle",
-        help=f"CA bundle for TLS-intercepting proxies (default ${rr.CA_ENV}, else the "
-        "system bundle; 'none' for none)",
+        help=f"CA bundle for TLS-intercepting proxies (default ${cabundle.CA_ENV}, else "
+        "[tool.archlock.build] ca-bundle, else the system bundle; 'none' for none)",
     )
     parser.add_argument(
         "--extra-index-url", help="another index with the report's local builds (e.g. +cpu)"
@@ -525,7 +528,7 @@ def run(args: argparse.Namespace) -> int:
         output_file(args.json, "--json")
     report = load_report(args.report)
     project = Project.load(args.project)
-    options = None if args.diff_only else options_from(args)
+    options = None if args.diff_only else options_from(args, project)
     env, how = choose_env(project, report, args.env, args.report)
     target = make_target(project, env, report)
     drifts = diagnose(report, target)

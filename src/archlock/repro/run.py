@@ -20,7 +20,6 @@ import os
 import posixpath
 import re
 import shutil
-import ssl
 import subprocess
 import tempfile
 import time
@@ -28,21 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archlock.core import cabundle, settings
+from archlock.core.cabundle import CA_SECRET_ID
 from archlock.core import docker as du
 from archlock.core import proc
+from archlock.core.project import Project
 from archlock.inenv import probe
 from archlock.inenv import report as report_script
-from archlock.build.build import (  # the same CA setting and secret as `archlock build`
-    CA_ENV,
-    CA_SECRET_ID,
-)
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core.lockfile import canonical
 from archlock.core.uvtool import uv_binary
 
-UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
+UV_IMAGE_ENV = settings.SECTIONS["render"]["uv-image"].env
 IMAGE_NAME = "archlock-repro"
 # Variables that hold paths on the teammate's machine: meaningless in an image or another venv.
 NOT_CARRIED = frozenset(
@@ -107,29 +105,16 @@ class Requirements:
 # ---------------------------------------------------------------------------------------------
 
 
-def default_ca_bundle(explicit: str | None) -> Path | None:
-    """--ca-bundle FILE, else $ARCHLOCK_CA_BUNDLE, else the system bundle when there is one.
-    "none" turns it off. The bundle reaches builds as a secret and is never stored in a layer."""
-    value = explicit or os.environ.get(CA_ENV)
-    if value == "none":
-        return None
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise ConfigError(
-                f"CA bundle {path} not found",
-                fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file",
-            )
-        return path
-    paths = ssl.get_default_verify_paths()
-    for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+def default_ca_bundle(project: Project, explicit: str | None) -> Path | None:
+    """The CA bundle `archlock build` would use (archlock.core.cabundle's one rule)."""
+    chosen = settings.section(project, "build", cli={"ca-bundle": explicit})["ca-bundle"]
+    return cabundle.resolve(chosen)
 
 
-def default_uv_image(explicit: str | None) -> str:
-    value = explicit or os.environ.get(UV_IMAGE_ENV) or DEFAULT_UV_IMAGE
+def default_uv_image(project: Project, explicit: str | None) -> str:
+    """--uv-image, else render's `uv-image` setting ($ARCHLOCK_UV_IMAGE, pyproject), else uv's."""
+    chosen = settings.section(project, "render", cli={"uv-image": explicit})["uv-image"]
+    value = chosen or DEFAULT_UV_IMAGE
     return du.check(value, du.IMAGE_REF_RE, "--uv-image", "an image reference holding /uv")
 
 
@@ -146,19 +131,9 @@ MPS_REFUSAL = (
 )
 
 
-def platform_for(os_name: str | None, arch: str | None) -> Platform | None:
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
-
-
 def report_platform(report: dict[str, Any]) -> Platform | None:
-    doc = report["probe"]
-    name = report_script.intended_platform(doc) or ""
-    return PLATFORMS.get(name) or platform_for(
-        (doc.get("os") or {}).get("name"), (doc.get("python") or {}).get("arch")
-    )
+    """The platform the report's environment was meant for (the report script's answer)."""
+    return PLATFORMS.get(report_script.intended_platform(report["probe"]) or "")
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:

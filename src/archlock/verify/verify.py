@@ -8,9 +8,11 @@ two files inside a built image (`python` on PATH is the env's interpreter, the i
 
 Result `archlock.verify/1`, one file per env (`results/<env>.json`):
 
-    schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform} or
-    null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock (version),
-    lock ({path, torch}), device (what the suite trained on), status ("pass"|"fail"),
+    schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform,
+    digest} or null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock
+    (version), lock ({path, torch, sha256}), runner ({name, kind, os, arch}: the CI runner, or
+    "local"), hardware ({cpu, gpus, nvidia_driver, macos, vm}), device (what the suite trained
+    on), status ("pass"|"fail"),
     checks {name: {status: "pass"|"fail"|"skipped", why, fix (failures only)}},
     probe (archlock.probe/1), suite (archlock.suite/1)   -- paths under the project or home
                                                             are written as <project>/ and ~/
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -36,27 +39,29 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
+from archlock.inenv.report import build_of, build_text
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core import proc
 from archlock.core.fsutil import atomic_write
 from archlock.core.jsonsrc import parse_json
 from archlock.core import diagnose
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
 from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import (
     ACCELERATOR_TABLE,
-    PLATFORMS,
     Accelerator,
     Platform,
-    build_text,
-    torch_build,
+    platform_of,
 )
 
 SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
 IMAGE_SCRIPTS = "/opt/archlock-verify"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
+REQUIRE_DEVICE_ENV = "ARCHLOCK_REQUIRE_DEVICE"  # CI's GPU / real-Mac runners set it
 
 Check = dict[str, Any]
 Runner = Callable[[list[str], float], "subprocess.CompletedProcess[str]"]
@@ -97,11 +102,7 @@ def host_platform(sysm: probe.System | None = None) -> Platform | None:
     sysm = sysm or probe.System()
     facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
     os_name = probe.os_name(sysm.system())
-    arch = facts["host_arch"] or facts["process_arch"]
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
+    return platform_of(os_name, facts["host_arch"] or facts["process_arch"])
 
 
 def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
@@ -162,6 +163,7 @@ class ImageTarget:
     mode: str = "image"
     project_root: Path | None = None
     extra: list[str] = field(default_factory=list)
+    digest: str | None = None  # repo@sha256:... the image was pulled by or pushed as
 
     def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
         command = [
@@ -191,7 +193,8 @@ class ImageTarget:
         return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
 
     def describe(self) -> dict[str, Any]:
-        return {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+        described = {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+        return {**described, "digest": self.digest}
 
 
 def script_path(name: str) -> Path:
@@ -353,6 +356,8 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
     args = []
     if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
         args.append("--emulated")
+    if probe_doc and (probe_doc.get("vm") or {}).get("virtual"):
+        args.append("--virtual-machine")
     if device:
         args += ["--device", device]
     for name in skip:
@@ -457,7 +462,7 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
     facts = torch_doc(doc)
     if not facts.get("importable"):
         return skipped("torch does not import (see torch_version)")
-    build, cuda = torch_build(facts, facts.get("version"))
+    build, cuda = build_of(facts, facts.get("version"))
     have = build_text(build or "cpu", cuda)
     return passed(f"torch {facts['version']} ({have})", summary=f"{facts['version']}, {have}")
 
@@ -472,6 +477,9 @@ def check_device(
     unsupported = first(findings, "cuda-arch")
     if unsupported:
         return failed(unsupported.why, unsupported.fix)
+    unusable = suite_unusable(suite_doc).get(want.name)
+    if unusable:
+        return reported_but_unusable(want, doc, unusable)
     if ran != want.name:
         return failed(
             f"the suite ran on {ran}, {env.name} expects {want.name}",
@@ -484,7 +492,7 @@ def check_device(
 
 
 def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check:
-    if want.nvidia_driver and ctx.host_gpu:
+    if want.cuda and ctx.host_gpu:
         driver = first(findings, "cuda-driver")
         if driver:
             return failed(driver.why, driver.fix)
@@ -494,6 +502,42 @@ def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check
         )
     exercised = f"the {want.name.upper()} device path was not exercised"
     return skipped(f"{want.unavailable}; {exercised}, build checks still apply")
+
+
+def suite_unusable(suite_doc: dict[str, Any] | None) -> dict[str, str]:
+    """Devices torch reported that failed the suite's small op, with the error (suite.py)."""
+    device = ((suite_doc or {}).get("checks") or {}).get("device") or {}
+    return device.get("unusable") or {}
+
+
+UNUSABLE_FIX = {
+    "cuda": "check the driver supports this CUDA build (nvidia-smi) and that the GPU is healthy",
+    "mps": "run on Apple Silicon outside a VM, on macOS >= 12.3, with torch's MPS build",
+}
+
+
+def reported_but_unusable(want: Accelerator, doc: dict[str, Any], why: str) -> Check:
+    """A device torch reports but cannot compute on: a failure, except MPS on a virtual Mac
+    (Apple's Virtualization framework gives no usable GPU; hosted macOS runners are VMs)."""
+    if want.name == "mps" and (doc.get("vm") or {}).get("virtual"):
+        return skipped(
+            f"virtual Mac: MPS unusable ({why}); the MPS path needs a real Apple Silicon machine"
+        )
+    return failed(
+        f"{want.name.upper()} is reported available but cannot run a kernel: {why}",
+        UNUSABLE_FIX.get(want.name, "check the device's driver and runtime"),
+    )
+
+
+def required(check: Check, want: str, require_device: bool) -> Check:
+    """With --require-device (a GPU or real-Mac runner), a skipped device path is a failure."""
+    if check["status"] != "skipped" or not require_device:
+        return check
+    return failed(
+        f"the {want} device path is required here (--require-device) but did not run: "
+        + check["why"],
+        f"run this job on a machine whose {want} device works (see [tool.archlock.ci] runners)",
+    )
 
 
 SUITE_FIXES = {
@@ -570,6 +614,35 @@ def host_description(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def runner_facts(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Which CI runner produced the result (GitHub Actions' RUNNER_* variables), or "local"."""
+    environ = dict(os.environ) if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return {"name": "local", "kind": "not a CI runner"}
+    return {
+        "name": environ.get("RUNNER_NAME"),
+        "kind": environ.get("RUNNER_ENVIRONMENT"),  # github-hosted | self-hosted
+        "os": environ.get("RUNNER_OS"),
+        "arch": environ.get("RUNNER_ARCH"),
+    }
+
+
+def hardware_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the matrix shows per column: CPU, GPU model and driver, macOS version, VM or not."""
+    osf = doc.get("os") or {}
+    return {
+        "cpu": (doc.get("machine") or {}).get("cpu_model"),
+        "gpus": [d["name"] for d in torch_doc(doc).get("devices") or []],
+        "nvidia_driver": (doc.get("gpu") or {}).get("nvidia_driver"),
+        "macos": osf.get("version") if osf.get("name") == "macos" else None,
+        "vm": (doc.get("vm") or {}).get("virtual"),
+    }
+
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
     """Write paths under the project as <project>/ and under home as ~/ (results get shared)."""
     if isinstance(value, str):
@@ -605,6 +678,8 @@ def build_result(
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "archlock": __version__,
         "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
+        "runner": runner_facts(),
+        "hardware": hardware_facts(doc),
         "device": (suite_doc or {}).get("device"),
         "status": status,
         "checks": checks,
@@ -672,6 +747,7 @@ def verify_target(
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
         project_name=project.name,
         reinstall=reinstall_hint(env, target, args.venv),
+        expect=lock_expect.load(project.locks_dir, env),
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -680,10 +756,15 @@ def verify_target(
         target, runner, "suite", *suite_args(doc, args.device, args.skip)
     )
     checks = compare(ctx, doc, suite_doc, suite_error)
+    require = bool(getattr(args, "require_device", False))
+    checks["device"] = required(checks["device"], env.expect_device, require)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
     checks.update(runs.run_checks(own_runs, project.root, target))
-    return build_result(ctx, target, doc, suite_doc, checks, project.root)
+    result = build_result(ctx, target, doc, suite_doc, checks, project.root)
+    result["lock"]["sha256"] = file_sha256(lock)
+    return result
 
 
 def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
@@ -707,6 +788,8 @@ def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
 def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tuple[Any, ImageTarget]:
     if shutil.which("docker") is None:
         raise ToolMissingError("docker is not installed", fix="install Docker to verify images")
+    if getattr(args, "pull", False):
+        pull_image(project, args, runner)
     info = inspect_image(args.image, runner)
     name = image_env_name(info, args.image, args.env)
     env = choose_env(project.envs([name]), name, None, project.envs_dir)
@@ -718,9 +801,34 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
         )
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
-    gpus = env.accelerator == "cuda" and host_has_nvidia()
+    require = bool(getattr(args, "require_device", False))
+    gpus = env.accelerator_facts.cuda and (host_has_nvidia() or require)
     expected = here is None or here.docker_platform != platform
-    return env, ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target = ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target.digest = image_digest(args.image, info)
+    return env, target
+
+
+def pull_image(project: Any, args: argparse.Namespace, runner: Runner) -> None:
+    """`docker pull` the image (CI verifies by digest on a fresh runner), for --env's platform."""
+    command = ["docker", "pull", "--quiet"]
+    if args.env:
+        env = choose_env(project.envs([args.env]), args.env, None, project.envs_dir)
+        if env.platform.docker_platform:
+            command += ["--platform", env.platform.docker_platform]
+    done = runner([*command, args.image], RUN_TIMEOUT)
+    if done.returncode != 0:
+        raise ExternalCommandError(f"--pull {args.image}: docker pull failed: {telling_line(done)}")
+
+
+def image_digest(ref: str, info: dict[str, Any]) -> str | None:
+    """repo@sha256:... for the image: the reference itself when it is one, else a repo digest."""
+    if "@sha256:" in ref:
+        return ref
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    digests = info.get("RepoDigests") or []
+    mine = [d for d in digests if d.split("@", 1)[0] == repo]
+    return (mine or digests or [None])[0]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -742,7 +850,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check"
     )
+    add_ci_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_ci_arguments(parser: argparse.ArgumentParser) -> None:
+    """What CI's verify jobs pass: pull by digest, a required device, the job summary."""
+    parser.add_argument("--pull", action="store_true", help="docker pull the --image first")
+    parser.add_argument(
+        "--require-device",
+        action="store_true",
+        default=os.environ.get(REQUIRE_DEVICE_ENV, "").lower() in ("1", "true"),
+        help="fail when the env's device (cuda, mps) is not used; pass the GPUs in "
+        f"(also ${REQUIRE_DEVICE_ENV}=true)",
+    )
+    parser.add_argument(
+        "--summary", type=Path, help="append the checks as Markdown here ($GITHUB_STEP_SUMMARY)"
+    )
 
 
 def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
@@ -764,6 +888,10 @@ def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
     output = args.output or project.root / "results" / f"{env.name}.json"
     atomic_write(output, json.dumps(result, indent=2) + "\n")
     print(summary(result))
+    if getattr(args, "summary", None):
+        from archlock.verify import jobsummary
+
+        jobsummary.append(args.summary, jobsummary.verify_markdown(result, project))
     raise_on_failure(result, output)
     print(f"verify {env.name}: all checks pass or are skipped with a reason; result in {output}")
     return 0
