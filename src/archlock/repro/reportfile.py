@@ -140,6 +140,11 @@ def check_shape(path: Path, data: dict[str, Any]) -> None:
     for key, types in SHAPE:
         present, value = lookup(data, key)
         expect(path, key, value, types, present or NoneType in types)
+    for key, types in SHAPE:  # a nullable key left out reads as null from here on
+        parent, _, name = key.rpartition(".")
+        holder = lookup(data, parent)[1] if parent else data
+        if NoneType in types and isinstance(holder, dict):
+            holder.setdefault(name, None)
     if data["probe"]["schema"] != PROBE_SCHEMA:
         raise ConfigError(
             f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE
