@@ -98,6 +98,12 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session
+def ci(session: nox.Session) -> None:
+    """CI's graph here: render check, build and verify every Linux image, matrix gate."""
+    _archlock(session, "ci")
+
+
+@nox.session
 def render(session: nox.Session) -> None:
     """Render docker/ (Dockerfiles, bake file) and the CI workflow; `-- --check` fails on drift."""
     _archlock(session, "render")

@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from archlock.build import bakefile
-
-from archlock.build import build
+from archlock.build import bakefile, build
+from archlock.core import cabundle, settings
 from archlock.core import docker as du
 from archlock.core.platforms import for_host
 
@@ -155,13 +154,21 @@ def print_build_ratios(r: dict[str, float | str]) -> None:
     print(f"build ours / naive, size:    {size / gb:.2f} GB / {naive_size / gb:.2f} GB = {size / naive_size:.2f}")
 
 
+def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
+    """The CA bundle `archlock build` would use for this project (archlock.core.cabundle)."""
+    from archlock.core.project import Project
+
+    chosen = settings.section(Project.load(project_root), "build", cli={"ca-bundle": explicit})
+    return cabundle.resolve(chosen["ca-bundle"])
+
+
 def run_build_bench(
     project_root: Path, ca_bundle: Path | None = None, network: str | None = None, sets: tuple[str, ...] = ()
 ) -> None:
     """What `archlock bench` calls for its build part (`sets`: bake overrides such as a local base)."""
     env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
     base = build.BuildOptions(
-        project=project_root, ca_bundle=build.ca_bundle(ca_bundle, {}), network=network, env=env, sets=sets
+        project=project_root, ca_bundle=bench_ca_bundle(project_root, ca_bundle), network=network, env=env, sets=sets
     )
     print_build_ratios(bench_build(project_root, base))
 

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from archlock.build import bakefile
+from archlock.core import cabundle
 from archlock.core import docker as du
+from archlock.core import settings as config
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ToolMissingError
 
-CA_SECRET_ID = "ca-bundle"
-CA_ENV = "ARCHLOCK_CA_BUNDLE"
+CA_SECRET_ID, CA_ENV = cabundle.CA_SECRET_ID, cabundle.CA_ENV
 _LIST_SET_KEYS = {"tags", "platform", "cache-from", "cache-to", "output", "attest", "secrets"}
 _FALLBACK_IGNORED = {"cache-from", "cache-to", "attest"}
 
@@ -84,16 +85,6 @@ def check_rendered(project: Path) -> None:
     stale = render.stale_files(project.resolve(), files)
     if stale:
         raise DriftError(f"rendered files are stale: {', '.join(stale)}", fix="run nox -s render, then build")
-
-
-def ca_bundle(explicit: Path | None, settings: dict[str, Any]) -> Path | None:
-    value = explicit or os.environ.get(CA_ENV) or settings.get("ca-bundle")
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"CA bundle {path} not found", fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file")
-    return path
 
 
 # -- buildx -------------------------------------------------------------------------------------
@@ -318,7 +309,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     mode.add_argument("--load", action="store_true", help="load the images into the local engine (the default)")
     mode.add_argument("--push", action="store_true", help="push, with attestations, and assemble the multi-arch list")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="TARGET.KEY=VALUE", help="override a bake value (repeatable)")
-    parser.add_argument("--ca-bundle", type=Path, help=f"CA bundle for TLS-intercepting proxies (also ${CA_ENV})")
+    parser.add_argument(
+        "--ca-bundle",
+        help=f"CA bundle for TLS-intercepting proxies (also ${CA_ENV}, [tool.archlock.build] ca-bundle; "
+        "default: the system bundle; 'none' for none)",
+    )
     parser.add_argument("--network", help="build network mode, e.g. host (also [tool.archlock.build] network)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
     parser.add_argument("--fallback", action="store_true", help="use the BuildKit fallback even where buildx exists")
@@ -330,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
     from archlock.core.project import Project
 
     project = Project.load(args.project)
-    settings = dict(project.settings.get("build", {}) or {})
+    settings = config.section(project, "build", cli={"ca-bundle": args.ca_bundle, "network": args.network})
     if not args.no_render_check:
         check_rendered(project.root)
     options = BuildOptions(
@@ -339,8 +334,8 @@ def run(args: argparse.Namespace) -> int:
         push=args.push,
         load=args.load,
         sets=tuple(args.sets),
-        ca_bundle=ca_bundle(args.ca_bundle, settings),
-        network=args.network or settings.get("network"),
+        ca_bundle=cabundle.resolve(settings["ca-bundle"]),
+        network=settings["network"],
         no_cache=args.no_cache,
         force_fallback=args.fallback,
     )
