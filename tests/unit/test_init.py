@@ -195,3 +195,14 @@ def test_a_folder_without_a_project_is_refused(
     assert init(tmp_path) == 2
     assert "neither pyproject.toml nor requirements.txt found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_that_needs_a_newer_python_gets_specs_and_bases_for_it(pyproj: Path) -> None:
+    path = pyproj / "pyproject.toml"
+    path.write_text(
+        path.read_text().replace('version = "1"', 'version = "1"\nrequires-python = ">=3.12"')
+    )
+    assert init(pyproj) == 0
+    specs = {e.name: e for e in Project.load(pyproj).all_envs()}
+    assert {e.python for e in specs.values()} == {"3.12"}
+    assert specs["linux-arm64-cpu"].image_base == "python:3.12-slim-bookworm"
