@@ -189,6 +189,17 @@ def test_refusals_name_the_file_the_key_and_the_fix_and_write_nothing(
     assert snapshot(root) == before
 
 
+def test_a_requirements_file_lock_cannot_read_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "--extra-index-url https://example.invalid/simple\ntorch\n"
+    )
+    assert init(tmp_path) == 2
+    assert "option lines such as '--extra-index-url' are not supported" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["requirements.txt"]
+
+
 def test_a_folder_without_a_project_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
