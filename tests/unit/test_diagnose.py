@@ -98,3 +98,10 @@ def test_findings_come_most_likely_cause_first_and_carry_what_was_compared() -> 
         "error",
     )
     assert found[-1].severity == "warning"
+
+
+def test_every_variable_the_diagnosis_explains_is_one_the_probe_records() -> None:
+    from archlock.inenv import probe
+
+    unseen = [name for name in diagnose.ENV_EFFECTS if not probe.env_allowed(name)]
+    assert unseen == []  # a name the probe never records could never be diagnosed

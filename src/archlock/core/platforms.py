@@ -21,6 +21,7 @@ class Platform:
     marker: str  # PEP 508 marker selecting this platform in a universal lock
     docker_platform: str | None  # buildx / OCI platform, None where containers can't run it
     accelerators: frozenset[str]  # accelerators this platform can have
+    native_setup: str | None = None  # the command that builds an env natively, where one exists
     default_macos: str | None = None  # macOS floor the lock targets unless the spec says otherwise
 
 
@@ -35,6 +36,7 @@ PLATFORMS: dict[str, Platform] = {
         docker_platform=None,
         accelerators=frozenset({"mps", "cpu"}),
         default_macos="14.0",
+        native_setup="nox -s setup-mac",
     ),
     "linux-amd64": Platform(
         name="linux-amd64",
@@ -68,8 +70,7 @@ class Accelerator:
     wrong_build: str  # why another build is wrong ({env}: the env's name)
     available: str | None  # the torch fact saying the device works here (None: always)
     unavailable: str = ""  # why the device may be missing where the env otherwise runs
-    nvidia_driver: bool = False  # the NVIDIA kernel driver decides whether the device works
-    cuda_stack: bool = False  # the nvidia-* wheels (~2.5 GB) belong in its envs
+    cuda: bool = False  # a CUDA build: the nvidia-* wheels, expect.cuda, the NVIDIA driver, --gpus
 
 
 ACCELERATOR_TABLE: dict[str, Accelerator] = {
@@ -80,8 +81,7 @@ ACCELERATOR_TABLE: dict[str, Accelerator] = {
         wrong_build="{env} needs a CUDA build",
         available="cuda_available",
         unavailable="no NVIDIA GPU on this host",
-        nvidia_driver=True,
-        cuda_stack=True,
+        cuda=True,
     ),
     "mps": Accelerator(
         name="mps",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.errors import ConfigError
-from archlock.core.platforms import ACCELERATORS, PLATFORMS, Platform
+from archlock.core.platforms import ACCELERATOR_TABLE, ACCELERATORS, PLATFORMS, Accelerator, Platform
 from archlock.core.yamlsrc import Located, load_located
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -116,6 +116,11 @@ class EnvSpec:
         if self.image_base is None:
             return None
         return f"{self.image_base}@{self.image_digest}" if self.image_digest else self.image_base
+
+    @property
+    def accelerator_facts(self) -> Accelerator:
+        """The accelerator table's row for this env's `accelerator:`."""
+        return ACCELERATOR_TABLE[self.accelerator]
 
     def identity(self) -> dict[str, Any]:
         """What the lock of this env depends on (hashed into the lock's input stamp)."""

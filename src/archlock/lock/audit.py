@@ -37,7 +37,7 @@ class Breaker:
 
 
 def _no_cuda(env: EnvSpec) -> bool:
-    return env.accelerator != "cuda"
+    return not env.accelerator_facts.cuda
 
 
 def _on_macos(env: EnvSpec) -> bool:
@@ -138,7 +138,7 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
 
 
 def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Finding]:
-    if env.accelerator == "cuda":
+    if env.accelerator_facts.cuda:
         return []
     stack = [p for p in packages if any(fnmatch.fnmatch(p["name"], pat) for pat in CUDA_STACK)]
     if not stack:

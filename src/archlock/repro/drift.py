@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlock.lock.expect import Expectations
 from archlock.core import diagnose as engine
+from archlock.core import envvars
 from archlock.core.spec import EnvSpec
+from archlock.lock.expect import Expectations
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ class Target:
 
 def resync(target: Target) -> str:
     sync = f"uv pip sync --require-hashes {target.lock_rel}"
-    if target.env.platform.os == "macos":
-        return f"rebuild the env natively from its lock: nox -s setup-mac (or {sync})"
+    if target.env.platform.native_setup:
+        setup = target.env.platform.native_setup
+        return f"rebuild the env natively from its lock: {setup} (or {sync})"
     return f"in the env: {sync}"
 
 
@@ -78,4 +80,4 @@ def diagnose(report: dict[str, Any], target: Target) -> list[Drift]:
 
 def ignored_env(report: dict[str, Any], target: Target) -> list[str]:
     """Variables set in the report that have no effect on this platform (shown as notes)."""
-    return engine.ignored_env(report["probe"], target.env)
+    return envvars.ignored_env(report["probe"], target.env)

@@ -37,17 +37,15 @@ class Step:
     gating: bool = True  # a failure stops the steps after it (render, build)
 
 
-def image_refs(project: Any, env: dict[str, str]) -> dict[str, str]:
-    """Env name -> the tag the bake file gives its image under these bake variables."""
-    from archlock.build import bakefile
+def image_refs(project: Any, environ: dict[str, str]) -> dict[str, str]:
+    """Env name -> its image tag, `${REGISTRY}${IMAGE}:${TAG}-<env>`: the rendered bake file's
+    convention, with its variables overridden by the environment as bake (and archlock build) do."""
+    from archlock.build import render
 
-    bake = bakefile.load(project.root / "docker" / "docker-bake.hcl", env)
-    refs = {}
-    for name in bake.targets_of("default"):
-        tags = bake.target(name).tags
-        if tags:
-            refs[name] = tags[0]
-    return refs
+    settings = render.load_settings(project)
+    registry = environ.get("REGISTRY", settings.registry)
+    image, tag = environ.get("IMAGE", settings.image_name), environ.get("TAG", "dev")
+    return {env: f"{registry}{image}:{tag}-{env}" for env in linux_envs(project)}
 
 
 def linux_envs(project: Any) -> list[str]:
@@ -68,6 +66,7 @@ def plan(project: Any, args: argparse.Namespace, refs: dict[str, str]) -> list[S
     build = ["--push"] if args.push else []
     for item in args.set:
         build += ["--set", item]
+    build += list(getattr(args, "build_option", None) or [])
     build += [
         f"--{name}={value}"
         for name, value in (("network", args.network), ("ca-bundle", args.ca_bundle))
@@ -126,6 +125,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=[],
         metavar="TARGET.KEY=VALUE",
         help="passed to archlock build",
+    )
+    parser.add_argument(
+        "--build-option",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="passed to archlock build as it is, e.g. --build-option=--no-cache (repeatable)",
     )
     parser.add_argument("--network", help="passed to archlock build (e.g. host)")
     parser.add_argument("--ca-bundle", help="passed to archlock build")

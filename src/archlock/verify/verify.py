@@ -39,7 +39,7 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
-from archlock.inenv.report import build_of, build_text
+from archlock.inenv.locate import build_of, build_text
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core import proc
@@ -492,7 +492,7 @@ def check_device(
 
 
 def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check:
-    if want.nvidia_driver and ctx.host_gpu:
+    if want.cuda and ctx.host_gpu:
         driver = first(findings, "cuda-driver")
         if driver:
             return failed(driver.why, driver.fix)
@@ -802,7 +802,7 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
     require = bool(getattr(args, "require_device", False))
-    gpus = env.accelerator == "cuda" and (host_has_nvidia() or require)
+    gpus = env.accelerator_facts.cuda and (host_has_nvidia() or require)
     expected = here is None or here.docker_platform != platform
     target = ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
     target.digest = image_digest(args.image, info)
