@@ -78,6 +78,11 @@ def test_native_runners_by_default_and_qemu_only_when_asked() -> None:
         s for s in jobs["verify"]["steps"] if s.get("uses", "").startswith("docker/setup-qemu")
     )
     assert qemu["if"] == "matrix.platform != 'linux/amd64' && env.QEMU == 'true'"
+    verify = next(s for s in jobs["verify"]["steps"] if "nox -s verify" in s.get("run", ""))
+    assert '--pull --env "$ENV_NAME" --image "$REPO@$(cat "digests/$ENV_NAME")"' in verify["run"]
+    assert verify["env"]["ARCHLOCK_REQUIRE_DEVICE"] == "${{ matrix.require-device }}"
+    digest = next(s for s in jobs["verify"]["steps"] if "download-artifact" in s.get("uses", ""))
+    assert digest["with"] == {"name": "digest-${{ matrix.env }}", "path": "digests"}
 
 
 def test_verify_and_mac_jobs_upload_their_result_also_on_failure() -> None:
