@@ -41,7 +41,12 @@ def _float(text: str) -> float:
 
 
 def load_json(
-    path: Path, *, what: str = "JSON file", fix: str = "", limit: int = LIMIT_BYTES, allow_nan: bool = False
+    path: Path,
+    *,
+    what: str = "JSON file",
+    fix: str = "",
+    limit: int = LIMIT_BYTES,
+    allow_nan: bool = False,
 ) -> Any:
     """The parsed value of `path`, or a ConfigError naming the file, the problem and `fix`.
     `allow_nan` reads NaN and Infinity (a diverged training run writes them) as floats."""
@@ -49,7 +54,9 @@ def load_json(
     return parse_json(text, path, what=what, fix=fix, allow_nan=allow_nan)
 
 
-def parse_json(text: str, path: Path | str, *, what: str = "JSON file", fix: str = "", allow_nan: bool = False) -> Any:
+def parse_json(
+    text: str, path: Path | str, *, what: str = "JSON file", fix: str = "", allow_nan: bool = False
+) -> Any:
     fix = fix or f"regenerate the {what}"
     constant = float if allow_nan else _constant
     number = float if allow_nan else _float
@@ -66,7 +73,9 @@ def parse_json(text: str, path: Path | str, *, what: str = "JSON file", fix: str
     else:
         depth = _depth(value)
     if depth < 0:
-        raise ConfigError(f"{path}: {what} holds a lone surrogate escape (\\ud800-\\udfff)", fix=fix)
+        raise ConfigError(
+            f"{path}: {what} holds a lone surrogate escape (\\ud800-\\udfff)", fix=fix
+        )
     if depth > MAX_DEPTH:
         raise ConfigError(f"{path}: {what} is nested over {MAX_DEPTH} levels deep", fix=fix)
     return value

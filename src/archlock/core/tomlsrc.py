@@ -10,7 +10,9 @@ from archlock.core.fsutil import read_input
 from archlock.errors import ConfigError
 
 
-def load_toml(path: Path, *, what: str = "TOML file", fix: str = "correct the syntax") -> dict[str, Any]:
+def load_toml(
+    path: Path, *, what: str = "TOML file", fix: str = "correct the syntax"
+) -> dict[str, Any]:
     """The parsed table of `path`, or a ConfigError naming the file, the problem and `fix`."""
     return parse_toml(read_input(path, what=what, fix=fix), path, fix=fix)
 
@@ -19,7 +21,9 @@ def parse_toml(text: str, path: Path, *, fix: str = "correct the syntax") -> dic
     try:
         return tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, and integers past Python's digit limit
-        raise ConfigError(f"{path}: not valid TOML: {str(exc).splitlines()[0][:120]}", fix=fix) from None
+        raise ConfigError(
+            f"{path}: not valid TOML: {str(exc).splitlines()[0][:120]}", fix=fix
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply", fix=fix) from None
 

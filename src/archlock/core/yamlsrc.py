@@ -58,9 +58,13 @@ def load_located(path: Path, text: str | None = None) -> Located:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}", fix="correct the syntax") from None
+        raise ConfigError(
+            f"{path}:{line}: not valid YAML: {problem}", fix="correct the syntax"
+        ) from None
     except RecursionError:
-        raise ConfigError(f"{path}: YAML nested too deeply", fix=f"keep nesting under {MAX_DEPTH} levels") from None
+        raise ConfigError(
+            f"{path}: YAML nested too deeply", fix=f"keep nesting under {MAX_DEPTH} levels"
+        ) from None
     if node is None:
         return Located(data=None)
     walk = _Walk(path, Located(data=None), yaml.SafeLoader(""))
@@ -75,7 +79,9 @@ def _fail(walk: _Walk, node: yaml.Node, message: str, fix: str) -> ConfigError:
 def _convert(node: yaml.Node, where: tuple[str, ...], walk: _Walk, depth: int) -> Any:
     walk.nodes += 1
     if walk.nodes > MAX_NODES:
-        raise _fail(walk, node, f"YAML expands to over {MAX_NODES} values (aliases?)", "write values out")
+        raise _fail(
+            walk, node, f"YAML expands to over {MAX_NODES} values (aliases?)", "write values out"
+        )
     if depth > MAX_DEPTH:
         raise _fail(walk, node, "YAML nested too deeply", f"keep nesting under {MAX_DEPTH} levels")
     if isinstance(node, yaml.ScalarNode):
@@ -93,18 +99,28 @@ def _convert(node: yaml.Node, where: tuple[str, ...], walk: _Walk, depth: int) -
         walk.open.discard(id(node))
 
 
-def _mapping(node: yaml.MappingNode, where: tuple[str, ...], walk: _Walk, depth: int) -> dict[str, Any]:
+def _mapping(
+    node: yaml.MappingNode, where: tuple[str, ...], walk: _Walk, depth: int
+) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         if key_node.tag == _CORE + "merge":
             raise _fail(walk, key_node, "merge keys (<<) are not supported", "write the keys out")
-        key = _convert(key_node, where, walk, depth + 1) if isinstance(key_node, yaml.ScalarNode) else None
+        key = (
+            _convert(key_node, where, walk, depth + 1)
+            if isinstance(key_node, yaml.ScalarNode)
+            else None
+        )
         if not isinstance(key, str):
             shown = key if key is not None else key_node.tag.rsplit(":", 1)[-1]
-            raise _fail(walk, key_node, f"key {shown!r} is not a string", "write keys as plain names")
+            raise _fail(
+                walk, key_node, f"key {shown!r} is not a string", "write keys as plain names"
+            )
         if key in result:
             dotted = ".".join((*where, key))
-            raise _fail(walk, key_node, f"{dotted}: key appears twice", "keep one of the two entries")
+            raise _fail(
+                walk, key_node, f"{dotted}: key appears twice", "keep one of the two entries"
+            )
         walk.out.lines[(*where, key)] = key_node.start_mark.line + 1
         result[key] = _convert(value_node, (*where, key), walk, depth + 1)
     return result
@@ -114,9 +130,16 @@ def _scalar(node: yaml.ScalarNode, walk: _Walk) -> Any:
     if node.tag == _CORE + "timestamp":
         return node.value  # a date is text to every key that takes one
     if node.tag not in SCALAR_TAGS:
-        raise _fail(walk, node, f"tag {node.tag!r} is not supported", "remove the tag; write a plain value")
+        raise _fail(
+            walk, node, f"tag {node.tag!r} is not supported", "remove the tag; write a plain value"
+        )
     try:
         return walk.loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         problem = (getattr(exc, "problem", None) or str(exc).splitlines()[0])[:60]
-        raise _fail(walk, node, f"value {node.value[:20]!r} cannot be read: {problem}", "write a plain value") from None
+        raise _fail(
+            walk,
+            node,
+            f"value {node.value[:20]!r} cannot be read: {problem}",
+            "write a plain value",
+        ) from None

@@ -428,7 +428,9 @@ def run(args: argparse.Namespace) -> int:
     outcomes = lock_project(project, args.envs, check=args.check, force=args.force)
     for outcome in outcomes:
         note = f" ({outcome.reason})" if outcome.reason and outcome.state != "unchanged" else ""
-        print(f"{outcome.env.name:<24} {outcome.state:<10} torch {outcome.torch or '-'}{note}")
+        locked = expect.load(project.locks_dir, outcome.env) if outcome.torch else None
+        build = f" ({locked.build_name()})" if locked and outcome.state != "stale" else ""
+        print(f"{outcome.env.name:<24} {outcome.state:<10} torch {outcome.torch or '-'}{build}{note}")
     torch = {o.torch.split("+")[0] for o in outcomes if o.torch}
     if torch:
         print(f"torch {torch.pop()} in every env; only the build differs")

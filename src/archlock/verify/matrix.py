@@ -63,7 +63,9 @@ SUITE_FACTS = {
     "compile": lambda raw: raw.get("backend"),
     "autocast": lambda raw: raw.get("dtype"),
     "distributed": lambda raw: raw.get("backend"),
-    "loss_parity": lambda raw: "within %g" % raw["tolerance"] if "tolerance" in raw else None,
+    "loss_parity": lambda raw: (
+        "within %g" % raw["tolerance"] if isinstance(raw.get("tolerance"), int | float) else None
+    ),
 }
 
 
