@@ -122,8 +122,8 @@ def test_a_users_files_are_kept_unless_forced(
         'python: "3.12"' in spec.read_text() and (req / "noxfile.py").read_text() == "import nox\n"
     )
     assert (
-        "kept          envs/linux-arm64-cpu.yaml (yours differs from archlock's; --force replaces it)"
-        in out
+        "kept          envs/linux-arm64-cpu.yaml "
+        "(yours differs from archlock's; --force replaces it)" in out
     )
     assert "noxfile.py is yours, so it was kept" in out
     assert init(req, "--force") == 0
@@ -145,19 +145,22 @@ def test_archlocks_own_noxfile_is_refreshed_without_force(req: Path) -> None:
     ("pyproject", "args", "message"),
     [
         (
-            '[project]\nname = "a"\nversion = "1"\n[tool.uv]\nenvironments = ["sys_platform == \'linux\'"]\n',
+            '[project]\nname = "a"\nversion = "1"\n'
+            "[tool.uv]\nenvironments = [\"sys_platform == 'linux'\"]\n",
             (),
             r"\[tool.uv\] environments: does not cover .*darwin.*\(fix: add ",
         ),
         (
             'tool.uv.package = false\n[project]\nname = "a"\nversion = "1"\n',
             (),
-            r"\[tool.uv\] is written without its own header.*\(fix: add these lines to \[tool.uv\] by hand",
+            r"\[tool.uv\] is written without its own header.*"
+            r"\(fix: add these lines to \[tool.uv\] by hand",
         ),
         (
             '[tool.archlock.verify]\nrun = ["python other.py"]\n',
             ("--run", RUN),
-            r"\[tool.archlock.verify\] run is already \[\"python other.py\"\] \(fix: change it by hand",
+            r"\[tool.archlock.verify\] run is already \[\"python other.py\"\] "
+            r"\(fix: change it by hand",
         ),
         ("[project\n", (), r"pyproject.toml: not valid TOML"),
         (None, ("--metric", "loss ([0-9.]+"), r"--metric: metric: .* is not a regex"),

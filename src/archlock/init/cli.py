@@ -23,7 +23,7 @@ MERGE_HINT = (
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "init",
-        help="set up archlock in an existing project (env specs, settings, noxfile), then lock and render",
+        help="set up archlock in an existing project (env specs, settings, noxfile); lock; render",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written; change nothing"
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="append",
         default=[],
         metavar="COMMAND",
-        help="your own run for [tool.archlock.verify] run, e.g. 'python train.py --max-iters 5' (repeatable)",
+        help="[tool.archlock.verify] run, e.g. 'python train.py --max-iters 5' (repeatable)",
     )
     parser.add_argument(
         "--metric", help="regex whose group 1 is the number every env must agree on"
@@ -86,7 +86,8 @@ def lock_and_render(project: Project) -> None:
     project = Project.load(project.root)  # re-read: init may have changed pyproject.toml and envs/
     for outcome in lock_project(project, None, check=False, force=False):
         print(
-            f"archlock init: lock {outcome.env.name:<20} {outcome.state:<10} torch {outcome.torch or '-'}"
+            f"archlock init: lock {outcome.env.name:<20} {outcome.state:<10} "
+            f"torch {outcome.torch or '-'}"
         )
     files, notes = render.render_project(project.root)
     for note in notes:
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_lock:
         lock_and_render(project)
     print(
-        "archlock init: done; next: archlock build, then archlock verify (nox -s build, nox -s verify)"
+        "archlock init: done; next: archlock build, then archlock verify "
+        "(nox -s build, nox -s verify)"
     )
     return 0
