@@ -220,3 +220,16 @@ def test_a_project_that_needs_a_newer_python_gets_specs_and_bases_for_it(pyproj:
     specs = {e.name: e for e in Project.load(pyproj).all_envs()}
     assert {e.python for e in specs.values()} == {"3.12"}
     assert specs["linux-arm64-cpu"].image_base == "python:3.12-slim-bookworm"
+
+
+def test_check_names_what_init_would_change_and_writes_nothing(
+    req: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(req, "--check") == 5
+    assert "archlock init would change: envs/linux-amd64-cpu.yaml" in capsys.readouterr().err
+    assert not (req / "envs").exists()
+    assert init(req) == 0
+    assert init(req, "--check") == 0
+    (req / "noxfile.py").write_text((req / "noxfile.py").read_text() + "# drift\n")
+    assert init(req, "--check") == 5
+    assert "would change: noxfile.py (fix: run archlock init)" in capsys.readouterr().err

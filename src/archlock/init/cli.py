@@ -9,7 +9,7 @@ from archlock.build import render
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many
 from archlock.core.project import Project
-from archlock.errors import ConfigError
+from archlock.errors import ConfigError, DriftError
 from archlock.init.plan import Change, plan
 from archlock.lock.resolve import lock_project
 from archlock.verify import runs
@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--metric", help="regex whose group 1 is the number every env must agree on"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="fail (exit 5) naming each file init would change"
     )
     parser.add_argument(
         "--no-lock", action="store_true", help="write the files only; do not lock and render"
@@ -103,9 +106,20 @@ def run(args: argparse.Namespace) -> int:
     changes = plan(project, force=args.force, run=args.run, metric=args.metric)
     root_len = len(str(project.root))
     for change in changes:
-        print(show(change, root_len, args.dry_run))
+        if not args.check:
+            print(show(change, root_len, args.dry_run))
     if any(c.action == "kept" and c.path.name == "noxfile.py" for c in changes):
         print(f"archlock init: {MERGE_HINT}")
+    if args.check:
+        stale = [
+            str(c.path)[root_len:].lstrip("/") for c in changes if c.action in ("create", "update")
+        ]
+        if stale:
+            raise DriftError(
+                f"archlock init would change: {', '.join(stale)}", fix="run archlock init"
+            )
+        print("archlock init: every file current")
+        return 0
     if args.dry_run:
         print(
             "archlock init: dry run, nothing written"
