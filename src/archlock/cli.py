@@ -27,7 +27,7 @@ VERB_MODULES = (
     "archlock.verify.verify",
     "archlock.verify.matrix",
     "archlock.verify.cirun",
-    "archlock.inenv.report",
+    "archlock.repro.report_cli",
     "archlock.repro.repro",
     "archlock.build.bench",
     "archlock.scan",

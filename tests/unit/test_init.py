@@ -189,9 +189,31 @@ def test_refusals_name_the_file_the_key_and_the_fix_and_write_nothing(
     assert snapshot(root) == before
 
 
+def test_a_requirements_file_lock_cannot_read_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "--extra-index-url https://example.invalid/simple\ntorch\n"
+    )
+    assert init(tmp_path) == 2
+    assert "option lines such as '--extra-index-url' are not supported" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["requirements.txt"]
+
+
 def test_a_folder_without_a_project_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert init(tmp_path) == 2
     assert "neither pyproject.toml nor requirements.txt found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_that_needs_a_newer_python_gets_specs_and_bases_for_it(pyproj: Path) -> None:
+    path = pyproj / "pyproject.toml"
+    path.write_text(
+        path.read_text().replace('version = "1"', 'version = "1"\nrequires-python = ">=3.12"')
+    )
+    assert init(pyproj) == 0
+    specs = {e.name: e for e in Project.load(pyproj).all_envs()}
+    assert {e.python for e in specs.values()} == {"3.12"}
+    assert specs["linux-arm64-cpu"].image_base == "python:3.12-slim-bookworm"

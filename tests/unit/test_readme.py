@@ -28,6 +28,8 @@ EXERCISED: dict[str, tuple[str, str]] = {
     "archlock report -- python train.py": ("tests/integration/test_repro_venv.py", '"report",'),
     "nox -s repro -- archlock-report.json": ("tests/integration/test_repro_docker.py", "repro"),
     "nox -s scan": ("noxfile.py", '"render-check", "scan"'),
+    'archlock init --run "python train.py --max-iters 5" --metric "loss ([0-9.]+)"': (
+        "tests/integration/test_init_project.py", 'archlock(root, "init", "--run", RUN, "--metric", METRIC)'),
     "nox -s lock -- --project ../other-project": (
         "tests/integration/test_lock_real.py", '"-s", session, "--", "--project", str(project)'),
 }

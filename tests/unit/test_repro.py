@@ -17,10 +17,12 @@ import pytest
 
 from archlock import cli
 from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Project
-from archlock.repro.repro import choose_env, load_report, make_target
+from archlock.repro.repro import choose_env, make_target
+from archlock.repro.reportfile import load_report
 from archlock.core.diagnose import KINDS
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.lockfile import same_version
@@ -566,7 +568,7 @@ def test_a_partial_reproduction_says_so() -> None:
 
 
 def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
-    text = rr.dockerfile(
+    text = sandbox.dockerfile(
         "archlock/debian-bookworm:amd64",
         "archlock/uv:0.13.9-amd64",
         reqs("lock"),
@@ -584,7 +586,7 @@ def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
     )
     assert "# syntax" not in text
     with pytest.raises(ConfigError):
-        rr.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
+        sandbox.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
 
 
 def test_ca_bundle_and_uv_image_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -655,4 +657,4 @@ def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> N
     mac = next(e for e in PROJECT.all_envs() if e.name == "macos-arm64")
     assert locked_env_for(PROJECT, mac, PLATFORMS["macos-arm64"]) is mac
     assert locked_env_for(PROJECT, mac, PLATFORMS["linux-arm64"]).name == "linux-arm64-cpu"
-    assert rr.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"
+    assert sandbox.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"

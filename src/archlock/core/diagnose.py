@@ -18,11 +18,11 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from archlock.core import platforms
+from archlock.core.envvars import ENV_EFFECTS, env_effect
 from archlock.core.lockfile import canonical, public_version, same_version
 from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
 from archlock.core.spec import EnvSpec
-from archlock.inenv.probe import ENV_PREFIXES
-from archlock.inenv.report import build_of, build_text
+from archlock.inenv.locate import build_of, build_text
 from archlock.lock import fit
 from archlock.lock.expect import Expectations, cuda_of_pins
 
@@ -250,8 +250,13 @@ def lock_misfit(ctx: Context, have: str, shown: str, want: str) -> list[Finding]
     if misfit is None:
         return []
     why = f"torch {shown} is installed as locked; {misfit.why}"
-    data = {"have": have, "locked": ctx.pins.get("torch"), "shown": shown, "version": False,
-            "build": misfit.why}
+    data = {
+        "have": have,
+        "locked": ctx.pins.get("torch"),
+        "shown": shown,
+        "version": False,
+        "build": misfit.why,
+    }
     return [Finding("torch", "torch", want, shown, "error", why, misfit.fix, (), data)]
 
 
@@ -478,79 +483,6 @@ def check_cuda_arch(facts: Facts, ctx: Context) -> list[Finding]:
     ]
 
 
-# name -> (the OS it matters on or None for all, the accelerator it matters for or None, effect)
-ENV_EFFECTS: dict[str, tuple[str | None, str | None, str]] = {
-    "PYTORCH_ENABLE_MPS_FALLBACK": (
-        "macos",
-        None,
-        "ops MPS lacks silently run on the CPU: slow, and it hides the missing-op error",
-    ),
-    "PYTORCH_MPS_HIGH_WATERMARK_RATIO": (
-        "macos",
-        None,
-        "changes how much memory MPS may take before failing",
-    ),
-    "PYTORCH_MPS_LOW_WATERMARK_RATIO": ("macos", None, "changes when MPS starts freeing memory"),
-    "SYSTEM_VERSION_COMPAT": (
-        "macos",
-        None,
-        "macOS reports itself as 10.16: installers pick other wheels",
-    ),
-    "CUDA_VISIBLE_DEVICES": (None, "cuda", "hides GPUs from torch (empty or -1 hides all)"),
-    "NVIDIA_VISIBLE_DEVICES": (None, "cuda", "hides GPUs from the container"),
-    "CUDA_LAUNCH_BLOCKING": (
-        None,
-        "cuda",
-        "makes every CUDA call synchronous: slow, different timing",
-    ),
-    "PYTORCH_CUDA_ALLOC_CONF": (
-        None,
-        "cuda",
-        "changes the CUDA caching allocator (fragmentation, OOM points)",
-    ),
-    "PYTORCH_NO_CUDA_MEMORY_CACHING": (None, "cuda", "disables the CUDA caching allocator: slow"),
-    "CUBLAS_WORKSPACE_CONFIG": (None, "cuda", "changes cuBLAS determinism and memory"),
-    "KMP_DUPLICATE_LIB_OK": (
-        None,
-        None,
-        "hides two OpenMP runtimes loaded at once: crashes or wrong results",
-    ),
-    "ATEN_CPU_CAPABILITY": (None, None, "forces other CPU kernels (numerics and speed differ)"),
-    "LD_PRELOAD": (
-        "linux",
-        None,
-        "loads libraries before the wheels' own (another CUDA, BLAS or libstdc++)",
-    ),
-    "LD_LIBRARY_PATH": (
-        "linux",
-        None,
-        "may load another CUDA, cuDNN or BLAS than the locked nvidia-* wheels",
-    ),
-    "DYLD_LIBRARY_PATH": ("macos", None, "may load other libraries than the wheels' own"),
-    "DYLD_FALLBACK_LIBRARY_PATH": ("macos", None, "may load other libraries than the wheels' own"),
-    "PYTHONPATH": (None, None, "imports from outside the env can shadow locked packages"),
-    "PYTHONHOME": (None, None, "points the interpreter at another standard library"),
-    "OMP_NUM_THREADS": (None, None, "changes CPU thread counts (speed, and float summation order)"),
-    "MKL_NUM_THREADS": (None, None, "changes CPU thread counts"),
-    "OPENBLAS_NUM_THREADS": (None, None, "changes CPU thread counts"),
-    "ARCHLOCK_DEVICE": (None, None, "overrides the device archlock's suite picks"),
-    "ARCHLOCK_SUITE_FAULT": (None, None, "a test hook that forces a suite failure"),
-}
-PREFIX_EFFECT = "a torch setting: changes compilation, kernels or communication"
-
-
-def env_effect(name: str, os_name: str | None, accelerator: str) -> str | None:
-    """What `name` does to torch on this OS / accelerator, or None where it has no effect."""
-    if name in ENV_EFFECTS:
-        only_os, only_accelerator, what = ENV_EFFECTS[name]
-        if (only_os and only_os != os_name) or (
-            only_accelerator and only_accelerator != accelerator
-        ):
-            return None
-        return what
-    return PREFIX_EFFECT if name.startswith(ENV_PREFIXES) else None
-
-
 def check_env_vars(facts: Facts, ctx: Context) -> list[Finding]:
     env, os_name = facts.get("env") or {}, (facts.get("os") or {}).get("name")
     order = list(ENV_EFFECTS)
@@ -562,17 +494,6 @@ def check_env_vars(facts: Facts, ctx: Context) -> list[Finding]:
             fix = f"unset {name} and rerun; keep it only if the project documents it"
             out.append(Finding("env-var", name, None, env[name], "warning", why, fix))
     return out
-
-
-def ignored_env(facts: Facts, env: EnvSpec) -> list[str]:
-    """Variables set in the facts that have no effect on this platform (shown as notes)."""
-    values, os_name = facts.get("env") or {}, (facts.get("os") or {}).get("name")
-    return [
-        name
-        for name in sorted(values)
-        if (name in ENV_EFFECTS or name.startswith(ENV_PREFIXES))
-        and env_effect(name, os_name, env.accelerator) is None
-    ]
 
 
 CHECKS = (

@@ -97,6 +97,7 @@ def lock_and_render(project: Project) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
+    project.direct_requirements()  # a requirements.txt lock cannot read is refused before writing
     check_run_options(project, args.run, args.metric)
     changes = plan(project, force=args.force, run=args.run, metric=args.metric)
     root_len = len(str(project.root))

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlock.lock.expect import Expectations
 from archlock.core import diagnose as engine
+from archlock.core import envvars
 from archlock.core.spec import EnvSpec
+from archlock.lock.expect import Expectations
 
 
 @dataclass(frozen=True)
@@ -79,4 +80,4 @@ def diagnose(report: dict[str, Any], target: Target) -> list[Drift]:
 
 def ignored_env(report: dict[str, Any], target: Target) -> list[str]:
     """Variables set in the report that have no effect on this platform (shown as notes)."""
-    return engine.ignored_env(report["probe"], target.env)
+    return envvars.ignored_env(report["probe"], target.env)

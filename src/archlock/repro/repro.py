@@ -1,7 +1,8 @@
 """`archlock repro REPORT` (`nox -s repro -- REPORT`): diagnose a teammate's report, then reproduce it.
 
 1. Load the report (`archlock.report/1`, or a bare `archlock.probe/1` document) and check its
-   shape: a malformed or unknown report is one ConfigError naming the file and the key.
+   shape (`archlock.repro.reportfile`): a malformed or unknown report is one ConfigError naming
+   the file and the key.
 2. Pick the env: `--env`, else the one the report names, else the env for the report's platform.
 3. Diagnose: every drift from that env's lock, most likely cause first, each with its fix
    (`archlock.repro.drift`). `--diff-only` stops here.
@@ -15,191 +16,28 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import json
 import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from archlock.inenv import report as report_script
+from archlock.inenv import locate
 from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.errors import ConfigError
 from archlock.core.fsutil import atomic_write, output_file
 from archlock.core import cabundle, cliargs
-from archlock.core.jsonsrc import load_json
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
 from archlock.core.lockfile import pins as lock_pins
 from archlock.lock import expect as lock_expect
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
+from archlock.repro.reportfile import load_report, report_sha
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
-PROBE_SCHEMA = "archlock.probe/1"
-REMAKE = "make the report again with `archlock report` (or the script from `archlock report --write-script`)"
-NoneType = type(None)
-
-# (dotted key, accepted types): the shape repro relies on; anything else in a report is ignored
-SHAPE: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("created", (str,)),
-    ("platform", (str, NoneType)),
-    ("lock", (dict,)),
-    ("lock.env", (str, NoneType)),
-    ("lock.sha256", (str, NoneType)),
-    ("command", (dict, NoneType)),
-    ("probe", (dict,)),
-    ("probe.schema", (str,)),
-    ("probe.os", (dict,)),
-    ("probe.os.name", (str,)),
-    ("probe.python", (dict,)),
-    ("probe.python.version", (str,)),
-    ("probe.python.arch", (str, NoneType)),
-    ("probe.emulation", (dict, NoneType)),
-    ("probe.distributions", (list,)),
-    ("probe.binaries", (dict, NoneType)),
-    ("probe.torch", (dict, NoneType)),
-    ("probe.gpu", (dict, NoneType)),
-    ("probe.env", (dict,)),
-    ("probe.os.version", (str, NoneType)),
-    ("probe.python.binary_archs", (list, NoneType)),
-    ("probe.emulation.emulated", (bool, NoneType)),
-    ("probe.emulation.by", (str, NoneType)),
-    ("probe.emulation.host_arch", (str, NoneType)),
-    ("probe.torch.importable", (bool, NoneType)),
-    ("probe.torch.version", (str, NoneType)),
-    ("probe.torch.cuda", (str, NoneType)),
-    ("probe.torch.hip", (str, NoneType)),
-    ("probe.torch.mps_built", (bool, NoneType)),
-    ("probe.torch.error", (str, NoneType)),
-    ("probe.torch.devices", (list, NoneType)),
-    ("probe.torch.arch_list", (list, NoneType)),
-    ("probe.binaries.foreign_total", (int, NoneType)),
-    ("probe.binaries.expected_arch", (str, NoneType)),
-    ("probe.binaries.foreign", (list, NoneType)),
-    ("probe.gpu.nvidia_driver", (str, NoneType)),
-)
-# lists inside the probe facts: (dotted key, item types, {item key: types})
-LIST_SHAPE: tuple[tuple[str, tuple[type, ...], dict[str, tuple[type, ...]]], ...] = (
-    ("probe.python.binary_archs", (str,), {}),
-    ("probe.torch.arch_list", (str,), {}),
-    ("probe.torch.devices", (dict,), {"supported": (bool, NoneType)}),
-    ("probe.binaries.foreign", (dict,), {"path": (str,)}),
-    ("command.output_tail", (str,), {}),
-)
-COMMAND_SHAPE = (("argv", (list,)), ("exit_code", (int,)), ("output_tail", (list,)))
-
-
-# ---------------------------------------------------------------------------------------------
-# the report file
-# ---------------------------------------------------------------------------------------------
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    """The report as a dict of the documented shape, or one ConfigError naming file and key."""
-    if not os.path.lexists(path):
-        raise ConfigError(f"{path}: no such report file", fix=REMAKE)
-    data = load_json(path, what="report", fix=REMAKE)
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE
-        )
-    data = upgrade(path, data)
-    check_shape(path, data)
-    return data
-
-
-def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    schema = data.get("schema")
-    if schema == report_script.SCHEMA:
-        return data
-    if schema == PROBE_SCHEMA:  # a bare probe: a report without a lock or a command
-        return {
-            "schema": report_script.SCHEMA,
-            "created": "",
-            "platform": report_script.intended_platform(data),
-            "project": None,
-            "lock": {"env": None, "sha256": None},
-            "command": None,
-            "probe": data,
-        }
-    if isinstance(schema, str) and schema.startswith("archlock.report/"):
-        raise ConfigError(
-            f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
-            fix="upgrade archlock, or make the report with this version",
-        )
-    raise ConfigError(
-        f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE
-    )
-
-
-def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def type_names(types: tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "true or false",
-        dict: "an object",
-        list: "a list",
-        NoneType: "null",
-    }
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def expect(path: Path, key: str, value: Any, types: tuple[type, ...], present: bool = True) -> None:
-    if not present:
-        raise ConfigError(f"{path}: {key}: missing", fix=REMAKE)
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        found = "null" if value is None else type(value).__name__
-        raise ConfigError(f"{path}: {key}: expected {type_names(types)}, found {found}", fix=REMAKE)
-
-
-def check_shape(path: Path, data: dict[str, Any]) -> None:
-    for key, types in SHAPE:
-        present, value = lookup(data, key)
-        expect(path, key, value, types, present or NoneType in types)
-    for key, types in SHAPE:  # a nullable key left out reads as null from here on
-        parent, _, name = key.rpartition(".")
-        holder = lookup(data, parent)[1] if parent else data
-        if NoneType in types and isinstance(holder, dict):
-            holder.setdefault(name, None)
-    if data["probe"]["schema"] != PROBE_SCHEMA:
-        raise ConfigError(
-            f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE
-        )
-    for index, dist in enumerate(data["probe"]["distributions"]):
-        for field in ("name", "version"):
-            present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
-            expect(path, f"probe.distributions[{index}].{field}", value, (str,), present)
-    for key, item_types, fields in LIST_SHAPE:
-        for index, item in enumerate(lookup(data, key)[1] or []):
-            expect(path, f"{key}[{index}]", item, item_types)
-            for field, types in fields.items():
-                present, value = lookup(item, field)
-                expect(path, f"{key}[{index}].{field}", value, types, present or NoneType in types)
-    for name, value in data["probe"]["env"].items():
-        expect(path, f"probe.env.{name}", value, (str,))
-    if data["command"] is not None:
-        for field, types in COMMAND_SHAPE:
-            present, value = lookup(data["command"], field)
-            expect(path, f"command.{field}", value, types, present)
-        for index, word in enumerate(data["command"]["argv"]):
-            expect(path, f"command.argv[{index}]", word, (str,))
-
-
-def report_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # which env
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +63,7 @@ def choose_env(
             f"{path}: platform: no env in {project.envs_dir} targets {label}",
             fix=f"pass --env NAME, or add an env spec with `platform: {label}`",
         )
-    build = report_script.torch_build(report["probe"])
+    build = locate.torch_build(report["probe"])
     mine.sort(
         key=lambda e: (
             not project.env_lock(e.name).exists(),
@@ -444,23 +282,23 @@ def run_where(
 ) -> dict[str, Any]:
     if where.kind == "venv":
         with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
-            venv = rr.make_venv(Path(tmp), reqs, options)
+            venv = sandbox.make_venv(Path(tmp), reqs, options)
             if report.get("command") is None:
                 return {}
             announce(report, "on this host, in the throwaway venv")
-            return rr.run_in_venv(venv, report, project.root, options)
-    tag = rr.image_tag(report_sha(path), where.platform, reqs.source)
+            return sandbox.run_in_venv(venv, report, project.root, options)
+    tag = sandbox.image_tag(report_sha(path), where.platform, reqs.source)
     labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
-    text = rr.dockerfile(
+    text = sandbox.dockerfile(
         base_image(project, target.env, where, options), options.uv_image, reqs, options, labels
     )
-    seconds = rr.build_image(tag, text, reqs, where, options)
+    seconds = sandbox.build_image(tag, text, reqs, where, options)
     print(f"  built {tag} in {seconds:.0f} s")
     record["image"] = tag
     if report.get("command") is None:
         return {}
     announce(report, f"in {tag}")
-    return rr.run_in_image(tag, report, where, project.root, options)
+    return sandbox.run_in_image(tag, report, where, project.root, options)
 
 
 def announce(report: dict[str, Any], where: str) -> None:

@@ -17,24 +17,18 @@ and left out: the verdict then says the reproduction is partial.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
-import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archlock.core import cabundle, settings
-from archlock.core.cabundle import CA_SECRET_ID
 from archlock.core import docker as du
-from archlock.core import proc
 from archlock.core.project import Project
-from archlock.inenv import probe
-from archlock.inenv import report as report_script
-from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
+from archlock.inenv import locate
+from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core.lockfile import canonical
@@ -133,7 +127,7 @@ MPS_REFUSAL = (
 
 def report_platform(report: dict[str, Any]) -> Platform | None:
     """The platform the report's environment was meant for (the report script's answer)."""
-    return PLATFORMS.get(report_script.intended_platform(report["probe"]) or "")
+    return PLATFORMS.get(locate.intended_platform(report["probe"]) or "")
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:
@@ -376,186 +370,3 @@ def verdict(
         "signature": signature(tail),
         "report_signature": signature(recorded.get("output_tail") or []),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# images
-# ---------------------------------------------------------------------------------------------
-
-
-def dockerfile(
-    base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]
-) -> str:
-    flags = ["--require-hashes"] if reqs.hashes else []
-    if options.extra_index_url:
-        flags += ["--extra-index-url", du.dockerfile_str(options.extra_index_url)]
-    if options.find_links:
-        flags += ["--find-links", "/tmp/archlock-repro/wheels"]
-    lines = [
-        f"# archlock repro: the {reqs.source}'s package versions, Python {reqs.python}",
-        f"FROM {du.dockerfile_word(uv_image)} AS uv",
-        f"FROM {du.dockerfile_word(base)}",
-        "COPY --from=uv /uv /usr/local/bin/uv",
-        "COPY . /tmp/archlock-repro/",
-        f"RUN --mount=type=secret,id={CA_SECRET_ID} \\",
-        f"    if [ -s /run/secrets/{CA_SECRET_ID} ]; then export SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}; fi \\",
-        "    && export UV_NO_PROGRESS=1 UV_LINK_MODE=copy NO_COLOR=1 \\",
-        f"    && uv venv --python {du.dockerfile_word(reqs.python)} /opt/venv \\",
-        f"    && uv pip sync --python /opt/venv/bin/python {' '.join(flags)} /tmp/archlock-repro/requirements.txt \\",
-        "    && rm -rf /tmp/archlock-repro /root/.cache/uv",
-        "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 HOME=/tmp",
-        "WORKDIR /tmp",
-        "LABEL " + " ".join(f"{key}={du.dockerfile_str(value)}" for key, value in labels.items()),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def build_context(folder: Path, text: str, reqs: Requirements, options: Options) -> None:
-    (folder / "Dockerfile").write_text(text, encoding="utf-8")
-    (folder / "requirements.txt").write_text(reqs.text(), encoding="utf-8")
-    if options.find_links:
-        (folder / "wheels").mkdir()
-        for wheel in sorted(options.find_links.glob("*.whl")):
-            shutil.copy2(wheel, folder / "wheels" / wheel.name)
-
-
-def failure_reason(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    keep = [
-        re.sub(r"^#\d+ [\d.]+ ", "", line)
-        for line in lines
-        if re.search(r"(error|× |cause:|hint:|Because )", line)
-    ]
-    return " ".join((keep or lines)[-4:])[:600]
-
-
-def build_image(
-    tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options
-) -> float:
-    docker = du.classic_cli(du.docker_cli())
-    if not du.engine_running(docker):
-        raise ToolMissingError(
-            "the Docker engine is not running",
-            fix="start dockerd (on Debian: scripts/local-infra.sh)",
-        )
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
-        build_context(Path(tmp), dockerfile_text, reqs, options)
-        cmd = [
-            docker,
-            "build",
-            "--platform",
-            str(where.platform.docker_platform),
-            "--network",
-            "host",
-            "-t",
-            tag,
-            tmp,
-        ]
-        if options.ca_bundle:
-            cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env={**os.environ, "DOCKER_BUILDKIT": "1"})
-    if not done.ok:
-        reason = done.why() if done.timed_out else failure_reason(done.stdout + done.stderr)
-        raise ExternalCommandError(
-            f"building the image of the {reqs.source}'s versions failed: {reason}",
-            fix="check the base has python3 for that minor (or pass --base), the network "
-            "and the CA bundle (--ca-bundle)",
-        )
-    return time.monotonic() - started
-
-
-def image_tag(report_sha: str, platform: Platform, source: str) -> str:
-    """archlock-repro/<platform>:<report|lock>-<report sha256 prefix>: one image per report and source."""
-    return f"{IMAGE_NAME}/{platform.name}:{source}-{report_sha[:12]}"
-
-
-def run_in_image(
-    tag: str, report: dict[str, Any], where: Where, project: Path, options: Options
-) -> dict[str, Any]:
-    docker = du.docker_cli()
-    name = f"archlock-repro-{os.getpid()}-{int(time.time())}"
-    rel = project_cwd(report, project)
-    env, _ = carried_env(report)
-    cmd = [
-        docker,
-        "run",
-        "--rm",
-        "--name",
-        name,
-        "--platform",
-        str(where.platform.docker_platform),
-        "--network",
-        "host",
-    ]
-    for key, value in sorted(env.items()):
-        cmd += ["-e", f"{key}={value}"]
-    if rel is not None:
-        cmd += ["-v", f"{project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
-    argv = rerun_argv(report, "/opt/venv/bin", "/app" if rel is not None else None)
-    outcome = report_script.run_command(
-        cmd + [tag] + argv,
-        os.getcwd(),
-        options.timeout,
-        len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
-    )
-    if outcome["timed_out"]:
-        proc.run([docker, "rm", "-f", name], timeout=120)
-    return dict(outcome, argv=argv)
-
-
-# ---------------------------------------------------------------------------------------------
-# throwaway venvs (a macOS report on a Mac, or --venv on the report's own platform)
-# ---------------------------------------------------------------------------------------------
-
-
-def make_venv(folder: Path, reqs: Requirements, options: Options) -> Path:
-    uv = uv_binary()
-    env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
-    if options.ca_bundle:
-        env["SSL_CERT_FILE"] = str(options.ca_bundle)
-    (folder / "requirements.txt").write_text(reqs.text(), encoding="utf-8")
-    steps = [
-        [uv, "venv", "--quiet", "--python", reqs.python, str(folder / "venv")],
-        [
-            uv,
-            "pip",
-            "sync",
-            "--quiet",
-            "--python",
-            str(folder / "venv" / "bin" / "python"),
-            *(["--require-hashes"] if reqs.hashes else []),
-            *index_args(options),
-            str(folder / "requirements.txt"),
-        ],
-    ]
-    for step in steps:
-        done = proc.run(step, timeout=BUILD_TIMEOUT, env=env)
-        if not done.ok:
-            reason = done.why() if done.timed_out else failure_reason(done.stderr)
-            raise ExternalCommandError(
-                f"making the throwaway venv of the {reqs.source}'s versions failed: {reason}",
-                fix="check the network and --ca-bundle",
-            )
-    return folder / "venv"
-
-
-def run_in_venv(
-    venv: Path, report: dict[str, Any], project: Path, options: Options
-) -> dict[str, Any]:
-    rel = project_cwd(report, project)
-    cwd = project / rel if rel is not None else venv.parent
-    argv = rerun_argv(report, str(venv / "bin"), str(project) if rel is not None else None)
-    carried, _ = carried_env(report)
-    env = {
-        k: v for k, v in os.environ.items() if not probe.env_allowed(k)
-    }  # this host's own settings stay out
-    env.update(
-        carried,
-        VIRTUAL_ENV=str(venv),
-        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    tail = len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES
-    outcome = report_script.run_command(argv, str(cwd), options.timeout, tail, env=env)
-    return dict(outcome, argv=argv)

@@ -39,7 +39,7 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
-from archlock.inenv.report import build_of, build_text
+from archlock.inenv.locate import build_of, build_text
 from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
 from archlock.core import proc
