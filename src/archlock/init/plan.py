@@ -33,7 +33,7 @@ class Change:
 
 
 def decide(path: Path, text: str, *, ours: bool, force: bool) -> Change:
-    """Compare with what is there: archlock's own files are refreshed, a user's only with --force."""
+    """Against what is there: archlock's own files are refreshed, a user's only with --force."""
     if not path.exists():
         return Change(path, text, "create")
     if path.read_text(encoding="utf-8") == text:
@@ -44,7 +44,7 @@ def decide(path: Path, text: str, *, ours: bool, force: bool) -> Change:
 
 
 def env_python(project: Project) -> str | None:
-    """The lowest Python the project allows when that is above the shipped specs' 3.11, else None."""
+    """The project's lowest Python when it is above the shipped specs' 3.11, else None."""
     floor = re.search(r">=\s*3\.([0-9]+)", project.requires_python)
     return (
         f"3.{floor.group(1)}" if floor and int(floor.group(1)) > int(SHIPPED_PYTHON[2:]) else None

@@ -60,7 +60,8 @@ def add_keys(text: str, table: str, lines: str, where: Path) -> str:
         return prefix + lines + text[at:]
     if table_of(tomllib.loads(text), table) is not None:  # a dotted-key or inline table
         raise ConfigError(
-            f"{where}: [{table}] is written without its own header, so archlock init cannot add to it",
+            f"{where}: [{table}] is written without its own header, "
+            "so archlock init cannot add to it",
             fix=f"add these lines to [{table}] by hand: {' '.join(lines.split())}",
         )
     gap = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
@@ -117,7 +118,7 @@ def verify_lines(run: list[str], metric: str | None) -> str:
 
 
 def updated(path: Path, kind: str, markers: list[str], run: list[str], metric: str | None) -> str:
-    """pyproject.toml's text with what archlock needs added (a new file for a requirements project)."""
+    """pyproject.toml's text with archlock's additions (a new file for a requirements project)."""
     text = path.read_text(encoding="utf-8") if path.is_file() else REQUIREMENTS_NOTE
     if kind == "pyproject":
         text = uv_environments(text, markers, path)
