@@ -397,7 +397,7 @@ def settle_expectations(
     derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
     fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
     path, text = expect.path_for(project.locks_dir, env.name), expect.to_json(derived)
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    current = current_text(path)
     if current == text:
         return Settled(env, derived, path, text, "unchanged", None)
     reason = f"{path.name} is {'missing' if current is None else 'stale'}"
