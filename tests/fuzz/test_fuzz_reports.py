@@ -147,9 +147,9 @@ def test_edited_result_files(path: tuple[Any, ...], value: Any, drop: bool) -> N
             run_cli("--project", str(root), "matrix", "--check") == 0,
         )
     if code == 0:
-        losses = (((broken.get("suite") or {}).get("checks") or {}).get("training") or {}).get(
-            "losses"
-        )
+        losses = broken
+        for key in ("suite", "checks", "training", "losses"):
+            losses = losses.get(key) if isinstance(losses, dict) else None
         diverged = isinstance(losses, list) and any(
             isinstance(x, float) and not math.isfinite(x) for x in losses
         )

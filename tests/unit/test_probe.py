@@ -197,3 +197,10 @@ def test_vm_facts_from_recorded_answers(
     fixtures: Path, case: str, virtual: bool | None, evidence: str
 ) -> None:
     assert probe.vm_facts(answers(fixtures, case)) == {"virtual": virtual, "evidence": evidence}
+
+
+def test_an_emulated_linux_process_cannot_tell_a_vm(fixtures: Path) -> None:
+    facts = probe.vm_facts(answers(fixtures, "linux-arm64-qemu"), emulated=True)
+    assert facts == {"virtual": None, "evidence": "emulated process: the host's CPU is not visible"}
+    rosetta = probe.vm_facts(answers(fixtures, "mac-vm-hosted-runner"), emulated=True)
+    assert rosetta["virtual"] is True  # sysctl answers come from the kernel, Rosetta or not

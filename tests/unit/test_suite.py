@@ -59,6 +59,18 @@ def test_compile_blocked_without_a_compiler(monkeypatch: pytest.MonkeyPatch) -> 
     assert suite.compile_blocker(fake_torch(), "cpu", emulated=False).startswith(
         "no C++ compiler on PATH"
     )
+    assert "image.toolchain: true" in suite.compile_blocker(fake_torch(), "cpu", emulated=False)
+
+
+def test_compile_on_cuda_needs_a_c_compiler_for_tritons_launcher(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "triton", SimpleNamespace())
+    monkeypatch.setattr(suite.shutil, "which", lambda name: None)
+    blocker = suite.compile_blocker(fake_torch(), "cuda", emulated=False)
+    assert blocker.startswith("no C compiler on PATH (triton builds its launcher")
+    monkeypatch.setattr(suite.shutil, "which", lambda name: "/usr/bin/gcc" if name == "gcc" else None)
+    assert suite.compile_blocker(fake_torch(), "cuda", emulated=False) is None
 
 
 # -- device selection with a stand-in torch that reports devices it cannot use -----------------

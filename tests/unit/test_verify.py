@@ -50,7 +50,7 @@ def env_spec(
         torch_variant=None,
         macos=PLATFORMS[platform].default_macos,
         expect_device=accelerator,
-        expect_cuda="12.8" if accelerator == "cuda" else None,
+        expect_cuda=None,
         image_base=None,
         image_digest=None,
         opt_in=False,

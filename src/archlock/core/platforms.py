@@ -69,7 +69,7 @@ class Accelerator:
     wrong_build: str  # why another build is wrong ({env}: the env's name)
     available: str | None  # the torch fact saying the device works here (None: always)
     unavailable: str = ""  # why the device may be missing where the env otherwise runs
-    cuda: bool = False  # a CUDA build: the nvidia-* wheels, expect.cuda, the NVIDIA driver, --gpus
+    cuda: bool = False  # a CUDA build: the nvidia-* wheels, the NVIDIA driver, --gpus
 
 
 ACCELERATOR_TABLE: dict[str, Accelerator] = {
