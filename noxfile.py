@@ -14,14 +14,47 @@ nox.needs_version = ">=2025.2"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True  # a skipped session must never look like a pass
 nox.options.error_on_external_run = True
-# The main job (`nox`): locks current, audit, rendered files current, scan, this host verified.
-nox.options.sessions = ["lock-check", "audit", "render-check", "scan", "verify", "matrix"]
-PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The main job (`nox`): lint and types, locks current, audit, rendered files current, scan,
+# this host verified.
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "lock-check",
+    "audit",
+    "render-check",
+    "scan",
+    "verify",
+    "matrix",
+]
 
 
-def _archlock(session: nox.Session, *args: str) -> None:
-    session.install("-e", ".")
+def _install(session: nox.Session, *groups: str, project: bool = True, locked: bool = True) -> None:
+    """Install archlock's own dependencies (and `groups`) exactly as uv.lock pins them."""
+    args = ["sync", "--locked" if locked else "--quiet", "--no-default-groups"]
+    args += [f"--group={group}" for group in groups]
+    args += [] if project else ["--no-install-project"]
+    env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
+    session.run_install(nox.virtualenv.UV, *args, env=env, external=True)
+
+
+def _archlock(session: nox.Session, *args: str, locked: bool = True) -> None:
+    _install(session, locked=locked)
     session.run("archlock", *args, *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and format check (ruff check + ruff format --check; rules in pyproject.toml)."""
+    _install(session, "lint", project=False)
+    session.run("ruff", "check", *session.posargs)
+    session.run("ruff", "format", "--check", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check src/ and the noxfile (mypy --strict, configured in pyproject.toml)."""
+    _install(session, "dev", "lint")
+    session.run("mypy", *session.posargs)
 
 
 @nox.session
@@ -33,7 +66,7 @@ def init(session: nox.Session) -> None:
 @nox.session
 def lock(session: nox.Session) -> None:
     """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
-    _archlock(session, "lock")
+    _archlock(session, "lock", locked=False)  # its job is to update uv.lock: install without --locked
 
 
 @nox.session(name="lock-check")
@@ -51,7 +84,7 @@ def audit(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (add `-- --integration` for docker, PyPI and browser tests)."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
+    _install(session, "dev")
     session.run("pytest", *session.posargs)
 
 

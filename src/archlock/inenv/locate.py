@@ -142,7 +142,7 @@ def file_sha256(path: str) -> str:
 
 def lock_record(root: str | None, env: str | None, platform: str | None, build: str | None) -> dict:
     """{env, path, sha256, platform, python, accelerator, matched_by, candidates, problem}."""
-    empty = {
+    empty = {  # type: dict[str, object]
         "env": env,
         "path": None,
         "sha256": None,

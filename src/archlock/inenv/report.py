@@ -125,7 +125,7 @@ def build_report(
     if ran is not None:
         report["command"] = dict(
             {
-                "argv": redactor.argv(list(command)),
+                "argv": redactor.argv(list(command or [])),
                 "cwd": cwd,
                 "cwd_in_project": relative_cwd(cwd, root),
             },

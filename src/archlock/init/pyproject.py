@@ -71,10 +71,11 @@ def add_keys(text: str, table: str, lines: str, where: Path) -> str:
 def uv_environments(text: str, markers: list[str], where: Path) -> str:
     """[tool.uv] environments and required-environments covering every env's platform."""
     uv = table_of(tomllib.loads(text), "tool.uv") or {}
+    lines = ""
     for key in ("environments", "required-environments"):
         have = uv.get(key)
         if have is None:
-            text = add_keys(text, "tool.uv", f"{key} = {toml_list(markers)}\n", where)
+            lines += f"{key} = {toml_list(markers)}\n"
             continue
         missing = [m for m in markers if normal(m) not in {normal(h) for h in have}]
         if missing:
@@ -82,7 +83,7 @@ def uv_environments(text: str, markers: list[str], where: Path) -> str:
                 f"{where}: [tool.uv] {key}: does not cover {', '.join(missing)}",
                 fix=f"add {', '.join(json.dumps(m) for m in missing)} to {key}",
             )
-    return text
+    return add_keys(text, "tool.uv", lines, where) if lines else text
 
 
 def normal(marker: str) -> str:

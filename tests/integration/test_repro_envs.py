@@ -19,6 +19,8 @@ from archlock import cli
 
 from archlock.inenv import probe
 
+pytestmark = pytest.mark.integration  # real venvs (uv) and real processes
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")
 em = importlib.util.module_from_spec(_spec)
