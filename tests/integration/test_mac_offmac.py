@@ -30,7 +30,8 @@ def test_python_m_archlock_mac_refuses_without_third_party_imports() -> None:
         "sys.argv = ['archlock.mac', '--check-host']\n"
         "try:\n    runpy.run_module('archlock.mac', run_name='__main__')\n"
         "except SystemExit as exit:\n"
-        "    bad = sorted(m for m in ('yaml', 'jinja2', 'archlock.core.project', 'archlock.core.platforms') if m in sys.modules)\n"
+        "    heavy = ('yaml', 'jinja2', 'archlock.core.project', 'archlock.core.platforms')\n"
+        "    bad = sorted(m for m in heavy if m in sys.modules)\n"
         "    print('imported:', bad)\n    raise\n"
     )
     env = {**os.environ, "PYTHONPATH": SRC}

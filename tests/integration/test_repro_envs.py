@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-
 from archlock.inenv import probe
 
 pytestmark = pytest.mark.integration  # real venvs (uv) and real processes
@@ -28,7 +27,8 @@ _spec.loader.exec_module(em)  # type: ignore[union-attr]
 
 TINY = {"tinydep/__init__.py": "VALUE = 1\n"}
 RAISING_TORCH = {
-    "torch/__init__.py": "raise OSError('libtorch_cpu.so: cannot open shared object file: No such file or directory')\n"
+    "torch/__init__.py": "raise OSError('libtorch_cpu.so: cannot open shared object file: "
+    "No such file or directory')\n"
 }
 
 

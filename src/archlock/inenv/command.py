@@ -6,6 +6,7 @@ the last lines. Standard library only, Python >= 3.8 (it runs inside the env bei
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,10 +95,8 @@ def signal_name(code: int) -> str | None:
 
 
 def kill_group(proc) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def command_record(

@@ -13,14 +13,15 @@ import os
 import re
 
 LOCK_HEAD = re.compile(
-    r"^# env: (?P<env>\S+) \((?P<platform>[a-z0-9-]+), Python (?P<python>[0-9.]+), (?P<accelerator>[a-z]+)\)",
+    r"^# env: (?P<env>\S+) \((?P<platform>[a-z0-9-]+), "
+    r"Python (?P<python>[0-9.]+), (?P<accelerator>[a-z]+)\)",
     re.MULTILINE,
 )
 ARCH_WORDS = {"x86_64": "amd64", "arm64": "arm64"}
 
 
 def find_project(start: str) -> str | None:
-    """The nearest folder at or above `start` that holds envs/, pyproject.toml or requirements.txt."""
+    """The nearest folder at or above `start` holding envs/, pyproject.toml or requirements.txt."""
     folder = os.path.abspath(start)
     while True:
         if any(
