@@ -145,7 +145,7 @@ def test_interrupt_leaves_previous_files_intact(fixtures: Path, tmp_path: Path, 
         proc.send_signal(sig)
         proc.communicate(timeout=120)
         assert snapshot(project) == before
-        assert not list((project / "envs" / "locks").glob(".*.tmp"))
+        assert not list((project / "envs" / "locks").glob(".*archlock-tmp"))
 
 
 def test_this_repository_locks_are_current(repo: Path) -> None:

@@ -11,7 +11,10 @@ from archlock.build import render
 from archlock.core.spec import load_spec
 from archlock.errors import ConfigError
 
-SPEC = 'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage:\n  base: debian:bookworm-slim\n'
+SPEC = (
+    'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\n'
+    "image:\n  base: debian:bookworm-slim\n"
+)
 
 
 def spec(tmp_path: Path, extra: str = "") -> Path:

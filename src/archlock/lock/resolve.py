@@ -397,7 +397,7 @@ def settle_expectations(
     derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
     fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
     path, text = expect.path_for(project.locks_dir, env.name), expect.to_json(derived)
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    current = current_text(path)
     if current == text:
         return Settled(env, derived, path, text, "unchanged", None)
     reason = f"{path.name} is {'missing' if current is None else 'stale'}"
@@ -428,7 +428,7 @@ def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
 
 
 # -- CLI ------------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("lock", help="lock every env (uv.lock + hashed per-env locks)")
     parser.add_argument("--check", action="store_true", help="fail if any lock is stale; change nothing")
     parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")

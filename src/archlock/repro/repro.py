@@ -27,6 +27,7 @@ from archlock.repro import run as rr
 from archlock.repro import sandbox
 from archlock.errors import ConfigError
 from archlock.core.fsutil import atomic_write, output_file
+from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, cliargs
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
@@ -314,7 +315,7 @@ def announce(report: dict[str, Any], where: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "repro", help="diagnose a teammate's report and reproduce its failure"
     )
@@ -341,7 +342,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--uv-image",
         help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else [tool.archlock.render] "
-        f"uv-image, else {rr.DEFAULT_UV_IMAGE})",
+        f"uv-image, else {DEFAULT_UV_IMAGE})",
     )
     parser.add_argument(
         "--ca-bundle",

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from archlock.core import cabundle, settings
@@ -211,7 +212,10 @@ def index_args(options: Options) -> list[str]:
 
 
 def preflight(
-    reqs: Requirements, platform: Platform, options: Options, run=subprocess.run
+    reqs: Requirements,
+    platform: Platform,
+    options: Options,
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> Requirements:
     """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out, by name."""
     if reqs.source == "lock" or not reqs.lines:
@@ -312,7 +316,7 @@ def carried_env(report: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 def project_cwd(report: dict[str, Any], project: Path) -> str | None:
     rel = (report.get("command") or {}).get("cwd_in_project")
-    if rel is None or not project.is_dir():
+    if not isinstance(rel, str) or not project.is_dir():
         return None
     return rel
 
