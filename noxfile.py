@@ -59,14 +59,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def init(session: nox.Session) -> None:
-    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD] [--dry-run]`."""
+    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD]`."""
     _archlock(session, "init")
 
 
 @nox.session
 def lock(session: nox.Session) -> None:
     """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
-    _archlock(session, "lock", locked=False)  # its job is to update uv.lock: install without --locked
+    # its job is to update uv.lock: it installs without --locked
+    _archlock(session, "lock", locked=False)
 
 
 @nox.session(name="lock-check")
@@ -150,13 +151,15 @@ def render_check(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the images of docker/docker-bake.hcl (buildx bake, else an announced BuildKit fallback)."""
+    """Build the images of docker/docker-bake.hcl (buildx bake, else a BuildKit fallback)."""
     _archlock(session, "build")
 
 
 @nox.session
 def repro(session: nox.Session) -> None:
-    """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT [--diff-only]`."""
+    """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT`."""
     if not session.posargs:
-        session.error("Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]")
+        session.error(
+            "Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]"
+        )
     _archlock(session, "repro")
