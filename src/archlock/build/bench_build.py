@@ -162,11 +162,20 @@ def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
     return cabundle.resolve(chosen["ca-bundle"])
 
 
+def bake_overrides(project_root: Path) -> dict[str, str]:
+    """The uv image render and repro would use ($ARCHLOCK_UV_IMAGE, [tool.archlock.render]
+    uv-image), as the bake file's UV_IMAGE variable; nothing when neither is set."""
+    from archlock.core.project import Project
+
+    uv_image = settings.section(Project.load(project_root), "render")["uv-image"]
+    return {"UV_IMAGE": uv_image} if uv_image else {}
+
+
 def run_build_bench(
     project_root: Path, ca_bundle: Path | None = None, network: str | None = None, sets: tuple[str, ...] = ()
 ) -> None:
     """What `archlock bench` calls for its build part (`sets`: bake overrides such as a local base)."""
-    env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
+    env = bake_overrides(project_root)
     base = build.BuildOptions(
         project=project_root, ca_bundle=bench_ca_bundle(project_root, ca_bundle), network=network, env=env, sets=sets
     )

@@ -301,7 +301,7 @@ def _run(cmd: list[str], options: BuildOptions, what: str) -> str:
 
 
 # -- CLI ----------------------------------------------------------------------------------------
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("build", help="build the images of docker/docker-bake.hcl (buildx bake, or a BuildKit fallback)")
     parser.add_argument("targets", nargs="*", help="bake targets or groups (default: group default; with --push: release)")
     parser.add_argument("--env", dest="envs", action="append", default=[], metavar="NAME", help="build this env's target (repeatable)")

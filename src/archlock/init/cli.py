@@ -20,7 +20,7 @@ MERGE_HINT = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "init",
         help="set up archlock in an existing project (env specs, settings, noxfile); lock; render",

@@ -428,7 +428,7 @@ def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
 
 
 # -- CLI ------------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("lock", help="lock every env (uv.lock + hashed per-env locks)")
     parser.add_argument("--check", action="store_true", help="fail if any lock is stale; change nothing")
     parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")

@@ -9,13 +9,13 @@ import os
 import posixpath
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from archlock.core import docker as du
 from archlock.core import proc
+from archlock.core.fsutil import temp_dir
 from archlock.core.cabundle import CA_SECRET_ID
 from archlock.core.platforms import Platform
 from archlock.core.uvtool import uv_binary
@@ -33,7 +33,6 @@ from archlock.repro.run import (
     project_cwd,
     rerun_argv,
 )
-
 
 # ---------------------------------------------------------------------------------------------
 # images
@@ -55,10 +54,12 @@ def dockerfile(
         "COPY --from=uv /uv /usr/local/bin/uv",
         "COPY . /tmp/archlock-repro/",
         f"RUN --mount=type=secret,id={CA_SECRET_ID} \\",
-        f"    if [ -s /run/secrets/{CA_SECRET_ID} ]; then export SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}; fi \\",
+        f"    if [ -s /run/secrets/{CA_SECRET_ID} ]; "
+        f"then export SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}; fi \\",
         "    && export UV_NO_PROGRESS=1 UV_LINK_MODE=copy NO_COLOR=1 \\",
         f"    && uv venv --python {du.dockerfile_word(reqs.python)} /opt/venv \\",
-        f"    && uv pip sync --python /opt/venv/bin/python {' '.join(flags)} /tmp/archlock-repro/requirements.txt \\",
+        f"    && uv pip sync --python /opt/venv/bin/python {' '.join(flags)} "
+        "/tmp/archlock-repro/requirements.txt \\",
         "    && rm -rf /tmp/archlock-repro /root/.cache/uv",
         "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 HOME=/tmp",
         "WORKDIR /tmp",
@@ -97,7 +98,7 @@ def build_image(
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
         )
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+    with temp_dir("repro") as tmp:
         build_context(Path(tmp), dockerfile_text, reqs, options)
         cmd = [
             docker,
@@ -108,7 +109,7 @@ def build_image(
             "host",
             "-t",
             tag,
-            tmp,
+            str(tmp),
         ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
@@ -124,7 +125,7 @@ def build_image(
 
 
 def image_tag(report_sha: str, platform: Platform, source: str) -> str:
-    """archlock-repro/<platform>:<report|lock>-<report sha256 prefix>: one image per report and source."""
+    """archlock-repro/<platform>:<report|lock>-<sha256 prefix>: one image per report and source."""
     return f"{IMAGE_NAME}/{platform.name}:{source}-{report_sha[:12]}"
 
 

@@ -464,7 +464,7 @@ def stale(files: dict[Path, str]) -> list[str]:
     ]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "matrix", help="combine verify results into a feature x env matrix (Markdown + HTML)"
     )

@@ -426,7 +426,7 @@ def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
 
 def check_packages(findings: Findings, ctx: Context) -> Check:
     missing, wrong = first(findings, "packages-missing"), first(findings, "packages-different")
-    extra = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
+    extra: list[str] = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
     if missing or wrong:
         parts = [f"missing {', '.join(missing.data['names'][:5])}"] if missing else []
         parts += [f"different {', '.join(wrong.data['names'][:5])}"] if wrong else []
