@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import unicodedata
 from pathlib import Path
 
+from archlock.core import proc
 from archlock.errors import ConfigError, ToolMissingError
 from archlock.core.spec import NAME_RE
 
@@ -117,9 +117,11 @@ def docker_cli() -> str:
     )
 
 
+QUERY_TIMEOUT = 60.0  # seconds for docker to answer a version or info query
+
+
 def has_buildx(docker: str) -> bool:
-    result = subprocess.run([docker, "buildx", "version"], capture_output=True, text=True, check=False)
-    return result.returncode == 0
+    return proc.run([docker, "buildx", "version"], timeout=QUERY_TIMEOUT).ok
 
 
 def classic_cli(docker: str) -> str:
@@ -131,13 +133,11 @@ def classic_cli(docker: str) -> str:
 
 
 def _client_major(docker: str) -> int:
-    result = subprocess.run(
-        [docker, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, check=False
-    )
+    result = proc.run([docker, "version", "--format", "{{.Client.Version}}"], timeout=QUERY_TIMEOUT)
     match = re.match(r"(\d+)\.", result.stdout.strip())
     return int(match.group(1)) if match else 99
 
 
 def engine_running(docker: str) -> bool:
-    result = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False)
-    return result.returncode == 0 and bool(result.stdout.strip())
+    result = proc.run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=QUERY_TIMEOUT)
+    return result.ok and bool(result.stdout.strip())  # a daemon that does not answer is not running

@@ -116,8 +116,8 @@ def driver_misfits(env: EnvSpec, exp: Expectations, machine: Machine, where: str
     runs = newest_cuda_major(machine.driver)
     own = platforms.CUDA_TOOLKIT_DRIVER.get(cuda)
     alternative = (
-        f", or lock a torch build for CUDA {runs}.x (an older torch, or a cu{runs}X build from "
-        "the PyTorch index via torch.index and torch.variant)"
+        f", or lock a torch build for CUDA {runs}.x (an older torch, or torch's CUDA {runs}.x "
+        "build from the PyTorch index via torch.index and torch.variant)"
         if runs
         else ""
     )

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from archlock.inenv import locate
 from archlock.repro import run as rr
 from archlock.repro import sandbox
 from archlock.errors import ConfigError
-from archlock.core.fsutil import atomic_write, output_file
+from archlock.core.fsutil import atomic_write, output_file, temp_dir
 from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, cliargs
 from archlock.core.platforms import Platform
@@ -282,7 +281,7 @@ def run_where(
     record: dict[str, Any],
 ) -> dict[str, Any]:
     if where.kind == "venv":
-        with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+        with temp_dir("repro") as tmp:
             venv = sandbox.make_venv(Path(tmp), reqs, options)
             if report.get("command") is None:
                 return {}

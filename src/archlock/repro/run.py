@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from archlock.core import cabundle, settings
 from archlock.core import docker as du
 from archlock.core.project import Project
 from archlock.inenv import locate
+from archlock.core.fsutil import temp_dir
 from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
@@ -220,7 +220,7 @@ def preflight(
     """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out, by name."""
     if reqs.source == "lock" or not reqs.lines:
         return reqs
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+    with temp_dir("repro") as tmp:
         for _ in range(PREFLIGHT_ROUNDS):
             path = Path(tmp) / "requirements.txt"
             path.write_text(reqs.text(), encoding="utf-8")

@@ -9,13 +9,13 @@ import os
 import posixpath
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from archlock.core import docker as du
 from archlock.core import proc
+from archlock.core.fsutil import temp_dir
 from archlock.core.cabundle import CA_SECRET_ID
 from archlock.core.platforms import Platform
 from archlock.core.uvtool import uv_binary
@@ -98,7 +98,7 @@ def build_image(
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
         )
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+    with temp_dir("repro") as tmp:
         build_context(Path(tmp), dockerfile_text, reqs, options)
         cmd = [
             docker,
@@ -109,7 +109,7 @@ def build_image(
             "host",
             "-t",
             tag,
-            tmp,
+            str(tmp),
         ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
