@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.version import Version
 
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -81,17 +82,23 @@ def check_environments(project: Project, envs: list[EnvSpec]) -> None:
     declared = project.pyproject.get("tool", {}).get("uv", {}).get("environments")  # type: ignore[union-attr]
     if not declared:
         return
-    normal = {_normal_marker(m) for m in declared}
+    where = f"{project.root / 'pyproject.toml'}: [tool.uv] environments"
+    normal = {_normal_marker(m, where) for m in declared}
     for env in envs:
-        if _normal_marker(env.platform.marker) not in normal:
+        if _normal_marker(env.platform.marker, where) not in normal:
             raise ConfigError(
                 f"{project.root / 'pyproject.toml'}: [tool.uv] environments: does not cover env {env.name}",
                 fix=f'add "{env.platform.marker}" to environments and required-environments',
             )
 
 
-def _normal_marker(marker: str) -> str:
-    return re.sub(r"\s+", " ", marker.replace('"', "'")).strip()
+def _normal_marker(marker: str, where: str) -> str:
+    """A PEP 508 marker in packaging's normal form (quotes, spacing), so equal markers match."""
+    try:
+        return str(Marker(marker))
+    except InvalidMarker as exc:
+        message = f"{where}: {marker!r} is not a marker ({exc})"
+        raise ConfigError(message, fix="write a PEP 508 marker") from None
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:

@@ -449,7 +449,7 @@ def template() -> jinja2.Template:
 
 def render_html(columns: list[Column], rows: list[Row]) -> str:
     header = html.escape(f"{GENERATED_MARK} - do not edit by hand. Regenerate with: {COMMAND}")
-    note = tolerance_note(reference_key(rows, columns))
+    note = tolerance_note(reference_key(rows, columns)).replace("`", "")  # Markdown's quotes
     return template().render(header=header, columns=columns, rows=rows, facts=FACT_ROWS, note=note)
 
 

@@ -827,8 +827,9 @@ def image_digest(ref: str, info: dict[str, Any]) -> str | None:
         return ref
     repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
     digests = info.get("RepoDigests") or []
-    mine = [d for d in digests if d.split("@", 1)[0] == repo]
-    return (mine or digests or [None])[0]
+    known = [str(d) for d in digests]
+    mine = [d for d in known if d.split("@", 1)[0] == repo]
+    return (mine or known)[0] if known else None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
