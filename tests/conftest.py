@@ -38,7 +38,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type
     report = outcome.get_result()
     if not item.config.getoption("--integration") or not report.skipped:
         return
-    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = (
+        str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    )
     reason = reason.removeprefix("Skipped: ")
     if not reason.startswith(ALLOWED_SKIP_PREFIX):
         report.outcome = "failed"

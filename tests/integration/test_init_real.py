@@ -18,7 +18,11 @@ def archlock(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ARCHLOCK_")}
     return subprocess.run(
         [sys.executable, "-m", "archlock", "--project", str(root), *args],
-        capture_output=True, text=True, timeout=600, check=False, env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=clean,
     )
 
 
@@ -29,7 +33,9 @@ def test_init_locks_and_renders_a_pyproject_project(tmp_path: Path, fixtures: Pa
     assert first.returncode == 0, first.stdout + first.stderr
     assert (root / "uv.lock").is_file()
     assert sorted(p.name for p in (root / "envs" / "locks").glob("*.txt")) == [
-        "linux-amd64-cuda.txt", "linux-arm64-cpu.txt", "macos-arm64.txt"
+        "linux-amd64-cuda.txt",
+        "linux-arm64-cpu.txt",
+        "macos-arm64.txt",
     ]
     assert (root / "docker" / "linux-arm64-cpu.Dockerfile").is_file()
     for check in (("lock", "--check"), ("render", "--check"), ("init", "--check")):

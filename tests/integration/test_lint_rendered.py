@@ -49,11 +49,26 @@ def variants(tmp_path: Path) -> list[Path]:
     )
     base = dict(python="3.12", lock_sha256="cd" * 32, runner="ubuntu-24.04")
     targets = [
-        render.ImageTarget(env="gpu", platforms=("linux/amd64",), accelerator="cuda", install_project=True,
-                           base_image="python:3.12-slim@sha256:" + "1" * 64, lock_path="envs/locks/gpu.txt", **base),
-        render.ImageTarget(env="cpu-index", platforms=("linux/amd64",), accelerator="cpu", install_project=False,
-                           base_image="debian:bookworm-slim", lock_path="envs/locks/cpu-index.txt",
-                           extra_index_url="https://download.example/whl/cpu", opt_in=True, **base),
+        render.ImageTarget(
+            env="gpu",
+            platforms=("linux/amd64",),
+            accelerator="cuda",
+            install_project=True,
+            base_image="python:3.12-slim@sha256:" + "1" * 64,
+            lock_path="envs/locks/gpu.txt",
+            **base,
+        ),
+        render.ImageTarget(
+            env="cpu-index",
+            platforms=("linux/amd64",),
+            accelerator="cpu",
+            install_project=False,
+            base_image="debian:bookworm-slim",
+            lock_path="envs/locks/cpu-index.txt",
+            extra_index_url="https://download.example/whl/cpu",
+            opt_in=True,
+            **base,
+        ),
     ]
     files = render.render_files(tmp_path, settings, targets)
     render.write(tmp_path, files)
@@ -78,11 +93,21 @@ def test_rendered_workflows_pass_actionlint_with_shellcheck(tmp_path: Path) -> N
     assert len(workflows) == 2
     ignore = [arg for pattern in ACTIONLINT_IGNORED for arg in ("-ignore", pattern)]
     for path in workflows:
-        lint([tool("actionlint"), "-no-color", f"-shellcheck={tool('shellcheck')}", *ignore, str(path)])
+        lint(
+            [
+                tool("actionlint"),
+                "-no-color",
+                f"-shellcheck={tool('shellcheck')}",
+                *ignore,
+                str(path),
+            ]
+        )
 
 
 def test_shell_scripts_pass_shellcheck(tmp_path: Path) -> None:
-    scripts = [REPO / "scripts" / "local-infra.sh"] + [p for p in variants(tmp_path) if p.suffix == ".sh"]
+    scripts = [REPO / "scripts" / "local-infra.sh"] + [
+        p for p in variants(tmp_path) if p.suffix == ".sh"
+    ]
     assert len(scripts) == 2
     for path in scripts:
         lint([tool("shellcheck"), str(path)])

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 def test_a_hung_child_and_its_grandchild_are_killed_at_the_limit(tmp_path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     started = time.monotonic()
-    result = proc.run(["sh", "-c", f"echo partial; sleep 60 & echo $! > {pidfile}; wait"], timeout=1)
+    result = proc.run(
+        ["sh", "-c", f"echo partial; sleep 60 & echo $! > {pidfile}; wait"], timeout=1
+    )
     assert time.monotonic() - started < 10
     assert result.timed_out and result.returncode is None and not result.ok
     assert result.stdout.strip() == "partial"
@@ -43,5 +45,7 @@ def test_exit_status_signal_and_tail() -> None:
 
 
 def test_a_missing_executable_is_one_line_with_the_callers_fix() -> None:
-    with pytest.raises(ToolMissingError, match=r"no-such-tool-x: command not found \(fix: apt-get install x\)"):
+    with pytest.raises(
+        ToolMissingError, match=r"no-such-tool-x: command not found \(fix: apt-get install x\)"
+    ):
         proc.run(["no-such-tool-x"], timeout=5, missing_fix="apt-get install x")

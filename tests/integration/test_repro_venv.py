@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-
 from archlock.inenv import probe
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock.verify import verify
 from archlock.core.project import Project
+from archlock.verify import verify
 
 REPO = Path(__file__).resolve().parents[2]
 FOREIGN_MACHINE = {"x86_64": (183, "arm64"), "arm64": (62, "x86_64")}
@@ -122,7 +122,9 @@ def test_planted_foreign_arch_object_is_named(
     )
     # a re-sync keeps a package at its locked version as it is: the fix recreates the venv
     fix = "(fix: reinstall archlock_planted from the lock with a native interpreter (remove"
-    assert fix in done.stderr and f"then archlock verify --env {result['env']} --venv " in done.stderr
+    assert (
+        fix in done.stderr and f"then archlock verify --env {result['env']} --venv " in done.stderr
+    )
 
 
 @pytest.mark.integration

@@ -9,14 +9,21 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-
-from archlock.lock import audit
 from archlock.core.project import Project
+from archlock.lock import audit
 
 
 def pkg(name: str, version: str = "1.0", size: int | None = 1000, sdist: bool = False) -> str:
-    wheels = f'wheels = [{{ url = "https://files.example/{name}.whl", size = {size}, hashes = {{ sha256 = "aa" }} }}]' if size else ""
-    src = 'sdist = { url = "https://files.example/x.tar.gz", hashes = { sha256 = "bb" } }' if sdist else ""
+    wheels = (
+        f'wheels = [{{ url = "https://files.example/{name}.whl", size = {size}, hashes = {{ sha256 = "aa" }} }}]'
+        if size
+        else ""
+    )
+    src = (
+        'sdist = { url = "https://files.example/x.tar.gz", hashes = { sha256 = "bb" } }'
+        if sdist
+        else ""
+    )
     return f'[[packages]]\nname = "{name}"\nversion = "{version}"\n{src}\n{wheels}\n'
 
 
@@ -57,7 +64,9 @@ def test_source_build_is_reported(project: Project) -> None:
         ("macos-arm64", "lmdb", "macosx arm64 wheels"),
     ],
 )
-def test_known_breakers_name_the_replacement(project: Project, env: str, package: str, replacement: str) -> None:
+def test_known_breakers_name_the_replacement(
+    project: Project, env: str, package: str, replacement: str
+) -> None:
     write(project, env, pkg(package))
     findings = audit.audit_env(project, project.envs([env])[0]).findings
     assert [(f.kind, f.severity) for f in findings] == [("known-breaker", "error")]
@@ -71,15 +80,23 @@ def test_breakers_are_fine_where_they_belong(project: Project, package: str) -> 
 
 
 def test_cpu_env_with_cuda_stack_reports_bytes(project: Project) -> None:
-    write(project, "linux-arm64-cpu", pkg("torch"), pkg("nvidia-cublas-cu13", size=600_000_000),
-          pkg("nvidia-cudnn-cu13", size=700_000_000), pkg("cuda-bindings", size=12_000_000))
+    write(
+        project,
+        "linux-arm64-cpu",
+        pkg("torch"),
+        pkg("nvidia-cublas-cu13", size=600_000_000),
+        pkg("nvidia-cudnn-cu13", size=700_000_000),
+        pkg("cuda-bindings", size=12_000_000),
+    )
     (finding,) = audit.audit_env(project, project.envs(["linux-arm64-cpu"])[0]).findings
     assert finding.kind == "cuda-stack-in-cpu-env"
     assert "3 packages" in finding.message and "1.31 GB" in finding.message
     assert "PyTorch CPU index" in finding.fix
 
 
-def test_cli_json_output_and_exit_code(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_output_and_exit_code(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
         write(project, env, pkg("torch"))
     write(project, "macos-arm64", pkg("torch"), pkg("triton"))
@@ -88,10 +105,16 @@ def test_cli_json_output_and_exit_code(project: Project, capsys: pytest.CaptureF
     assert code == 6 and "1 finding(s) at or above error" in err
     report = json.loads(out)
     assert report["schema"] == "archlock.audit/1"
-    assert [e["env"] for e in report["envs"]] == ["linux-amd64-cuda", "linux-arm64-cpu", "macos-arm64"]
+    assert [e["env"] for e in report["envs"]] == [
+        "linux-amd64-cuda",
+        "linux-arm64-cpu",
+        "macos-arm64",
+    ]
     assert report["envs"][2]["findings"][0]["package"] == "triton"
 
 
-def test_missing_lock_is_a_clean_error(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_lock_is_a_clean_error(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["--project", str(project.root), "audit"]) == 5
     assert "no lock for env" in capsys.readouterr().err

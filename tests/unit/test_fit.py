@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_verify import probe_doc, suite_doc
 
+from archlock.core.diagnose import Context
 from archlock.core.spec import EnvSpec, load_spec
 from archlock.errors import ConfigError
-from archlock.core.diagnose import Context
 from archlock.lock import expect, fit, machines
 from archlock.verify import verify
-from test_verify import probe_doc, suite_doc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_ENVS = Path(__file__).resolve().parents[2] / "src" / "archlock" / "data" / "envs"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from archlock.lock import resolve as lock
-from archlock.errors import ConfigError, ResolveError
 from archlock.core.project import Index, Project
 from archlock.core.spec import load_spec
+from archlock.errors import ConfigError, ResolveError
+from archlock.lock import resolve as lock
 
 PYLOCK = """\
 lock-version = "1.0"
@@ -48,7 +48,10 @@ def test_requirements_are_pins_and_hashes_only() -> None:
 def test_mirror_pylock_points_at_the_real_index() -> None:
     index = Index("pytorch-cpu", "/mirror/wheels", "https://real.invalid/whl/cpu", "$X")
     out = lock.relocate_mirror(PYLOCK, index)
-    assert 'url = "https://real.invalid/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl"' in out
+    assert (
+        'url = "https://real.invalid/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl"'
+        in out
+    )
     assert "/mirror/" not in out
     assert "https://files.example/filelock-4.2.11.tar.gz" in out  # PyPI files untouched
 
@@ -67,7 +70,10 @@ def test_stamp_round_trip_and_reasons(app: Project) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(lock.stamped("torch==2.13.0+cpu\n", env, inputs))
     assert lock.staleness(app, env, inputs) is None
-    assert lock.staleness(app, env, lock.env_inputs(app, env, "torch==2.14.0\n")) == "uv.lock's pins changed"
+    assert (
+        lock.staleness(app, env, lock.env_inputs(app, env, "torch==2.14.0\n"))
+        == "uv.lock's pins changed"
+    )
     app.env_lock(env.name).write_text(app.env_lock(env.name).read_text() + "six==1.0\n")
     assert lock.staleness(app, env, inputs) == f"{env.name}.txt was edited by hand"
     app.env_pylock(env.name).unlink()
@@ -96,14 +102,18 @@ def test_macos_floor_fails_before_resolving(tmp_path: Path) -> None:
     spec.write_text('platform: macos-arm64\npython: "3.11"\naccelerator: mps\nmacos: "13.0"\n')
     env = load_spec(spec)
     lock.preflight_macos(env, "2.10.0")  # 2.10 still has macOS 11+ wheels
-    with pytest.raises(ConfigError, match=r'macos: torch 2.15.0 has no wheel for macOS 13.0.*set macos: "14.0"'):
+    with pytest.raises(
+        ConfigError, match=r'macos: torch 2.15.0 has no wheel for macOS 13.0.*set macos: "14.0"'
+    ):
         lock.preflight_macos(env, "2.15.0")
 
 
 def test_uv_platform_tag_failure_becomes_the_macos_fix(tmp_path: Path) -> None:
     spec = tmp_path / "mac.yaml"
     spec.write_text('platform: macos-arm64\npython: "3.11"\naccelerator: mps\nmacos: "13.0"\n')
-    uv_said = ResolveError("no solution: Because torch==2.99.0 has no wheels with a matching platform tag (e.g., `macosx_13_0_arm64`)")
+    uv_said = ResolveError(
+        "no solution: Because torch==2.99.0 has no wheels with a matching platform tag (e.g., `macosx_13_0_arm64`)"
+    )
     explained = lock.explain_resolve_failure(uv_said, load_spec(spec), None, "2.99.0")
     assert isinstance(explained, ConfigError)
     assert "macos: torch 2.99.0 has no wheel for macOS 13.0" in explained.line()
@@ -111,18 +121,31 @@ def test_uv_platform_tag_failure_becomes_the_macos_fix(tmp_path: Path) -> None:
 
 def test_unreachable_index_names_the_override(app: Project) -> None:
     env = app.envs(["linux-amd64-cpu"])[0]
-    index = Index("pytorch-cpu", "http://127.0.0.1:9/simple", "https://real.invalid", "$ARCHLOCK_INDEX_PYTORCH_CPU")
-    explained = lock.explain_resolve_failure(ResolveError("x: an index is unreachable: tcp connect error"), env, index, "2.13.0")
+    index = Index(
+        "pytorch-cpu",
+        "http://127.0.0.1:9/simple",
+        "https://real.invalid",
+        "$ARCHLOCK_INDEX_PYTORCH_CPU",
+    )
+    explained = lock.explain_resolve_failure(
+        ResolveError("x: an index is unreachable: tcp connect error"), env, index, "2.13.0"
+    )
     assert "torch.index 'pytorch-cpu' at http://127.0.0.1:9/simple" in explained.line()
     assert "set ARCHLOCK_INDEX_PYTORCH_CPU" in explained.line()
 
 
 def test_torch_must_agree_across_envs(repo: Path) -> None:
     cpu, cuda, mac = (e for e in Project.load(repo).all_envs() if e.name != "linux-arm64-cpu")
-    same = [lock.EnvOutcome(cpu, "locked", None, "2.10.0+cpu"), lock.EnvOutcome(cuda, "locked", None, "2.10.0")]
+    same = [
+        lock.EnvOutcome(cpu, "locked", None, "2.10.0+cpu"),
+        lock.EnvOutcome(cuda, "locked", None, "2.10.0"),
+    ]
     lock.check_torch_agrees(same)  # builds differ, the release is the same
     older_mac = lock.EnvOutcome(mac, "locked", None, "2.11.0")
-    with pytest.raises(ResolveError, match=r"torch differs between envs \(linux-amd64-cpu=2.10.0\+cpu, linux-amd64-cuda=2.10.0, macos-arm64=2.11.0\)"):
+    with pytest.raises(
+        ResolveError,
+        match=r"torch differs between envs \(linux-amd64-cpu=2.10.0\+cpu, linux-amd64-cuda=2.10.0, macos-arm64=2.11.0\)",
+    ):
         lock.check_torch_agrees([*same, older_mac])
 
 
@@ -148,7 +171,9 @@ def test_standin_pyproject_for_requirements_projects(tmp_path: Path, fixtures: P
 
 def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: Path) -> None:
     shutil.copytree(fixtures / "projects" / "torch-mirror", tmp_path / "t")
-    (tmp_path / "t" / "envs" / "arm.yaml").write_text('platform: linux-arm64\npython: "3.11"\naccelerator: cpu\n')
+    (tmp_path / "t" / "envs" / "arm.yaml").write_text(
+        'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\n'
+    )
     project = Project.load(tmp_path / "t")
     with pytest.raises(ConfigError, match="does not cover env arm"):
         lock.check_environments(project, project.envs(["arm"]))
@@ -157,7 +182,9 @@ def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: P
 def test_environments_are_compared_as_markers_not_as_text() -> None:
     where = "pyproject.toml: [tool.uv] environments"
     same = lock._normal_marker('sys_platform=="linux"  and platform_machine == "x86_64"', where)
-    assert same == lock._normal_marker("sys_platform == 'linux' and platform_machine == 'x86_64'", where)
+    assert same == lock._normal_marker(
+        "sys_platform == 'linux' and platform_machine == 'x86_64'", where
+    )
     with pytest.raises(ConfigError, match="is not a marker"):
         lock._normal_marker("sys_platform === linux", where)
 
@@ -172,7 +199,9 @@ def test_environments_are_compared_as_markers_not_as_text() -> None:
     ],
 )
 def test_bad_project_settings(tmp_path: Path, setting: str, expected: str) -> None:
-    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "0"\n[tool.archlock]\n{setting}\n')
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "x"\nversion = "0"\n[tool.archlock]\n{setting}\n'
+    )
     with pytest.raises(ConfigError, match=expected):
         Project.load(tmp_path)
 

@@ -8,8 +8,8 @@ import struct
 import pytest
 from test_mac_recorded import RecordedSystem, fat_header, thin_header
 
-from archlock.mac.interpreters import Candidate, choose_uv, has_native_slice, judge
 from archlock.inenv.probe import macho_archs
+from archlock.mac.interpreters import Candidate, choose_uv, has_native_slice, judge
 
 
 def test_thin_arm64() -> None:

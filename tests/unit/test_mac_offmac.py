@@ -35,5 +35,3 @@ def test_archlock_cli_refuses_in_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 1 and REFUSAL in lines[0] and "use `nox -s verify`" in lines[0]
-
-

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from archlock.inenv.probe import macho_archs
 from archlock.mac.interpreters import PROBE_CODE
 from archlock.mac.system import Completed
-from archlock.inenv.probe import macho_archs
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mac"
 HOME = "/Users/ada"

@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 
 from archlock import cli
-from archlock.repro import run as rr
-from archlock.repro import sandbox
-from archlock.errors import ConfigError
-from archlock.core.platforms import PLATFORMS
-from archlock.core.project import Project
-from archlock.repro.repro import choose_env, make_target
-from archlock.repro.reportfile import load_report
 from archlock.core.diagnose import KINDS
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.lockfile import same_version
+from archlock.core.platforms import PLATFORMS
+from archlock.core.project import Project
+from archlock.errors import ConfigError
 from archlock.lock import expect as lock_expect
+from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.repro.drift import Target, diagnose
+from archlock.repro.reportfile import load_report
+from archlock.repro.repro import choose_env, make_target
 
 REPO = Path(__file__).resolve().parents[2]
 REPORTS = REPO / "tests" / "fixtures" / "reports"
@@ -657,4 +657,7 @@ def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> N
     mac = next(e for e in PROJECT.all_envs() if e.name == "macos-arm64")
     assert locked_env_for(PROJECT, mac, PLATFORMS["macos-arm64"]) is mac
     assert locked_env_for(PROJECT, mac, PLATFORMS["linux-arm64"]).name == "linux-arm64-cpu"
-    assert sandbox.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"
+    assert (
+        sandbox.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock")
+        == "archlock-repro/linux-arm64:lock-abababababab"
+    )

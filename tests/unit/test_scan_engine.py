@@ -181,11 +181,14 @@ def test_config_mistakes_are_one_line_config_errors(table: dict, expected: str) 
 
 
 def test_config_is_read_from_the_projects_pyproject(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "pyproject.toml": '[tool.archlock.scan]\nper-path = { "scripts/*" = ["AL101"] }\n',
-        "scripts/run.py": CUDA_LINE,
-        "pkg/core.py": CUDA_LINE,
-    })
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.archlock.scan]\nper-path = { "scripts/*" = ["AL101"] }\n',
+            "scripts/run.py": CUDA_LINE,
+            "pkg/core.py": CUDA_LINE,
+        },
+    )
     result = scan_path(tmp_path, tmp_path)
     assert [f.path for f in result.findings] == ["pkg/core.py"]
 
@@ -205,28 +208,34 @@ def test_pyproject_without_scan_table_means_defaults(tmp_path: Path) -> None:
 
 
 def test_discovery_skips_tool_and_hidden_folders(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "pkg/model.py": CUDA_LINE,
-        ".venv/lib/site.py": CUDA_LINE,
-        ".nox/tests/x.py": CUDA_LINE,
-        "build/lib/pkg/model.py": CUDA_LINE,
-        "dist/x.py": CUDA_LINE,
-        "pkg/__pycache__/x.py": CUDA_LINE,
-        "pkg.egg-info/x.py": CUDA_LINE,
-        "venv/pyvenv.cfg": "home = /usr/bin\n",
-        "venv/lib/x.py": CUDA_LINE,
-        "notes.txt": CUDA_LINE,
-    })
+    write(
+        tmp_path,
+        {
+            "pkg/model.py": CUDA_LINE,
+            ".venv/lib/site.py": CUDA_LINE,
+            ".nox/tests/x.py": CUDA_LINE,
+            "build/lib/pkg/model.py": CUDA_LINE,
+            "dist/x.py": CUDA_LINE,
+            "pkg/__pycache__/x.py": CUDA_LINE,
+            "pkg.egg-info/x.py": CUDA_LINE,
+            "venv/pyvenv.cfg": "home = /usr/bin\n",
+            "venv/lib/x.py": CUDA_LINE,
+            "notes.txt": CUDA_LINE,
+        },
+    )
     result = scan_path(tmp_path, tmp_path)
     assert result.files == ("pkg/model.py",)
 
 
 def test_exclude_skips_paths_unless_named_explicitly(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "pyproject.toml": '[tool.archlock.scan]\nexclude = ["tests/fixtures"]\n',
-        "tests/fixtures/demo/train.py": CUDA_LINE,
-        "tests/test_a.py": "x = 1\n",
-    })
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.archlock.scan]\nexclude = ["tests/fixtures"]\n',
+            "tests/fixtures/demo/train.py": CUDA_LINE,
+            "tests/test_a.py": "x = 1\n",
+        },
+    )
     assert scan_path(tmp_path, tmp_path).files == ("tests/test_a.py",)
     named = scan_path(tmp_path / "tests/fixtures/demo", tmp_path)
     assert named.files == ("tests/fixtures/demo/train.py",)

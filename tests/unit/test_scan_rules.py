@@ -244,8 +244,7 @@ NEGATIVES: dict[str, list[str]] = {
         "import torch\nif torch.cuda.is_available():\n    d = torch.device('cuda')\n"
         "elif torch.backends.mps.is_available():\n    d = torch.device('mps')\nelse:\n"
         "    d = torch.device('cpu')",
-        "import torch\nok = torch.backends.mps.is_available()\n"
-        "torch.mps.manual_seed(0)",
+        "import torch\nok = torch.backends.mps.is_available()\ntorch.mps.manual_seed(0)",
         "import torch\nhas_mps = torch.backends.mps.is_available()\n"
         "if has_mps:\n    torch.mps.synchronize()",
         "timestamps = x.to(device)",

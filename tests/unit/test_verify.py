@@ -217,8 +217,7 @@ def test_wrong_cuda_version_and_wrong_torch_version() -> None:
     bad = failures(verify.compare(context(), doc, suite_doc()))
     assert bad["torch_version"] == "torch 2.9.1+cu126 is installed; envs/locks/x.txt pins 2.10.0"
     assert (
-        bad["torch_build"]
-        == "torch 2.9.1+cu126 (CUDA 12.6 build); the lock has a CUDA 12.8 build"
+        bad["torch_build"] == "torch 2.9.1+cu126 (CUDA 12.6 build); the lock has a CUDA 12.8 build"
     )
 
 
@@ -448,8 +447,19 @@ def test_image_commands(tmp_path: Path) -> None:
     ]
     assert gpu.command("suite")[7:9] == ["--gpus", "all"]
     tests = gpu.tests_command(Path("/p"))
-    assert tests[tests.index("-w") + 1] == "/opt/archlock-project" and "/p:/opt/archlock-project:ro" in tests
-    assert tests[-7:] == ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
+    assert (
+        tests[tests.index("-w") + 1] == "/opt/archlock-project"
+        and "/p:/opt/archlock-project:ro" in tests
+    )
+    assert tests[-7:] == [
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "/opt/archlock-project",
+    ]
 
 
 def test_image_labels_and_platform() -> None:

@@ -59,6 +59,7 @@ PLATFORMS: dict[str, Platform] = {
     ),
 }
 
+
 @dataclass(frozen=True, kw_only=True)
 class Accelerator:
     """What an env's `accelerator:` means: which torch builds serve it and what it needs."""

@@ -91,10 +91,13 @@ def _start(
         )
     except FileNotFoundError:
         raise ToolMissingError(
-            f"{argv[0]}: command not found", fix=missing_fix or f"install {argv[0]} and put it on PATH"
+            f"{argv[0]}: command not found",
+            fix=missing_fix or f"install {argv[0]} and put it on PATH",
         ) from None
     except PermissionError:
-        raise ToolMissingError(f"{argv[0]}: not executable", fix=missing_fix or f"check {argv[0]}'s permissions") from None
+        raise ToolMissingError(
+            f"{argv[0]}: not executable", fix=missing_fix or f"check {argv[0]}'s permissions"
+        ) from None
 
 
 def _kill_group(child: subprocess.Popen[str]) -> None:

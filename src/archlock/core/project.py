@@ -67,7 +67,10 @@ class Project:
     def load(cls, root: Path) -> Project:
         root = root.resolve()
         if not root.is_dir():
-            raise ConfigError(f"{root}: project folder does not exist", fix="pass --project PATH to a project folder")
+            raise ConfigError(
+                f"{root}: project folder does not exist",
+                fix="pass --project PATH to a project folder",
+            )
         pyproject_path = root / "pyproject.toml"
         pyproject = None
         if os.path.lexists(pyproject_path):
@@ -85,7 +88,11 @@ class Project:
     # -- what kind of project --------------------------------------------------------------
     @property
     def kind(self) -> str:
-        return "pyproject" if self.pyproject is not None and "project" in self.pyproject else "requirements"
+        return (
+            "pyproject"
+            if self.pyproject is not None and "project" in self.pyproject
+            else "requirements"
+        )
 
     @property
     def name(self) -> str:
@@ -137,7 +144,9 @@ class Project:
         for name in names:
             if name not in by_name:
                 close = difflib.get_close_matches(name, list(by_name), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"known envs: {', '.join(by_name)}"
+                hint = (
+                    f"did you mean {close[0]!r}?" if close else f"known envs: {', '.join(by_name)}"
+                )
                 raise ConfigError(f"--env {name}: no such env in {self.envs_dir}", fix=hint)
             chosen.append(by_name[name])
         return chosen
@@ -157,7 +166,10 @@ class Project:
             return _read_requirements(self.root / "requirements.txt")
         project = self.pyproject["project"]  # type: ignore[index]
         where = self.root / "pyproject.toml"
-        lines = [_requirement(line, f"{where}: project.dependencies") for line in project.get("dependencies", [])]
+        lines = [
+            _requirement(line, f"{where}: project.dependencies")
+            for line in project.get("dependencies", [])
+        ]
         optional = project.get("optional-dependencies", {})
         for extra in self.extras:
             if extra not in optional:
@@ -168,7 +180,10 @@ class Project:
             lines += [_requirement(line, f"{where}: extra {extra}") for line in optional[extra]]
         for group in self.groups:
             groups = self.pyproject.get("dependency-groups", {})  # type: ignore[union-attr]
-            lines += [_requirement(line, f"{where}: group {group}") for line in _expand_group(groups, group)]
+            lines += [
+                _requirement(line, f"{where}: group {group}")
+                for line in _expand_group(groups, group)
+            ]
         return lines
 
     # -- indexes -----------------------------------------------------------------------------
@@ -179,10 +194,15 @@ class Project:
         if override:
             return Index(name, _normalise_location(override), configured, f"${var}")
         if configured:
-            return Index(name, configured, configured, f"{self.root / 'pyproject.toml'} [tool.archlock.indexes]")
+            return Index(
+                name,
+                configured,
+                configured,
+                f"{self.root / 'pyproject.toml'} [tool.archlock.indexes]",
+            )
         raise ConfigError(
             f"{spec.path}: torch.index: index {name!r} has no URL",
-            fix=f"set {var}=URL-or-folder, or add `{name} = \"URL\"` under [tool.archlock.indexes] in pyproject.toml",
+            fix=f'set {var}=URL-or-folder, or add `{name} = "URL"` under [tool.archlock.indexes] in pyproject.toml',
         )
 
     def _check_settings(self) -> None:

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archlock.errors import ConfigError
-from archlock.core.platforms import ACCELERATOR_TABLE, ACCELERATORS, PLATFORMS, Accelerator, Platform
+from archlock.core.platforms import (
+    ACCELERATOR_TABLE,
+    ACCELERATORS,
+    PLATFORMS,
+    Accelerator,
+    Platform,
+)
 from archlock.core.yamlsrc import Located, load_located
+from archlock.errors import ConfigError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 INDEX_NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
@@ -49,7 +55,13 @@ SCHEMA: Section = {
     "platform": Key(
         str, "target platform (a row of archlock's platform table)", True, tuple(PLATFORMS)
     ),
-    "python": Key(str, 'Python major.minor, quoted: "3.11"', True, pattern=r"^3\.[0-9]{1,2}$", example='"3.11"'),
+    "python": Key(
+        str,
+        'Python major.minor, quoted: "3.11"',
+        True,
+        pattern=r"^3\.[0-9]{1,2}$",
+        example='"3.11"',
+    ),
     "accelerator": Key(str, "the accelerator this env's torch build targets", True, ACCELERATORS),
     "opt-in": Key(bool, "lock this env only when named (--env) or once its lock exists"),
     "machines": Key(
@@ -58,18 +70,33 @@ SCHEMA: Section = {
         pattern=NAME_RE.pattern,
         example="[gpu-a100]",
     ),
-    "accept-cuda-stack": Key(bool, "cpu envs: accept a CUDA build of torch (and its nvidia-* wheels) in the lock"),
-    "macos": Key(str, "macOS only: the lowest macOS the lock targets", pattern=r"^[0-9]{2}\.[0-9]$", example='"14.0"'),
+    "accept-cuda-stack": Key(
+        bool, "cpu envs: accept a CUDA build of torch (and its nvidia-* wheels) in the lock"
+    ),
+    "macos": Key(
+        str,
+        "macOS only: the lowest macOS the lock targets",
+        pattern=r"^[0-9]{2}\.[0-9]$",
+        example='"14.0"',
+    ),
     "torch": {
         "index": Key(
             str,
             'where torch comes from: "pypi" or a name from [tool.archlock.indexes]',
             pattern=INDEX_NAME_RE,
         ),
-        "variant": Key(str, "local version label of the torch build on that index, e.g. cpu", pattern=r"^[a-z0-9]+$"),
+        "variant": Key(
+            str,
+            "local version label of the torch build on that index, e.g. cpu",
+            pattern=r"^[a-z0-9]+$",
+        ),
     },
     "expect": {
-        "device": Key(str, "the device verify must train on when the hardware is present", choices=ACCELERATORS),
+        "device": Key(
+            str,
+            "the device verify must train on when the hardware is present",
+            choices=ACCELERATORS,
+        ),
         "cuda": Key(
             str,
             "deprecated and ignored: the CUDA version comes from the lock",
@@ -78,9 +105,15 @@ SCHEMA: Section = {
         ),
     },
     "image": {
-        "base": Key(str, "Linux only: base image reference (must provide python3 of the env's version)", pattern=IMAGE_RE),
+        "base": Key(
+            str,
+            "Linux only: base image reference (must provide python3 of the env's version)",
+            pattern=IMAGE_RE,
+        ),
         "digest": Key(str, "pin the base image: sha256:<64 hex>", pattern=r"^sha256:[0-9a-f]{64}$"),
-        "toolchain": Key(bool, "install a C/C++ compiler so torch.compile runs in the image (default false)"),
+        "toolchain": Key(
+            bool, "install a C/C++ compiler so torch.compile runs in the image (default false)"
+        ),
     },
     "verify": {
         "project-tests": Key(bool, "also run the project's own pytest suite inside the env"),
@@ -105,7 +138,9 @@ class EnvSpec:
     opt_in: bool
     project_tests: bool
     description: str = ""
-    image_toolchain: bool = False  # gcc/g++ in the image: torch.compile (inductor) can build kernels
+    image_toolchain: bool = (
+        False  # gcc/g++ in the image: torch.compile (inductor) can build kernels
+    )
     machines: tuple[str, ...] = ()
     accept_cuda_stack: bool = False
     notes: tuple[str, ...] = ()  # deprecated keys the spec still carries, one line each
@@ -142,12 +177,16 @@ def load_spec(path: Path) -> EnvSpec:
         )
     located = load_located(path)
     if not isinstance(located.data, dict):
-        raise ConfigError(f"{path}:1: an env spec must be a mapping of keys", fix="see envs/README.md")
+        raise ConfigError(
+            f"{path}:1: an env spec must be a mapping of keys", fix="see envs/README.md"
+        )
     _check_section(located.data, SCHEMA, (), located, path)
     return _build(name, path, located)
 
 
-def deprecation_notes(data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path) -> list[str]:
+def deprecation_notes(
+    data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path
+) -> list[str]:
     """One line per deprecated key the spec still sets: file, line, key and what replaced it."""
     notes = []
     for key, value in data.items():
@@ -156,18 +195,28 @@ def deprecation_notes(data: dict[str, Any], schema: Section, where: tuple[str, .
             notes += deprecation_notes(value, rule, (*where, key), src, path)
         elif isinstance(rule, Key) and rule.deprecated:
             dotted = ".".join((*where, key))
-            notes.append(f"{path}:{src.line(*where, key)}: {dotted} is deprecated and ignored: {rule.deprecated}; remove it")
+            notes.append(
+                f"{path}:{src.line(*where, key)}: {dotted} is deprecated and ignored: {rule.deprecated}; remove it"
+            )
     return notes
 
 
-def _check_section(data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
+def _check_section(
+    data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path
+) -> None:
     for key, value in data.items():
         rule = schema.get(key)
         if rule is None:
             _unknown_key(key, schema, where, src, path)
         elif isinstance(rule, dict):
             if not isinstance(value, dict):
-                _fail(path, src, (*where, key), f"must be a mapping with keys {', '.join(rule)}", f"write `{key}:` then indented keys")
+                _fail(
+                    path,
+                    src,
+                    (*where, key),
+                    f"must be a mapping with keys {', '.join(rule)}",
+                    f"write `{key}:` then indented keys",
+                )
             _check_section(value, rule, (*where, key), src, path)
         else:
             _check_value(value, rule, (*where, key), src, path)
@@ -188,25 +237,55 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         return
     if not isinstance(value, rule.type) or (rule.type is not bool and isinstance(value, bool)):
         got = type(value).__name__ if value is not None else "nothing"
-        hint = f'quote it: "{value}"' if rule.type is str and isinstance(value, (int, float)) else rule.doc
+        hint = (
+            f'quote it: "{value}"'
+            if rule.type is str and isinstance(value, (int, float))
+            else rule.doc
+        )
         _fail(path, src, where, f"must be a {rule.type.__name__}, got {got} ({value!r})", hint)
     if rule.choices and value not in rule.choices:
         close = difflib.get_close_matches(str(value), rule.choices, n=1)
         suggestion = f"did you mean {close[0]!r}? " if close else ""
-        _fail(path, src, where, f"{value!r} is not one of {', '.join(rule.choices)}", f"{suggestion}{rule.doc}")
+        _fail(
+            path,
+            src,
+            where,
+            f"{value!r} is not one of {', '.join(rule.choices)}",
+            f"{suggestion}{rule.doc}",
+        )
     if rule.pattern and not re.fullmatch(rule.pattern, value):
-        _fail(path, src, where, f"{value!r} is not valid", rule.example and f"write it like {rule.example}" or rule.doc)
+        _fail(
+            path,
+            src,
+            where,
+            f"{value!r} is not valid",
+            rule.example and f"write it like {rule.example}" or rule.doc,
+        )
 
 
 def _check_list(value: Any, rule: Key, where: tuple[str, ...], src: Located, path: Path) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        _fail(path, src, where, f"must be a list of names, got {value!r}", f"write it like {rule.example}")
+        _fail(
+            path,
+            src,
+            where,
+            f"must be a list of names, got {value!r}",
+            f"write it like {rule.example}",
+        )
     for item in value:
         if rule.pattern and not re.match(rule.pattern, item):
-            _fail(path, src, where, f"{item!r} is not a valid name", "use lowercase letters, digits and dashes")
+            _fail(
+                path,
+                src,
+                where,
+                f"{item!r} is not a valid name",
+                "use lowercase letters, digits and dashes",
+            )
 
 
-def _unknown_key(key: str, schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
+def _unknown_key(
+    key: str, schema: Section, where: tuple[str, ...], src: Located, path: Path
+) -> None:
     close = difflib.get_close_matches(key, list(schema), n=1)
     fix = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(schema)}"
     _fail(path, src, (*where, key), "unknown key", fix)
@@ -263,13 +342,21 @@ def _accelerator_fits_platform(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     if spec.accelerator in spec.platform.accelerators:
         return None
     allowed = " or ".join(sorted(spec.platform.accelerators))
-    return ("accelerator", f"{spec.accelerator} is impossible on {spec.platform.name}", f"use {allowed}")
+    return (
+        "accelerator",
+        f"{spec.accelerator} is impossible on {spec.platform.name}",
+        f"use {allowed}",
+    )
 
 
 def _device_fits_accelerator(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     if spec.expect_device in (spec.accelerator, "cpu"):
         return None
-    return ("expect.device", f"{spec.expect_device} cannot run a {spec.accelerator} build", f"use {spec.accelerator} or cpu")
+    return (
+        "expect.device",
+        f"{spec.expect_device} cannot run a {spec.accelerator} build",
+        f"use {spec.accelerator} or cpu",
+    )
 
 
 def _cuda_stack_only_for_cpu(spec: EnvSpec, data: dict[str, Any]) -> Problem:
@@ -285,7 +372,11 @@ def _cuda_stack_only_for_cpu(spec: EnvSpec, data: dict[str, Any]) -> Problem:
 def _image_only_on_linux(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     has_image = "image" in data
     if spec.platform.docker_platform is None and has_image:
-        return ("image", f"{spec.platform.name} cannot run in a container", "remove the image section")
+        return (
+            "image",
+            f"{spec.platform.name} cannot run in a container",
+            "remove the image section",
+        )
     if spec.image_digest and not spec.image_base:
         return ("image.digest", "a digest needs a base image", "add image.base")
     return None
@@ -334,7 +425,10 @@ def _schema_section(section: Section) -> dict[str, Any]:
         if isinstance(rule, dict):
             properties[key] = _schema_section(rule)
             continue
-        prop: dict[str, Any] = {"type": "boolean" if rule.type is bool else "string", "description": rule.doc}
+        prop: dict[str, Any] = {
+            "type": "boolean" if rule.type is bool else "string",
+            "description": rule.doc,
+        }
         if rule.type is list:
             prop = {"type": "array", "description": rule.doc, "items": {"type": "string"}}
         if rule.choices:
@@ -346,7 +440,11 @@ def _schema_section(section: Section) -> dict[str, Any]:
         properties[key] = prop
         if rule.required:
             required.append(key)
-    out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    out: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
     if required:
         out["required"] = required
     return out

@@ -36,7 +36,9 @@ def uv_binary() -> str:
 
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
-        raise ToolMissingError("uv is not installed", fix=f"{sys.executable} -m pip install uv") from None
+        raise ToolMissingError(
+            "uv is not installed", fix=f"{sys.executable} -m pip install uv"
+        ) from None
 
 
 def run_uv(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, what: str) -> UvResult:
@@ -53,7 +55,11 @@ def run_uv(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, wha
 def uv_reason(stderr: str) -> str:
     """uv's own explanation, squeezed onto one line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    keep = [line for line in lines if not line.startswith(("Using ", "Resolved ", "warning: `VIRTUAL_ENV`"))]
+    keep = [
+        line
+        for line in lines
+        if not line.startswith(("Using ", "Resolved ", "warning: `VIRTUAL_ENV`"))
+    ]
     text = " ".join(keep) or "uv failed without a message"
     return re.sub(r"\s+", " ", text)[:600]
 

@@ -318,7 +318,6 @@ class RecordedSystem(System):
 STRING_SYSCTLS = frozenset({"kern.osproductversion", "kern.osrelease", "machdep.cpu.brand_string"})
 
 
-
 def _sysctlbyname(name: str) -> int | str | None:
     try:
         import ctypes
@@ -579,8 +578,42 @@ def distributions() -> list[dict]:
 
 # Suffixes never compiled: skipped without opening, so a scan of torch stays quick under QEMU.
 TEXT_SUFFIXES = frozenset(
-    ".py .pyc .pyi .pyx .pxd .h .hpp .cuh .c .cc .cpp .txt .md .rst .json .toml .yaml .yml .cfg "
-    ".ini .html .js .css .csv .typed .in .pem .cmake .proto .png .svg .jinja .j2 .zip".split()
+    [
+        ".py",
+        ".pyc",
+        ".pyi",
+        ".pyx",
+        ".pxd",
+        ".h",
+        ".hpp",
+        ".cuh",
+        ".c",
+        ".cc",
+        ".cpp",
+        ".txt",
+        ".md",
+        ".rst",
+        ".json",
+        ".toml",
+        ".yaml",
+        ".yml",
+        ".cfg",
+        ".ini",
+        ".html",
+        ".js",
+        ".css",
+        ".csv",
+        ".typed",
+        ".in",
+        ".pem",
+        ".cmake",
+        ".proto",
+        ".png",
+        ".svg",
+        ".jinja",
+        ".j2",
+        ".zip",
+    ]
 )
 FOREIGN_LIMIT = 200
 
@@ -649,9 +682,13 @@ def cuda_arch_supported(capability: str, arch_list: list[str]) -> bool:
         if specific:
             if (t_major, t_minor) == (major, minor):
                 return True
-        elif kind == "sm" and t_major == major and t_minor <= minor:
-            return True
-        elif kind == "compute" and (t_major, t_minor) <= (major, minor):
+        elif (
+            kind == "sm"
+            and t_major == major
+            and t_minor <= minor
+            or kind == "compute"
+            and (t_major, t_minor) <= (major, minor)
+        ):
             return True
     return False
 
@@ -736,15 +773,45 @@ def nvidia_driver(sysm: System) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 ENV_NAMES = frozenset(
-    """PYTORCH_ENABLE_MPS_FALLBACK PYTORCH_MPS_HIGH_WATERMARK_RATIO PYTORCH_MPS_LOW_WATERMARK_RATIO
-    PYTORCH_CUDA_ALLOC_CONF PYTORCH_NO_CUDA_MEMORY_CACHING PYTORCH_NVML_BASED_CUDA_CHECK
-    CUDA_VISIBLE_DEVICES CUDA_LAUNCH_BLOCKING CUDA_DEVICE_ORDER CUDA_MODULE_LOADING
-    CUBLAS_WORKSPACE_CONFIG NVIDIA_VISIBLE_DEVICES NVIDIA_DRIVER_CAPABILITIES
-    OMP_NUM_THREADS MKL_NUM_THREADS OPENBLAS_NUM_THREADS VECLIB_MAXIMUM_THREADS NUMEXPR_NUM_THREADS
-    KMP_AFFINITY KMP_BLOCKTIME KMP_DUPLICATE_LIB_OK MKL_THREADING_LAYER ATEN_CPU_CAPABILITY
-    LD_PRELOAD LD_LIBRARY_PATH DYLD_LIBRARY_PATH DYLD_FALLBACK_LIBRARY_PATH
-    PYTHONPATH PYTHONHOME PYTHONNOUSERSITE VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV
-    MACOSX_DEPLOYMENT_TARGET SYSTEM_VERSION_COMPAT ARCHLOCK_DEVICE ARCHLOCK_SUITE_FAULT""".split()
+    [
+        "PYTORCH_ENABLE_MPS_FALLBACK",
+        "PYTORCH_MPS_HIGH_WATERMARK_RATIO",
+        "PYTORCH_MPS_LOW_WATERMARK_RATIO",
+        "PYTORCH_CUDA_ALLOC_CONF",
+        "PYTORCH_NO_CUDA_MEMORY_CACHING",
+        "PYTORCH_NVML_BASED_CUDA_CHECK",
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_LAUNCH_BLOCKING",
+        "CUDA_DEVICE_ORDER",
+        "CUDA_MODULE_LOADING",
+        "CUBLAS_WORKSPACE_CONFIG",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "KMP_AFFINITY",
+        "KMP_BLOCKTIME",
+        "KMP_DUPLICATE_LIB_OK",
+        "MKL_THREADING_LAYER",
+        "ATEN_CPU_CAPABILITY",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "DYLD_LIBRARY_PATH",
+        "DYLD_FALLBACK_LIBRARY_PATH",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONNOUSERSITE",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "MACOSX_DEPLOYMENT_TARGET",
+        "SYSTEM_VERSION_COMPAT",
+        "ARCHLOCK_DEVICE",
+        "ARCHLOCK_SUITE_FAULT",
+    ]
 )
 ENV_PREFIXES = ("TORCH_", "TORCHINDUCTOR_", "TORCHDYNAMO_", "PYTORCH_", "NCCL_")
 ENV_NEVER = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "KEY")
@@ -768,15 +835,35 @@ def env_facts(sysm: System) -> dict[str, str]:
 
 PROFILE_SCHEMA = "archlock.machine/1"
 NVIDIA_SMI_TIMEOUT = 20.0
-NVIDIA_QUERY = ["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"]
+NVIDIA_QUERY = [
+    "nvidia-smi",
+    "--query-gpu=name,compute_cap,driver_version",
+    "--format=csv,noheader",
+]
 NVIDIA_QUERY_OLD = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
 # CPU features torch's kernels dispatch on, by the /proc/cpuinfo line that lists them
 CPU_FEATURES = {
     "flags": frozenset(  # x86
-        """sse4_2 avx avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16
-        amx_tile amx_bf16 amx_int8""".split()
+        [
+            "sse4_2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512_vnni",
+            "avx512_bf16",
+            "avx512_fp16",
+            "amx_tile",
+            "amx_bf16",
+            "amx_int8",
+        ]
     ),
-    "Features": frozenset("asimd asimddp asimdhp fphp sve sve2 bf16 i8mm sme".split()),  # arm64
+    "Features": frozenset(
+        ["asimd", "asimddp", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm", "sme"]
+    ),  # arm64
 }
 MAC_FEATURES = {
     "hw.optional.AdvSIMD": "asimd",
@@ -858,9 +945,9 @@ def machine_profile(name: str, sysm: System | None = None) -> dict:
             "count": sysm.cpu_count(),
             "features": cpu_features(sysm),
         },
-        "nvidia": nvidia_profile(sysm) if not mac else {
-            "driver": None, "gpus": [], "source": None, "error": None
-        },
+        "nvidia": nvidia_profile(sysm)
+        if not mac
+        else {"driver": None, "gpus": [], "source": None, "error": None},
     }
 
 

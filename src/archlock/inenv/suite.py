@@ -257,7 +257,9 @@ def compile_blocker(torch, device: str, emulated: bool) -> str | None:
         except ImportError:
             return "triton is not installed (inductor's CUDA backend needs it)"
         if not any(shutil.which(c) for c in (os.environ.get("CC") or "cc", "gcc", "clang")):
-            return "no C compiler on PATH (triton builds its launcher with one); " + INSTALL_COMPILER
+            return (
+                "no C compiler on PATH (triton builds its launcher with one); " + INSTALL_COMPILER
+            )
         return None
     compiler = os.environ.get("CXX") or "c++"
     if not shutil.which(compiler) and not shutil.which("g++") and not shutil.which("clang++"):

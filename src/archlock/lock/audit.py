@@ -13,15 +13,16 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from archlock.errors import CheckFailed, ConfigError, DriftError
 from archlock.core.fsutil import atomic_write, output_file
-from archlock.core.tomlsrc import array_of_tables, load_toml
 from archlock.core.project import Project
 from archlock.core.spec import EnvSpec
+from archlock.core.tomlsrc import array_of_tables, load_toml
+from archlock.errors import CheckFailed, ConfigError, DriftError
 
 SCHEMA = "archlock.audit/1"
 
@@ -45,13 +46,48 @@ def _on_macos(env: EnvSpec) -> bool:
 
 
 KNOWN_BREAKERS: tuple[Breaker, ...] = (
-    Breaker("faiss-gpu*", _no_cuda, "envs without CUDA", "faiss-cpu (same API), selected by a platform marker"),
-    Breaker("flash-attn", _no_cuda, "envs without CUDA", "torch.nn.functional.scaled_dot_product_attention (SDPA), which uses flash kernels on CUDA by itself"),
-    Breaker("xformers", _no_cuda, "envs without CUDA", "torch SDPA; keep xformers behind `; sys_platform == 'linux' and platform_machine == 'x86_64'`"),
-    Breaker("bitsandbytes", _on_macos, "macOS", "torchao quantization, or keep bitsandbytes behind `; sys_platform == 'linux'`"),
-    Breaker("triton", _on_macos, "macOS", "nothing: torch.compile on MPS does not use triton; add `; sys_platform == 'linux'`"),
-    Breaker("lmdb", _on_macos, "macOS", "a release with macosx arm64 wheels (or sqlite3); otherwise it compiles and needs Xcode CLT"),
-    Breaker("apex", _no_cuda, "envs without CUDA", "torch.amp (autocast) and torch.optim fused optimizers"),
+    Breaker(
+        "faiss-gpu*",
+        _no_cuda,
+        "envs without CUDA",
+        "faiss-cpu (same API), selected by a platform marker",
+    ),
+    Breaker(
+        "flash-attn",
+        _no_cuda,
+        "envs without CUDA",
+        "torch.nn.functional.scaled_dot_product_attention (SDPA), which uses flash kernels on CUDA by itself",
+    ),
+    Breaker(
+        "xformers",
+        _no_cuda,
+        "envs without CUDA",
+        "torch SDPA; keep xformers behind `; sys_platform == 'linux' and platform_machine == 'x86_64'`",
+    ),
+    Breaker(
+        "bitsandbytes",
+        _on_macos,
+        "macOS",
+        "torchao quantization, or keep bitsandbytes behind `; sys_platform == 'linux'`",
+    ),
+    Breaker(
+        "triton",
+        _on_macos,
+        "macOS",
+        "nothing: torch.compile on MPS does not use triton; add `; sys_platform == 'linux'`",
+    ),
+    Breaker(
+        "lmdb",
+        _on_macos,
+        "macOS",
+        "a release with macosx arm64 wheels (or sqlite3); otherwise it compiles and needs Xcode CLT",
+    ),
+    Breaker(
+        "apex",
+        _no_cuda,
+        "envs without CUDA",
+        "torch.amp (autocast) and torch.optim fused optimizers",
+    ),
 )
 CUDA_STACK = ("nvidia-*", "cuda-*")
 
@@ -127,13 +163,28 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
     name = package["name"]
     found = []
     if not package.get("wheels"):
-        found.append(Finding(env.name, name, "warning", "source-build",
-                             f"{name} {package['version']} has no wheel for {env.platform.name}: it builds from source there",
-                             "pin a version with a wheel for this platform, or make sure a compiler is in the image / Xcode CLT on the Mac"))
+        found.append(
+            Finding(
+                env.name,
+                name,
+                "warning",
+                "source-build",
+                f"{name} {package['version']} has no wheel for {env.platform.name}: it builds from source there",
+                "pin a version with a wheel for this platform, or make sure a compiler is in the image / Xcode CLT on the Mac",
+            )
+        )
     for breaker in KNOWN_BREAKERS:
         if fnmatch.fnmatch(name, breaker.pattern) and breaker.applies(env):
-            found.append(Finding(env.name, name, "error", "known-breaker",
-                                 f"{name} is known to break on {breaker.where}", f"use {breaker.replacement}"))
+            found.append(
+                Finding(
+                    env.name,
+                    name,
+                    "error",
+                    "known-breaker",
+                    f"{name} is known to break on {breaker.where}",
+                    f"use {breaker.replacement}",
+                )
+            )
     return found
 
 
@@ -145,9 +196,16 @@ def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Fi
         return []
     size = sum(wheel_size(p) for p in stack)
     names = ", ".join(sorted(p["name"] for p in stack)[:4]) + (", ..." if len(stack) > 4 else "")
-    return [Finding(env.name, "nvidia-*", "warning", "cuda-stack-in-cpu-env",
-                    f"a {env.accelerator} env drags the CUDA stack: {len(stack)} packages ({names}), {human_bytes(size)}",
-                    "take torch's +cpu build from the PyTorch CPU index (torch.index + torch.variant: cpu in the spec)")]
+    return [
+        Finding(
+            env.name,
+            "nvidia-*",
+            "warning",
+            "cuda-stack-in-cpu-env",
+            f"a {env.accelerator} env drags the CUDA stack: {len(stack)} packages ({names}), {human_bytes(size)}",
+            "take torch's +cpu build from the PyTorch CPU index (torch.index + torch.variant: cpu in the spec)",
+        )
+    ]
 
 
 def human_bytes(size: int) -> str:
@@ -162,7 +220,9 @@ def human_bytes(size: int) -> str:
 def render_text(audits: list[EnvAudit]) -> str:
     out = []
     for a in audits:
-        out.append(f"{a.env}: {a.packages} packages, {human_bytes(a.wheel_bytes)} of wheels, torch {a.torch or '-'} ({a.platform}, {a.accelerator})")
+        out.append(
+            f"{a.env}: {a.packages} packages, {human_bytes(a.wheel_bytes)} of wheels, torch {a.torch or '-'} ({a.platform}, {a.accelerator})"
+        )
         if not a.findings:
             out.append(f"  ok: every package has a wheel for {a.platform}; no known breakers")
         for f in a.findings:
@@ -171,12 +231,21 @@ def render_text(audits: list[EnvAudit]) -> str:
 
 
 def render_json(audits: list[EnvAudit]) -> str:
-    return json.dumps({"schema": SCHEMA, "envs": [asdict(a) for a in audits]}, indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(
+            {"schema": SCHEMA, "envs": [asdict(a) for a in audits]}, indent=2, sort_keys=True
+        )
+        + "\n"
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("audit", help="report packages that would build from source or break on a target")
-    parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
+    parser = sub.add_parser(
+        "audit", help="report packages that would build from source or break on a target"
+    )
+    parser.add_argument(
+        "--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
@@ -196,5 +265,8 @@ def run(args: argparse.Namespace) -> int:
     failing = {"error", "warning"} if args.strict else {"error"}
     bad = [f for a in audits for f in a.findings if f.severity in failing]
     if bad:
-        raise CheckFailed(f"{len(bad)} finding(s) at or above {'warning' if args.strict else 'error'}", fix="see the report above")
+        raise CheckFailed(
+            f"{len(bad)} finding(s) at or above {'warning' if args.strict else 'error'}",
+            fix="see the report above",
+        )
     return 0

@@ -21,16 +21,15 @@ import re
 import shutil
 import tomllib
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.version import Version
 
-from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
 from archlock.core import lockfile
 from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
 from archlock.core.lockfile import body_of, digest, read_stamp
@@ -38,6 +37,7 @@ from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
+from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
 from archlock.lock import expect, fit, machines
 
 LOCK_FORMAT = lockfile.FORMAT
@@ -144,7 +144,15 @@ def staged_uv_lock(project: Project, work: Path, check: bool) -> Iterator[dict[P
 
 
 def export_pins(project: Project, work: Path) -> str:
-    args = ["export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project", "--no-default-groups"]
+    args = [
+        "export",
+        "--frozen",
+        "--no-hashes",
+        "--no-header",
+        "--no-annotate",
+        "--no-emit-project",
+        "--no-default-groups",
+    ]
     for group in project.groups:
         args += ["--group", group]
     for extra in project.extras:
@@ -154,7 +162,11 @@ def export_pins(project: Project, work: Path) -> str:
 
 # -- per-env stamps -------------------------------------------------------------------------
 def env_inputs(project: Project, env: EnvSpec, pins: str) -> dict[str, str]:
-    requirements = {"lines": project.direct_requirements(), "groups": project.groups, "extras": project.extras}
+    requirements = {
+        "lines": project.direct_requirements(),
+        "groups": project.groups,
+        "extras": project.extras,
+    }
     return {
         "format": LOCK_FORMAT,
         "spec": digest(json.dumps(env.identity(), sort_keys=True)),
@@ -211,11 +223,27 @@ def compile_env(
     torch_pin = pinned_version(pins, "torch")
     preflight_macos(env, torch_pin)
     with temp_dir(env.name) as work:
-        (work / "pyproject.toml").write_text(env_pyproject(project, env, index, torch_pin), encoding="utf-8")
+        (work / "pyproject.toml").write_text(
+            env_pyproject(project, env, index, torch_pin), encoding="utf-8"
+        )
         (work / "pins.txt").write_text(strip_local(pins), encoding="utf-8")
-        args = ["pip", "compile", "pyproject.toml", "-c", "pins.txt", "--no-header", "--quiet",
-                "--python-platform", env.platform.uv_python_platform, "--python-version", env.python,
-                "--format", "pylock.toml", "-o", "pylock.toml"]
+        args = [
+            "pip",
+            "compile",
+            "pyproject.toml",
+            "-c",
+            "pins.txt",
+            "--no-header",
+            "--quiet",
+            "--python-platform",
+            env.platform.uv_python_platform,
+            "--python-version",
+            env.python,
+            "--format",
+            "pylock.toml",
+            "-o",
+            "pylock.toml",
+        ]
         env_vars = {"MACOSX_DEPLOYMENT_TARGET": env.macos} if env.macos else {}
         try:
             run_uv(args, cwd=work, env=env_vars, what=f"{env.path}: locking env {env.name}")
@@ -235,7 +263,9 @@ def compile_env(
     )
 
 
-def env_pyproject(project: Project, env: EnvSpec, index: Index | None, torch_pin: str | None) -> str:
+def env_pyproject(
+    project: Project, env: EnvSpec, index: Index | None, torch_pin: str | None
+) -> str:
     requirements = project.direct_requirements()
     if index and env.torch_variant and torch_pin:
         # an extra requirement, not an override: uv drops the index source of overridden packages
@@ -283,7 +313,9 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
         )
 
 
-def explain_resolve_failure(exc: ResolveError, env: EnvSpec, index: Index | None, torch_pin: str | None) -> Exception:
+def explain_resolve_failure(
+    exc: ResolveError, env: EnvSpec, index: Index | None, torch_pin: str | None
+) -> Exception:
     text = exc.message
     if env.macos and re.search(r"macosx_\d+_\d+_arm64", text) and "torch" in text:
         return ConfigError(
@@ -302,7 +334,9 @@ def relocate_mirror(pylock: str, index: Index | None) -> str:
     """A pylock made from a mirror points at the real index: same file names, same hashes."""
     if not index or not index.is_mirror or not index.canonical:
         return pylock
-    mirror = index.url if not index.is_flat_folder else "file://" + index.url.removeprefix("file://")
+    mirror = (
+        index.url if not index.is_flat_folder else "file://" + index.url.removeprefix("file://")
+    )
     canonical = index.canonical.rstrip("/")
 
     def swap(match: re.Match[str]) -> str:
@@ -338,7 +372,9 @@ class EnvOutcome:
     torch: str | None
 
 
-def lock_project(project: Project, names: list[str] | None, *, check: bool, force: bool) -> list[EnvOutcome]:
+def lock_project(
+    project: Project, names: list[str] | None, *, check: bool, force: bool
+) -> list[EnvOutcome]:
     envs = project.envs(names)
     serves = {env.name: machines.load_all(project.envs_dir, env) for env in envs}  # fail early
     with universal_project(project, envs) as work, staged_uv_lock(project, work, check) as uv_lock:
@@ -365,7 +401,10 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
             pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo)
         )
     outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
-    outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
+    outcomes += [
+        EnvOutcome(lock.env, "locked", reason, lock.torch)
+        for lock, (_, _, reason) in zip(locks, todo)
+    ]
     check_torch_agrees(outcomes)
     files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
     files.update({s.path: s.text for s in settled.values() if s.reason})
@@ -416,11 +455,17 @@ def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
     return lockfile.pinned(current_text(path) or "", "torch")
 
 
-def report_drift(project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]) -> None:
+def report_drift(
+    project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]
+) -> None:
     problems = [universal_problem] if universal_problem else []
-    problems += [f"{project.env_lock(o.env.name)}: stale: {o.reason}" for o in outcomes if o.state == "stale"]
+    problems += [
+        f"{project.env_lock(o.env.name)}: stale: {o.reason}" for o in outcomes if o.state == "stale"
+    ]
     if problems:
-        raise DriftError("; ".join(problems), fix=f"run `{lockfile.REGENERATE}` and commit the result")
+        raise DriftError(
+            "; ".join(problems), fix=f"run `{lockfile.REGENERATE}` and commit the result"
+        )
 
 
 def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
@@ -437,9 +482,15 @@ def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
 # -- CLI ------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("lock", help="lock every env (uv.lock + hashed per-env locks)")
-    parser.add_argument("--check", action="store_true", help="fail if any lock is stale; change nothing")
-    parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
-    parser.add_argument("--force", action="store_true", help="re-resolve envs whose inputs are unchanged")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if any lock is stale; change nothing"
+    )
+    parser.add_argument(
+        "--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="re-resolve envs whose inputs are unchanged"
+    )
     parser.set_defaults(func=run)
 
 

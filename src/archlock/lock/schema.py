@@ -7,9 +7,9 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from archlock.errors import DriftError
 from archlock.core.fsutil import GENERATED_MARK, atomic_write, current_text
 from archlock.core.spec import json_schema
+from archlock.errors import DriftError
 
 REGENERATE = "archlock schema"
 
@@ -25,7 +25,9 @@ def schema_text() -> str:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("schema", help="write the JSON Schema of env specs (for editors)")
-    parser.add_argument("--check", action="store_true", help="fail if the committed schema is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if the committed schema is stale"
+    )
     parser.set_defaults(func=run)
 
 
@@ -34,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     current = current_text(path)
     if args.check:
         if current != text:
-            raise DriftError(f"{path}: stale env spec schema", fix=f"run `{REGENERATE}` and commit it")
+            raise DriftError(
+                f"{path}: stale env spec schema", fix=f"run `{REGENERATE}` and commit it"
+            )
         print(f"{path.name} is current")
         return 0
     if current != text:

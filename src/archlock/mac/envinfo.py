@@ -33,7 +33,9 @@ class LockFacts:
 
 def load_mac_env(project_root: Path, env_name: str | None) -> MacEnv:
     """The macOS env of a project: `--env NAME`, else its only env on a macOS platform."""
-    from archlock.core.project import Project  # imported here: it needs PyYAML, the refusal does not
+    from archlock.core.project import (
+        Project,
+    )  # imported here: it needs PyYAML, the refusal does not
 
     project = Project.load(project_root)
     candidates = project.envs([env_name]) if env_name else project.all_envs()

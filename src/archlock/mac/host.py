@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archlock.errors import ConfigError
-from archlock.mac.system import MacSystem
 from archlock.inenv.probe import macho_archs
+from archlock.mac.system import MacSystem
 
 NATIVE_PREFIX = ("arch", "-arm64")
 

@@ -11,9 +11,9 @@ import json
 import os
 from dataclasses import dataclass
 
+from archlock.inenv.probe import macho_archs
 from archlock.mac.host import NATIVE_PREFIX
 from archlock.mac.system import MacSystem
-from archlock.inenv.probe import macho_archs
 
 NATIVE_SLICES = ("arm64", "arm64e")
 PROBE_CODE = (

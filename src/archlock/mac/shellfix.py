@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from archlock.errors import ConfigError
 from archlock.core.fsutil import atomic_write
+from archlock.errors import ConfigError
 from archlock.mac.host import HostFacts
 from archlock.mac.interpreters import Candidate, Judgement, judge, path_entries
 from archlock.mac.system import MacSystem

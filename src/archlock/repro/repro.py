@@ -21,20 +21,20 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from archlock.inenv import locate
-from archlock.repro import run as rr
-from archlock.repro import sandbox
-from archlock.errors import ConfigError
-from archlock.core.fsutil import atomic_write, output_file, temp_dir
 from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, cliargs
+from archlock.core.fsutil import atomic_write, output_file, temp_dir
+from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
-from archlock.core.lockfile import pins as lock_pins
+from archlock.core.spec import EnvSpec
+from archlock.errors import ConfigError
+from archlock.inenv import locate
 from archlock.lock import expect as lock_expect
+from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.repro.reportfile import load_report, report_sha
-from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
@@ -353,7 +353,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--find-links", help="a folder of wheels with the report's local builds")
     parser.add_argument(
-        "--timeout", type=cliargs.seconds, default=1800.0, help="seconds the rerun may take (default 1800)"
+        "--timeout",
+        type=cliargs.seconds,
+        default=1800.0,
+        help="seconds the rerun may take (default 1800)",
     )
     parser.add_argument(
         "--json", type=Path, help="also write the result as JSON (archlock.repro/1)"

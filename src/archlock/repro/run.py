@@ -19,21 +19,21 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
+from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, settings
 from archlock.core import docker as du
-from archlock.core.project import Project
-from archlock.inenv import locate
 from archlock.core.fsutil import temp_dir
-from archlock.errors import ConfigError
-from archlock.core.platforms import PLATFORMS, Platform
-from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core.lockfile import canonical
+from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.project import Project
 from archlock.core.uvtool import uv_binary
+from archlock.errors import ConfigError
+from archlock.inenv import locate
 
 UV_IMAGE_ENV = settings.SECTIONS["render"]["uv-image"].env
 IMAGE_NAME = "archlock-repro"
@@ -248,8 +248,10 @@ def preflight(
                     timeout=PREFLIGHT_TIMEOUT,
                 )
             except subprocess.TimeoutExpired:
-                reqs.notes.append(f"could not check the versions against PyPI first: "
-                                  f"uv gave no answer within {PREFLIGHT_TIMEOUT:g} s")
+                reqs.notes.append(
+                    f"could not check the versions against PyPI first: "
+                    f"uv gave no answer within {PREFLIGHT_TIMEOUT:g} s"
+                )
                 return reqs
             if done.returncode == 0 or not drop_named(reqs, done.stderr, platform):
                 if done.returncode != 0:

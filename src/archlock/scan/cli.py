@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from archlock.errors import CheckFailed
 from archlock.core.fsutil import atomic_write, output_file
+from archlock.errors import CheckFailed
 from archlock.scan.config import FAIL_ON_CHOICES
 from archlock.scan.engine import ScanResult, scan_path
 from archlock.scan.output import RENDERERS, render_rules, summary_line

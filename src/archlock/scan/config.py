@@ -79,7 +79,9 @@ def from_table(table: Any, source: str) -> ScanConfig:
     per_path = values["per-path"].items()
     return ScanConfig(
         disable=_rule_ids(values["disable"], "disable", source),
-        per_path=tuple((glob, _rule_ids(ids, f"per-path {glob!r}", source)) for glob, ids in per_path),
+        per_path=tuple(
+            (glob, _rule_ids(ids, f"per-path {glob!r}", source)) for glob, ids in per_path
+        ),
         exclude=tuple(values["exclude"]),
         fail_on=None if values["fail-on"] is None else _fail_on(values["fail-on"], source),
     )

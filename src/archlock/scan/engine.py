@@ -77,7 +77,9 @@ def scan_source(
         found = _unparsable(path, "cannot scan: expressions nested too deeply")
     else:
         if too_many:
-            found = _unparsable(path, f"not scanned: over {MAX_NODES} syntax nodes (generated code?)")
+            found = _unparsable(
+                path, f"not scanned: over {MAX_NODES} syntax nodes (generated code?)"
+            )
             return sorted(f for f in found if active(f.rule_id))
         lines = LINE_BREAK.split(source)
         raw = sorted({_finding(hit, lines, path) for hit in hits})
@@ -150,8 +152,13 @@ def _unlisted(error: OSError, base: Path, config: ScanConfig) -> Finding:
     """A folder the scan could not list: a finding, so a gate never passes it unread."""
     folder = Path(error.filename or base)
     rel = _relative(folder, base) if folder == base or base in folder.parents else folder.as_posix()
-    return Finding(path=rel, line=1, col=1, rule_id="AL001",
-                   message=f"folder not scanned: {error.strerror or error}")
+    return Finding(
+        path=rel,
+        line=1,
+        col=1,
+        rule_id="AL001",
+        message=f"folder not scanned: {error.strerror or error}",
+    )
 
 
 def scan_base(target: Path, project: Path) -> Path:

@@ -62,8 +62,8 @@ RULES: tuple[Rule, ...] = (
         id="AL101",
         name="hardcoded-cuda-device",
         severity="error",
-        doc="A CUDA device is chosen unconditionally (`.cuda()`, `device=\"cuda\"`, "
-        "`torch.device(\"cuda\")`, `.to(\"cuda\")`); it fails on MPS and CPU-only hosts.",
+        doc='A CUDA device is chosen unconditionally (`.cuda()`, `device="cuda"`, '
+        '`torch.device("cuda")`, `.to("cuda")`); it fails on MPS and CPU-only hosts.',
         fix="pick the device once at runtime (cuda if torch.cuda.is_available(), else mps if "
         "torch.backends.mps.is_available(), else cpu) and pass it around; use `.to(device)`",
     ),
@@ -73,16 +73,16 @@ RULES: tuple[Rule, ...] = (
         severity="error",
         doc="A `torch.cuda.*` call runs without a CUDA availability check; it raises or "
         "silently does nothing off CUDA (seeding, empty_cache and queries are exempt).",
-        fix="guard it with `if torch.cuda.is_available():` (or `device.type == \"cuda\"`), or "
+        fix='guard it with `if torch.cuda.is_available():` (or `device.type == "cuda"`), or '
         "use the device-agnostic API (torch.amp, torch.accelerator)",
     ),
     Rule(
         id="AL103",
         name="literal-nccl-backend",
         severity="error",
-        doc="`init_process_group` gets the literal backend \"nccl\", which exists only with "
+        doc='`init_process_group` gets the literal backend "nccl", which exists only with '
         "CUDA; CPU and MPS hosts need gloo.",
-        fix="pass `backend=\"nccl\" if torch.cuda.is_available() else \"gloo\"`",
+        fix='pass `backend="nccl" if torch.cuda.is_available() else "gloo"`',
     ),
     Rule(
         id="AL104",
@@ -99,14 +99,14 @@ RULES: tuple[Rule, ...] = (
         severity="warning",
         doc="`torch.compile` runs with no device guard; it is unsupported or unstable on MPS "
         "and slow to warm up on CPU.",
-        fix="compile only where it is supported, e.g. `if device.type == \"cuda\": model = "
+        fix='compile only where it is supported, e.g. `if device.type == "cuda": model = '
         "torch.compile(model)`",
     ),
     Rule(
         id="AL106",
         name="unguarded-mps",
         severity="error",
-        doc="MPS is used (`\"mps\"` device, `torch.mps.*`) without "
+        doc='MPS is used (`"mps"` device, `torch.mps.*`) without '
         "`torch.backends.mps.is_available()`; it fails on Linux and on Macs without MPS.",
         fix="guard it with `if torch.backends.mps.is_available():` and fall back to cpu",
     ),
@@ -125,7 +125,7 @@ RULES: tuple[Rule, ...] = (
         id="AL108",
         name="x86-only-branch",
         severity="warning",
-        doc="A branch on the machine name (`platform.machine() == \"x86_64\"`) gives arm64 "
+        doc='A branch on the machine name (`platform.machine() == "x86_64"`) gives arm64 '
         "(aarch64, Apple Silicon) no path: its else exits, or is missing while x86 defines names.",
         fix="add the arm64/aarch64 case (or an else that works everywhere) next to x86_64",
     ),
@@ -135,7 +135,7 @@ RULES: tuple[Rule, ...] = (
         severity="warning",
         doc="float64 (`torch.float64`, `torch.double`, `.double()`) is used in a module that "
         "can put tensors on MPS, which has no float64.",
-        fix="use float32 on MPS, e.g. `dtype = torch.float32 if device.type == \"mps\" else "
+        fix='use float32 on MPS, e.g. `dtype = torch.float32 if device.type == "mps" else '
         "torch.float64`",
     ),
 )

@@ -35,20 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from archlock import __version__
-
-from archlock.inenv import probe
-
-from archlock.inenv import suite
-from archlock.inenv.locate import build_of, build_text
-from archlock.verify import runs
-from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
-from archlock.core import proc
+from archlock.core import diagnose, proc
+from archlock.core.diagnose import Context
 from archlock.core.fsutil import atomic_write
 from archlock.core.jsonsrc import parse_json
-from archlock.core import diagnose
-from archlock.lock import expect as lock_expect
-from archlock.lock import fit
-from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import (
     ACCELERATOR_TABLE,
@@ -56,6 +46,12 @@ from archlock.core.platforms import (
     Platform,
     platform_of,
 )
+from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
+from archlock.inenv import probe, suite
+from archlock.inenv.locate import build_of, build_text
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
+from archlock.verify import runs
 
 SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
@@ -88,7 +84,10 @@ def run_process(command: list[str], timeout: float) -> subprocess.CompletedProce
     done = proc.run(command, timeout=timeout, missing_fix="install it or put it on PATH")
     if not done.timed_out:
         return subprocess.CompletedProcess(command, done.returncode or 0, done.stdout, done.stderr)
-    stderr = done.stderr.rstrip() + f"\nerror: {shlex.join(command[:3])} ...: {done.why().split(':')[0]}\n"
+    stderr = (
+        done.stderr.rstrip()
+        + f"\nerror: {shlex.join(command[:3])} ...: {done.why().split(':')[0]}\n"
+    )
     return subprocess.CompletedProcess(command, TIMED_OUT, done.stdout, stderr.lstrip("\n"))
 
 
@@ -190,7 +189,16 @@ class ImageTarget:
 
     def tests_command(self, root: Path) -> list[str]:
         run = self.docker_run(f"{root}:/opt/archlock-project:ro", workdir="/opt/archlock-project")
-        return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
+        return [
+            *run,
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "/opt/archlock-project",
+        ]
 
     def describe(self) -> dict[str, Any]:
         described = {"tag": self.tag, "id": self.image_id, "platform": self.platform}
@@ -217,10 +225,14 @@ def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
             f"--image {tag}: docker cannot inspect it: {reason}",
             fix="build it first: archlock build --env NAME",
         )
-    data = parse_json(done.stdout, f"docker image inspect {tag}", what="answer", fix="check the image")
+    data = parse_json(
+        done.stdout, f"docker image inspect {tag}", what="answer", fix="check the image"
+    )
     data = data[0] if isinstance(data, list) and data else data
     if not isinstance(data, dict):
-        raise ConfigError(f"--image {tag}: docker image inspect gave no image", fix="check the image")
+        raise ConfigError(
+            f"--image {tag}: docker image inspect gave no image", fix="check the image"
+        )
     return data
 
 
@@ -449,7 +461,9 @@ def check_torch_version(doc: dict[str, Any], findings: Findings, ctx: Context) -
     if torch and torch.found is None:
         return failed(torch.why, torch.fix)
     if torch and torch.data["version"]:
-        return failed(f"torch {torch.data['have']} is installed; {ctx.lock_name} pins {locked}", torch.fix)
+        return failed(
+            f"torch {torch.data['have']} is installed; {ctx.lock_name} pins {locked}", torch.fix
+        )
     if not facts.get("importable"):
         return failed(f"torch does not import: {facts.get('error', 'not probed')}", ctx.resync)
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
@@ -468,7 +482,11 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
 
 
 def check_device(
-    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, findings: Findings, ctx: Context
+    env: Any,
+    doc: dict[str, Any],
+    suite_doc: dict[str, Any] | None,
+    findings: Findings,
+    ctx: Context,
 ) -> Check:
     facts, want = torch_doc(doc), ACCELERATOR_TABLE[env.expect_device]
     ran = (suite_doc or {}).get("device")
@@ -675,7 +693,7 @@ def build_result(
         "mode": target.mode,
         "image": target.describe(),
         "host": host_description(doc),
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "archlock": __version__,
         "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
         "runner": runner_facts(),
