@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 import jinja2
 
 from archlock.core import docker as du
+from archlock.core.platforms import PLATFORMS, Platform
 from archlock.errors import ConfigError, DriftError
 from archlock.core.fsutil import atomic_write_many, is_generated, with_header
 
@@ -55,6 +58,15 @@ class ImageTarget:
     runner: str
     opt_in: bool = False
     extra_index_url: str | None = None
+    # True: the dependency stage runs on the build platform (uv installs the target's wheels, no
+    # emulation); False: it runs on the target platform, emulated where that differs.
+    deps_on_build_platform: bool = True
+    emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
+
+    @property
+    def uv_python_platform(self) -> str:
+        """uv's --python-platform for the image's (single) docker platform."""
+        return uv_platform_of(self.platforms[0])
 
     def __post_init__(self) -> None:
         where = f"env {self.env!r}"
@@ -69,6 +81,8 @@ class ImageTarget:
         du.check(self.runner, du.RUNNER_RE, f"{where} runner", "a runner label like ubuntu-24.04-arm")
         if self.extra_index_url is not None:
             du.check(self.extra_index_url, du.URL_RE, f"{where} torch index", "an http(s) URL without quotes or spaces")
+        if self.deps_on_build_platform and len(self.platforms) != 1:
+            raise ConfigError(f"{where}: a build-platform dependency stage needs exactly one platform", fix="one platform per env")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +136,8 @@ def _default_image_name(project_name: str) -> str:
 
 def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTarget], list[str]]:
     """One target per Linux env with a lock; notes for the envs left out and why."""
-    targets, notes = [], []
+    targets: list[ImageTarget] = []
+    notes: list[str] = []
     for spec in project.all_envs():
         platform = spec.platform.docker_platform
         if platform is None:
@@ -135,7 +150,10 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
             raise ConfigError(f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)")
         if spec.image_ref is None:
             raise ConfigError(f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base")
-        targets.append(_target(project, settings, spec, platform, lock))
+        target = _target(project, settings, spec, platform, lock)
+        if target.emulated_because:
+            notes.append(f"{spec.name}: dependency stage runs on {platform} (emulated elsewhere): {target.emulated_because}")
+        targets.append(target)
     return targets, notes
 
 
@@ -143,7 +161,10 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
     runner = settings.runners.get(platform)
     if runner is None:
         raise ConfigError(f"[tool.archlock.render] runners: no runner for {platform}", fix=f'add "{platform}" = "LABEL"')
+    missing = targets_without_wheels(project.env_pylock(spec.name), spec.platform)
     return ImageTarget(
+        deps_on_build_platform=not missing,
+        emulated_because=missing,
         env=spec.name,
         platforms=(platform,),
         python=spec.python,
@@ -156,6 +177,39 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
         opt_in=spec.opt_in,
         extra_index_url=_image_index_url(project, spec),
     )
+
+
+def uv_platform_of(docker_platform: str) -> str:
+    for row in PLATFORMS.values():
+        if row.docker_platform == docker_platform:
+            return row.uv_python_platform
+    raise ConfigError(f"no platform row for {docker_platform}", fix="use a platform of archlock.core.platforms")
+
+
+def targets_without_wheels(pylock: Path, platform: Platform) -> str:
+    """Why the env's dependencies cannot be installed from the build platform ("" if they can):
+    every locked package needs a wheel for the target (an sdist would build for the wrong CPU)."""
+    if not pylock.is_file():
+        return f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels is unknown"
+    try:
+        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
+    lacking = [str(p.get("name")) for p in packages if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))]
+    if not lacking:
+        return ""
+    return f"no {platform.docker_platform} wheel for {', '.join(sorted(lacking))}"
+
+
+def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
+    """A wheel installs on the target if one of its platform tags is `any` or a Linux tag of the
+    target's machine (PEP 427: the file name ends in -{python}-{abi}-{platform}.whl)."""
+    name = str(wheel.get("name") or wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
+    parts = name.removesuffix(".whl").split("-")
+    if not name.endswith(".whl") or len(parts) < 5:
+        return False
+    tags = parts[-1].split(".")
+    return any(tag == "any" or (tag.endswith("_" + platform.machine) and "linux" in tag) for tag in tags)
 
 
 def _is_package(project: Any) -> bool:
