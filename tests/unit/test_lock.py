@@ -158,9 +158,9 @@ def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: P
     ("setting", "expected"),
     [
         ('grups = ["x"]', "did you mean 'groups'"),
-        ('groups = "workload"', "must be a list of names"),
+        ('groups = "workload"', "groups: must be a list of strings"),
         ('groups = ["nope"]', "no dependency group 'nope'"),
-        ("indexes = { a = 1 }", "must map names to URLs"),
+        ("indexes = { a = 1 }", "indexes: must be a table of strings"),
     ],
 )
 def test_bad_project_settings(tmp_path: Path, setting: str, expected: str) -> None:

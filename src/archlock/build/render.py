@@ -8,7 +8,6 @@ Environment with StrictUndefined renders them, and every output carries the gene
 from __future__ import annotations
 
 import argparse
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import tomllib
 import jinja2
 
 from archlock.core import docker as du
+from archlock.core import settings
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.errors import ConfigError, DriftError
 from archlock.core.fsutil import atomic_write_many, is_generated, with_header
@@ -33,14 +33,6 @@ TEMPLATES = ("Dockerfile.j2", "dockerignore.j2", "docker-bake.hcl.j2", "workflow
 DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"  # upstream's image: /uv and /uvx; the uv pyproject pins
 # GitHub-hosted runner per image platform (native builds; QEMU only as the opt-in fallback)
 DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
-SETTING_KEYS = {
-    "image": "image name the tags use (default: the project name)",
-    "registry": "tag prefix ending in '/' the workflow pushes to (default: ghcr.io/<owner>/)",
-    "uv-image": "image holding /uv that the Dockerfiles copy it from",
-    "workflow-dir": "folder for the rendered workflow (default: .github/workflows)",
-    "runners": "runner label per docker platform, e.g. {\"linux/arm64\" = \"my-arm-runner\"}",
-    "builder-nodes": "BuildKit endpoint per docker platform, rendered as docker/buildx-nodes.sh",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,23 +102,14 @@ class RenderSettings:
 
 # -- inputs -------------------------------------------------------------------------------------
 def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettings:
-    raw = dict(project.settings.get("render", {}) or {})
-    where = f"{project.root / 'pyproject.toml'}: [tool.archlock.render]"
-    for key in raw:
-        if key not in SETTING_KEYS:
-            close = difflib.get_close_matches(key, list(SETTING_KEYS), n=1)
-            raise ConfigError(f"{where} {key}: unknown key", fix=f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SETTING_KEYS)}")
-    for key in ("runners", "builder-nodes"):
-        if not isinstance(raw.get(key, {}), dict):
-            raise ConfigError(f"{where} {key}: must be a table", fix='write {"linux/arm64" = "..."}')
-    name = raw.get("image") or _default_image_name(project.name)
+    raw = settings.section(project, "render", cli={"workflow-dir": workflow_dir})
     return RenderSettings(
-        image_name=name,
-        uv_image=raw.get("uv-image", DEFAULT_UV_IMAGE),
-        registry=raw.get("registry", ""),
-        workflow_dir=workflow_dir or raw.get("workflow-dir", ".github/workflows"),
-        runners={**DEFAULT_RUNNERS, **raw.get("runners", {})},
-        builder_nodes=dict(raw.get("builder-nodes", {})),
+        image_name=raw["image"] or _default_image_name(project.name),
+        uv_image=raw["uv-image"] or DEFAULT_UV_IMAGE,
+        registry=raw["registry"],
+        workflow_dir=raw["workflow-dir"],
+        runners={**DEFAULT_RUNNERS, **raw["runners"]},
+        builder_nodes=dict(raw["builder-nodes"]),
     )
 
 

@@ -17,17 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from archlock.errors import ConfigError
+from archlock.core import settings as settings_table
 from archlock.core.spec import EnvSpec, load_spec
+from archlock.errors import ConfigError
 
-SETTINGS_KEYS = {
-    "groups": "dependency groups the envs lock (list of names)",
-    "extras": "optional-dependency extras the envs lock (list of names)",
-    "indexes": "named package indexes: name = URL or local folder",
-    "scan": "settings of `archlock scan`",
-    "render": "settings of `archlock render`",
-    "build": "settings of `archlock build`",
-}
 
 
 def default_envs_dir() -> Path:
@@ -78,7 +71,7 @@ class Project:
                 f"{root}: neither pyproject.toml nor requirements.txt found",
                 fix="run archlock in a project folder or pass --project PATH",
             )
-        settings = (pyproject or {}).get("tool", {}).get("archlock", {})
+        settings = settings_table.raw_table(pyproject, pyproject_path)
         project = cls(root=root, pyproject=pyproject, settings=settings)
         project._check_settings()
         return project
@@ -181,19 +174,15 @@ class Project:
 
     def _check_settings(self) -> None:
         where = self.root / "pyproject.toml"
-        for key, value in self.settings.items():
-            if key not in SETTINGS_KEYS:
-                close = difflib.get_close_matches(key, list(SETTINGS_KEYS), n=1)
-                fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(SETTINGS_KEYS)}"
-                raise ConfigError(f"{where}: [tool.archlock] {key}: unknown key", fix=fix)
-            if key in ("groups", "extras") and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise ConfigError(f"{where}: [tool.archlock] {key}: must be a list of names", fix=f'write {key} = ["name"]')
-            if key == "indexes" and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
-                raise ConfigError(f"{where}: [tool.archlock] indexes: must map names to URLs", fix='write pytorch-cpu = "URL"')
+        settings_table.check_top_level(self.settings, where)
+        top = settings_table.read(self.settings, "", where)
         groups = (self.pyproject or {}).get("dependency-groups", {})
-        for group in self.groups:
-            if group not in groups:
-                raise ConfigError(f"{where}: [tool.archlock] groups: no dependency group {group!r}", fix="add it under [dependency-groups] or remove it")
+        for group in top["groups"]:
+            if not isinstance(groups, dict) or group not in groups:
+                raise ConfigError(
+                    f"{where}: [tool.archlock] groups: no dependency group {group!r}",
+                    fix="add it under [dependency-groups] or remove it",
+                )
 
 
 def _normalise_location(value: str) -> str:

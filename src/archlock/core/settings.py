@@ -1,0 +1,170 @@
+"""The one reader of `[tool.archlock.*]` in pyproject.toml.
+
+Every setting is declared here as data: its section, name, type, default, environment override
+and help. `section()` reads one section in a fixed precedence: command line > environment >
+pyproject.toml > default. An unknown key is an error with a did-you-mean; a value of the wrong
+type is an error naming pyproject.toml, the key and what to write instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archlock.errors import ConfigError
+
+# kinds of value: what a key holds, how a message describes it, and an example to write
+KINDS: dict[str, tuple[str, str]] = {
+    "str": ("a string", '"text"'),
+    "bool": ("true or false", "true"),
+    "int": ("a whole number", "60"),
+    "number": ("a number", "1e-4"),
+    "list[str]": ("a list of strings", '["name"]'),
+    "table[str]": ("a table of strings", '{ key = "value" }'),
+    "table[list[str]]": ("a table of string lists", '{ key = ["a", "b"] }'),
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str
+    default: Any
+    help: str
+    env: str | None = None  # environment variable that overrides pyproject.toml
+
+
+def _keys(*keys: Key) -> dict[str, Key]:
+    return {key.name: key for key in keys}
+
+
+SECTIONS: dict[str, dict[str, Key]] = {
+    "": _keys(
+        Key("groups", "list[str]", [], "dependency groups the envs lock"),
+        Key("extras", "list[str]", [], "optional-dependency extras the envs lock"),
+        Key("indexes", "table[str]", {}, "named package indexes: name = URL or local folder"),
+    ),
+    "render": _keys(
+        Key("image", "str", None, "image name, e.g. team/app (default: the project's name)"),
+        Key("uv-image", "str", None, "the image uv is copied from", env="ARCHLOCK_UV_IMAGE"),
+        Key("registry", "str", "", 'registry prefix ending in "/"', env="ARCHLOCK_REGISTRY_PREFIX"),
+        Key("workflow-dir", "str", ".github/workflows", "where the CI workflow is rendered"),
+        Key("runners", "table[str]", {}, "CI runner label per docker platform"),
+        Key("builder-nodes", "table[str]", {}, "buildx node per docker platform"),
+    ),
+    "build": _keys(
+        Key("ca-bundle", "str", None, "CA bundle given to builds as a secret", env="ARCHLOCK_CA_BUNDLE"),
+        Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
+    ),
+    "scan": _keys(
+        Key("disable", "list[str]", [], "rules off everywhere"),
+        Key("per-path", "table[list[str]]", {}, "rules off for paths matching a glob"),
+        Key("exclude", "list[str]", [], "paths not scanned"),
+        Key("fail-on", "str", None, "lowest severity that fails the scan"),
+    ),
+}
+
+
+def table_name(section: str) -> str:
+    return "[tool.archlock]" if not section else f"[tool.archlock.{section}]"
+
+
+def suggest(word: str, choices: Any) -> str:
+    """`did you mean 'x'?`, or the list of choices when nothing is close."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(choices) or 'none'}"
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    inner = kind[len("table[") : -1]
+    return isinstance(value, dict) and all(isinstance(k, str) and _is(inner, v) for k, v in value.items())
+
+
+def _from_env(key: Key, text: str, where: str) -> Any:
+    if key.kind == "str":
+        return text
+    if key.kind == "bool" and text.lower() in ("1", "true", "yes", "0", "false", "no"):
+        return text.lower() in ("1", "true", "yes")
+    if key.kind in ("int", "number"):
+        try:
+            return int(text) if key.kind == "int" else float(text)
+        except ValueError:
+            pass
+    raise ConfigError(f"${key.env}: {text!r} is not {KINDS[key.kind][0]}", fix=f"set {key.env} to {KINDS[key.kind][0]}")
+
+
+def raw_table(pyproject: Mapping[str, Any] | None, where: Path) -> dict[str, Any]:
+    """`[tool.archlock]` as a table, checked to be one (and `[tool]` too)."""
+    tool = (pyproject or {}).get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{where}: tool: must be a table", fix="write [tool.archlock] sections, not `tool = ...`")
+    table = tool.get("archlock", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: tool.archlock: must be a table", fix="write a [tool.archlock] section")
+    return table
+
+
+def check_top_level(table: Mapping[str, Any], where: Path) -> None:
+    """Every key of `[tool.archlock]` is a known setting or a known section."""
+    known = [*SECTIONS[""], *(name for name in SECTIONS if name)]
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where}: [tool.archlock] {key}: unknown key", fix=suggest(key, known))
+        if key in SECTIONS and not isinstance(value, dict):
+            raise ConfigError(
+                f"{where}: [tool.archlock] {key}: must be a table", fix=f"write a {table_name(key)} section"
+            )
+
+
+def read(
+    table: Mapping[str, Any],
+    section: str,
+    where: Path,
+    *,
+    cli: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One section's values by key name, every key present, in the documented precedence."""
+    keys = SECTIONS[section]
+    raw = table if not section else table.get(section, {})
+    label = table_name(section)
+    for name, value in raw.items():
+        if not section and name in SECTIONS:
+            continue  # a sub-section, read on its own
+        if name not in keys:
+            raise ConfigError(f"{where}: {label} {name}: unknown key", fix=suggest(name, keys))
+        kind = keys[name].kind
+        if not _is(kind, value):
+            description, example = KINDS[kind]
+            raise ConfigError(f"{where}: {label} {name}: must be {description}", fix=f"write {name} = {example}")
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, key in keys.items():
+        given = (cli or {}).get(name)
+        if given is not None:
+            values[name] = given
+        elif key.env and environ.get(key.env):
+            values[name] = _from_env(key, environ[key.env], label)
+        else:
+            values[name] = raw.get(name, key.default)
+    return values
+
+
+def section(project: Any, name: str, *, cli: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`read` for a loaded `archlock.core.project.Project`."""
+    return read(project.settings, name, project.root / "pyproject.toml", cli=cli)
