@@ -10,19 +10,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 import jinja2
 
 from archlock.core import docker as du
 from archlock.core import settings
+from archlock.core.fsutil import atomic_write_many, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.errors import ConfigError, DriftError
-from archlock.core.fsutil import atomic_write_many, is_generated, with_header
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -224,14 +223,18 @@ def multiarch(targets: list[ImageTarget]) -> list[ImageTarget]:
 
 
 # -- templates ----------------------------------------------------------------------------------
-def template_dirs(project_root: Path) -> list[Path]:
+def template_dirs(project_root: Path | None) -> list[Path]:
     """The project's own templates/ (if it overrides any), then archlock's."""
     package = Path(__file__).resolve().parents[1]  # src/archlock (installed: site-packages/archlock)
-    candidates = [project_root / "templates", package / "templates", package.parents[1] / "templates"]
+    candidates = [package / "templates", package.parents[1] / "templates"]
+    if project_root is not None:
+        candidates.insert(0, project_root / "templates")
     return [d for d in dict.fromkeys(candidates) if (d / "Dockerfile.j2").is_file()]
 
 
-def environment(project_root: Path) -> jinja2.Environment:
+def environment(project_root: Path | None = None) -> jinja2.Environment:
+    """The one Jinja environment: every archlock template (Dockerfiles, bake file, workflow,
+    repro's and bench's Dockerfiles, the matrix page) renders through it."""
     dirs = template_dirs(project_root)
     if not dirs:
         raise ConfigError("archlock's templates/ folder was not found", fix="reinstall archlock")

@@ -59,6 +59,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "build": _keys(
         Key("ca-bundle", "str", None, "CA bundle given to builds as a secret", env="ARCHLOCK_CA_BUNDLE"),
         Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
+        Key("timeout", "int", 5400, "seconds one image build may take", env="ARCHLOCK_BUILD_TIMEOUT"),
     ),
     "scan": _keys(
         Key("disable", "list[str]", [], "rules off everywhere"),

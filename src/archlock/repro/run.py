@@ -28,21 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlock.core import docker as du
-from archlock.inenv import probe
-from archlock.inenv import report as report_script
 from archlock.build.build import (  # the same CA setting and secret as `archlock build`
     CA_ENV,
     CA_SECRET_ID,
 )
-from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
-from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
-from archlock.repro.drift import canonical
+from archlock.core import docker as du
+from archlock.core import proc
+from archlock.core.platforms import PLATFORMS, Platform
 from archlock.core.uvtool import uv_binary
+from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
+from archlock.inenv import probe
+from archlock.inenv import report as report_script
+from archlock.repro.drift import canonical
 
 UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
 IMAGE_NAME = "archlock-repro"
+BUILD_TIMEOUT = 3600.0  # seconds for the image of a report's versions
 # Variables that hold paths on the teammate's machine: meaningless in an image or another venv.
 NOT_CARRIED = frozenset(
     {
@@ -402,29 +404,20 @@ def verdict(
 def dockerfile(
     base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]
 ) -> str:
-    flags = ["--require-hashes"] if reqs.hashes else []
-    if options.extra_index_url:
-        flags += ["--extra-index-url", du.dockerfile_str(options.extra_index_url)]
-    if options.find_links:
-        flags += ["--find-links", "/tmp/archlock-repro/wheels"]
-    lines = [
-        f"# archlock repro: the {reqs.source}'s package versions, Python {reqs.python}",
-        f"FROM {du.dockerfile_word(uv_image)} AS uv",
-        f"FROM {du.dockerfile_word(base)}",
-        "COPY --from=uv /uv /usr/local/bin/uv",
-        "COPY . /tmp/archlock-repro/",
-        f"RUN --mount=type=secret,id={CA_SECRET_ID} \\",
-        f"    if [ -s /run/secrets/{CA_SECRET_ID} ]; then export SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}; fi \\",
-        "    && export UV_NO_PROGRESS=1 UV_LINK_MODE=copy NO_COLOR=1 \\",
-        f"    && uv venv --python {du.dockerfile_word(reqs.python)} /opt/venv \\",
-        f"    && uv pip sync --python /opt/venv/bin/python {' '.join(flags)} /tmp/archlock-repro/requirements.txt \\",
-        "    && rm -rf /tmp/archlock-repro /root/.cache/uv",
-        "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 HOME=/tmp",
-        "WORKDIR /tmp",
-        "LABEL " + " ".join(f"{key}={du.dockerfile_str(value)}" for key, value in labels.items()),
-        "",
-    ]
-    return "\n".join(lines)
+    """templates/repro.Dockerfile.j2 for these versions (rendered through render's environment)."""
+    from archlock.build import render
+
+    return render.environment().get_template("repro.Dockerfile.j2").render(
+        source=reqs.source,
+        python=reqs.python,
+        uv_image=uv_image,
+        base=base,
+        ca_secret=CA_SECRET_ID,
+        hashes=reqs.hashes,
+        extra_index_url=options.extra_index_url,
+        find_links=bool(options.find_links),
+        labels=labels,
+    )
 
 
 def build_context(folder: Path, text: str, reqs: Requirements, options: Options) -> None:
@@ -449,8 +442,7 @@ def failure_reason(output: str) -> str:
 def build_image(
     tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options
 ) -> float:
-    docker = du.classic_cli(du.docker_cli())
-    if not du.engine_running(docker):
+    if not du.engine_running():
         raise ToolMissingError(
             "the Docker engine is not running",
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
@@ -458,30 +450,16 @@ def build_image(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
         build_context(Path(tmp), dockerfile_text, reqs, options)
-        cmd = [
-            docker,
-            "build",
-            "--platform",
-            str(where.platform.docker_platform),
-            "--network",
-            "host",
-            "-t",
-            tag,
-            tmp,
-        ]
+        cmd = [du.classic_cli(), "build", "--platform", str(where.platform.docker_platform)]
         if options.ca_bundle:
-            cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        )
-    if done.returncode != 0:
+            cmd += ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
+        cmd += ["--network", "host", "-t", tag, tmp]
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env=env, missing_fix=du.MISSING_FIX)
+    if not done.ok:
+        reason = "timed out" if done.timed_out else failure_reason(done.stdout + done.stderr)
         raise ExternalCommandError(
-            f"building the image of the {reqs.source}'s versions failed: "
-            f"{failure_reason(done.stdout + done.stderr)}",
+            f"building the image of the {reqs.source}'s versions failed: {reason}",
             fix="check the base has python3 for that minor (or pass --base), the network "
             "and the CA bundle (--ca-bundle)",
         )
@@ -496,7 +474,7 @@ def image_tag(report_sha: str, platform: Platform, source: str) -> str:
 def run_in_image(
     tag: str, report: dict[str, Any], where: Where, project: Path, options: Options
 ) -> dict[str, Any]:
-    docker = du.docker_cli()
+    docker = du.docker_cli()  # the rerun streams through report.run_command: a report's record
     name = f"archlock-repro-{os.getpid()}-{int(time.time())}"
     rel = project_cwd(report, project)
     env, _ = carried_env(report)
@@ -523,7 +501,7 @@ def run_in_image(
         len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
     )
     if outcome["timed_out"]:
-        subprocess.run([docker, "rm", "-f", name], capture_output=True, check=False)
+        du.run(["rm", "--force", name], timeout=du.SHORT)
     return dict(outcome, argv=argv)
 
 
