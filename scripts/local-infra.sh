@@ -100,7 +100,7 @@ start_dockerd() {
 newer_mirror() { # the Debian mirror the system already uses (DEBIAN_NEWER_MIRROR overrides)
   if [[ -n $DEBIAN_NEWER_MIRROR ]]; then echo "$DEBIAN_NEWER_MIRROR"; return; fi
   local codename uri
-  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release)
   # shellcheck disable=SC2016  # apt expands $(REPO_URI), not the shell
   uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null \
     | awk -v c="$codename" '$2 == c && $1 !~ /security/ {print $1; exit}')

@@ -244,7 +244,7 @@ def environment(project_root: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
     )
     env.filters.update(du.FILTERS)
     env.globals["gh"] = du.gh
@@ -275,6 +275,11 @@ def render_files(project_root: Path, settings: RenderSettings, targets: list[Ima
         files[project_root / NODES_SCRIPT] = _render(env, "buildx-nodes.sh.j2", common, shebang=True)
     files[project_root / settings.workflow_dir / WORKFLOW_NAME] = _render(env, "workflow.yml.j2", common)
     return files
+
+
+def dockerfile_text(target: ImageTarget, uv_image: str, image_name: str) -> str:
+    """One env's Dockerfile alone (benchmarks render variants of it)."""
+    return _render(environment(), "Dockerfile.j2", {"uv_image": uv_image, "image_name": image_name}, t=target)
 
 
 def _render(env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any) -> str:
