@@ -17,8 +17,8 @@ EXERCISED: dict[str, tuple[str, str]] = {
     "ARCHLOCK_INDEX_PYTORCH_CPU=/srv/wheels nox -s lock -- --env linux-amd64-cpu": (
         "tests/integration/test_lock_real.py", 'monkeypatch.setenv("ARCHLOCK_INDEX_PYTORCH_CPU", str(wheel.parent))'),
     "nox -s render": ("noxfile.py", '_archlock(session, "render", "--check")'),
-    "nox -s build": ("tests/integration/test_build_images.py", "build.build(options(infra, REPO, push=True))"),
-    "nox -s build -- --push": ("tests/integration/test_build_images.py", "build.build(options(infra, REPO, push=True))"),
+    "nox -s build": ("tests/integration/test_build_images.py", "build.build(options(infra, copy, TAGS["),
+    "nox -s build -- --push": ("tests/integration/test_build_images.py", "build.build(options(infra, REPO, tag, push=True"),
     "nox -s verify": ("noxfile.py", '"scan", "verify", "matrix"'),
     "nox -s verify -- --image archlock:dev-linux-arm64-cpu": (
         "tests/integration/test_build_images.py", 'archlock("verify", "--image", tag, "--output", str(out))'),
