@@ -169,8 +169,7 @@ def output(args: Sequence[str], *, timeout: float = SHORT, what: str | None = No
 
 
 def engine_running() -> bool:
-    done = run(["info", "--format", "{{.ServerVersion}}"], timeout=SHORT)
-    return done.ok and bool(done.stdout.strip())
+    return run(["info"], timeout=SHORT).ok
 
 
 @functools.cache
@@ -193,6 +192,8 @@ def containerd_store() -> bool:
 
 def classic_cli() -> str:
     """A client whose plain `build` has BuildKit built in (Debian's 20.10 does; 23+ needs buildx)."""
+    if engine().kind == "podman":
+        return engine().cli  # podman build is its own builder (buildah)
     for candidate in ("/usr/bin/docker", engine().cli):
         if Path(candidate).exists() and _client_major(candidate) < 23:
             return candidate
