@@ -108,7 +108,7 @@ def print_lock_ratios(results: dict[str, float]) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("bench", help="print archlock's time as ratios against the raw tools")
-    parser.add_argument("--runs", type=int, default=3, help="warm runs per side (median is reported)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per side (median is reported)")
     parser.add_argument("--part", choices=("all", "lock", "build", "arch"), default="all",
                         help="which benchmarks to run (arch: arm64 / amd64 image build time)")
     parser.add_argument("--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds")
@@ -126,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
         from archlock.build.bench_build import run_build_bench  # needs docker; imported only when asked
 
         parts = ("build", "arch") if args.part == "all" else (args.part,)
-        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets), parts)
+        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs)
     return 0

@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -54,7 +55,8 @@ ARCH_TAG = "archlock-bench:arch-{}"
 LEFT_OUT = {"torch"}  # PyPI: CUDA build on amd64, CPU build on arm64 - not the same dependency
 BUILD_LIMIT = 3600.0
 _ENTRY = re.compile(
-    r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:[ \t]*\\\n[ \t]*--hash=sha256:[0-9a-f]{64})+)", re.MULTILINE
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:[ \t]*\\\n[ \t]*--hash=sha256:[0-9a-f]{64})+)",
+    re.MULTILINE,
 )
 
 
@@ -153,7 +155,13 @@ def arch_variants(
     }
 
 
-def bench_arch(project_root: Path, base: build.BuildOptions) -> dict[str, Any]:
+def _build_argv(target: plan.Target, flags: plan.Flags, fallback: bool) -> list[str]:
+    if du.has_buildx() and not fallback:
+        return [du.docker_cli(), *plan.buildx_args(target, flags, False)]
+    return [du.classic_cli(), *plan.fallback_args(target, flags)]
+
+
+def bench_arch(project_root: Path, base: build.BuildOptions, runs: int = 3) -> dict[str, Any]:
     settings, targets = image_targets(project_root)
     by_platform = {t.platforms[0]: t for t in targets if len(t.platforms) == 1}
     arm, amd = by_platform.get("linux/arm64"), by_platform.get("linux/amd64")
@@ -169,32 +177,38 @@ def bench_arch(project_root: Path, base: build.BuildOptions) -> dict[str, Any]:
     variables = plan.variables(settings, {**os.environ, **base.env})
     base_image = _set_arg(base.sets, "BASE_IMAGE") or arm.base_image
     results: dict[str, Any] = {"packages": len(names)}
+    variants = arch_variants(arm, amd, lock, base_image)
+    flags = plan.Flags(
+        no_cache=True, network=base.network, ca_bundle=base.ca_bundle, progress_plain=True
+    )
+    times: dict[str, list[float]] = {label: [] for label in variants}
     with tempfile.TemporaryDirectory(prefix="archlock-bench-arch-") as tmp:
         ctx = Path(tmp)
         (ctx / "bench.txt").write_text(lock)
-        for label, image in arch_variants(arm, amd, lock, base_image).items():
-            (ctx / "Dockerfile").write_text(
+        commands = {}
+        for label, image in variants.items():
+            (ctx / f"{label}.Dockerfile").write_text(
                 render.dockerfile_text(image, variables["UV_IMAGE"], "bench")
             )
             target = plan.Target(
                 name=image.env,
-                dockerfile="Dockerfile",
+                dockerfile=f"{label}.Dockerfile",
                 platform=image.platforms[0],
                 tags=(ARCH_TAG.format(label),),
-                args={"BASE_IMAGE": base_image, "UV_IMAGE": variables["UV_IMAGE"]},
                 cache_ref="",
                 in_manifest=False,
+                args={"BASE_IMAGE": base_image, "UV_IMAGE": variables["UV_IMAGE"]},
             )
-            flags = plan.Flags(
-                no_cache=True, network=base.network, ca_bundle=base.ca_bundle, progress_plain=True
-            )
-            argv = (
-                [du.docker_cli(), *plan.buildx_args(target, flags, False)]
-                if du.has_buildx() and not base.force_fallback
-                else [du.classic_cli(), *plan.fallback_args(target, flags)]
-            )
-            prune_cache_mounts()
-            results[label], results[f"{label}_received"] = timed_build(argv, ctx)
+            commands[label] = _build_argv(target, flags, base.force_fallback)
+        for _ in range(runs):  # interleaved: a busy shared host slows every variant alike
+            for label, argv in commands.items():
+                prune_cache_mounts()
+                seconds, received = timed_build(argv, ctx)
+                times[label].append(seconds)
+                results[f"{label}_received"] = received
+    for label, samples in times.items():
+        results[label] = statistics.median(samples)
+    results["runs"] = runs
     du.remove_images(
         *(ARCH_TAG.format(label) for label in ("amd64", "arm64_before", "arm64_after"))
     )
@@ -215,7 +229,8 @@ def print_arch_ratios(r: dict[str, Any]) -> None:
     mb = 1e6
     amd, before, after = float(r["amd64"]), float(r["arm64_before"]), float(r["arm64_after"])
     print(
-        f"arch: {r['packages']} packages both Linux locks pin alike (torch left out), cold builds"
+        f"arch: {r['packages']} packages both Linux locks pin alike (torch left out),"
+        f" cold builds, median of {r['runs']} interleaved runs"
     )
     print(
         f"arch arm64 / amd64, deps emulated (before):       {before:6.1f}s / {amd:6.1f}s = {before / amd:.2f}"
@@ -353,6 +368,7 @@ def run_build_bench(
     network: str | None = None,
     sets: tuple[str, ...] = (),
     parts: tuple[str, ...] = ("build", "arch"),
+    runs: int = 3,
 ) -> None:
     """What `archlock bench` calls for its build parts (`sets`: overrides such as a local base)."""
     env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
@@ -366,7 +382,7 @@ def run_build_bench(
     if "build" in parts:
         print_build_ratios(bench_build(project_root, base))
     if "arch" in parts:
-        print_arch_ratios(bench_arch(project_root, base))
+        print_arch_ratios(bench_arch(project_root, base, runs))
 
 
 def main(argv: list[str] | None = None) -> int:
