@@ -237,3 +237,17 @@ def test_build_refuses_stale_renders_before_touching_docker(
     capsys.readouterr()
     assert cli.main(["build", "--project", str(project)]) == 5
     assert "rendered files are stale: docker/linux-amd64-cuda.Dockerfile" in capsys.readouterr().err
+
+
+def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
+    emulated = image(
+        "old",
+        "linux/arm64",
+        deps_on_build_platform=False,
+        emulated_because="no linux/arm64 wheel for x",
+    )
+    the_plan = plan.make_plan([*TARGETS, emulated], VARS, ("old", "cpu"), ())
+    assert the_plan.notes == [
+        "old: dependency stage runs on linux/arm64, emulated on other machines: no linux/arm64 wheel for x"
+    ]
+    assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []

@@ -127,7 +127,7 @@ def _flags(options: BuildOptions) -> plan.Flags:
 
 # -- buildx -------------------------------------------------------------------------------------
 def _buildx(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
-    report = BuildReport(mode="buildx")
+    report = BuildReport(mode="buildx", notes=list(the_plan.notes))
     attestations = True
     if options.push:
         driver = du.buildx_driver()
@@ -152,7 +152,7 @@ def _fallback(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         f"one platform at a time with `DOCKER_BUILDKIT=1 {cli} build`",
         file=sys.stderr,
     )
-    report = BuildReport(mode="fallback")
+    report = BuildReport(mode="fallback", notes=list(the_plan.notes))
     if options.push:
         report.notes.append(
             "SBOM/provenance attestations and registry cache export need buildx: not attached"

@@ -90,7 +90,12 @@ def make_plan(
             in_manifest=image.env in members,
         )
         chosen.append(apply_sets(target, sets))
-    return Plan(chosen, f"{prefix}:{variables['TAG']}")
+    emulated = [
+        f"{t.env}: dependency stage runs on {t.platforms[0]}, emulated on other machines: {t.emulated_because}"
+        for t in targets
+        if t.env in names and not t.deps_on_build_platform
+    ]
+    return Plan(chosen, f"{prefix}:{variables['TAG']}", emulated)
 
 
 def select(targets: list[render.ImageTarget], wanted: tuple[str, ...]) -> list[str]:
