@@ -25,6 +25,12 @@ def _archlock(session: nox.Session, *args: str) -> None:
 
 
 @nox.session
+def init(session: nox.Session) -> None:
+    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD] [--dry-run]`."""
+    _archlock(session, "init")
+
+
+@nox.session
 def lock(session: nox.Session) -> None:
     """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
     _archlock(session, "lock")
@@ -89,6 +95,12 @@ def verify(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Combine results/*.json into the feature x env matrix (results/matrix.md and .html)."""
     _archlock(session, "matrix")
+
+
+@nox.session
+def ci(session: nox.Session) -> None:
+    """CI's graph here: render check, build and verify every Linux image, matrix gate."""
+    _archlock(session, "ci")
 
 
 @nox.session

@@ -41,7 +41,7 @@ RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archloc
     --mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
-    if ! echo "33999cf5163f64cd0d778769c5af541b02dbd25ec88c88728411cf29c3dc855a  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
+    if ! echo "ffa1bb9d7f64bd15ad36f2ad9459bcaa2d4ba509257e790c8f4a462066198397  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
         echo "envs/locks/linux-amd64-cuda.txt changed since rendering: run archlock render" >&2; exit 1; \
     fi \
     && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
@@ -79,6 +79,6 @@ LABEL org.opencontainers.image.source=$SOURCE_URL \
       org.opencontainers.image.revision=$REVISION \
       org.opencontainers.image.title="archlock linux-amd64-cuda" \
       io.archlock.env="linux-amd64-cuda" \
-      io.archlock.lock-sha256="33999cf5163f64cd0d778769c5af541b02dbd25ec88c88728411cf29c3dc855a" \
+      io.archlock.lock-sha256="ffa1bb9d7f64bd15ad36f2ad9459bcaa2d4ba509257e790c8f4a462066198397" \
       io.archlock.platform="linux/amd64"
 CMD ["python"]

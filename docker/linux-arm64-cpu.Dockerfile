@@ -35,7 +35,7 @@ RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock
     --mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
-    if ! echo "431e5d991ed7333acdb51c8d908ce9270fc7c5e2721f405d1ddac8bf5487cfb1  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
+    if ! echo "8d6870392f23647202aafeb0b0287081d551186fe49df1a20a915380dcbdf66b  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
         echo "envs/locks/linux-arm64-cpu.txt changed since rendering: run archlock render" >&2; exit 1; \
     fi \
     && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
@@ -73,6 +73,6 @@ LABEL org.opencontainers.image.source=$SOURCE_URL \
       org.opencontainers.image.revision=$REVISION \
       org.opencontainers.image.title="archlock linux-arm64-cpu" \
       io.archlock.env="linux-arm64-cpu" \
-      io.archlock.lock-sha256="431e5d991ed7333acdb51c8d908ce9270fc7c5e2721f405d1ddac8bf5487cfb1" \
+      io.archlock.lock-sha256="8d6870392f23647202aafeb0b0287081d551186fe49df1a20a915380dcbdf66b" \
       io.archlock.platform="linux/arm64"
 CMD ["python"]

@@ -6,16 +6,17 @@ Each verb module exposes `register(subparsers) -> None`, which adds its parser a
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from pathlib import Path
 
-from archlock import __version__
-from archlock.errors import exit_code_of
+# Only `sys` at the top: an interrupt while the rest is imported reaches main()'s handler, so a
+# Ctrl-C during start-up is one line and exit 130, not a traceback.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 # verb modules, in the order `archlock --help` lists them
 VERB_MODULES = (
+    "archlock.init",
     "archlock.lock.resolve",
     "archlock.lock.audit",
     "archlock.lock.schema",
@@ -25,7 +26,8 @@ VERB_MODULES = (
     "archlock.inenv.probe",
     "archlock.verify.verify",
     "archlock.verify.matrix",
-    "archlock.inenv.report",
+    "archlock.verify.cirun",
+    "archlock.repro.report_cli",
     "archlock.repro.repro",
     "archlock.build.bench",
     "archlock.scan",
@@ -33,6 +35,12 @@ VERB_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+    from pathlib import Path
+
+    from archlock import __version__
+
     parser = argparse.ArgumentParser(
         prog="archlock",
         description="Lock, build and verify one PyTorch project on every machine it runs on.",
@@ -53,8 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        from archlock.errors import exit_code_of
+
+        parser = build_parser()  # imports every verb module: most of a start-up's time
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("archlock: interrupted while starting; nothing was changed", file=sys.stderr)
+        return 130
     return exit_code_of(args.verb, lambda: args.func(args))
 
 

@@ -210,13 +210,25 @@ def test_cli_without_docker_exits_3_with_one_line(
     ]
 
 
-def test_ca_bundle_must_exist(tmp_path: Path) -> None:
+def test_ca_bundle_from_flag_env_settings_or_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from archlock.core import cabundle, settings
+
     pem = tmp_path / "ca.pem"
     pem.write_text("pem")
-    assert build.ca_bundle(None) is None
-    assert build.ca_bundle(str(pem)) == pem
+
+    def chosen(cli: str | None, table: dict[str, str], environ: dict[str, str]) -> Path | None:
+        values = settings.read({"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ)
+        return cabundle.resolve(values["ca-bundle"])
+
+    monkeypatch.setattr(cabundle, "system_bundle", lambda: Path("/system.pem"))
+    assert chosen(None, {}, {}) == Path("/system.pem")  # one rule with repro: the system bundle
+    assert chosen("none", {}, {}) is None
+    assert chosen(None, {"ca-bundle": "none"}, {}) is None
+    assert chosen(str(pem), {"ca-bundle": "none"}, {}) == pem
+    assert chosen(None, {"ca-bundle": str(pem)}, {}) == pem
+    assert chosen(None, {"ca-bundle": "none"}, {build.CA_ENV: str(pem)}) == pem
     with pytest.raises(ConfigError, match="not found"):
-        build.ca_bundle(tmp_path / "missing.pem")
+        chosen(str(tmp_path / "missing.pem"), {}, {})
 
 
 def test_build_refuses_stale_renders_before_touching_docker(

@@ -118,7 +118,7 @@ def test_no_results_is_a_one_line_error(tmp_path: Path) -> None:
         matrix.run(args(tmp_path))
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "bad.json").write_text("{")
-    with pytest.raises(ConfigError, match="bad.json: not a readable JSON result"):
+    with pytest.raises(ConfigError, match="bad.json: not JSON"):
         matrix.run(args(tmp_path))
 
 

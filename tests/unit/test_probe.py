@@ -253,3 +253,19 @@ def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path) -> None:
     assert doc["errors"] == {}
     assert doc["torch"]["importable"] is False
     assert "No module named 'torch'" in doc["torch"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("case", "virtual", "evidence"),
+    [
+        ("mac-vm-hosted-runner", True, "kern.hv_vmm_present=1"),
+        ("mac-native-arm64", False, "kern.hv_vmm_present=0"),
+        ("mac-rosetta-x86_64", None, "kern.hv_vmm_present=absent"),
+        ("linux-amd64-native", True, "cpu flag hypervisor set"),
+        ("linux-arm64-native", False, "cpu flag hypervisor absent"),
+    ],
+)
+def test_vm_facts_from_recorded_answers(
+    fixtures: Path, case: str, virtual: bool | None, evidence: str
+) -> None:
+    assert probe.vm_facts(answers(fixtures, case)) == {"virtual": virtual, "evidence": evidence}

@@ -23,6 +23,7 @@ EXERCISED: dict[str, tuple[str, str]] = {
     "nox -s verify -- --image archlock:dev-linux-arm64-cpu": (
         "tests/integration/test_build_images.py", 'archlock("verify", "--image", tag, "--output", str(out))'),
     "nox -s matrix": ("noxfile.py", '"scan", "verify", "matrix"'),
+    "nox -s ci": (".ci/run", "nox --report .nox-ci.json -s ci --"),
     "nox -s setup-mac": (".ci/run", "nox -s setup-mac"),
     "archlock report -- python train.py": ("tests/integration/test_repro_venv.py", '"report",'),
     "nox -s repro -- archlock-report.json": ("tests/integration/test_repro_docker.py", "repro"),

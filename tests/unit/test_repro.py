@@ -17,11 +17,17 @@ import pytest
 
 from archlock import cli
 from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Project
-from archlock.repro.repro import choose_env, load_report, make_target
-from archlock.repro.drift import KINDS, Target, diagnose, lock_pins, same_version
+from archlock.repro.repro import choose_env, make_target
+from archlock.repro.reportfile import load_report
+from archlock.core.diagnose import KINDS
+from archlock.core.lockfile import pins as lock_pins
+from archlock.core.lockfile import same_version
+from archlock.lock import expect as lock_expect
+from archlock.repro.drift import Target, diagnose
 
 REPO = Path(__file__).resolve().parents[2]
 REPORTS = REPO / "tests" / "fixtures" / "reports"
@@ -41,6 +47,7 @@ def target(env_name: str) -> Target:
         lock_sha256="0" * 64,
         pins=lock_pins(lock.read_text()),
         project_name=PROJECT.name,
+        expect=lock_expect.load(PROJECT.locks_dir, env),  # the lock's build: CUDA 12.8 for 2.10
     )
 
 
@@ -561,7 +568,7 @@ def test_a_partial_reproduction_says_so() -> None:
 
 
 def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
-    text = rr.dockerfile(
+    text = sandbox.dockerfile(
         "archlock/debian-bookworm:amd64",
         "archlock/uv:0.13.9-amd64",
         reqs("lock"),
@@ -579,19 +586,25 @@ def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
     )
     assert "# syntax" not in text
     with pytest.raises(ConfigError):
-        rr.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
+        sandbox.dockerfile("evil image; rm -rf /", "uv", reqs(), rr.Options(), {})
 
 
-def test_ca_bundle_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(rr.CA_ENV, raising=False)
-    assert rr.default_ca_bundle("none") is None
+def test_ca_bundle_and_uv_image_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(rr.cabundle.CA_ENV, raising=False)
+    monkeypatch.delenv(rr.UV_IMAGE_ENV, raising=False)
+    assert rr.default_ca_bundle(PROJECT, "none") is None
     pem = tmp_path / "ca.pem"
     pem.write_text("x")
-    assert rr.default_ca_bundle(str(pem)) == pem
-    monkeypatch.setenv(rr.CA_ENV, str(pem))
-    assert rr.default_ca_bundle(None) == pem
+    assert rr.default_ca_bundle(PROJECT, str(pem)) == pem
+    monkeypatch.setenv(rr.cabundle.CA_ENV, str(pem))
+    assert rr.default_ca_bundle(PROJECT, None) == pem
     with pytest.raises(ConfigError, match="CA bundle .* not found"):
-        rr.default_ca_bundle(str(tmp_path / "nope.pem"))
+        rr.default_ca_bundle(PROJECT, str(tmp_path / "nope.pem"))
+    # the uv image: the same setting render reads, the same environment override
+    assert rr.default_uv_image(PROJECT, None) == rr.DEFAULT_UV_IMAGE
+    monkeypatch.setenv(rr.UV_IMAGE_ENV, "registry.example/uv:1")
+    assert rr.default_uv_image(PROJECT, None) == "registry.example/uv:1"
+    assert rr.default_uv_image(PROJECT, "other/uv:2") == "other/uv:2"
 
 
 def test_diff_only_prints_the_drift_with_fixes(
@@ -644,4 +657,4 @@ def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> N
     mac = next(e for e in PROJECT.all_envs() if e.name == "macos-arm64")
     assert locked_env_for(PROJECT, mac, PLATFORMS["macos-arm64"]) is mac
     assert locked_env_for(PROJECT, mac, PLATFORMS["linux-arm64"]).name == "linux-arm64-cpu"
-    assert rr.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"
+    assert sandbox.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock") == "archlock-repro/linux-arm64:lock-abababababab"

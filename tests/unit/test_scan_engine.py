@@ -163,13 +163,13 @@ def test_exclude_glob_covers_folders() -> None:
     [
         (
             {"disabel": ["AL105"]},
-            "unknown key 'disabel' in [tool.archlock.scan] (fix: did you mean 'disable'?)",
+            "[tool.archlock.scan] disabel: unknown key (fix: did you mean 'disable'?)",
         ),
         ({"per_path": {}}, "did you mean 'per-path'?"),
         ({"disable": ["AL150"]}, "disable names unknown rule 'AL150'"),
-        ({"disable": "AL105"}, "disable must be a list of strings"),
+        ({"disable": "AL105"}, "disable: must be a list of strings"),
         ({"per-path": {"tests/*": ["AL11"]}}, "per-path 'tests/*' names unknown rule 'AL11'"),
-        ({"per-path": ["tests/*"]}, "per-path must be a table"),
+        ({"per-path": ["tests/*"]}, "per-path: must be a table of string lists"),
         ({"fail-on": "warn"}, "fail-on is 'warn' (fix: did you mean 'warning'?)"),
     ],
 )

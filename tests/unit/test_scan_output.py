@@ -201,7 +201,7 @@ def test_cli_config_mistake_is_one_line_exit_2(
     (tmp_path / "pyproject.toml").write_text(config, encoding="utf-8")
     assert main(["--project", str(tmp_path), "scan"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pyproject.toml: unknown key 'exlude'" in err
+    assert err.count("\n") == 1 and "pyproject.toml: [tool.archlock.scan] exlude: unknown key" in err
     assert "did you mean 'exclude'?" in err
 
 

@@ -28,7 +28,20 @@ def test_precedence_cli_over_environment_over_file_over_default() -> None:
         ({"build": {"network": 5}}, "build", r"network: must be a string \(fix: write network = \"text\"\)"),
         ({"groups": "workload"}, "", r"\[tool.archlock\] groups: must be a list of strings"),
         ({"render": {"runners": {"linux/amd64": 1}}}, "render", r"runners: must be a table of strings"),
+        ({"render": {"runners": "ubuntu"}}, "render", r"runners: must be a table of strings"),
         ({"scan": {"per-path": {"a": "AL101"}}}, "scan", r"per-path: must be a table of string lists"),
+        (
+            {"ci": {"runners": {"linux-amd64-cuda": "gpu"}}},
+            "ci",
+            r"\[tool.archlock.ci\] runners: must be a table of string lists; "
+            r"runners.linux-amd64-cuda is not a list of strings "
+            r"\(fix: write runners = \{ \"linux-amd64-cuda\" = \[\"name\"\] \}\)",
+        ),
+        (
+            {"ci": {"runners": {"macos-arm64": ["self-hosted", 1]}}},
+            "ci",
+            r"runners.macos-arm64 is not a list",
+        ),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_the_fix(table: dict, section: str, expected: str) -> None:

@@ -71,11 +71,12 @@ BAD_SPECS: list[tuple[str, str]] = [
     (GOOD + "expect:\n  device: mps\n", "mps cannot run a cpu build"),
     (CUDA + "expect:\n  device: mps\n", "mps cannot run a cuda build"),
     (GOOD + "expect:\n  device: tpu\n", "is not one of"),
-    (GOOD + 'expect:\n  cuda: "12.8"\n', "a cpu env has no CUDA version"),
-    (MAC + 'expect:\n  cuda: "12.8"\n', "a mps env has no CUDA version"),
-    (CUDA + "expect:\n  cuda: 12.8\n", 'quote it: "12.8"'),
-    (CUDA + 'expect:\n  cuda: "twelve"\n', "is not valid"),
-    (CUDA + 'expect:\n  cuda: "12"\n', "is not valid"),
+    (CUDA + "accept-cuda-stack: true\n", "only a cpu env can accept a CUDA build"),
+    (MAC + "accept-cuda-stack: true\n", "only a cpu env can accept a CUDA build"),
+    (GOOD + "accept-cuda-stack: yes please\n", "must be a bool"),
+    (GOOD + "machines: gpu-a100\n", "must be a list of names"),
+    (GOOD + "machines: [Bad_Name]\n", "'Bad_Name' is not a valid name"),
+    (GOOD + "machines: [1, 2]\n", "must be a list of names"),
     (GOOD + "expect: cpu\n", "must be a mapping"),
     (GOOD + "torch: pypi\n", "must be a mapping"),
     (GOOD + "verify: yes\n", "must be a mapping"),
@@ -183,3 +184,21 @@ def test_committed_json_schema_matches_the_validator() -> None:
     assert committed == json_schema()
     assert committed["additionalProperties"] is False
     assert set(committed["required"]) == {"platform", "python", "accelerator"}
+
+
+def test_deprecated_expect_cuda_loads_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "old-cuda.yaml"
+    path.write_text(CUDA + 'expect:\n  device: cuda\n  cuda: "12.8"\n', encoding="utf-8")
+    spec = load_spec(path)
+    assert spec.expect_cuda is None  # ignored: the CUDA version comes from the lock now
+    (note,) = spec.notes
+    assert note.startswith(f"{path}:6: expect.cuda is deprecated and ignored")
+    assert "expect.json" in note and note.endswith("remove it")
+
+
+def test_machines_and_accept_cuda_stack_load(tmp_path: Path) -> None:
+    path = tmp_path / "graviton.yaml"
+    path.write_text(GOOD + "accept-cuda-stack: true\nmachines: [graviton-al2, c7g]\n", encoding="utf-8")
+    spec = load_spec(path)
+    assert spec.machines == ("graviton-al2", "c7g") and spec.accept_cuda_stack
+    assert spec.notes == ()

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from archlock.inenv import suite
+from standin_torch import VM_MPS_ERROR, stand_in_torch
 
 SUITE_FILE = Path(suite.__file__)
 PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
@@ -132,8 +133,50 @@ def test_loss_fault_hook_and_a_forced_missing_device(torch_python: str) -> None:
     assert code == 1
     assert (doc["fault"], doc["device"]) == ("loss", "cpu")
     assert doc["checks"]["device"]["why"].startswith(
-        "mps requested (--device / ARCHLOCK_DEVICE) but not available"
+        "mps requested (--device / ARCHLOCK_DEVICE) but not usable here; ran on cpu"
     )
     assert doc["checks"]["loss_parity"]["status"] == "fail"
     assert doc["checks"]["loss_parity"]["why"].startswith("cpu losses differ from CPU by ")
     assert doc["checks"]["training"]["status"] == "pass"
+
+
+# -- device selection with a stand-in torch that reports devices it cannot use -----------------
+def test_a_usable_device_is_selected() -> None:
+    device, check = suite.select_device(stand_in_torch(mps="ok"), None)
+    assert (device, check["status"]) == ("mps", "pass")
+    assert check["usable"] == {"cuda": False, "mps": True, "cpu": True}
+
+
+def test_mps_that_cannot_allocate_on_a_virtual_mac_is_skipped_with_the_reason() -> None:
+    vm_mps = stand_in_torch(mps="raise:" + VM_MPS_ERROR)
+    device, check = suite.select_device(vm_mps, None, virtual=True)
+    assert (device, check["status"]) == ("cpu", "skipped")
+    assert check["why"].startswith("virtual Mac: MPS unusable (RuntimeError: MPS backend out of")
+    assert check["why"].endswith("; ran on cpu")
+    assert check["available"]["mps"] is True and check["usable"]["mps"] is False
+
+
+def test_the_same_mps_on_real_hardware_is_a_failure() -> None:
+    real_mps = stand_in_torch(mps="raise:" + VM_MPS_ERROR)
+    device, check = suite.select_device(real_mps, None, virtual=False)
+    assert (device, check["status"]) == ("cpu", "fail")
+    assert check["why"].startswith("mps is reported available but cannot run a kernel: Runtime")
+
+
+def test_mps_that_computes_wrong_numbers_is_not_selected() -> None:
+    device, check = suite.select_device(stand_in_torch(mps="wrong"), None, virtual=True)
+    assert (device, check["status"]) == ("cpu", "skipped")
+    assert "a 4x4 matmul gave 0.0, the CPU " in check["why"]
+
+
+def test_cuda_reported_but_without_a_kernel_is_a_failure_even_in_a_vm() -> None:
+    error = "raise:CUDA error: no kernel image is available for execution on the device"
+    device, check = suite.select_device(stand_in_torch(cuda=error), None, virtual=True)
+    assert (device, check["status"]) == ("cpu", "fail")
+    assert check["why"] == (
+        "cuda is reported available but cannot run a kernel: RuntimeError: CUDA error: "
+        "no kernel image is available for execution on the device; ran on cpu"
+    )
+    device, check = suite.select_device(stand_in_torch(cuda=error), "cuda")
+    assert (device, check["status"]) == ("cpu", "fail")
+    assert check["why"].startswith("cuda requested (--device / ARCHLOCK_DEVICE) but not usable")

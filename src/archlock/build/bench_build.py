@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from archlock.build import build, plan, render
+from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
-from archlock.core import proc
 from archlock.core.platforms import for_host
 
 COPY_IGNORE = (
@@ -362,6 +362,14 @@ def print_build_ratios(r: dict[str, float | str]) -> None:
 
 
 # -- entry points -----------------------------------------------------------------------------------
+def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
+    """The CA bundle `archlock build` would use for this project (archlock.core.cabundle)."""
+    from archlock.core.project import Project
+
+    chosen = settings.section(Project.load(project_root), "build", cli={"ca-bundle": explicit})
+    return cabundle.resolve(chosen["ca-bundle"])
+
+
 def run_build_bench(
     project_root: Path,
     ca_bundle: Path | None = None,
@@ -374,7 +382,7 @@ def run_build_bench(
     env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
     base = build.BuildOptions(
         project=project_root,
-        ca_bundle=build.ca_bundle(ca_bundle),
+        ca_bundle=bench_ca_bundle(project_root, ca_bundle),
         network=network,
         env=env,
         sets=sets,

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archlock.build import plan, render
+from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
-from archlock.core import proc, settings
-from archlock.errors import ConfigError, DriftError, ExternalCommandError, ToolMissingError
+from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
 
-CA_SECRET_ID = plan.CA_SECRET_ID
-CA_ENV = "ARCHLOCK_CA_BUNDLE"
+CA_SECRET_ID, CA_ENV = cabundle.CA_SECRET_ID, cabundle.CA_ENV
 NO_ATTESTATIONS = (
     "the buildx driver {driver!r} without the containerd image store cannot attach SBOM/provenance "
     "attestations or export a registry cache: pushed without them (a docker-container builder can)"
@@ -101,18 +100,6 @@ def check_rendered(project: Path) -> None:
         raise DriftError(
             f"rendered files are stale: {', '.join(stale)}", fix="run nox -s render, then build"
         )
-
-
-def ca_bundle(explicit: Path | str | None) -> Path | None:
-    if not explicit:
-        return None
-    path = Path(explicit).expanduser()
-    if not path.is_file():
-        raise ConfigError(
-            f"CA bundle {path} not found",
-            fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file",
-        )
-    return path
 
 
 def _flags(options: BuildOptions) -> plan.Flags:
@@ -284,7 +271,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help=f"override {plan.SET_KEYS} (repeatable)",
     )
     parser.add_argument(
-        "--ca-bundle", type=Path, help=f"CA bundle for TLS-intercepting proxies (also ${CA_ENV})"
+        "--ca-bundle",
+        help=f"CA bundle for TLS-intercepting proxies (also ${CA_ENV}, [tool.archlock.build] "
+        "ca-bundle; default: the system bundle; 'none' for none)",
     )
     parser.add_argument(
         "--network", help="build network mode, e.g. host (also [tool.archlock.build] network)"
@@ -303,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     from archlock.core.project import Project
 
     project = Project.load(args.project)
-    cli = {"ca-bundle": str(args.ca_bundle) if args.ca_bundle else None, "network": args.network}
+    cli = {"ca-bundle": args.ca_bundle, "network": args.network}
     values = settings.section(project, "build", cli=cli)
     if not args.no_render_check:
         check_rendered(project.root)
@@ -313,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         push=args.push,
         load=args.load,
         sets=tuple(args.sets),
-        ca_bundle=ca_bundle(values["ca-bundle"]),
+        ca_bundle=cabundle.resolve(values["ca-bundle"]),
         network=values["network"],
         no_cache=args.no_cache,
         force_fallback=args.fallback,

@@ -19,9 +19,10 @@ import jinja2
 
 from archlock.core import docker as du
 from archlock.core import settings
-from archlock.core.fsutil import atomic_write_many, is_generated, with_header
+from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.errors import ConfigError, DriftError
+from archlock.verify import cigraph
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -49,6 +50,7 @@ class ImageTarget:
     runner: str
     opt_in: bool = False
     extra_index_url: str | None = None
+    toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
     # True: the dependency stage runs on the build platform (uv installs the target's wheels, no
     # emulation); False: it runs on the target platform, emulated where that differs.
     deps_on_build_platform: bool = True
@@ -86,7 +88,7 @@ class RenderSettings:
     builder_nodes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        where = "[tool.archlock.render]"
+        where = "pyproject.toml [tool.archlock.render]"
         du.check(self.image_name, du.IMAGE_NAME_RE, f"{where} image", "lowercase path like myproject or team/app")
         du.check(self.uv_image, du.IMAGE_REF_RE, f"{where} uv-image", "an image reference")
         du.check(self.registry, du.REGISTRY_PREFIX_RE, f"{where} registry", 'a prefix ending in "/", e.g. ghcr.io/team/')
@@ -158,6 +160,7 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
         runner=runner,
         opt_in=spec.opt_in,
         extra_index_url=_image_index_url(project, spec),
+        toolchain=spec.image_toolchain,
     )
 
 
@@ -251,8 +254,14 @@ def environment(project_root: Path | None = None) -> jinja2.Environment:
     return env
 
 
-def render_files(project_root: Path, settings: RenderSettings, targets: list[ImageTarget]) -> dict[Path, str]:
-    """Every output path (absolute) -> its full text, header included."""
+def render_files(
+    project_root: Path,
+    settings: RenderSettings,
+    targets: list[ImageTarget],
+    ci: dict[str, Any] | None = None,
+) -> dict[Path, str]:
+    """Every output path (absolute) -> its full text, header included; `ci`: the workflow's verify
+    jobs (archlock.verify.cigraph.workflow_context; default: the targets on hosted runners)."""
     if not targets:
         raise ConfigError("no Linux env with a lock to render", fix="add an env with platform linux-* and run archlock lock")
     env = environment(project_root)
@@ -264,6 +273,7 @@ def render_files(project_root: Path, settings: RenderSettings, targets: list[Ima
         "multiarch": multiarch(targets),
         "python": targets[0].python,
         "nodes": sorted(settings.builder_nodes.items()),
+        **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}))),
     }
     docker = project_root / DOCKER_DIR
     files: dict[Path, str] = {}
@@ -297,7 +307,7 @@ def stale_files(project_root: Path, files: dict[Path, str]) -> list[str]:
     """Relative paths whose content differs from `files`, and generated leftovers nobody renders now."""
     stale = []
     for path, text in files.items():
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if current_text(path) != text:
             stale.append(path.relative_to(project_root).as_posix())
     for leftover in _leftovers(project_root, files):
         stale.append(f"{leftover.relative_to(project_root).as_posix()} (no longer rendered)")
@@ -311,7 +321,7 @@ def _leftovers(project_root: Path, files: dict[Path, str]) -> list[Path]:
 
 
 def write(project_root: Path, files: dict[Path, str]) -> list[str]:
-    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    changed = [p for p, text in files.items() if current_text(p) != text]
     atomic_write_many({p: files[p] for p in changed})
     for path in files:
         if path.name.endswith(".sh"):
@@ -328,7 +338,8 @@ def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple
     project = Project.load(project_root)
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
-    return render_files(project.root, settings, targets), notes
+    ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
+    return render_files(project.root, settings, targets, ci), notes
 
 
 # -- CLI ----------------------------------------------------------------------------------------

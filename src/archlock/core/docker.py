@@ -48,7 +48,7 @@ _HCL_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 
 def check(value: object, pattern: re.Pattern[str], what: str, fix: str) -> str:
     """`value` if it is a string matching `pattern`, else a ConfigError naming `what`."""
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigError(f"{what}: {value!r} is not allowed here", fix=fix)
     return value
 
@@ -63,7 +63,7 @@ def _no_control(value: str, what: str) -> str:
 # -- quoting filters (registered in the Jinja environment) ------------------------------------
 def dockerfile_word(value: str) -> str:
     """A bare word for a Dockerfile (ARG default, COPY source): no spaces, quotes or `$`."""
-    if not _WORD_RE.match(value):
+    if not _WORD_RE.fullmatch(value):
         raise ConfigError(f"Dockerfile value {value!r} is not a plain word", fix="use letters, digits and ._/:@+=,-")
     return value
 

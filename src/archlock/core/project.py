@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -18,9 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from archlock.core import settings as settings_table
+from archlock.core.fsutil import read_input
 from archlock.core.spec import EnvSpec, load_spec
+from archlock.core.tomlsrc import load_toml
 from archlock.errors import ConfigError
 
+# PEP 508, checked loosely: name, extras, then versions or `@ URL`, then `; marker`
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_VERSION = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+"
+_VERSIONS = rf"\(?\s*{_VERSION}(?:\s*,\s*{_VERSION})*\s*\)?"
+REQUIREMENT_RE = re.compile(
+    rf"\s*{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
+    rf"(?:@\s*[A-Za-z][A-Za-z0-9+.-]*:\S+(?:\s+|$)|{_VERSIONS})?\s*(?:;\s*\S.*)?"
+)
 
 
 def default_envs_dir() -> Path:
@@ -61,11 +70,8 @@ class Project:
             raise ConfigError(f"{root}: project folder does not exist", fix="pass --project PATH to a project folder")
         pyproject_path = root / "pyproject.toml"
         pyproject = None
-        if pyproject_path.is_file():
-            try:
-                pyproject = tomllib.loads(pyproject_path.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{pyproject_path}: not valid TOML: {exc}", fix="correct the syntax") from None
+        if os.path.lexists(pyproject_path):
+            pyproject = load_toml(pyproject_path, what="pyproject.toml")
         elif not (root / "requirements.txt").is_file():
             raise ConfigError(
                 f"{root}: neither pyproject.toml nor requirements.txt found",
@@ -150,12 +156,19 @@ class Project:
         if self.kind == "requirements":
             return _read_requirements(self.root / "requirements.txt")
         project = self.pyproject["project"]  # type: ignore[index]
-        lines = list(project.get("dependencies", []))
+        where = self.root / "pyproject.toml"
+        lines = [_requirement(line, f"{where}: project.dependencies") for line in project.get("dependencies", [])]
         optional = project.get("optional-dependencies", {})
         for extra in self.extras:
-            lines += optional.get(extra, [])
+            if extra not in optional:
+                raise ConfigError(
+                    f"{where}: [tool.archlock] extras: no extra {extra!r}",
+                    fix="add it under [project.optional-dependencies] or remove it",
+                )
+            lines += [_requirement(line, f"{where}: extra {extra}") for line in optional[extra]]
         for group in self.groups:
-            lines += _expand_group(self.pyproject.get("dependency-groups", {}), group)  # type: ignore[union-attr]
+            groups = self.pyproject.get("dependency-groups", {})  # type: ignore[union-attr]
+            lines += [_requirement(line, f"{where}: group {group}") for line in _expand_group(groups, group)]
         return lines
 
     # -- indexes -----------------------------------------------------------------------------
@@ -192,18 +205,36 @@ def _normalise_location(value: str) -> str:
 
 
 def _read_requirements(path: Path) -> list[str]:
+    if not os.path.lexists(path):
+        raise ConfigError(
+            f"{path.parent}: pyproject.toml has no [project] table and there is no requirements.txt",
+            fix="add a [project] table with dependencies, or a requirements.txt",
+        )
     lines = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    text = read_input(path, what="requirements file", fix="keep one requirement per line, UTF-8")
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("-"):
             raise ConfigError(
-                f"{path}: option lines such as {line.split()[0]!r} are not supported",
+                f"{path}:{number}: option lines such as {line.split()[0]!r} are not supported",
                 fix="keep only requirement lines; name indexes in the env spec (torch.index)",
             )
-        lines.append(line)
+        lines.append(_requirement(line, f"{path}:{number}"))
     return lines
+
+
+def _requirement(line: str, where: str) -> str:
+    """`line` when it is one PEP 508 requirement, else a ConfigError naming where it is."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in line):
+        raise ConfigError(f"{where}: {line[:60]!r} holds a control character", fix="remove it")
+    if not REQUIREMENT_RE.fullmatch(line):
+        raise ConfigError(
+            f"{where}: {line[:60]!r} is not a requirement (PEP 508)",
+            fix="write one requirement per line, e.g. torch==2.10.0, numpy>=1.26 or name @ URL",
+        )
+    return line
 
 
 def _expand_group(groups: dict[str, Any], name: str, seen: tuple[str, ...] = ()) -> list[str]:

@@ -26,6 +26,23 @@ KINDS: dict[str, tuple[str, str]] = {
     "list[str]": ("a list of strings", '["name"]'),
     "table[str]": ("a table of strings", '{ key = "value" }'),
     "table[list[str]]": ("a table of string lists", '{ key = ["a", "b"] }'),
+    "table": ("a table", "[section] with keys under it"),
+    "groups": ("a table of lists of requirements", 'name = ["pkg>=1", { include-group = "other" }]'),
+}
+
+# the standard pyproject.toml tables archlock reads, and what each must hold when present
+STANDARD: dict[tuple[str, ...], str] = {
+    ("project",): "table",
+    ("project", "name"): "str",
+    ("project", "requires-python"): "str",
+    ("project", "dependencies"): "list[str]",
+    ("project", "optional-dependencies"): "table[list[str]]",
+    ("dependency-groups",): "groups",
+    ("tool",): "table",
+    ("tool", "uv"): "table",
+    ("tool", "uv", "environments"): "list[str]",
+    ("tool", "uv", "required-environments"): "list[str]",
+    ("tool", "archlock"): "table",
 }
 
 
@@ -61,6 +78,20 @@ SECTIONS: dict[str, dict[str, Key]] = {
         Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
         Key("timeout", "int", 5400, "seconds one image build may take", env="ARCHLOCK_BUILD_TIMEOUT"),
     ),
+    "verify": _keys(
+        Key("run", "list[str]", [], "the project's own commands, run in every env (host venv and image)"),
+        Key("metric", "str", None, 'regex whose group 1 is a number, e.g. "loss ([0-9.]+)"'),
+        Key("tolerance", "number", 1e-3, "largest relative metric difference between envs"),
+        Key("timeout", "number", 900, "seconds each run may take", env="ARCHLOCK_VERIFY_TIMEOUT"),
+    ),
+    "ci": _keys(
+        Key(
+            "runners",
+            "table[list[str]]",
+            {},
+            "runner labels per env for its verify job, e.g. a GPU or a real Apple Silicon runner",
+        ),
+    ),
     "scan": _keys(
         Key("disable", "list[str]", [], "rules off everywhere"),
         Key("per-path", "table[list[str]]", {}, "rules off for paths matching a glob"),
@@ -82,6 +113,10 @@ def suggest(word: str, choices: Any) -> str:
 
 
 def _is(kind: str, value: Any) -> bool:
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == "groups":
+        return isinstance(value, dict) and all(_is_group(v) for v in value.values())
     if kind == "str":
         return isinstance(value, str)
     if kind == "bool":
@@ -94,6 +129,28 @@ def _is(kind: str, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     inner = kind[len("table[") : -1]
     return isinstance(value, dict) and all(isinstance(k, str) and _is(inner, v) for k, v in value.items())
+
+
+def _is_group(items: Any) -> bool:
+    def fits(item: Any) -> bool:
+        if isinstance(item, dict):
+            return set(item) == {"include-group"} and isinstance(item["include-group"], str)
+        return isinstance(item, str)
+
+    return isinstance(items, list) and all(fits(item) for item in items)
+
+
+def check_standard(pyproject: Mapping[str, Any] | None, where: Path) -> None:
+    """The standard tables archlock reads hold what their specifications say (else one line)."""
+    for keys, kind in STANDARD.items():
+        value: Any = pyproject or {}
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not _is(kind, value):
+            description, example = KINDS[kind]
+            dotted = ".".join(keys)
+            fix = f"write [{dotted}]" if kind == "table" else f"write {keys[-1]} = {example}"
+            raise ConfigError(f"{where}: {dotted}: must be {description}", fix=fix)
 
 
 def _from_env(key: Key, text: str, where: str) -> Any:
@@ -110,14 +167,9 @@ def _from_env(key: Key, text: str, where: str) -> Any:
 
 
 def raw_table(pyproject: Mapping[str, Any] | None, where: Path) -> dict[str, Any]:
-    """`[tool.archlock]` as a table, checked to be one (and `[tool]` too)."""
-    tool = (pyproject or {}).get("tool", {})
-    if not isinstance(tool, dict):
-        raise ConfigError(f"{where}: tool: must be a table", fix="write [tool.archlock] sections, not `tool = ...`")
-    table = tool.get("archlock", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: tool.archlock: must be a table", fix="write a [tool.archlock] section")
-    return table
+    """`[tool.archlock]` as a table, once the standard tables are checked to be what they say."""
+    check_standard(pyproject, where)
+    return dict((pyproject or {}).get("tool", {}).get("archlock", {}))
 
 
 def check_top_level(table: Mapping[str, Any], where: Path) -> None:
@@ -130,6 +182,20 @@ def check_top_level(table: Mapping[str, Any], where: Path) -> None:
             raise ConfigError(
                 f"{where}: [tool.archlock] {key}: must be a table", fix=f"write a {table_name(key)} section"
             )
+
+
+def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> ConfigError:
+    """The error for a value of the wrong kind; in a table, it names the wrong entry too."""
+    description, example = KINDS[kind]
+    message = f"{where}: {label} {name}: must be {description}"
+    if kind.startswith("table[") and isinstance(value, dict):
+        inner = kind[len("table[") : -1]
+        bad = next((entry for entry, item in value.items() if not _is(inner, item)), None)
+        if bad is not None:
+            what, sample = KINDS[inner]
+            fix = f'write {name} = {{ "{bad}" = {sample} }}'
+            return ConfigError(f"{message}; {name}.{bad} is not {what}", fix=fix)
+    return ConfigError(message, fix=f"write {name} = {example}")
 
 
 def read(
@@ -151,8 +217,7 @@ def read(
             raise ConfigError(f"{where}: {label} {name}: unknown key", fix=suggest(name, keys))
         kind = keys[name].kind
         if not _is(kind, value):
-            description, example = KINDS[kind]
-            raise ConfigError(f"{where}: {label} {name}: must be {description}", fix=f"write {name} = {example}")
+            raise _wrong_kind(where, label, name, kind, value)
     environ = os.environ if environ is None else environ
     values = {}
     for name, key in keys.items():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.errors import ConfigError
-from archlock.core.platforms import ACCELERATORS, PLATFORMS, Platform
+from archlock.core.platforms import ACCELERATOR_TABLE, ACCELERATORS, PLATFORMS, Accelerator, Platform
 from archlock.core.yamlsrc import Located, load_located
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -37,8 +37,9 @@ class Key:
     doc: str
     required: bool = False
     choices: tuple[str, ...] = ()
-    pattern: str | None = None
+    pattern: str | None = None  # for a list: the pattern of every item
     example: str | None = None
+    deprecated: str | None = None  # accepted and ignored; the note says what replaced it
 
 
 Section = dict[str, "Key | Section"]
@@ -51,6 +52,13 @@ SCHEMA: Section = {
     "python": Key(str, 'Python major.minor, quoted: "3.11"', True, pattern=r"^3\.[0-9]{1,2}$", example='"3.11"'),
     "accelerator": Key(str, "the accelerator this env's torch build targets", True, ACCELERATORS),
     "opt-in": Key(bool, "lock this env only when named (--env) or once its lock exists"),
+    "machines": Key(
+        list,
+        "machine profiles (envs/machines/<name>.json) the env must serve; lock checks the build runs there",
+        pattern=NAME_RE.pattern,
+        example="[gpu-a100]",
+    ),
+    "accept-cuda-stack": Key(bool, "cpu envs: accept a CUDA build of torch (and its nvidia-* wheels) in the lock"),
     "macos": Key(str, "macOS only: the lowest macOS the lock targets", pattern=r"^[0-9]{2}\.[0-9]$", example='"14.0"'),
     "torch": {
         "index": Key(
@@ -62,11 +70,17 @@ SCHEMA: Section = {
     },
     "expect": {
         "device": Key(str, "the device verify must train on when the hardware is present", choices=ACCELERATORS),
-        "cuda": Key(str, "CUDA major.minor torch must be built with (cuda envs)", pattern=r"^[0-9]{2}\.[0-9]{1,2}$", example='"12.8"'),
+        "cuda": Key(
+            str,
+            "deprecated and ignored: the CUDA version comes from the lock",
+            deprecated="the CUDA version torch is built with now comes from the lock "
+            "(envs/locks/<env>.expect.json, written by `archlock lock`)",
+        ),
     },
     "image": {
         "base": Key(str, "Linux only: base image reference (must provide python3 of the env's version)", pattern=IMAGE_RE),
         "digest": Key(str, "pin the base image: sha256:<64 hex>", pattern=r"^sha256:[0-9a-f]{64}$"),
+        "toolchain": Key(bool, "install a C/C++ compiler so torch.compile runs in the image (default false)"),
     },
     "verify": {
         "project-tests": Key(bool, "also run the project's own pytest suite inside the env"),
@@ -85,12 +99,16 @@ class EnvSpec:
     torch_variant: str | None
     macos: str | None
     expect_device: str
-    expect_cuda: str | None
+    expect_cuda: str | None  # always None: `expect.cuda` is deprecated (see archlock.lock.expect)
     image_base: str | None
     image_digest: str | None
     opt_in: bool
     project_tests: bool
     description: str = ""
+    image_toolchain: bool = False  # gcc/g++ in the image: torch.compile (inductor) can build kernels
+    machines: tuple[str, ...] = ()
+    accept_cuda_stack: bool = False
+    notes: tuple[str, ...] = ()  # deprecated keys the spec still carries, one line each
 
     @property
     def image_ref(self) -> str | None:
@@ -98,6 +116,11 @@ class EnvSpec:
         if self.image_base is None:
             return None
         return f"{self.image_base}@{self.image_digest}" if self.image_digest else self.image_base
+
+    @property
+    def accelerator_facts(self) -> Accelerator:
+        """The accelerator table's row for this env's `accelerator:`."""
+        return ACCELERATOR_TABLE[self.accelerator]
 
     def identity(self) -> dict[str, Any]:
         """What the lock of this env depends on (hashed into the lock's input stamp)."""
@@ -112,7 +135,7 @@ class EnvSpec:
 
 def load_spec(path: Path) -> EnvSpec:
     name = path.stem
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{path}: env name {name!r} is not allowed",
             fix="name the file with lowercase letters, digits and dashes, e.g. linux-arm64-cpu.yaml",
@@ -122,6 +145,19 @@ def load_spec(path: Path) -> EnvSpec:
         raise ConfigError(f"{path}:1: an env spec must be a mapping of keys", fix="see envs/README.md")
     _check_section(located.data, SCHEMA, (), located, path)
     return _build(name, path, located)
+
+
+def deprecation_notes(data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path) -> list[str]:
+    """One line per deprecated key the spec still sets: file, line, key and what replaced it."""
+    notes = []
+    for key, value in data.items():
+        rule = schema.get(key)
+        if isinstance(rule, dict) and isinstance(value, dict):
+            notes += deprecation_notes(value, rule, (*where, key), src, path)
+        elif isinstance(rule, Key) and rule.deprecated:
+            dotted = ".".join((*where, key))
+            notes.append(f"{path}:{src.line(*where, key)}: {dotted} is deprecated and ignored: {rule.deprecated}; remove it")
+    return notes
 
 
 def _check_section(data: dict[str, Any], schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
@@ -145,6 +181,11 @@ def _check_section(data: dict[str, Any], schema: Section, where: tuple[str, ...]
 
 
 def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, path: Path) -> None:
+    if rule.deprecated:
+        return  # ignored whatever its value; load_spec notes it
+    if rule.type is list:
+        _check_list(value, rule, where, src, path)
+        return
     if not isinstance(value, rule.type) or (rule.type is not bool and isinstance(value, bool)):
         got = type(value).__name__ if value is not None else "nothing"
         hint = f'quote it: "{value}"' if rule.type is str and isinstance(value, (int, float)) else rule.doc
@@ -153,8 +194,16 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         close = difflib.get_close_matches(str(value), rule.choices, n=1)
         suggestion = f"did you mean {close[0]!r}? " if close else ""
         _fail(path, src, where, f"{value!r} is not one of {', '.join(rule.choices)}", f"{suggestion}{rule.doc}")
-    if rule.pattern and not re.match(rule.pattern, value):
+    if rule.pattern and not re.fullmatch(rule.pattern, value):
         _fail(path, src, where, f"{value!r} is not valid", rule.example and f"write it like {rule.example}" or rule.doc)
+
+
+def _check_list(value: Any, rule: Key, where: tuple[str, ...], src: Located, path: Path) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        _fail(path, src, where, f"must be a list of names, got {value!r}", f"write it like {rule.example}")
+    for item in value:
+        if rule.pattern and not re.match(rule.pattern, item):
+            _fail(path, src, where, f"{item!r} is not a valid name", "use lowercase letters, digits and dashes")
 
 
 def _unknown_key(key: str, schema: Section, where: tuple[str, ...], src: Located, path: Path) -> None:
@@ -188,12 +237,16 @@ def _build(name: str, path: Path, src: Located) -> EnvSpec:
         torch_variant=torch.get("variant"),
         macos=data.get("macos", platform.default_macos),
         expect_device=expect.get("device", data["accelerator"]),
-        expect_cuda=expect.get("cuda"),
+        expect_cuda=None,
         image_base=image.get("base"),
         image_digest=image.get("digest"),
+        image_toolchain=image.get("toolchain", False),
         opt_in=data.get("opt-in", False),
         project_tests=data.get("verify", {}).get("project-tests", False),
         description=data.get("description", ""),
+        machines=tuple(data.get("machines", [])),
+        accept_cuda_stack=data.get("accept-cuda-stack", False),
+        notes=tuple(deprecation_notes(data, SCHEMA, (), src, path)),
     )
     for check in COMBINATION_RULES:
         problem = check(spec, data)
@@ -219,9 +272,13 @@ def _device_fits_accelerator(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     return ("expect.device", f"{spec.expect_device} cannot run a {spec.accelerator} build", f"use {spec.accelerator} or cpu")
 
 
-def _cuda_only_for_cuda(spec: EnvSpec, data: dict[str, Any]) -> Problem:
-    if spec.expect_cuda and spec.accelerator != "cuda":
-        return ("expect.cuda", f"a {spec.accelerator} env has no CUDA version", "remove expect.cuda")
+def _cuda_stack_only_for_cpu(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    if spec.accept_cuda_stack and spec.accelerator != "cpu":
+        return (
+            "accept-cuda-stack",
+            f"only a cpu env can accept a CUDA build; this is a {spec.accelerator} env",
+            "remove accept-cuda-stack",
+        )
     return None
 
 
@@ -253,7 +310,7 @@ def _variant_needs_index(spec: EnvSpec, data: dict[str, Any]) -> Problem:
 COMBINATION_RULES = (
     _accelerator_fits_platform,
     _device_fits_accelerator,
-    _cuda_only_for_cuda,
+    _cuda_stack_only_for_cpu,
     _image_only_on_linux,
     _macos_only_on_mac,
     _variant_needs_index,
@@ -278,10 +335,14 @@ def _schema_section(section: Section) -> dict[str, Any]:
             properties[key] = _schema_section(rule)
             continue
         prop: dict[str, Any] = {"type": "boolean" if rule.type is bool else "string", "description": rule.doc}
+        if rule.type is list:
+            prop = {"type": "array", "description": rule.doc, "items": {"type": "string"}}
         if rule.choices:
             prop["enum"] = list(rule.choices)
         if rule.pattern:
-            prop["pattern"] = rule.pattern
+            (prop["items"] if rule.type is list else prop)["pattern"] = rule.pattern
+        if rule.deprecated:
+            prop = {"description": rule.doc, "deprecated": True}
         properties[key] = prop
         if rule.required:
             required.append(key)

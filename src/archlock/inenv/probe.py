@@ -29,6 +29,9 @@ Schema `archlock.probe/1` (keys are only ever added within a schema version):
                    devices: [{index, name, capability, supported}], mps_built, mps_available,
                    num_threads}  or {skipped: why}
     gpu           {nvidia_driver: "550.54.15" or null}
+    vm            {virtual: true|false|null (unknown), evidence: str}: is this machine a virtual
+                   machine? macOS: `kern.hv_vmm_present` (1 in a VM: GitHub's hosted Macs, whose
+                   MPS is reported but unusable); Linux: the `hypervisor` CPU flag in /proc/cpuinfo
     env           {NAME: value} for allow-listed, behaviour-changing variables only
     errors        {section: "one line"} for any section that could not be read
 
@@ -244,6 +247,29 @@ class System:
     def environ(self) -> dict[str, str]:
         return dict(os.environ)
 
+    def libc(self) -> dict | None:
+        return libc_facts()
+
+    def cpu_count(self) -> int | None:
+        return os.cpu_count()
+
+    def command(self, argv: list[str], timeout: float) -> tuple[str | None, str | None]:
+        """(stdout, None) when `argv` ran and succeeded, else (None, one line saying why)."""
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except FileNotFoundError:
+            return None, "%s is not installed" % argv[0]
+        except subprocess.TimeoutExpired:
+            return None, "%s gave no answer within %d s" % (argv[0], timeout)
+        except OSError as exc:
+            return None, "%s: %s" % (argv[0], one_line(exc))
+        if done.returncode != 0:
+            tail = (done.stderr.strip() or done.stdout.strip()).splitlines() or ["no output"]
+            return None, "%s exited %d: %s" % (argv[0], done.returncode, tail[-1][:200])
+        return done.stdout, None
+
 
 class RecordedSystem(System):
     """Answers recorded as data: {"system", "machine", "executable", "archs": {path: [...]},
@@ -273,8 +299,23 @@ class RecordedSystem(System):
     def environ(self) -> dict[str, str]:
         return dict(self.answers.get("environ", {}))
 
+    def libc(self) -> dict | None:
+        return self.answers.get("libc")
+
+    def cpu_count(self) -> int | None:
+        return self.answers.get("cpu_count")
+
+    def command(self, argv: list[str], timeout: float) -> tuple[str | None, str | None]:
+        """Recorded under "commands" by the argv joined with spaces: {"stdout": text} or
+        {"error": line}; an unrecorded command is not installed."""
+        answer = self.answers.get("commands", {}).get(" ".join(argv))
+        if answer is None:
+            return None, "%s is not installed" % argv[0]
+        return answer.get("stdout"), answer.get("error")
+
 
 STRING_SYSCTLS = frozenset({"kern.osproductversion", "kern.osrelease", "machdep.cpu.brand_string"})
+
 
 
 def _sysctlbyname(name: str) -> int | str | None:
@@ -360,6 +401,29 @@ def cpu_model(sysm: System) -> str | None:
 
 def machine_facts(sysm: System) -> dict:
     return {"uname": sysm.machine(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model(sysm)}
+
+
+def vm_facts(sysm: System) -> dict:
+    """Is this a virtual machine? Read like the other sysctls (macOS) or from /proc/cpuinfo."""
+    if sysm.system() == "Darwin":
+        present = sysm.sysctl("kern.hv_vmm_present")
+        virtual = None if present is None else present == 1
+        return {"virtual": virtual, "evidence": "kern.hv_vmm_present=%s" % _absent(present)}
+    text = sysm.read_text("/proc/cpuinfo")
+    if sysm.system() != "Linux" or not text:
+        return {"virtual": None, "evidence": "no VM check for this system"}
+    flags = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    virtual = "hypervisor" in flags
+    evidence = "cpu flag hypervisor %s" % ("set" if virtual else "absent")
+    return {"virtual": virtual, "evidence": evidence}
+
+
+def _absent(value) -> str:
+    return "absent" if value is None else str(value)
 
 
 def cpuinfo_arch(text: str | None) -> str | None:
@@ -694,6 +758,130 @@ def env_facts(sysm: System) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Machine profile (`--profile NAME`): what this machine imposes on the builds it must run, for
+# `envs/machines/NAME.json` (schema archlock.machine/1, read by archlock.lock.machines)
+# ---------------------------------------------------------------------------------------------
+
+PROFILE_SCHEMA = "archlock.machine/1"
+NVIDIA_SMI_TIMEOUT = 20.0
+NVIDIA_QUERY = ["nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"]
+NVIDIA_QUERY_OLD = ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"]
+# CPU features torch's kernels dispatch on, by the /proc/cpuinfo line that lists them
+CPU_FEATURES = {
+    "flags": frozenset(  # x86
+        """sse4_2 avx avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16
+        amx_tile amx_bf16 amx_int8""".split()
+    ),
+    "Features": frozenset("asimd asimddp asimdhp fphp sve sve2 bf16 i8mm sme".split()),  # arm64
+}
+MAC_FEATURES = {
+    "hw.optional.AdvSIMD": "asimd",
+    "hw.optional.arm.FEAT_DotProd": "asimddp",
+    "hw.optional.arm.FEAT_FP16": "fphp",
+    "hw.optional.arm.FEAT_BF16": "bf16",
+    "hw.optional.arm.FEAT_I8MM": "i8mm",
+    "hw.optional.arm.FEAT_SME": "sme",
+}
+PROFILE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def cpu_features(sysm: System) -> list[str]:
+    if sysm.system() == "Darwin":
+        return sorted(name for key, name in MAC_FEATURES.items() if sysm.sysctl(key) == 1)
+    found = set()
+    for line in (sysm.read_text("/proc/cpuinfo") or "").splitlines():
+        key, sep, value = line.partition(":")
+        wanted = CPU_FEATURES.get(key.strip()) if sep else None
+        if wanted:
+            found.update(word for word in value.split() if word in wanted)
+    return sorted(found)
+
+
+def parse_nvidia_smi(text: str, with_capability: bool) -> tuple[str | None, list[dict]]:
+    """(driver, gpus) from `nvidia-smi --query-gpu=... --format=csv,noheader` lines."""
+    driver, gpus = None, []
+    for line in text.strip().splitlines():
+        cells = [cell.strip() for cell in line.split(",")]
+        if with_capability and len(cells) >= 3:
+            name, capability, driver = cells[0], cells[1], cells[2]
+        elif not with_capability and len(cells) >= 2:
+            name, capability, driver = cells[0], None, cells[1]
+        else:
+            continue
+        valid = capability and capability.replace(".", "", 1).isdigit()
+        gpus.append({"name": name, "capability": capability if valid else None})
+    return driver, gpus
+
+
+def nvidia_profile(sysm: System) -> dict:
+    """Driver and every GPU's compute capability from nvidia-smi (with a time limit); older
+    drivers cannot report compute_cap, and without nvidia-smi the kernel module still names
+    the driver."""
+    text, error = sysm.command(NVIDIA_QUERY, NVIDIA_SMI_TIMEOUT)
+    with_capability = text is not None
+    if text is None and error and "exited" in error:
+        text, _ = sysm.command(NVIDIA_QUERY_OLD, NVIDIA_SMI_TIMEOUT)
+    if text is not None:
+        driver, gpus = parse_nvidia_smi(text, with_capability)
+        if driver:
+            return {"driver": driver, "gpus": gpus, "source": "nvidia-smi", "error": None}
+    driver = nvidia_driver(sysm)
+    source = "/proc/driver/nvidia/version" if driver else None
+    return {"driver": driver, "gpus": [], "source": source, "error": error}
+
+
+def machine_profile(name: str, sysm: System | None = None) -> dict:
+    """What this machine imposes: OS, glibc, CPU, NVIDIA driver and GPUs, macOS, Rosetta/VM."""
+    import datetime
+
+    sysm = sysm or System()
+    osf = os_facts(sysm)
+    emulation = emulation_facts(sysm, sysm.archs(sysm.executable()))
+    libc = sysm.libc() if sysm.system() == "Linux" else None
+    mac = sysm.system() == "Darwin"
+    return {
+        "schema": PROFILE_SCHEMA,
+        "name": name,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "os": {"name": osf["name"], "version": osf.get("version"), "distro": osf.get("distro")},
+        "arch": emulation.get("host_arch") or emulation.get("process_arch"),
+        "glibc": libc["version"] if libc and libc.get("name") == "glibc" else None,
+        "macos": osf.get("version") if mac else None,
+        "rosetta": emulation.get("by") == "rosetta",
+        "vm": vm_facts(sysm)["virtual"],
+        "cpu": {
+            "model": cpu_model(sysm),
+            "count": sysm.cpu_count(),
+            "features": cpu_features(sysm),
+        },
+        "nvidia": nvidia_profile(sysm) if not mac else {
+            "driver": None, "gpus": [], "source": None, "error": None
+        },
+    }
+
+
+def profile_path(name: str, project: str | None) -> str:
+    if not name or name[0] == "-" or not set(name) <= PROFILE_NAME_CHARS or len(name) > 63:
+        raise SystemExit(
+            "probe: --profile %r: use lowercase letters, digits and dashes (e.g. gpu-a100)" % name
+        )
+    return os.path.join(project or os.getcwd(), "envs", "machines", name + ".json")
+
+
+def profile_summary(doc: dict) -> str:
+    parts = ["%s %s" % (doc["os"]["name"], doc["os"].get("version") or "?"), doc["arch"] or "?"]
+    parts += ["glibc " + doc["glibc"]] if doc.get("glibc") else []
+    nvidia = doc["nvidia"]
+    if nvidia.get("driver"):
+        caps = sorted({g["capability"] or "?" for g in nvidia["gpus"]})
+        parts.append("NVIDIA driver %s" % nvidia["driver"])
+        parts.append("%d GPU(s) (compute capability %s)" % (len(nvidia["gpus"]), ", ".join(caps)))
+    parts += ["VM"] if doc.get("vm") else []
+    parts += ["Rosetta"] if doc.get("rosetta") else []
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
 # The document
 # ---------------------------------------------------------------------------------------------
 
@@ -732,6 +920,7 @@ def probe(sysm: System | None = None, with_torch: bool = True, with_scan: bool =
         _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
     )
     doc["gpu"] = {"nvidia_driver": _section(errors, "gpu", nvidia_driver, sysm)}
+    doc["vm"] = _section(errors, "vm", vm_facts, sysm) or {"virtual": None, "evidence": "error"}
     doc["env"] = _section(errors, "env", env_facts, sysm) or {}
     doc["errors"] = errors
     return doc
@@ -741,6 +930,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="do not import torch")
     parser.add_argument("--no-scan", action="store_true", help="skip the compiled-file scan")
     parser.add_argument("--output", "-o", help="write the JSON here instead of stdout")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="record this machine's profile into envs/machines/NAME.json (for an env's machines:)",
+    )
 
 
 def emit(doc: dict, output: str | None) -> None:
@@ -763,6 +957,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.profile:
+        project = getattr(args, "project", None)
+        output = args.output or profile_path(args.profile, str(project) if project else None)
+        doc = machine_profile(args.profile)
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        emit(doc, output)
+        sys.stdout.write("wrote %s: %s\n" % (output, profile_summary(doc)))
+        return 0
     emit(probe(with_torch=not args.no_torch, with_scan=not args.no_scan), args.output)
     return 0
 

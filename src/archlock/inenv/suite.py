@@ -12,7 +12,9 @@ Schema `archlock.suite/1`:
     checks   {name: {"status": "pass"|"fail"|"skipped", "why": one line, "seconds", ...facts}}
     seconds  total wall time
 
-Checks, in order: device (CUDA > MPS > CPU unless --device / ARCHLOCK_DEVICE says otherwise),
+Checks, in order: device (the first of CUDA > MPS > CPU that torch reports and that computes a
+small op like the CPU, unless --device / ARCHLOCK_DEVICE says otherwise; a reported device that
+cannot compute fails the check with its error, except MPS on a VM with --virtual-machine),
 sdpa (scaled_dot_product_attention against a float32 reference; flash-attn on CUDA when
 installed, else the first SDPA kernel that runs, named), compile (torch.compile against eager,
 skipped with the reason where it cannot work), autocast (the device's autocast dtype), distributed
@@ -81,31 +83,68 @@ def mps_available(torch) -> bool:
 
 
 def available_devices(torch) -> dict[str, bool]:
+    """What torch reports; not yet whether the device can compute (see device_unusable)."""
     return {"cuda": bool(torch.cuda.is_available()), "mps": mps_available(torch), "cpu": True}
 
 
-def select_device(torch, requested: str | None) -> tuple[str, dict]:
-    """(device, check) for CUDA > MPS > CPU, or the requested device when it is usable."""
+def device_unusable(torch, device: str) -> str | None:
+    """None when a small op on `device` gives the CPU's numbers, else why not (one line).
+
+    A reported device is not a usable one: a virtual Mac reports MPS and cannot allocate on it,
+    a GPU without kernels for its architecture reports CUDA and fails at the first launch."""
+    try:
+        x = torch.arange(16, dtype=torch.float32).reshape(4, 4) / 7.0
+        expected = float((x @ x.t() + 1.0).sum().item())
+        on_device = x.to(device)
+        got = float((on_device @ on_device.t() + 1.0).sum().item())  # .item() waits for the kernel
+    except Exception as exc:  # noqa: BLE001 - the reason is the result
+        return one_line(exc)
+    if not math.isfinite(got) or abs(got - expected) > 1e-4 * max(1.0, abs(expected)):
+        return "a 4x4 matmul gave %r, the CPU %r" % (got, expected)
+    return None
+
+
+def device_problems(unusable: dict, virtual: bool) -> tuple[str, list[str]]:
+    """("fail" | "skipped" | "pass", reasons) for the reported devices that cannot compute.
+    Only MPS on a virtual machine is excused: Apple's Virtualization framework gives no usable
+    GPU, so a hosted macOS runner cannot run the MPS path; anywhere else it is a failure."""
+    reasons, excused = [], True
+    for name, why in sorted(unusable.items()):
+        if name == "mps" and virtual:
+            reasons.append("virtual Mac: MPS unusable (%s)" % why)
+        else:
+            excused = False
+            reasons.append("%s is reported available but cannot run a kernel: %s" % (name, why))
+    if not reasons:
+        return "pass", []
+    return ("skipped" if excused else "fail"), reasons
+
+
+def select_device(torch, requested: str | None, virtual: bool = False) -> tuple[str, dict]:
+    """(device, check): the requested device, else the first of CUDA > MPS > CPU that is reported
+    AND computes a small op like the CPU; a reported device that cannot is named with its error."""
     found = available_devices(torch)
+    unusable = {}
+    for name in ("cuda", "mps"):
+        why = device_unusable(torch, name) if found[name] else None
+        if why:
+            unusable[name] = why
+    usable = {name: found[name] and name not in unusable for name in found}
+    facts = {"available": found, "usable": usable, "unusable": unusable}
+    status, reasons = device_problems(unusable, virtual)
     if requested:
-        if found.get(requested):
-            return requested, result(
-                "pass", "%s requested and available" % requested, available=found
-            )
-        why = "%s requested (--device / %s) but not available here; ran on cpu" % (
+        if usable.get(requested):
+            return requested, result("pass", "%s requested and usable" % requested, **facts)
+        why = "%s requested (--device / %s) but not usable here; ran on cpu" % (
             requested,
             DEVICE_ENV,
         )
-        return "cpu", result("fail", why, available=found)
-    for name in ("cuda", "mps", "cpu"):
-        if found[name]:
-            return name, result(
-                "pass",
-                "auto: first available of cuda > mps > cpu",
-                available=found,
-                name=device_name(torch, name),
-            )
-    return "cpu", result("pass", "auto", available=found)
+        return "cpu", result("fail", "; ".join([why] + reasons), **facts)
+    device = next(name for name in ("cuda", "mps", "cpu") if usable[name])
+    why = "auto: first usable of cuda > mps > cpu"
+    if reasons:
+        why = "%s; ran on %s" % ("; ".join(reasons), device)
+    return device, result(status, why, name=device_name(torch, device), **facts)
 
 
 def device_name(torch, device: str) -> str:
@@ -349,8 +388,10 @@ def check_distributed(torch, device: str) -> dict:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     ctx = multiprocessing.get_context(start_method(device))
     queue, port = ctx.Queue(), free_port()
+    # daemon ranks: a hung rank is killed with the suite, never waited for at exit
     procs = [
-        ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue)) for rank in (0, 1)
+        ctx.Process(target=dist_worker, args=(rank, 2, port, backend, queue), daemon=True)
+        for rank in (0, 1)
     ]
     for proc in procs:
         proc.start()
@@ -377,6 +418,11 @@ def collect(queue, procs) -> list:
         proc.join(timeout=5)
         if proc.is_alive():
             proc.terminate()
+            proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()  # a rank stuck in native code may ignore SIGTERM
+            proc.join(timeout=5)
+    queue.cancel_join_thread()  # do not wait at exit for a queue a killed rank held
     missing = len(procs) - len(answers)
     return answers + [(None, None, "a rank gave no answer within %d s" % DIST_TIMEOUT)] * missing
 
@@ -508,7 +554,12 @@ def training_checks(torch, device: str, fault: bool, checks: dict, skip: list[st
     timed(checks, "checkpoint", skip, checkpoint)
 
 
-def run_suite(requested: str | None, emulated: bool = False, skip: list[str] | None = None) -> dict:
+def run_suite(
+    requested: str | None,
+    emulated: bool = False,
+    skip: list[str] | None = None,
+    virtual: bool = False,
+) -> dict:
     start, skip = time.monotonic(), skip or []
     fault = os.environ.get(FAULT_ENV) or None
     doc = {"schema": SCHEMA, "torch": None, "device": None, "fault": fault, "checks": {}}
@@ -520,7 +571,7 @@ def run_suite(requested: str | None, emulated: bool = False, skip: list[str] | N
         return doc
     doc["torch"] = torch.__version__
     checks = doc["checks"]
-    device, checks["device"] = select_device(torch, requested)
+    device, checks["device"] = select_device(torch, requested, virtual)
     doc["device"] = device
     timed(checks, "sdpa", skip, check_sdpa, torch, device)
     timed(checks, "compile", skip, check_compile, torch, device, emulated)
@@ -551,6 +602,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="this interpreter is emulated (QEMU / Rosetta): skip what only wastes time",
     )
     parser.add_argument(
+        "--virtual-machine",
+        action="store_true",
+        help="this machine is a VM (probe: vm.virtual): an unusable MPS is skipped, not failed",
+    )
+    parser.add_argument(
         "--skip", action="append", default=[], choices=CHECKS[1:], help="skip a check"
     )
     parser.add_argument("--output", "-o", help="write the JSON here instead of stdout")
@@ -563,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     json_out = os.dup(1)  # torch and gloo print to fd 1 from C++; only the JSON goes there
     os.dup2(2, 1)
     try:
-        doc = run_suite(args.device, emulated=args.emulated, skip=args.skip)
+        doc = run_suite(
+            args.device, emulated=args.emulated, skip=args.skip, virtual=args.virtual_machine
+        )
     finally:
         sys.stdout.flush()
         os.dup2(json_out, 1)

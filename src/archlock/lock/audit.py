@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from archlock.errors import CheckFailed, DriftError
-from archlock.core.fsutil import atomic_write
+from archlock.errors import CheckFailed, ConfigError, DriftError
+from archlock.core.fsutil import atomic_write, output_file
+from archlock.core.tomlsrc import array_of_tables, load_toml
 from archlock.core.project import Project
 from archlock.core.spec import EnvSpec
 
@@ -37,7 +37,7 @@ class Breaker:
 
 
 def _no_cuda(env: EnvSpec) -> bool:
-    return env.accelerator != "cuda"
+    return not env.accelerator_facts.cuda
 
 
 def _on_macos(env: EnvSpec) -> bool:
@@ -81,7 +81,26 @@ def load_pylock(project: Project, env: EnvSpec) -> list[dict[str, Any]]:
     path = project.env_pylock(env.name)
     if not path.exists():
         raise DriftError(f"{path}: no lock for env {env.name}", fix="run `nox -s lock` first")
-    return list(tomllib.loads(path.read_text(encoding="utf-8")).get("packages", []))
+    fix = f"regenerate it: run `nox -s lock --force --env {env.name}`"
+    data = load_toml(path, what="pylock file", fix=fix)
+    packages = array_of_tables(data, "packages", path, fix)
+    for number, package in enumerate(packages, 1):
+        _check_package(package, f"{path}: packages[{number}]", fix)
+    return packages
+
+
+def _check_package(package: dict[str, Any], where: str, fix: str) -> None:
+    """The keys audit reads, of the types PEP 751 gives them."""
+    for key in ("name", "version"):
+        if not isinstance(package.get(key), str):
+            raise ConfigError(f"{where}: {key}: must be a string", fix=fix)
+    wheels = package.get("wheels", [])
+    if not isinstance(wheels, list) or not all(isinstance(w, dict) for w in wheels):
+        raise ConfigError(f"{where}: wheels: must be an array of tables", fix=fix)
+    for wheel in wheels:
+        size = wheel.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ConfigError(f"{where}: wheels: size must be a whole number of bytes", fix=fix)
 
 
 def wheel_size(package: dict[str, Any]) -> int:
@@ -119,7 +138,7 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
 
 
 def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Finding]:
-    if env.accelerator == "cuda":
+    if env.accelerator_facts.cuda:
         return []
     stack = [p for p in packages if any(fnmatch.fnmatch(p["name"], pat) for pat in CUDA_STACK)]
     if not stack:
@@ -165,6 +184,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        output_file(args.output, "--output")
     project = Project.load(args.project)
     audits = [audit_env(project, env) for env in project.envs(args.envs)]
     text = render_json(audits) if args.format == "json" else render_text(audits)

@@ -16,11 +16,9 @@ All files are staged and renamed at the end: an interrupt leaves the previous fi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
-import tempfile
 import tomllib
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -29,17 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from packaging.version import Version
+
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
-from archlock.core.fsutil import atomic_write, atomic_write_many, header_lines
+from archlock.core import lockfile
+from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
+from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
+from archlock.lock import expect, fit, machines
 
-LOCK_FORMAT = "1"
-REGENERATE = "nox -s lock  (or: archlock lock)"
-STAMP_RE = re.compile(r"^# archlock-inputs: (?P<inputs>.+)$", re.MULTILINE)
-BODY_RE = re.compile(r"^# archlock-body: sha256=(?P<body>[0-9a-f]+)$", re.MULTILINE)
+LOCK_FORMAT = lockfile.FORMAT
 
 
 # -- the universal lock ---------------------------------------------------------------------
@@ -50,8 +50,7 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
         check_environments(project, envs)
         yield project.root
         return
-    with tempfile.TemporaryDirectory(prefix="archlock-universal-") as tmp:
-        work = Path(tmp)
+    with temp_dir("universal") as work:
         (work / "pyproject.toml").write_text(standin_pyproject(project, envs), encoding="utf-8")
         if project.uv_lock.exists():
             shutil.copyfile(project.uv_lock, work / "uv.lock")
@@ -60,13 +59,13 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
 
 def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     markers = sorted({env.platform.marker for env in envs})
-    lowest = min((tuple(int(p) for p in env.python.split(".")) for env in envs), default=(3, 8))
+    lowest = min((Version(env.python) for env in envs), default=Version("3.8"))
     return "\n".join(
         [
             "[project]",
             f"name = {json.dumps(project.name)}",
             'version = "0"',
-            f'requires-python = ">={lowest[0]}.{lowest[1]}"',
+            f'requires-python = ">={lowest.major}.{lowest.minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
             "[tool.uv]",
             "package = false",
@@ -96,7 +95,7 @@ def _normal_marker(marker: str) -> str:
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
-    floors = sorted((env.macos for env in envs if env.macos), key=_version_tuple)
+    floors = sorted((env.macos for env in envs if env.macos), key=Version)
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
@@ -111,9 +110,30 @@ def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: boo
             return f"uv.lock is stale ({exc.message})"
         return None
     run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
-    if work != project.root:
-        atomic_write(project.uv_lock, (work / "uv.lock").read_bytes())
     return None
+
+
+@contextmanager
+def staged_uv_lock(project: Project, work: Path, check: bool) -> Iterator[dict[Path, bytes]]:
+    """Run the body with the new uv.lock in `work`; afterwards uv.lock holds its old bytes again
+    and the new ones wait in the yielded dict, to be written with the env locks as one set."""
+    if check or work != project.root:
+        staged: dict[Path, bytes] = {}
+        yield staged
+        if not check and (work / "uv.lock").is_file():
+            staged[project.uv_lock] = (work / "uv.lock").read_bytes()
+        return
+    old = project.uv_lock.read_bytes() if project.uv_lock.is_file() else None
+    staged = {}
+    try:
+        yield staged
+    finally:
+        if project.uv_lock.is_file():
+            staged[project.uv_lock] = project.uv_lock.read_bytes()
+        if old is None:
+            project.uv_lock.unlink(missing_ok=True)
+        elif staged.get(project.uv_lock) != old:
+            atomic_write(project.uv_lock, old)
 
 
 def export_pins(project: Project, work: Path) -> str:
@@ -126,10 +146,6 @@ def export_pins(project: Project, work: Path) -> str:
 
 
 # -- per-env stamps -------------------------------------------------------------------------
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def env_inputs(project: Project, env: EnvSpec, pins: str) -> dict[str, str]:
     requirements = {"lines": project.direct_requirements(), "groups": project.groups, "extras": project.extras}
     return {
@@ -148,23 +164,14 @@ INPUT_NAMES = {
 }
 
 
-def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
-    match = STAMP_RE.search(text)
-    inputs = dict(part.split("=", 1) for part in match.group("inputs").split()) if match else {}
-    body = BODY_RE.search(text)
-    return inputs, body.group("body") if body else None
-
-
-def body_of(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
-
-
 def staleness(project: Project, env: EnvSpec, inputs: dict[str, str]) -> str | None:
     """Why env's committed locks no longer match their inputs, or None when they do."""
     for path in (project.env_lock(env.name), project.env_pylock(env.name)):
         if not path.exists():
             return f"{path.name} is missing"
-        text = path.read_text(encoding="utf-8")
+        text = current_text(path)
+        if text is None:
+            return f"{path.name} is not a readable UTF-8 file"
         stamped, body = read_stamp(text)
         if not stamped:
             return f"{path.name} has no archlock stamp"
@@ -183,14 +190,16 @@ class EnvLock:
     requirements: str
     pylock: str
     torch: str | None
+    expect: expect.Expectations
 
 
-def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str]) -> EnvLock:
+def compile_env(
+    project: Project, env: EnvSpec, pins: str, inputs: dict[str, str], serves: list[machines.Machine]
+) -> EnvLock:
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
     preflight_macos(env, torch_pin)
-    with tempfile.TemporaryDirectory(prefix=f"archlock-{env.name}-") as tmp:
-        work = Path(tmp)
+    with temp_dir(env.name) as work:
         (work / "pyproject.toml").write_text(env_pyproject(project, env, index, torch_pin), encoding="utf-8")
         (work / "pins.txt").write_text(strip_local(pins), encoding="utf-8")
         args = ["pip", "compile", "pyproject.toml", "-c", "pins.txt", "--no-header", "--quiet",
@@ -204,11 +213,14 @@ def compile_env(project: Project, env: EnvSpec, pins: str, inputs: dict[str, str
         raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
     pylock = relocate_mirror(raw_pylock, index)
     requirements = requirements_from_pylock(pylock)
+    expected = expect.derive(env, pylock)
+    fit.refuse(env, expected, serves)  # before anything is written
     return EnvLock(
         env=env,
         requirements=stamped(requirements, env, inputs),
         pylock=stamped(pylock, env, inputs),
-        torch=locked_version(requirements, "torch"),
+        torch=lockfile.pinned(requirements, "torch"),
+        expect=expected,
     )
 
 
@@ -252,7 +264,7 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
     if not (env.macos and torch_pin):
         return
     floor = torch_macos_floor(torch_pin)
-    if floor and _version_tuple(env.macos) < _version_tuple(floor):
+    if floor and Version(env.macos) < Version(floor):
         raise ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
             "the Mac would silently fall back to an older torch than Linux",
@@ -300,56 +312,25 @@ def requirements_from_pylock(pylock: str) -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
-def canonical(name: str) -> str:
-    """PEP 503 normalised project name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def lock_pins(text: str) -> dict[str, str]:
-    """{canonical name: version} from a hashed requirements lock."""
-    pins = {}
-    for line in text.splitlines():
-        found = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if found:
-            pins[canonical(found.group(1))] = found.group(2)
-    return pins
-
-
-def public_version(version: str) -> str:
-    """The version without its local label: 2.10.0+cpu -> 2.10.0."""
-    return version.split("+", 1)[0]
-
-
-def locked_version(requirements: str, name: str) -> str | None:
-    return lock_pins(requirements).get(canonical(name))
-
-
 def stamped(body: str, env: EnvSpec, inputs: dict[str, str]) -> str:
     torch_from = f"index {env.torch_index}" if env.torch_index else "PyPI"
-    head = header_lines(REGENERATE) + [
-        f"# env: {env.name} ({env.platform.name}, Python {env.python}, {env.accelerator}); torch from {torch_from}",
-        "# archlock-inputs: " + " ".join(f"{k}={v}" for k, v in inputs.items()),
-        f"# archlock-body: sha256={digest(body_of(body))}",
-    ]
-    return "\n".join(head) + "\n" + body
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+    describe = f"{env.name} ({env.platform.name}, Python {env.python}, {env.accelerator})"
+    return lockfile.stamped(body, f"{describe}; torch from {torch_from}", inputs)
 
 
 # -- the whole run --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnvOutcome:
     env: EnvSpec
-    state: str  # "unchanged" | "locked" | "stale"
+    state: str  # "unchanged" | "locked" | "updated" (expectations file only) | "stale"
     reason: str | None
     torch: str | None
 
 
 def lock_project(project: Project, names: list[str] | None, *, check: bool, force: bool) -> list[EnvOutcome]:
     envs = project.envs(names)
-    with universal_project(project, envs) as work:
+    serves = {env.name: machines.load_all(project.envs_dir, env) for env in envs}  # fail early
+    with universal_project(project, envs) as work, staged_uv_lock(project, work, check) as uv_lock:
         universal_problem = lock_universal(project, envs, work, check)
         pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
     fresh: list[EnvSpec] = []
@@ -361,35 +342,65 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
             fresh.append(env)
         else:
             todo.append((env, inputs, reason))
+    settled = {e.name: settle_expectations(project, e, serves[e.name], check) for e in fresh}
     if check:
-        outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+        outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
         outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
         report_drift(project, universal_problem, outcomes)
         check_torch_agrees(outcomes)
         return outcomes
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-        locks = list(pool.map(lambda item: compile_env(project, item[0], pins, item[1]), todo))
-    outcomes = [EnvOutcome(e, "unchanged", None, torch_in_lock(project, e)) for e in fresh]
+        locks = list(pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo))
+    outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
     outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
     check_torch_agrees(outcomes)
-    files = {}
+    files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
+    files.update({s.path: s.text for s in settled.values() if s.reason})
     for lock in locks:
         files[project.env_lock(lock.env.name)] = lock.requirements
         files[project.env_pylock(lock.env.name)] = lock.pylock
+        files[expect.path_for(project.locks_dir, lock.env.name)] = expect.to_json(lock.expect)
     atomic_write_many(files)
+    expected = {**{n: s.expect for n, s in settled.items()}, **{lk.env.name: lk.expect for lk in locks}}
+    for env in envs:
+        for note in fit.notes(env, expected[env.name], serves[env.name]):
+            print(f"note: {note}")
     return outcomes
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An env whose lock is current: its expectations, derived again from the committed pylock
+    (no resolve), and whether the file next to the lock says the same."""
+
+    expect: expect.Expectations
+    path: Path
+    text: str
+    state: str  # "unchanged", "updated" (the file is rewritten) or "stale" (under --check)
+    reason: str | None  # why the expectations file must be (re)written
+
+
+def settle_expectations(project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool) -> Settled:
+    derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
+    fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
+    path, text = expect.path_for(project.locks_dir, env.name), expect.to_json(derived)
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current == text:
+        return Settled(derived, path, text, "unchanged", None)
+    reason = f"{path.name} is {'missing' if current is None else 'stale'}"
+    return Settled(derived, path, text, "stale" if check else "updated", reason)
 
 
 def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
     path = project.env_lock(env.name)
-    return locked_version(path.read_text(encoding="utf-8"), "torch") if path.exists() else None
+    return lockfile.pinned(current_text(path) or "", "torch")
 
 
 def report_drift(project: Project, universal_problem: str | None, outcomes: list[EnvOutcome]) -> None:
     problems = [universal_problem] if universal_problem else []
     problems += [f"{project.env_lock(o.env.name)}: stale: {o.reason}" for o in outcomes if o.state == "stale"]
     if problems:
-        raise DriftError("; ".join(problems), fix=f"run `{REGENERATE}` and commit the result")
+        raise DriftError("; ".join(problems), fix=f"run `{lockfile.REGENERATE}` and commit the result")
 
 
 def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:

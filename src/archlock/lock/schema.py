@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from archlock.errors import DriftError
-from archlock.core.fsutil import GENERATED_MARK, atomic_write
+from archlock.core.fsutil import GENERATED_MARK, atomic_write, current_text
 from archlock.core.spec import json_schema
 
 REGENERATE = "archlock schema"
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     path, text = schema_path(), schema_text()
-    current = path.read_text(encoding="utf-8") if path.exists() else None
+    current = current_text(path)
     if args.check:
         if current != text:
             raise DriftError(f"{path}: stale env spec schema", fix=f"run `{REGENERATE}` and commit it")

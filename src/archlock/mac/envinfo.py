@@ -13,7 +13,6 @@ from pathlib import Path
 
 from archlock.errors import ConfigError
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 MAC_ARM64_TAG = re.compile(r"macosx_\d+_\d+_(arm64|universal2)$")
 
 
@@ -61,10 +60,6 @@ def load_mac_env(project_root: Path, env_name: str | None) -> MacEnv:
     )
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def read_lock(env: MacEnv) -> LockFacts:
     if not env.lock.is_file():
         raise ConfigError(
@@ -78,22 +73,21 @@ def read_lock(env: MacEnv) -> LockFacts:
 
 def parse_pins(text: str) -> dict[str, str]:
     """`name==version` lines of a hashed requirements lock (hash continuation lines skipped)."""
-    pins = {}
-    for line in text.splitlines():
-        match = PIN.match(line.strip())
-        if match:
-            pins[normalise(match.group(1))] = match.group(2)
-    return pins
+    from archlock.core.lockfile import pins  # packaging: not needed for the off-Mac refusal
+
+    return pins(text)
 
 
 def source_builds(pylock_text: str, pins: dict[str, str]) -> tuple[str, ...]:
     """Locked packages with no wheel for macOS arm64 (pure-Python or arm64/universal2)."""
     import tomllib  # Python 3.11+: imported here so the refusal runs on an older nox Python
 
+    from archlock.core.lockfile import canonical
+
     data = tomllib.loads(pylock_text)
     missing = []
     for package in data.get("packages", []):
-        name = normalise(str(package.get("name", "")))
+        name = canonical(str(package.get("name", "")))
         if pins.get(name) != str(package.get("version", pins.get(name))):
             continue  # not in this env's lock (another platform's pin)
         wheels = [_wheel_filename(wheel) for wheel in package.get("wheels", [])]
@@ -115,26 +109,17 @@ def _wheel_fits_mac_arm64(filename: str) -> bool:
 
 def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:
     """The macOS the env needs and why: the lock's floor, raised by the locked torch if it must."""
-    from archlock.core.platforms import torch_macos_floor  # needs Python 3.10+, like tomllib above
+    from archlock.core.platforms import macos_floor  # needs Python 3.10+, like tomllib above
 
-    floor, why = env.macos_floor, f"the {env.name} lock targets macOS {env.macos_floor}"
     torch = pins.get("torch")
-    torch_floor = torch_macos_floor(torch) if torch else None
-    if torch_floor and (floor is None or version_tuple(torch_floor) > version_tuple(floor)):
-        floor, why = (
-            torch_floor,
-            f"torch {torch} in the lock ships wheels only for macOS {torch_floor}+",
-        )
-    elif torch_floor and floor and version_tuple(torch_floor) == version_tuple(floor):
-        why = f"torch {torch} in the lock ships wheels only for macOS {torch_floor}+"
-    return floor, why
+    floor = macos_floor(env.macos_floor, torch)
+    if floor and floor[1]:
+        return floor[0], f"torch {torch} in the lock ships wheels only for macOS {floor[0]}+"
+    return env.macos_floor, f"the {env.name} lock targets macOS {env.macos_floor}"
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for part in version.split("."):
-        digits = re.match(r"\d+", part)
-        parts.append(int(digits.group()) if digits else 0)
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
+def older(have: str, needed: str) -> bool:
+    """Whether macOS `have` is below `needed` (PEP 440 order: 13.6 < 14.0 == 14)."""
+    from packaging.version import Version
+
+    return Version(have) < Version(needed)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archlock.mac import interpreters
-from archlock.mac.envinfo import LockFacts, MacEnv, required_macos, version_tuple
+from archlock.mac.envinfo import LockFacts, MacEnv, older, required_macos
 from archlock.mac.host import HostFacts
 from archlock.mac.interpreters import Candidate, Judgement, UvChoice
 from archlock.mac.system import MacSystem
@@ -164,7 +164,7 @@ def _host_problems(facts: Survey) -> list[Problem]:
         )
     needed, why = required_macos(facts.env, facts.lock.pins)
     have = facts.host.macos
-    if needed and have and version_tuple(have) < version_tuple(needed):
+    if needed and have and older(have, needed):
         fix = f"update macOS to {needed} or later, or lock an older torch (torch<2.12 runs on macOS 13) and run `nox -s lock`"
         problems.append(Problem(f"macOS {have} is older than {needed}: {why}", fix, blocking=True))
     if facts.clt is False:

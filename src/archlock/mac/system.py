@@ -6,7 +6,6 @@ from recorded files instead, so the macOS logic runs (and is tested) on any mach
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import os
 import platform
@@ -17,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from archlock.inenv import probe
 
 HEADER_BYTES = 4096  # a fat header with up to 20 slices fits easily
 
@@ -84,14 +85,12 @@ class HostSystem:
         return platform.machine()
 
     def sysctl_int(self, name: str) -> int | None:
-        raw = _sysctlbyname(name, ctypes.sizeof(ctypes.c_int))
-        if raw is None or len(raw) < ctypes.sizeof(ctypes.c_int):
-            return None
-        return int.from_bytes(raw[: ctypes.sizeof(ctypes.c_int)], sys.byteorder, signed=True)
+        value = probe.System().sysctl(name)  # the probe's in-process sysctlbyname(3)
+        return value if isinstance(value, int) else None
 
     def sysctl_str(self, name: str) -> str | None:
-        raw = _sysctlbyname(name, 256)
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace") if raw else None
+        value = probe.System().sysctl(name)
+        return value if isinstance(value, str) else None
 
     def environ(self) -> Mapping[str, str]:
         return os.environ
@@ -134,16 +133,3 @@ class HostSystem:
             return 127
         sys.stdout.flush()
         return subprocess.run(argv, check=False).returncode
-
-
-def _sysctlbyname(name: str, size: int) -> bytes | None:
-    """`sysctlbyname(3)` in this process: what this process sees, not what a shell would."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.sysctlbyname
-    except (OSError, AttributeError):
-        return None  # not a BSD libc (Linux): the question has no answer here
-    buffer = ctypes.create_string_buffer(size)
-    length = ctypes.c_size_t(size)
-    status = call(name.encode(), buffer, ctypes.byref(length), None, ctypes.c_size_t(0))
-    return buffer.raw[: length.value] if status == 0 else None

@@ -1,7 +1,8 @@
 """`archlock repro REPORT` (`nox -s repro -- REPORT`): diagnose a teammate's report, then reproduce it.
 
 1. Load the report (`archlock.report/1`, or a bare `archlock.probe/1` document) and check its
-   shape: a malformed or unknown report is one ConfigError naming the file and the key.
+   shape (`archlock.repro.reportfile`): a malformed or unknown report is one ConfigError naming
+   the file and the key.
 2. Pick the env: `--env`, else the one the report names, else the env for the report's platform.
 3. Diagnose: every drift from that env's lock, most likely cause first, each with its fix
    (`archlock.repro.drift`). `--diff-only` stops here.
@@ -21,148 +22,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from archlock.inenv import report as report_script
+from archlock.inenv import locate
 from archlock.repro import run as rr
+from archlock.repro import sandbox
 from archlock.errors import ConfigError
-from archlock.core.fsutil import atomic_write
+from archlock.core.fsutil import atomic_write, output_file
+from archlock.core import cabundle, cliargs
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
-from archlock.repro.drift import Drift, Target, diagnose, ignored_env, lock_pins
+from archlock.core.lockfile import pins as lock_pins
+from archlock.lock import expect as lock_expect
+from archlock.repro.drift import Drift, Target, diagnose, ignored_env
+from archlock.repro.reportfile import load_report, report_sha
 from archlock.core.spec import EnvSpec
 from archlock.verify.verify import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
-PROBE_SCHEMA = "archlock.probe/1"
-REMAKE = "make the report again with `archlock report` (or the script from `archlock report --write-script`)"
-NoneType = type(None)
-
-# (dotted key, accepted types): the shape repro relies on; anything else in a report is ignored
-SHAPE: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("created", (str,)),
-    ("platform", (str, NoneType)),
-    ("lock", (dict,)),
-    ("lock.env", (str, NoneType)),
-    ("lock.sha256", (str, NoneType)),
-    ("command", (dict, NoneType)),
-    ("probe", (dict,)),
-    ("probe.schema", (str,)),
-    ("probe.os", (dict,)),
-    ("probe.os.name", (str,)),
-    ("probe.python", (dict,)),
-    ("probe.python.version", (str,)),
-    ("probe.python.arch", (str, NoneType)),
-    ("probe.emulation", (dict, NoneType)),
-    ("probe.distributions", (list,)),
-    ("probe.binaries", (dict, NoneType)),
-    ("probe.torch", (dict, NoneType)),
-    ("probe.gpu", (dict, NoneType)),
-    ("probe.env", (dict,)),
-)
-COMMAND_SHAPE = (("argv", (list,)), ("exit_code", (int,)), ("output_tail", (list,)))
-
-
-# ---------------------------------------------------------------------------------------------
-# the report file
-# ---------------------------------------------------------------------------------------------
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    """The report as a dict of the documented shape, or one ConfigError naming file and key."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such report file", fix=REMAKE) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})", fix=REMAKE) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", fix=REMAKE
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: (top level): expected a JSON object, found {type(data).__name__}", fix=REMAKE
-        )
-    data = upgrade(path, data)
-    check_shape(path, data)
-    return data
-
-
-def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    schema = data.get("schema")
-    if schema == report_script.SCHEMA:
-        return data
-    if schema == PROBE_SCHEMA:  # a bare probe: a report without a lock or a command
-        return {
-            "schema": report_script.SCHEMA,
-            "created": "",
-            "platform": report_script.intended_platform(data),
-            "project": None,
-            "lock": {"env": None, "sha256": None},
-            "command": None,
-            "probe": data,
-        }
-    if isinstance(schema, str) and schema.startswith("archlock.report/"):
-        raise ConfigError(
-            f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
-            fix="upgrade archlock, or make the report with this version",
-        )
-    raise ConfigError(
-        f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE
-    )
-
-
-def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def type_names(types: tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        dict: "an object",
-        list: "a list",
-        NoneType: "null",
-    }
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def expect(path: Path, key: str, value: Any, types: tuple[type, ...], present: bool = True) -> None:
-    if not present:
-        raise ConfigError(f"{path}: {key}: missing", fix=REMAKE)
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        found = "null" if value is None else type(value).__name__
-        raise ConfigError(f"{path}: {key}: expected {type_names(types)}, found {found}", fix=REMAKE)
-
-
-def check_shape(path: Path, data: dict[str, Any]) -> None:
-    for key, types in SHAPE:
-        present, value = lookup(data, key)
-        expect(path, key, value, types, present or NoneType in types)
-    if data["probe"]["schema"] != PROBE_SCHEMA:
-        raise ConfigError(
-            f"{path}: probe.schema: {data['probe']['schema']!r} is not {PROBE_SCHEMA}", fix=REMAKE
-        )
-    for index, dist in enumerate(data["probe"]["distributions"]):
-        for field in ("name", "version"):
-            present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
-            expect(path, f"probe.distributions[{index}].{field}", value, (str,), present)
-    if data["command"] is not None:
-        for field, types in COMMAND_SHAPE:
-            present, value = lookup(data["command"], field)
-            expect(path, f"command.{field}", value, types, present)
-        for index, word in enumerate(data["command"]["argv"]):
-            expect(path, f"command.argv[{index}]", word, (str,))
-
-
-def report_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # which env
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +63,7 @@ def choose_env(
             f"{path}: platform: no env in {project.envs_dir} targets {label}",
             fix=f"pass --env NAME, or add an env spec with `platform: {label}`",
         )
-    build = report_script.torch_build(report["probe"])
+    build = locate.torch_build(report["probe"])
     mine.sort(
         key=lambda e: (
             not project.env_lock(e.name).exists(),
@@ -226,6 +101,7 @@ def make_target(project: Project, env: EnvSpec, report: dict[str, Any]) -> Targe
         pins=lock_pins(raw.decode("utf-8")),
         project_name=project.name,
         notes=notes,
+        expect=lock_expect.load(project.locks_dir, env),
     )
 
 
@@ -280,7 +156,7 @@ def print_drift(drifts: list[Drift], ignored: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def options_from(args: argparse.Namespace) -> rr.Options:
+def options_from(args: argparse.Namespace, project: Project) -> rr.Options:
     links = Path(args.find_links).resolve() if args.find_links else None
     if links and not links.is_dir():
         raise ConfigError(
@@ -291,8 +167,8 @@ def options_from(args: argparse.Namespace) -> rr.Options:
         approximate=args.approximate,
         venv=args.venv,
         base=args.base,
-        uv_image=rr.default_uv_image(args.uv_image),
-        ca_bundle=rr.default_ca_bundle(args.ca_bundle),
+        uv_image=rr.default_uv_image(project, args.uv_image),
+        ca_bundle=rr.default_ca_bundle(project, args.ca_bundle),
         extra_index_url=args.extra_index_url,
         find_links=links,
         timeout=args.timeout,
@@ -406,23 +282,23 @@ def run_where(
 ) -> dict[str, Any]:
     if where.kind == "venv":
         with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
-            venv = rr.make_venv(Path(tmp), reqs, options)
+            venv = sandbox.make_venv(Path(tmp), reqs, options)
             if report.get("command") is None:
                 return {}
             announce(report, "on this host, in the throwaway venv")
-            return rr.run_in_venv(venv, report, project.root, options)
-    tag = rr.image_tag(report_sha(path), where.platform, reqs.source)
+            return sandbox.run_in_venv(venv, report, project.root, options)
+    tag = sandbox.image_tag(report_sha(path), where.platform, reqs.source)
     labels = {"io.archlock.repro.env": target.env.name, "io.archlock.repro.source": reqs.source}
-    text = rr.dockerfile(
+    text = sandbox.dockerfile(
         base_image(project, target.env, where, options), options.uv_image, reqs, options, labels
     )
-    seconds = rr.build_image(tag, text, reqs, where, options)
+    seconds = sandbox.build_image(tag, text, reqs, where, options)
     print(f"  built {tag} in {seconds:.0f} s")
     record["image"] = tag
     if report.get("command") is None:
         return {}
     announce(report, f"in {tag}")
-    return rr.run_in_image(tag, report, where, project.root, options)
+    return sandbox.run_in_image(tag, report, where, project.root, options)
 
 
 def announce(report: dict[str, Any], where: str) -> None:
@@ -464,19 +340,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--base", help="base image (default: the env's image.base)")
     parser.add_argument(
         "--uv-image",
-        help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else {rr.DEFAULT_UV_IMAGE})",
+        help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else [tool.archlock.render] "
+        f"uv-image, else {rr.DEFAULT_UV_IMAGE})",
     )
     parser.add_argument(
         "--ca-bundle",
-        help=f"CA bundle for TLS-intercepting proxies (default ${rr.CA_ENV}, else the "
-        "system bundle; 'none' for none)",
+        help=f"CA bundle for TLS-intercepting proxies (default ${cabundle.CA_ENV}, else "
+        "[tool.archlock.build] ca-bundle, else the system bundle; 'none' for none)",
     )
     parser.add_argument(
         "--extra-index-url", help="another index with the report's local builds (e.g. +cpu)"
     )
     parser.add_argument("--find-links", help="a folder of wheels with the report's local builds")
     parser.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds the rerun may take (default 1800)"
+        "--timeout", type=cliargs.seconds, default=1800.0, help="seconds the rerun may take (default 1800)"
     )
     parser.add_argument(
         "--json", type=Path, help="also write the result as JSON (archlock.repro/1)"
@@ -485,9 +362,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        output_file(args.json, "--json")
     report = load_report(args.report)
     project = Project.load(args.project)
-    options = None if args.diff_only else options_from(args)
+    options = None if args.diff_only else options_from(args, project)
     env, how = choose_env(project, report, args.env, args.report)
     target = make_target(project, env, report)
     drifts = diagnose(report, target)

@@ -17,34 +17,25 @@ and left out: the verdict then says the reproduction is partial.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
-import shutil
-import ssl
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlock.build.build import (  # the same CA setting and secret as `archlock build`
-    CA_ENV,
-    CA_SECRET_ID,
-)
-from archlock.build.render import DEFAULT_UV_IMAGE
+from archlock.core import cabundle, settings
 from archlock.core import docker as du
-from archlock.core import proc
+from archlock.core.project import Project
+from archlock.inenv import locate
+from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS, Platform
+from archlock.build.render import DEFAULT_UV_IMAGE
+from archlock.core.lockfile import canonical
 from archlock.core.uvtool import uv_binary
-from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
-from archlock.inenv import probe
-from archlock.inenv import report as report_script
-from archlock.repro.drift import canonical
 
-UV_IMAGE_ENV = "ARCHLOCK_UV_IMAGE"
+UV_IMAGE_ENV = settings.SECTIONS["render"]["uv-image"].env
 IMAGE_NAME = "archlock-repro"
-BUILD_TIMEOUT = 3600.0  # seconds for the image of a report's versions
 # Variables that hold paths on the teammate's machine: meaningless in an image or another venv.
 NOT_CARRIED = frozenset(
     {
@@ -61,6 +52,8 @@ NOT_CARRIED = frozenset(
 )
 PYTHON_WORD = re.compile(r"^python(?:\d+(?:\.\d+)?)?$")
 PREFLIGHT_ROUNDS = 25
+PREFLIGHT_TIMEOUT = 300.0  # seconds for one metadata-only uv compile
+BUILD_TIMEOUT = 3600.0  # seconds for an image build or a venv install of torch
 
 
 @dataclass(frozen=True)
@@ -106,29 +99,16 @@ class Requirements:
 # ---------------------------------------------------------------------------------------------
 
 
-def default_ca_bundle(explicit: str | None) -> Path | None:
-    """--ca-bundle FILE, else $ARCHLOCK_CA_BUNDLE, else the system bundle when there is one.
-    "none" turns it off. The bundle reaches builds as a secret and is never stored in a layer."""
-    value = explicit or os.environ.get(CA_ENV)
-    if value == "none":
-        return None
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise ConfigError(
-                f"CA bundle {path} not found",
-                fix=f"pass --ca-bundle FILE (or set {CA_ENV}) to a PEM file",
-            )
-        return path
-    paths = ssl.get_default_verify_paths()
-    for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+def default_ca_bundle(project: Project, explicit: str | None) -> Path | None:
+    """The CA bundle `archlock build` would use (archlock.core.cabundle's one rule)."""
+    chosen = settings.section(project, "build", cli={"ca-bundle": explicit})["ca-bundle"]
+    return cabundle.resolve(chosen)
 
 
-def default_uv_image(explicit: str | None) -> str:
-    value = explicit or os.environ.get(UV_IMAGE_ENV) or DEFAULT_UV_IMAGE
+def default_uv_image(project: Project, explicit: str | None) -> str:
+    """--uv-image, else render's `uv-image` setting ($ARCHLOCK_UV_IMAGE, pyproject), else uv's."""
+    chosen = settings.section(project, "render", cli={"uv-image": explicit})["uv-image"]
+    value = chosen or DEFAULT_UV_IMAGE
     return du.check(value, du.IMAGE_REF_RE, "--uv-image", "an image reference holding /uv")
 
 
@@ -145,19 +125,9 @@ MPS_REFUSAL = (
 )
 
 
-def platform_for(os_name: str | None, arch: str | None) -> Platform | None:
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
-
-
 def report_platform(report: dict[str, Any]) -> Platform | None:
-    doc = report["probe"]
-    name = report_script.intended_platform(doc) or ""
-    return PLATFORMS.get(name) or platform_for(
-        (doc.get("os") or {}).get("name"), (doc.get("python") or {}).get("arch")
-    )
+    """The platform the report's environment was meant for (the report script's answer)."""
+    return PLATFORMS.get(locate.intended_platform(report["probe"]) or "")
 
 
 def where_to_run(report: dict[str, Any], host: Platform | None, options: Options) -> Where | str:
@@ -264,13 +234,19 @@ def preflight(
                 reqs.python,
                 *index_args(options),
             ]
-            done = run(
-                cmd,
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, "NO_COLOR": "1"},
-            )
+            try:
+                done = run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    env={**os.environ, "NO_COLOR": "1"},
+                    timeout=PREFLIGHT_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                reqs.notes.append(f"could not check the versions against PyPI first: "
+                                  f"uv gave no answer within {PREFLIGHT_TIMEOUT:g} s")
+                return reqs
             if done.returncode == 0 or not drop_named(reqs, done.stderr, platform):
                 if done.returncode != 0:
                     reason = " ".join(
@@ -394,168 +370,3 @@ def verdict(
         "signature": signature(tail),
         "report_signature": signature(recorded.get("output_tail") or []),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# images
-# ---------------------------------------------------------------------------------------------
-
-
-def dockerfile(
-    base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]
-) -> str:
-    """templates/repro.Dockerfile.j2 for these versions (rendered through render's environment)."""
-    from archlock.build import render
-
-    return render.environment().get_template("repro.Dockerfile.j2").render(
-        source=reqs.source,
-        python=reqs.python,
-        uv_image=uv_image,
-        base=base,
-        ca_secret=CA_SECRET_ID,
-        hashes=reqs.hashes,
-        extra_index_url=options.extra_index_url,
-        find_links=bool(options.find_links),
-        labels=labels,
-    )
-
-
-def build_context(folder: Path, text: str, reqs: Requirements, options: Options) -> None:
-    (folder / "Dockerfile").write_text(text, encoding="utf-8")
-    (folder / "requirements.txt").write_text(reqs.text(), encoding="utf-8")
-    if options.find_links:
-        (folder / "wheels").mkdir()
-        for wheel in sorted(options.find_links.glob("*.whl")):
-            shutil.copy2(wheel, folder / "wheels" / wheel.name)
-
-
-def failure_reason(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    keep = [
-        re.sub(r"^#\d+ [\d.]+ ", "", line)
-        for line in lines
-        if re.search(r"(error|× |cause:|hint:|Because )", line)
-    ]
-    return " ".join((keep or lines)[-4:])[:600]
-
-
-def build_image(
-    tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options
-) -> float:
-    if not du.engine_running():
-        raise ToolMissingError(
-            "the Docker engine is not running",
-            fix="start dockerd (on Debian: scripts/local-infra.sh)",
-        )
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
-        build_context(Path(tmp), dockerfile_text, reqs, options)
-        cmd = [du.classic_cli(), "build", "--platform", str(where.platform.docker_platform)]
-        if options.ca_bundle:
-            cmd += ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        cmd += ["--network", "host", "-t", tag, tmp]
-        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env=env, missing_fix=du.MISSING_FIX)
-    if not done.ok:
-        reason = "timed out" if done.timed_out else failure_reason(done.stdout + done.stderr)
-        raise ExternalCommandError(
-            f"building the image of the {reqs.source}'s versions failed: {reason}",
-            fix="check the base has python3 for that minor (or pass --base), the network "
-            "and the CA bundle (--ca-bundle)",
-        )
-    return time.monotonic() - started
-
-
-def image_tag(report_sha: str, platform: Platform, source: str) -> str:
-    """archlock-repro/<platform>:<report|lock>-<report sha256 prefix>: one image per report and source."""
-    return f"{IMAGE_NAME}/{platform.name}:{source}-{report_sha[:12]}"
-
-
-def run_in_image(
-    tag: str, report: dict[str, Any], where: Where, project: Path, options: Options
-) -> dict[str, Any]:
-    docker = du.docker_cli()  # the rerun streams through report.run_command: a report's record
-    name = f"archlock-repro-{os.getpid()}-{int(time.time())}"
-    rel = project_cwd(report, project)
-    env, _ = carried_env(report)
-    cmd = [
-        docker,
-        "run",
-        "--rm",
-        "--name",
-        name,
-        "--platform",
-        str(where.platform.docker_platform),
-        "--network",
-        "host",
-    ]
-    for key, value in sorted(env.items()):
-        cmd += ["-e", f"{key}={value}"]
-    if rel is not None:
-        cmd += ["-v", f"{project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
-    argv = rerun_argv(report, "/opt/venv/bin", "/app" if rel is not None else None)
-    outcome = report_script.run_command(
-        cmd + [tag] + argv,
-        os.getcwd(),
-        options.timeout,
-        len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
-    )
-    if outcome["timed_out"]:
-        du.run(["rm", "--force", name], timeout=du.SHORT)
-    return dict(outcome, argv=argv)
-
-
-# ---------------------------------------------------------------------------------------------
-# throwaway venvs (a macOS report on a Mac, or --venv on the report's own platform)
-# ---------------------------------------------------------------------------------------------
-
-
-def make_venv(folder: Path, reqs: Requirements, options: Options) -> Path:
-    uv = uv_binary()
-    env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
-    if options.ca_bundle:
-        env["SSL_CERT_FILE"] = str(options.ca_bundle)
-    (folder / "requirements.txt").write_text(reqs.text(), encoding="utf-8")
-    steps = [
-        [uv, "venv", "--quiet", "--python", reqs.python, str(folder / "venv")],
-        [
-            uv,
-            "pip",
-            "sync",
-            "--quiet",
-            "--python",
-            str(folder / "venv" / "bin" / "python"),
-            *(["--require-hashes"] if reqs.hashes else []),
-            *index_args(options),
-            str(folder / "requirements.txt"),
-        ],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False, env=env)
-        if done.returncode != 0:
-            raise ExternalCommandError(
-                f"making the throwaway venv of the {reqs.source}'s versions failed: "
-                f"{failure_reason(done.stderr)}",
-                fix="check the network and --ca-bundle",
-            )
-    return folder / "venv"
-
-
-def run_in_venv(
-    venv: Path, report: dict[str, Any], project: Path, options: Options
-) -> dict[str, Any]:
-    rel = project_cwd(report, project)
-    cwd = project / rel if rel is not None else venv.parent
-    argv = rerun_argv(report, str(venv / "bin"), str(project) if rel is not None else None)
-    carried, _ = carried_env(report)
-    env = {
-        k: v for k, v in os.environ.items() if not probe.env_allowed(k)
-    }  # this host's own settings stay out
-    env.update(
-        carried,
-        VIRTUAL_ENV=str(venv),
-        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    tail = len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES
-    outcome = report_script.run_command(argv, str(cwd), options.timeout, tail, env=env)
-    return dict(outcome, argv=argv)

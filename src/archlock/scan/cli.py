@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from archlock.errors import CheckFailed
-from archlock.core.fsutil import atomic_write
+from archlock.core.fsutil import atomic_write, output_file
 from archlock.scan.config import FAIL_ON_CHOICES
 from archlock.scan.engine import ScanResult, scan_path
 from archlock.scan.output import RENDERERS, render_rules, summary_line
@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         sys.stdout.write(render_rules())
         return 0
+    if args.output:
+        output_file(args.output, "--output")
     result = scan_path(args.path or args.project, args.project)
     report = RENDERERS[args.format](result)
     if args.output:

@@ -14,6 +14,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archlock.core.fsutil import read_input_bytes
 from archlock.errors import ConfigError
 from archlock.scan import config as scan_config
 from archlock.scan import suppress
@@ -22,6 +23,8 @@ from archlock.scan.config import ScanConfig
 from archlock.scan.rules import Finding, applies, severity_rank
 from archlock.scan.visitor import scan_tree
 
+MAX_BYTES = 1 << 20  # a bigger .py file is generated code; parsing it costs seconds and GBs
+MAX_NODES = 400_000
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "build", "dist", "site-packages"})
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -63,18 +66,30 @@ def scan_source(
         return applies(rule_id, path) and config.enabled(rule_id, path)
 
     try:
-        hits = scan_tree(ast.parse(source, filename=path))
+        tree = ast.parse(source, filename=path)
+        too_many = _too_complex(tree)
+        hits = [] if too_many else scan_tree(tree)
     except SyntaxError as exc:
         found = _unparsable(path, f"cannot parse: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except ValueError as exc:  # e.g. NUL bytes
         found = _unparsable(path, f"cannot parse: {exc}")
-    except RecursionError:
+    except (RecursionError, MemoryError):
         found = _unparsable(path, "cannot scan: expressions nested too deeply")
     else:
+        if too_many:
+            found = _unparsable(path, f"not scanned: over {MAX_NODES} syntax nodes (generated code?)")
+            return sorted(f for f in found if active(f.rule_id))
         lines = LINE_BREAK.split(source)
         raw = sorted({_finding(hit, lines, path) for hit in hits})
         found = suppress.apply(raw, source, path, active)
     return sorted(f for f in found if active(f.rule_id))
+
+
+def _too_complex(tree: ast.AST) -> bool:
+    for count, _ in enumerate(ast.walk(tree)):
+        if count > MAX_NODES:
+            return True
+    return False
 
 
 def _decode(data: bytes) -> str:
@@ -84,11 +99,11 @@ def _decode(data: bytes) -> str:
 
 def scan_file(file: Path, path: str, config: ScanConfig) -> list[Finding]:
     try:
-        source = _decode(file.read_bytes())
+        source = _decode(read_input_bytes(file, what="Python file", limit=MAX_BYTES))
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
         found = _unparsable(path, f"cannot decode: {exc}")
-    except OSError as exc:
-        found = _unparsable(path, f"cannot read: {exc.strerror or exc}")
+    except ConfigError as exc:  # not a regular file, unreadable, or over the size limit
+        found = _unparsable(path, f"not scanned: {exc.message.split(': ', 1)[-1]}")
     else:
         return scan_source(source, path, config)
     return [f for f in found if config.enabled(f.rule_id, path)]
@@ -104,16 +119,20 @@ def _skip_dir(folder: Path) -> bool:
     return hidden_or_tool or (folder / "pyvenv.cfg").exists()  # a virtualenv under any name
 
 
-def discover(target: Path, base: Path, config: ScanConfig) -> list[Path]:
-    """The .py files under `target`, skipping tool folders and excluded paths.
+def discover(
+    target: Path, base: Path, config: ScanConfig, unreadable: list[OSError] | None = None
+) -> list[Path]:
+    """The .py files under `target`, skipping tool folders and excluded paths; folders that
+    cannot be listed are added to `unreadable`.
 
     A path named explicitly is scanned even when `exclude` covers it.
     """
+    unreadable = [] if unreadable is None else unreadable
     if target.is_file():
         return [target]
     named = target != base and config.excluded(_relative(target, base))
     found = []
-    for folder, dirs, files in os.walk(target):
+    for folder, dirs, files in os.walk(target, onerror=unreadable.append):
         here = Path(folder)
         dirs[:] = sorted(
             d
@@ -125,6 +144,14 @@ def discover(target: Path, base: Path, config: ScanConfig) -> list[Path]:
             if name.endswith(".py") and (named or not config.excluded(rel)):
                 found.append(here / name)
     return found
+
+
+def _unlisted(error: OSError, base: Path, config: ScanConfig) -> Finding:
+    """A folder the scan could not list: a finding, so a gate never passes it unread."""
+    folder = Path(error.filename or base)
+    rel = _relative(folder, base) if folder == base or base in folder.parents else folder.as_posix()
+    return Finding(path=rel, line=1, col=1, rule_id="AL001",
+                   message=f"folder not scanned: {error.strerror or error}")
 
 
 def scan_base(target: Path, project: Path) -> Path:
@@ -144,8 +171,9 @@ def scan_path(target: Path, project: Path) -> ScanResult:
         raise ConfigError(f"{target}: not a Python file", fix="pass a project folder or a .py file")
     base = scan_base(target, project)
     config = scan_config.load(base / "pyproject.toml")
-    files = discover(target, base, config)
-    findings: list[Finding] = []
+    unreadable: list[OSError] = []
+    files = discover(target, base, config, unreadable)
+    findings: list[Finding] = [_unlisted(error, base, config) for error in unreadable]
     for file in files:
         findings += scan_file(file, _relative(file, base), config)
     rel_files = tuple(sorted(_relative(file, base) for file in files))

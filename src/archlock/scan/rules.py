@@ -31,9 +31,10 @@ RULES: tuple[Rule, ...] = (
         id="AL001",
         name="unparsable-file",
         severity="error",
-        doc="Python cannot parse or decode the file, so nothing in it was scanned.",
-        fix="fix the syntax error (the scan parses with this Python's grammar), or list the file "
-        "under [tool.archlock.scan] exclude",
+        doc="Python cannot parse, decode or read the file (or it is over 1 MB or 400,000 syntax "
+        "nodes, or not a regular file), so nothing in it was scanned.",
+        fix="fix the syntax error (the scan parses with this Python's grammar); a file that "
+        "cannot be read or is generated, list under [tool.archlock.scan] exclude",
     ),
     Rule(
         id="AL002",

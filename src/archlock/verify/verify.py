@@ -8,9 +8,11 @@ two files inside a built image (`python` on PATH is the env's interpreter, the i
 
 Result `archlock.verify/1`, one file per env (`results/<env>.json`):
 
-    schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform} or
-    null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock (version),
-    lock ({path, torch}), device (what the suite trained on), status ("pass"|"fail"),
+    schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform,
+    digest} or null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock
+    (version), lock ({path, torch, sha256}), runner ({name, kind, os, arch}: the CI runner, or
+    "local"), hardware ({cpu, gpus, nvidia_driver, macos, vm}), device (what the suite trained
+    on), status ("pass"|"fail"),
     checks {name: {status: "pass"|"fail"|"skipped", why, fix (failures only)}},
     probe (archlock.probe/1), suite (archlock.suite/1)   -- paths under the project or home
                                                             are written as <project>/ and ~/
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -35,17 +39,29 @@ from archlock import __version__
 from archlock.inenv import probe
 
 from archlock.inenv import suite
+from archlock.inenv.locate import build_of, build_text
+from archlock.verify import runs
 from archlock.errors import CheckFailed, ConfigError, ExternalCommandError, ToolMissingError
+from archlock.core import proc
 from archlock.core.fsutil import atomic_write
-from archlock.lock.resolve import canonical, lock_pins
-from archlock.lock.resolve import public_version as public
-from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.jsonsrc import parse_json
+from archlock.core import diagnose
+from archlock.lock import expect as lock_expect
+from archlock.lock import fit
+from archlock.core.diagnose import Context
+from archlock.core.lockfile import pins as lock_pins
+from archlock.core.platforms import (
+    ACCELERATOR_TABLE,
+    Accelerator,
+    Platform,
+    platform_of,
+)
 
 SCHEMA = "archlock.verify/1"
 ENV_LABEL = "io.archlock.env"
 IMAGE_SCRIPTS = "/opt/archlock-verify"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
-TOOLING = frozenset({"pip", "setuptools", "wheel", "uv"})  # may sit in a venv without a lock pin
+REQUIRE_DEVICE_ENV = "ARCHLOCK_REQUIRE_DEVICE"  # CI's GPU / real-Mac runners set it
 
 Check = dict[str, Any]
 Runner = Callable[[list[str], float], "subprocess.CompletedProcess[str]"]
@@ -63,17 +79,17 @@ def skipped(why: str, **facts: Any) -> Check:
     return {"status": "skipped", "why": why, **facts}
 
 
+TIMED_OUT = 124  # the exit status a run past its limit reports (as timeout(1) does)
+
+
 def run_process(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ToolMissingError(
-            f"{command[0]}: not found", fix="install it or put it on PATH"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ExternalCommandError(
-            f"{' '.join(command[:3])} ...: no answer within {timeout:.0f} s"
-        ) from None
+    """Run with a time limit (the whole process group is killed at the limit). A hang becomes
+    exit 124 with the partial output and a last line saying so: a failed check, not a stuck job."""
+    done = proc.run(command, timeout=timeout, missing_fix="install it or put it on PATH")
+    if not done.timed_out:
+        return subprocess.CompletedProcess(command, done.returncode or 0, done.stdout, done.stderr)
+    stderr = done.stderr.rstrip() + f"\nerror: {shlex.join(command[:3])} ...: {done.why().split(':')[0]}\n"
+    return subprocess.CompletedProcess(command, TIMED_OUT, done.stdout, stderr.lstrip("\n"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,11 +102,7 @@ def host_platform(sysm: probe.System | None = None) -> Platform | None:
     sysm = sysm or probe.System()
     facts = probe.emulation_facts(sysm, sysm.archs(sysm.executable()))
     os_name = probe.os_name(sysm.system())
-    arch = facts["host_arch"] or facts["process_arch"]
-    for platform in PLATFORMS.values():
-        if platform.os == os_name and platform.binary_arch == arch:
-            return platform
-    return None
+    return platform_of(os_name, facts["host_arch"] or facts["process_arch"])
 
 
 def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
@@ -151,6 +163,7 @@ class ImageTarget:
     mode: str = "image"
     project_root: Path | None = None
     extra: list[str] = field(default_factory=list)
+    digest: str | None = None  # repo@sha256:... the image was pulled by or pushed as
 
     def docker_run(self, *mounts: str, workdir: str | None = None) -> list[str]:
         command = [
@@ -180,7 +193,8 @@ class ImageTarget:
         return [*run, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "/opt/archlock-project"]
 
     def describe(self) -> dict[str, Any]:
-        return {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+        described = {"tag": self.tag, "id": self.image_id, "platform": self.platform}
+        return {**described, "digest": self.digest}
 
 
 def script_path(name: str) -> Path:
@@ -203,8 +217,11 @@ def inspect_image(tag: str, runner: Runner) -> dict[str, Any]:
             f"--image {tag}: docker cannot inspect it: {reason}",
             fix="build it first: archlock build --env NAME",
         )
-    data = json.loads(done.stdout)
-    return data[0] if isinstance(data, list) else data
+    data = parse_json(done.stdout, f"docker image inspect {tag}", what="answer", fix="check the image")
+    data = data[0] if isinstance(data, list) and data else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"--image {tag}: docker image inspect gave no image", fix="check the image")
+    return data
 
 
 def image_platform(info: dict[str, Any]) -> str:
@@ -339,6 +356,8 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
     args = []
     if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
         args.append("--emulated")
+    if probe_doc and (probe_doc.get("vm") or {}).get("virtual"):
+        args.append("--virtual-machine")
     if device:
         args += ["--device", device]
     for name in skip:
@@ -347,121 +366,72 @@ def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[
 
 
 # ---------------------------------------------------------------------------------------------
-# comparing with the spec and the lock
+# the diagnosis (archlock.core.diagnose) as checks
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass
-class Context:
-    """What the comparison needs besides the two documents."""
-
-    env: Any
-    pins: dict[str, str]
-    lock_name: str
-    resync: str  # the command that rebuilds the env from its lock
-    emulation_expected: bool = False
-    host_gpu: bool = False  # an NVIDIA driver is visible where the suite runs
+Findings = list[diagnose.Finding]
 
 
-def check_interpreter(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
-    want = env.platform
-    os_name = (doc.get("os") or {}).get("name")
-    arch = (doc.get("python") or {}).get("arch")
-    fix = f"recreate the env with a native {want.binary_arch} Python" + (
-        " (nox -s setup-mac)" if want.os == "macos" else f", then {ctx.resync}"
-    )
-    if os_name != want.os:
-        return failed(
-            f"the env targets {want.os}, this is {os_name}",
-            f"verify {env.name} on a {want.name} machine or in its image",
-        )
-    if arch != want.binary_arch:
-        archs = ", ".join((doc.get("python") or {}).get("binary_archs") or ["?"])
-        return failed(
-            f"the interpreter runs as {arch} (binary: {archs}); {want.name} needs {want.binary_arch}",
-            fix,
-        )
+def first(findings: Findings, *kinds: str) -> diagnose.Finding | None:
+    return next((f for f in findings if f.kind in kinds and f.severity == "error"), None)
+
+
+def check_interpreter(doc: dict[str, Any], findings: Findings) -> Check:
+    found = first(findings, "platform", "interpreter-arch", "python-version")
+    if found:
+        return failed(found.why, found.fix)
+    python = doc.get("python") or {}
     return passed(
-        f"{doc['python'].get('implementation', 'python')} {doc['python'].get('version')} runs as {arch}"
+        f"{python.get('implementation', 'python')} {python.get('version')} runs as {python.get('arch')}"
     )
 
 
-def check_emulation(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+def check_emulation(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
     facts = doc.get("emulation") or {}
+    found = first(findings, "emulation")
+    if found:
+        return failed(found.why, found.fix)
     if not facts.get("emulated"):
         return passed(f"native on {facts.get('host_arch') or 'this'} hardware", summary="native")
     by, host = facts.get("by"), facts.get("host_arch")
-    if ctx.emulation_expected:
-        return passed(
-            f"emulated by {by} on a {host} host, as expected for an image of another platform",
-            summary=f"{by} on {host}, expected",
-        )
-    if by == "rosetta":
-        return failed(
-            "this interpreter runs under Rosetta 2 (x86_64 on Apple Silicon)",
-            "use a native arm64 Python: nox -s setup-mac",
-        )
-    return failed(
-        f"this interpreter is emulated by {by} on a {host} host",
-        f"verify {env.name} on {env.platform.name} hardware, or run it in its image with --image",
+    arch = first(findings, "interpreter-arch")
+    if arch and not ctx.emulation_expected:  # an interpreter of the wrong architecture
+        return failed(f"this interpreter runs under {by} on a {host} host", arch.fix)
+    return passed(
+        f"emulated by {by} on a {host} host, as expected for an image of another platform",
+        summary=f"{by} on {host}, expected",
     )
 
 
-def check_macos_floor(env: Any, doc: dict[str, Any]) -> Check | None:
-    if env.platform.os != "macos" or not env.macos:
+def check_macos_floor(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check | None:
+    floor = diagnose.macos_floor(ctx.env, ctx.pins)
+    if floor is None:
         return None
-    version = (doc.get("os") or {}).get("version") or "0"
-    have = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-    floor = tuple(int(part) for part in env.macos.split("."))
-    if have < floor:
-        return failed(
-            f"macOS {version} is below the env's floor {env.macos}",
-            f"upgrade macOS to {env.macos} or later, or lower `macos:` in {env.path.name} and re-lock",
-        )
-    return passed(f"macOS {version} >= {env.macos}")
+    found = first(findings, "macos-floor")
+    if found:
+        return failed(found.why, found.fix)
+    return passed(f"macOS {(doc.get('os') or {}).get('version')} >= {floor[0]}")
 
 
-def check_native_binaries(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
     scan = doc.get("binaries") or {}
     if "skipped" in scan or "foreign_total" not in scan:
         return failed("the compiled-file scan did not run", "run the probe without --no-scan")
-    want = env.platform.binary_arch
-    total = scan["foreign_total"]
-    if total == 0:
-        return passed(
-            f"{scan.get('compiled', 0)} compiled files, all {want}",
-            summary=f"{scan.get('compiled', 0)} files, all {want}",
-        )
-    shown = ", ".join(
-        f"{item['path']} ({'/'.join(item['archs']) or item['format']})"
-        for item in scan["foreign"][:3]
-    )
-    more = f" and {total - 3} more" if total > 3 else ""
-    return failed(
-        f"{total} compiled file(s) in site-packages are not {want}: {shown}{more}",
-        ctx.resync,
-        foreign=scan["foreign"][:20],
-    )
+    found = first(findings, "compiled-arch")
+    if found:
+        return failed(found.why, found.fix, foreign=found.data["foreign"])
+    count, want = scan.get("compiled", 0), scan.get("expected_arch")
+    return passed(f"{count} compiled files, all {want}", summary=f"{count} files, all {want}")
 
 
-def check_packages(doc: dict[str, Any], ctx: Context) -> Check:
-    installed = {canonical(d["name"]): d["version"] for d in doc.get("distributions") or []}
-    missing = sorted(name for name in ctx.pins if name not in installed)
-    wrong = sorted(
-        f"{n} {installed[n]} (lock: {v})"
-        for n, v in ctx.pins.items()
-        if n in installed and installed[n] != v
-    )
-    extra = sorted(n for n in installed if n not in ctx.pins and n not in TOOLING)
+def check_packages(findings: Findings, ctx: Context) -> Check:
+    missing, wrong = first(findings, "packages-missing"), first(findings, "packages-different")
+    extra = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
     if missing or wrong:
-        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + (
-            [f"different {', '.join(wrong[:5])}"] if wrong else []
-        )
-        return failed(
-            f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}",
-            ctx.resync,
-            extra=extra,
-        )
+        parts = [f"missing {', '.join(missing.data['names'][:5])}"] if missing else []
+        parts += [f"different {', '.join(wrong.data['names'][:5])}"] if wrong else []
+        why = f"installed packages differ from {ctx.lock_name}: {'; '.join(parts)}"
+        return failed(why, ctx.resync, extra=extra)
     return passed(
         f"all {len(ctx.pins)} locked packages installed at their locked versions", extra=extra
     )
@@ -471,91 +441,103 @@ def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
     return doc.get("torch") or {}
 
 
-def check_torch_version(doc: dict[str, Any], ctx: Context) -> Check:
+def check_torch_version(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
     facts, locked = torch_doc(doc), ctx.pins.get("torch")
+    broken, torch = first(findings, "torch-import"), first(findings, "torch")
+    if broken:
+        return failed(broken.why, broken.fix)
+    if torch and torch.found is None:
+        return failed(torch.why, torch.fix)
+    if torch and torch.data["version"]:
+        return failed(f"torch {torch.data['have']} is installed; {ctx.lock_name} pins {locked}", torch.fix)
     if not facts.get("importable"):
         return failed(f"torch does not import: {facts.get('error', 'not probed')}", ctx.resync)
-    if locked and public(facts["version"]) != public(locked):
-        return failed(
-            f"torch {facts['version']} is installed; {ctx.lock_name} pins {locked}", ctx.resync
-        )
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
-def build_name(facts: dict[str, Any]) -> str:
-    if facts.get("cuda"):
-        return f"CUDA {facts['cuda']} build"
-    if facts.get("hip"):
-        return f"ROCm {facts['hip']} build"
-    return "MPS build" if facts.get("mps_built") else "CPU-only build"
-
-
-def check_torch_build(env: Any, doc: dict[str, Any], ctx: Context) -> Check:
+def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
+    torch = first(findings, "torch")
+    if torch and torch.data.get("build"):
+        return failed(f"torch {torch.data['shown']}; {torch.data['build']}", torch.fix)
     facts = torch_doc(doc)
     if not facts.get("importable"):
         return skipped("torch does not import (see torch_version)")
-    have, fix = build_name(facts), ctx.resync
-    label = f"{facts['version']} ({have})"
-    if env.torch_variant and facts.get("local") != env.torch_variant:
-        return failed(f"torch {label}; {env.name} needs the +{env.torch_variant} build", fix)
-    if env.accelerator == "cuda" and not facts.get("cuda"):
-        return failed(f"torch {label}; {env.name} needs a CUDA build", fix)
-    if env.expect_cuda and facts.get("cuda") and facts["cuda"] != env.expect_cuda:
-        return failed(
-            f"torch {label}; {env.name} expects CUDA {env.expect_cuda}",
-            f"{fix} (or change expect.cuda in {env.path.name})",
-        )
-    if env.accelerator == "mps" and not facts.get("mps_built"):
-        return failed(
-            f"torch {label} has no MPS support; {env.name} needs the macOS arm64 build", fix
-        )
-    if env.accelerator == "cpu" and (facts.get("cuda") or facts.get("hip")):
-        return failed(f"torch {label}; {env.name} is a CPU env", fix)
-    return passed(f"torch {label}", summary=f"{facts['version']}, {have}")
+    build, cuda = build_of(facts, facts.get("version"))
+    have = build_text(build or "cpu", cuda)
+    return passed(f"torch {facts['version']} ({have})", summary=f"{facts['version']}, {have}")
 
 
 def check_device(
-    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, ctx: Context
+    env: Any, doc: dict[str, Any], suite_doc: dict[str, Any] | None, findings: Findings, ctx: Context
 ) -> Check:
-    facts, want = torch_doc(doc), env.expect_device
+    facts, want = torch_doc(doc), ACCELERATOR_TABLE[env.expect_device]
     ran = (suite_doc or {}).get("device")
-    if want == "cuda":
-        return cuda_device_check(facts, ran, ctx)
-    if want == "mps" and not facts.get("mps_available"):
-        return skipped(
-            "MPS is not available here (a virtual Mac, or macOS < 12.3); build checks still apply"
-        )
-    if ran != want:
+    if want.available and not facts.get(want.available):
+        return device_missing(want, findings, ctx)
+    unsupported = first(findings, "cuda-arch")
+    if unsupported:
+        return failed(unsupported.why, unsupported.fix)
+    unusable = suite_unusable(suite_doc).get(want.name)
+    if unusable:
+        return reported_but_unusable(want, doc, unusable)
+    if ran != want.name:
         return failed(
-            f"the suite ran on {ran}, {env.name} expects {want}",
-            f"unset ARCHLOCK_DEVICE / --device, or check the {want} runtime",
-        )
-    return passed(f"the suite trained on {want}", summary=want)
-
-
-def cuda_device_check(facts: dict[str, Any], ran: str | None, ctx: Context) -> Check:
-    if not facts.get("cuda_available"):
-        if ctx.host_gpu:
-            return failed(
-                "an NVIDIA driver is loaded but torch.cuda.is_available() is False",
-                "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)",
-            )
-        return skipped(
-            "no NVIDIA GPU on this host; the CUDA device path was not exercised, build checks still apply"
-        )
-    bad = [d for d in facts.get("devices") or [] if not d.get("supported")]
-    if bad:
-        arches = " ".join(facts.get("arch_list") or [])
-        return failed(
-            f"torch has no kernels for {bad[0]['name']} (sm {bad[0]['capability']}); built for {arches}",
-            "use a torch build whose arch list covers this GPU",
-        )
-    if ran != "cuda":
-        return failed(
-            f"CUDA is available but the suite ran on {ran}", "unset ARCHLOCK_DEVICE / --device"
+            f"the suite ran on {ran}, {env.name} expects {want.name}",
+            f"unset ARCHLOCK_DEVICE / --device, or check the {want.name} runtime",
         )
     names = ", ".join(d["name"] for d in facts.get("devices") or [])
-    return passed(f"the suite trained on cuda ({names})", summary=f"cuda: {names}")
+    if names:
+        return passed(f"the suite trained on {ran} ({names})", summary=f"{ran}: {names}")
+    return passed(f"the suite trained on {ran}", summary=ran)
+
+
+def device_missing(want: Accelerator, findings: Findings, ctx: Context) -> Check:
+    if want.cuda and ctx.host_gpu:
+        driver = first(findings, "cuda-driver")
+        if driver:
+            return failed(driver.why, driver.fix)
+        return failed(
+            "an NVIDIA driver is loaded but torch.cuda.is_available() is False",
+            "check the driver supports this CUDA build (nvidia-smi) and that the GPU is visible (--gpus all)",
+        )
+    exercised = f"the {want.name.upper()} device path was not exercised"
+    return skipped(f"{want.unavailable}; {exercised}, build checks still apply")
+
+
+def suite_unusable(suite_doc: dict[str, Any] | None) -> dict[str, str]:
+    """Devices torch reported that failed the suite's small op, with the error (suite.py)."""
+    device = ((suite_doc or {}).get("checks") or {}).get("device") or {}
+    return device.get("unusable") or {}
+
+
+UNUSABLE_FIX = {
+    "cuda": "check the driver supports this CUDA build (nvidia-smi) and that the GPU is healthy",
+    "mps": "run on Apple Silicon outside a VM, on macOS >= 12.3, with torch's MPS build",
+}
+
+
+def reported_but_unusable(want: Accelerator, doc: dict[str, Any], why: str) -> Check:
+    """A device torch reports but cannot compute on: a failure, except MPS on a virtual Mac
+    (Apple's Virtualization framework gives no usable GPU; hosted macOS runners are VMs)."""
+    if want.name == "mps" and (doc.get("vm") or {}).get("virtual"):
+        return skipped(
+            f"virtual Mac: MPS unusable ({why}); the MPS path needs a real Apple Silicon machine"
+        )
+    return failed(
+        f"{want.name.upper()} is reported available but cannot run a kernel: {why}",
+        UNUSABLE_FIX.get(want.name, "check the device's driver and runtime"),
+    )
+
+
+def required(check: Check, want: str, require_device: bool) -> Check:
+    """With --require-device (a GPU or real-Mac runner), a skipped device path is a failure."""
+    if check["status"] != "skipped" or not require_device:
+        return check
+    return failed(
+        f"the {want} device path is required here (--require-device) but did not run: "
+        + check["why"],
+        f"run this job on a machine whose {want} device works (see [tool.archlock.ci] runners)",
+    )
 
 
 SUITE_FIXES = {
@@ -590,19 +572,19 @@ def suite_checks(suite_doc: dict[str, Any] | None, error: str) -> dict[str, Chec
 def compare(
     ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = ""
 ) -> dict[str, Check]:
-    env = ctx.env
+    findings = diagnose.diagnose(doc, ctx)
     checks: dict[str, Check] = {
-        "interpreter": check_interpreter(env, doc, ctx),
-        "emulation": check_emulation(env, doc, ctx),
+        "interpreter": check_interpreter(doc, findings),
+        "emulation": check_emulation(doc, findings, ctx),
     }
-    floor = check_macos_floor(env, doc)
+    floor = check_macos_floor(doc, findings, ctx)
     if floor:
         checks["macos"] = floor
-    checks["native_binaries"] = check_native_binaries(env, doc, ctx)
-    checks["packages"] = check_packages(doc, ctx)
-    checks["torch_version"] = check_torch_version(doc, ctx)
-    checks["torch_build"] = check_torch_build(env, doc, ctx)
-    checks["device"] = check_device(env, doc, suite_doc, ctx)
+    checks["native_binaries"] = check_native_binaries(doc, findings)
+    checks["packages"] = check_packages(findings, ctx)
+    checks["torch_version"] = check_torch_version(doc, findings, ctx)
+    checks["torch_build"] = check_torch_build(doc, findings)
+    checks["device"] = check_device(ctx.env, doc, suite_doc, findings, ctx)
     checks.update(suite_checks(suite_doc, suite_error))
     return checks
 
@@ -630,6 +612,35 @@ def host_description(doc: dict[str, Any]) -> dict[str, Any]:
         "by": emu.get("by"),
         "gpus": gpus,
     }
+
+
+def runner_facts(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Which CI runner produced the result (GitHub Actions' RUNNER_* variables), or "local"."""
+    environ = dict(os.environ) if environ is None else environ
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return {"name": "local", "kind": "not a CI runner"}
+    return {
+        "name": environ.get("RUNNER_NAME"),
+        "kind": environ.get("RUNNER_ENVIRONMENT"),  # github-hosted | self-hosted
+        "os": environ.get("RUNNER_OS"),
+        "arch": environ.get("RUNNER_ARCH"),
+    }
+
+
+def hardware_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the matrix shows per column: CPU, GPU model and driver, macOS version, VM or not."""
+    osf = doc.get("os") or {}
+    return {
+        "cpu": (doc.get("machine") or {}).get("cpu_model"),
+        "gpus": [d["name"] for d in torch_doc(doc).get("devices") or []],
+        "nvidia_driver": (doc.get("gpu") or {}).get("nvidia_driver"),
+        "macos": osf.get("version") if osf.get("name") == "macos" else None,
+        "vm": (doc.get("vm") or {}).get("virtual"),
+    }
+
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
@@ -667,6 +678,8 @@ def build_result(
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "archlock": __version__,
         "lock": {"path": ctx.lock_name, "torch": ctx.pins.get("torch")},
+        "runner": runner_facts(),
+        "hardware": hardware_facts(doc),
         "device": (suite_doc or {}).get("device"),
         "status": status,
         "checks": checks,
@@ -710,9 +723,18 @@ def resync_hint(env: Any, target: Any, venv: Path | None) -> str:
     )
 
 
+def reinstall_hint(env: Any, target: Any, venv: Path | None) -> str:
+    """A sync keeps an installed package at its locked version as it is, files and all."""
+    if target.mode == "image":
+        return resync_hint(env, target, venv)
+    where = venv or Path(".archlock") / "venvs" / env.name
+    return f"remove {where}, then archlock verify --env {env.name} recreates it from the lock"
+
+
 def verify_target(
     project: Any, env: Any, target: Any, args: argparse.Namespace, runner: Runner
 ) -> dict[str, Any]:
+    own_runs = runs.load(project)  # [tool.archlock.verify]: checked before anything runs
     lock = project.env_lock(env.name)
     pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
     lock_name = str(lock.relative_to(project.root)) if lock.is_file() else "(no lock)"
@@ -723,6 +745,9 @@ def verify_target(
         resync_hint(env, target, args.venv),
         target.emulation_expected,
         getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
+        project_name=project.name,
+        reinstall=reinstall_hint(env, target, args.venv),
+        expect=lock_expect.load(project.locks_dir, env),
     )
     doc, error = run_script(target, runner, "probe")
     if doc is None:
@@ -731,9 +756,15 @@ def verify_target(
         target, runner, "suite", *suite_args(doc, args.device, args.skip)
     )
     checks = compare(ctx, doc, suite_doc, suite_error)
+    require = bool(getattr(args, "require_device", False))
+    checks["device"] = required(checks["device"], env.expect_device, require)
+    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, runner, project.root)
-    return build_result(ctx, target, doc, suite_doc, checks, project.root)
+    checks.update(runs.run_checks(own_runs, project.root, target))
+    result = build_result(ctx, target, doc, suite_doc, checks, project.root)
+    result["lock"]["sha256"] = file_sha256(lock)
+    return result
 
 
 def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
@@ -757,6 +788,8 @@ def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
 def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tuple[Any, ImageTarget]:
     if shutil.which("docker") is None:
         raise ToolMissingError("docker is not installed", fix="install Docker to verify images")
+    if getattr(args, "pull", False):
+        pull_image(project, args, runner)
     info = inspect_image(args.image, runner)
     name = image_env_name(info, args.image, args.env)
     env = choose_env(project.envs([name]), name, None, project.envs_dir)
@@ -768,9 +801,34 @@ def image_target(project: Any, args: argparse.Namespace, runner: Runner) -> tupl
         )
     here = host_platform()
     scripts = stage_scripts(project.root / ".archlock" / "verify-scripts")
-    gpus = env.accelerator == "cuda" and host_has_nvidia()
+    require = bool(getattr(args, "require_device", False))
+    gpus = env.accelerator_facts.cuda and (host_has_nvidia() or require)
     expected = here is None or here.docker_platform != platform
-    return env, ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target = ImageTarget(args.image, platform, info.get("Id", ""), scripts, gpus, expected)
+    target.digest = image_digest(args.image, info)
+    return env, target
+
+
+def pull_image(project: Any, args: argparse.Namespace, runner: Runner) -> None:
+    """`docker pull` the image (CI verifies by digest on a fresh runner), for --env's platform."""
+    command = ["docker", "pull", "--quiet"]
+    if args.env:
+        env = choose_env(project.envs([args.env]), args.env, None, project.envs_dir)
+        if env.platform.docker_platform:
+            command += ["--platform", env.platform.docker_platform]
+    done = runner([*command, args.image], RUN_TIMEOUT)
+    if done.returncode != 0:
+        raise ExternalCommandError(f"--pull {args.image}: docker pull failed: {telling_line(done)}")
+
+
+def image_digest(ref: str, info: dict[str, Any]) -> str | None:
+    """repo@sha256:... for the image: the reference itself when it is one, else a repo digest."""
+    if "@sha256:" in ref:
+        return ref
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    digests = info.get("RepoDigests") or []
+    mine = [d for d in digests if d.split("@", 1)[0] == repo]
+    return (mine or digests or [None])[0]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -792,7 +850,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check"
     )
+    add_ci_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_ci_arguments(parser: argparse.ArgumentParser) -> None:
+    """What CI's verify jobs pass: pull by digest, a required device, the job summary."""
+    parser.add_argument("--pull", action="store_true", help="docker pull the --image first")
+    parser.add_argument(
+        "--require-device",
+        action="store_true",
+        default=os.environ.get(REQUIRE_DEVICE_ENV, "").lower() in ("1", "true"),
+        help="fail when the env's device (cuda, mps) is not used; pass the GPUs in "
+        f"(also ${REQUIRE_DEVICE_ENV}=true)",
+    )
+    parser.add_argument(
+        "--summary", type=Path, help="append the checks as Markdown here ($GITHUB_STEP_SUMMARY)"
+    )
 
 
 def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
@@ -814,6 +888,10 @@ def run(args: argparse.Namespace, runner: Runner = run_process) -> int:
     output = args.output or project.root / "results" / f"{env.name}.json"
     atomic_write(output, json.dumps(result, indent=2) + "\n")
     print(summary(result))
+    if getattr(args, "summary", None):
+        from archlock.verify import jobsummary
+
+        jobsummary.append(args.summary, jobsummary.verify_markdown(result, project))
     raise_on_failure(result, output)
     print(f"verify {env.name}: all checks pass or are skipped with a reason; result in {output}")
     return 0

@@ -1,0 +1,518 @@
+"""The one diagnosis: an environment's facts (the probe's document) against its env spec and lock.
+
+`diagnose(facts, ctx)` answers each question once (is this the env's OS, its interpreter
+architecture, its Python; is torch the locked version and build; are the packages the lock's;
+are the compiled files native; is macOS above the floor; does the NVIDIA driver fit the CUDA
+build; does torch have kernels for the GPU; is a behaviour-changing variable set; is the
+interpreter emulated) and returns every difference as a `Finding`, most likely cause first (the
+order of `KINDS`). `verify` renders findings as pass/fail checks; `repro` as ranked drifts with
+fixes. The fixes that depend on where the facts came from (re-sync a venv, rebuild an image, run
+repro with another env) come in through `Context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from archlock.core import platforms
+from archlock.core.envvars import ENV_EFFECTS, env_effect
+from archlock.core.lockfile import canonical, public_version, same_version
+from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
+from archlock.core.spec import EnvSpec
+from archlock.inenv.locate import build_of, build_text
+from archlock.lock import fit
+from archlock.lock.expect import Expectations, cuda_of_pins
+
+Facts = dict[str, Any]
+
+# (kind, why it ranks here) -- the order IS the ranking
+KINDS: tuple[tuple[str, str], ...] = (
+    ("platform", "another OS than the env's: nothing in the lock applies"),
+    ("interpreter-arch", "a wrong-architecture interpreter (Rosetta, QEMU) gets other wheels"),
+    ("python-version", "another Python minor resolves other wheels and may lack some"),
+    ("torch", "the torch version or build (CPU / CUDA / MPS) decides devices and numerics"),
+    ("torch-import", "torch is installed as locked but does not import"),
+    ("packages-missing", "a locked package is not installed"),
+    ("packages-different", "a package is installed at another version than the lock's"),
+    ("packages-extra", "a package the lock lacks can change code paths (flash-attn, triton)"),
+    ("compiled-arch", "a compiled file of another architecture fails to load when imported"),
+    ("macos-floor", "macOS below the lock's floor: no wheels for it, or MPS ops missing"),
+    ("cuda-driver", "a driver older than torch's CUDA build disables CUDA or PTX JIT"),
+    ("cuda-arch", "torch has no kernels for the GPU's compute capability"),
+    ("env-var", "an environment variable that changes torch's behaviour is set"),
+    ("emulation", "the interpreter is emulated: slow, otherwise the same platform"),
+)
+RANK = {kind: index for index, (kind, _) in enumerate(KINDS)}
+# installers a venv may hold without a lock pin
+TOOLING = frozenset({"pip", "setuptools", "wheel", "uv", "distribute"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between what the env should be and what the facts show."""
+
+    kind: str  # a KINDS name: what was asked
+    subject: str  # what was compared: "interpreter", "torch", "numpy", "CUDA_VISIBLE_DEVICES"
+    expected: str | None
+    found: str | None
+    severity: str  # "error": the env is not the locked one; "warning": behaviour may differ
+    why: str  # one line
+    fix: str
+    details: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def rank(self) -> int:
+        return RANK[self.kind]
+
+
+@dataclass(frozen=True)
+class Context:
+    """The env and lock the facts are compared with, and the fixes that depend on the verb."""
+
+    env: EnvSpec
+    pins: dict[str, str]  # canonical name -> version
+    lock_name: str  # how messages name the lock: envs/locks/<env>.txt
+    resync: str  # the fix that rebuilds the env from its lock
+    emulation_expected: bool = False  # e.g. an image of another architecture, run under QEMU
+    host_gpu: bool = False  # an NVIDIA driver is visible where the facts were taken
+    project_name: str | None = None  # the project itself may sit in its env without a pin
+    elsewhere: str | None = None  # the fix when the facts come from another OS
+    reinstall: str | None = None  # the fix that replaces files inside installed packages
+    expect: Expectations | None = None  # what the lock's torch build is (archlock.lock.expect)
+
+
+def release(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+def minor(version: str | None) -> str | None:
+    parsed = release(version)
+    return f"{parsed.major}.{parsed.minor}" if parsed else None
+
+
+def short(items: list[str], count: int = 3) -> str:
+    more = f" and {len(items) - count} more" if len(items) > count else ""
+    return ", ".join(items[:count]) + more
+
+
+def installed(facts: Facts) -> dict[str, str]:
+    return {canonical(d["name"]): d["version"] for d in facts.get("distributions") or []}
+
+
+# ---------------------------------------------------------------------------------------------
+# the interpreter: OS, architecture, Python, emulation
+# ---------------------------------------------------------------------------------------------
+
+
+def check_platform(facts: Facts, ctx: Context) -> list[Finding]:
+    os_name, want = (facts.get("os") or {}).get("name"), ctx.env.platform
+    if os_name == want.os:
+        return []
+    fix = ctx.elsewhere or f"verify {ctx.env.name} on a {want.name} machine or in its image"
+    why = f"the env targets {want.os} ({want.name}), this is {os_name}"
+    return [Finding("platform", "os", want.os, os_name, "error", why, fix)]
+
+
+def check_interpreter(facts: Facts, ctx: Context) -> list[Finding]:
+    python, emulation = facts.get("python") or {}, facts.get("emulation") or {}
+    want, arch = ctx.env.platform, python.get("arch")
+    if not arch or arch == want.binary_arch:
+        return []
+    archs = ", ".join(python.get("binary_archs") or ["?"])
+    how = " under Rosetta 2" if emulation.get("by") == "rosetta" else ""
+    needs = f"{want.name} needs {want.binary_arch}"
+    why = f"the interpreter runs as {arch}{how} (binary: {archs}); {needs}"
+    fix = f"recreate the env with a native {want.binary_arch} Python" + (
+        f" ({want.native_setup})" if want.native_setup else f", then {ctx.resync}"
+    )
+    details = (f"interpreter: {python.get('executable')}",) if python.get("executable") else ()
+    return [
+        Finding(
+            "interpreter-arch",
+            "interpreter",
+            want.binary_arch,
+            arch,
+            "error",
+            why,
+            fix,
+            details,
+            {"by": emulation.get("by")},
+        )
+    ]
+
+
+def check_python(facts: Facts, ctx: Context) -> list[Finding]:
+    version, want = (facts.get("python") or {}).get("version"), ctx.env.python
+    if minor(version) in (None, want):
+        return []
+    why = f"Python {version}; env {ctx.env.name} is locked for Python {want}"
+    fix = f"recreate the venv with Python {want} (uv venv --python {want}), then {ctx.resync}"
+    return [Finding("python-version", "python", want, version, "error", why, fix)]
+
+
+def check_emulation(facts: Facts, ctx: Context) -> list[Finding]:
+    """Emulated where it should run natively; Rosetta 2 is check_interpreter's (a wrong arch)."""
+    emulation = facts.get("emulation") or {}
+    arch = (facts.get("python") or {}).get("arch")
+    if not emulation.get("emulated") or ctx.emulation_expected:
+        return []
+    if emulation.get("by") == "rosetta" and arch != ctx.env.platform.binary_arch:
+        return []
+    by, host = emulation.get("by"), emulation.get("host_arch")
+    why = f"this interpreter is emulated by {by} on a {host} host"
+    fix = (
+        f"verify {ctx.env.name} on {ctx.env.platform.name} hardware, or in its image with --image "
+        "(emulation is 10-50x slower; results should otherwise match)"
+    )
+    return [Finding("emulation", "interpreter", "native", f"{by} on {host}", "error", why, fix)]
+
+
+# ---------------------------------------------------------------------------------------------
+# torch and the packages
+# ---------------------------------------------------------------------------------------------
+
+
+def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str) -> str | None:
+    """Why this torch build is not the one env's lock means, or None (also when unknown)."""
+    if build is None:
+        return None
+    if env.torch_variant:
+        return (
+            None
+            if label == env.torch_variant
+            else f"{env.name} needs the +{env.torch_variant} build"
+        )
+    accelerator = env.accelerator_facts
+    if build not in accelerator.builds:
+        return accelerator.wrong_build.format(env=env.name)
+    return None
+
+
+def locked_build(env: EnvSpec) -> str:
+    if env.torch_variant:
+        return f"+{env.torch_variant} build"
+    text = env.accelerator_facts.build_text
+    return text.format(cuda="").replace("  ", " ")  # the CUDA version is the lock's (ctx.expect)
+
+
+def torch_facts(facts: Facts) -> Facts:
+    return facts.get("torch") or {}
+
+
+def torch_installed(facts: Facts) -> str | None:
+    """The torch version that runs: the imported one, else the installed distribution's."""
+    probed = torch_facts(facts)
+    return probed.get("version") if probed.get("importable") else installed(facts).get("torch")
+
+
+def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
+    locked, have, env = ctx.pins.get("torch"), torch_installed(facts), ctx.env
+    if not locked:
+        return []
+    want = f"{locked} ({fit.locked_build_text(ctx.expect) if ctx.expect else locked_build(env)})"
+    if have is None:
+        why = f"torch is not installed; {ctx.lock_name} pins torch {want}"
+        return [Finding("torch", "torch", want, None, "error", why, ctx.resync)]
+    build, cuda = build_of(torch_facts(facts), have)
+    label = have.partition("+")[2]
+    if ctx.expect:  # the lock says which build it holds: compare with that, not the spec
+        problem = fit.lock_build_problem(build, cuda, label, ctx.expect)
+    else:
+        problem = build_problem(env, build, cuda, label)
+    other_version = not same_version(public_version(have), public_version(locked))
+    shown = f"{have} ({build_text(build, cuda)})" if build else have
+    if not (problem or other_version):
+        return lock_misfit(ctx, have, shown, want)
+    why = f"torch {shown} is installed; {ctx.lock_name} pins torch {want}"
+    data = {
+        "have": have,
+        "locked": locked,
+        "shown": shown,
+        "version": other_version,
+        "build": problem,
+    }
+    return [
+        Finding("torch", "torch", want, shown, "error", why, ctx.resync, torch_details(facts), data)
+    ]
+
+
+def lock_misfit(ctx: Context, have: str, shown: str, want: str) -> list[Finding]:
+    """torch is installed as locked, but the lock's build is wrong for the env (e.g. a cpu env
+    locked with PyPI's CUDA build): the fix is the spec or the index, never a re-sync."""
+    misfit = fit.build_misfit(ctx.env, ctx.expect) if ctx.expect else None
+    if misfit is None:
+        return []
+    why = f"torch {shown} is installed as locked; {misfit.why}"
+    data = {
+        "have": have,
+        "locked": ctx.pins.get("torch"),
+        "shown": shown,
+        "version": False,
+        "build": misfit.why,
+    }
+    return [Finding("torch", "torch", want, shown, "error", why, misfit.fix, (), data)]
+
+
+def torch_details(facts: Facts) -> tuple[str, ...]:
+    probed = torch_facts(facts)
+    keys = ("cuda", "cudnn", "mps_built", "cuda_available", "git_version")
+    return tuple(f"{key}: {probed[key]}" for key in keys if probed.get(key) not in (None, "", []))
+
+
+def check_torch_import(facts: Facts, ctx: Context) -> list[Finding]:
+    probed = torch_facts(facts)
+    if probed.get("importable") or "skipped" in probed or not probed:
+        return []
+    if "torch" not in installed(facts):  # not installed at all: check_torch says so
+        return []
+    error = probed.get("error", "unknown error")
+    fix = (
+        f"reinstall torch as locked ({ctx.resync}); if it still fails, the error names the "
+        "missing library or the broken file"
+    )
+    return [
+        Finding(
+            "torch-import",
+            "torch",
+            "importable",
+            error,
+            "error",
+            f"torch does not import: {error}",
+            fix,
+        )
+    ]
+
+
+def check_packages(facts: Facts, ctx: Context) -> list[Finding]:
+    have = installed(facts)
+    pins = {name: version for name, version in ctx.pins.items() if name != "torch"}
+    missing = sorted(name for name in pins if name not in have)
+    different = sorted(n for n, v in pins.items() if n in have and not same_version(have[n], v))
+    own = canonical(ctx.project_name) if ctx.project_name else None
+    ignore = TOOLING | {"torch"} | ({own} if own else set())
+    extra = sorted(n for n in have if n not in ctx.pins and n not in ignore)
+    out = []
+    if missing:
+        items = [f"{n}=={pins[n]}" for n in missing]
+        why = f"{len(items)} locked package(s) not installed: {short(items)}"
+        out.append(
+            Finding(
+                "packages-missing",
+                "packages",
+                None,
+                None,
+                "error",
+                why,
+                ctx.resync,
+                tuple(items),
+                {"names": missing},
+            )
+        )
+    if different:
+        items = [f"{n} {have[n]} (lock: {pins[n]})" for n in different]
+        why = f"{len(items)} package(s) at another version than the lock: {short(items)}"
+        out.append(
+            Finding(
+                "packages-different",
+                "packages",
+                None,
+                None,
+                "error",
+                why,
+                ctx.resync,
+                tuple(items),
+                {"names": items},
+            )
+        )
+    if extra:
+        items = [f"{n} {have[n]}" for n in extra]
+        why = f"{len(items)} package(s) the lock does not have: {short(items)}"
+        fix = (
+            f"remove them (a sync from the lock removes what it lacks: {ctx.resync}), or add them "
+            "to the project's dependencies and re-lock"
+        )
+        out.append(
+            Finding(
+                "packages-extra",
+                "packages",
+                None,
+                None,
+                "warning",
+                why,
+                fix,
+                tuple(items),
+                {"names": extra},
+            )
+        )
+    return out
+
+
+def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:
+    scan = facts.get("binaries") or {}
+    total = scan.get("foreign_total") or 0
+    if not total:
+        return []
+    foreign = scan.get("foreign") or []
+    want = scan.get("expected_arch") or ctx.env.platform.binary_arch
+    files = [f"{i['path']} ({'/'.join(i.get('archs') or []) or i.get('format')})" for i in foreign]
+    packages = sorted({item["path"].split("/", 1)[0] for item in foreign})
+    why = f"{total} compiled file(s) in site-packages are not {want}: {short(files)}"
+    fix = (
+        f"reinstall {', '.join(packages[:5]) or 'them'} from the lock with a native interpreter "
+        f"({ctx.reinstall or ctx.resync}); never copy a venv between machines"
+    )
+    return [
+        Finding(
+            "compiled-arch",
+            "site-packages",
+            want,
+            None,
+            "error",
+            why,
+            fix,
+            tuple(files),
+            {"foreign": foreign[:20]},
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# the system: macOS, the NVIDIA driver, the GPU, the environment variables
+# ---------------------------------------------------------------------------------------------
+
+
+def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, bool] | None:
+    """(floor, whether torch's wheels set it) of a macOS env; None off macOS."""
+    if env.platform.os != "macos":
+        return None
+    return platforms.macos_floor(env.macos, pins.get("torch"))
+
+
+def check_macos(facts: Facts, ctx: Context) -> list[Finding]:
+    osf, floor = facts.get("os") or {}, macos_floor(ctx.env, ctx.pins)
+    if osf.get("name") != "macos" or floor is None:
+        return []
+    have, (want, by_torch) = osf.get("version") or "0", floor
+    if (release(have) or Version("0")) >= Version(want):
+        return []
+    whose = f"torch {ctx.pins.get('torch')}'s wheels'" if by_torch else "the env's"
+    why = f"macOS {have} is below {whose} floor {want}"
+    lower = "pin an older torch" if by_torch else f"lower `macos:` in {ctx.env.path.name}"
+    fix = f"upgrade macOS to {want} or later, or {lower} and re-lock"
+    return [Finding("macos-floor", "macOS", want, have, "error", why, fix)]
+
+
+def cuda_of(facts: Facts, ctx: Context) -> str | None:
+    probed = torch_facts(facts)
+    if probed.get("importable"):
+        return probed.get("cuda")
+    return ctx.expect.cuda if ctx.expect and ctx.expect.cuda else cuda_of_pins(ctx.pins)
+
+
+def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
+    if (facts.get("os") or {}).get("name") != "linux":
+        return []
+    cuda = cuda_of(facts, ctx)
+    wanted = ctx.env.accelerator_facts.cuda
+    if not cuda or not (wanted or torch_facts(facts).get("cuda")):
+        return []
+    driver = (facts.get("gpu") or {}).get("nvidia_driver")
+    floor, shipped = CUDA_MAJOR_FLOOR.get(cuda.split(".")[0]), CUDA_TOOLKIT_DRIVER.get(cuda)
+    want = shipped or floor
+    if driver is None:
+        why = f"no NVIDIA driver is loaded; torch's CUDA {cuda} build runs on the CPU here"
+        fix = (
+            f"on a GPU machine install the NVIDIA driver >= {want}; on a CPU-only machine use "
+            "a CPU env (e.g. linux-amd64-cpu)"
+        )
+        return [Finding("cuda-driver", "nvidia driver", want, None, "warning", why, fix)]
+    if floor and Version(driver) < Version(floor):
+        why = (
+            f"NVIDIA driver {driver} is too old for CUDA {cuda} (needs >= {floor}): "
+            "torch.cuda.is_available() is False"
+        )
+        return [
+            Finding(
+                "cuda-driver",
+                "nvidia driver",
+                floor,
+                driver,
+                "error",
+                why,
+                f"upgrade the driver to >= {want}",
+            )
+        ]
+    if shipped and Version(driver) < Version(shipped):
+        why = (
+            f"NVIDIA driver {driver} is older than CUDA {cuda}'s own ({shipped}): it runs through "
+            "minor version compatibility, without PTX JIT (GPUs newer than the build fail)"
+        )
+        return [
+            Finding(
+                "cuda-driver",
+                "nvidia driver",
+                shipped,
+                driver,
+                "warning",
+                why,
+                f"upgrade the driver to >= {shipped}",
+            )
+        ]
+    return []
+
+
+def check_cuda_arch(facts: Facts, ctx: Context) -> list[Finding]:
+    probed = torch_facts(facts)
+    bad = [d for d in probed.get("devices") or [] if d.get("supported") is False]
+    if not bad:
+        return []
+    arches = " ".join(probed.get("arch_list") or [])
+    gpu = bad[0]
+    gpu_text = f"{gpu.get('name')} (sm {gpu.get('capability')})"
+    why = f"torch has no kernels for {gpu_text}; built for {arches}"
+    fix = "use a torch build whose arch list covers this GPU (a newer CUDA build), and re-lock"
+    return [
+        Finding("cuda-arch", str(gpu.get("name")), arches, gpu.get("capability"), "error", why, fix)
+    ]
+
+
+def check_env_vars(facts: Facts, ctx: Context) -> list[Finding]:
+    env, os_name = facts.get("env") or {}, (facts.get("os") or {}).get("name")
+    order = list(ENV_EFFECTS)
+    out = []
+    for name in sorted(env, key=lambda n: (order.index(n) if n in order else len(order), n)):
+        what = env_effect(name, os_name, ctx.env.accelerator)
+        if what:
+            why = f"{name}={env[name]} is set: {what}"
+            fix = f"unset {name} and rerun; keep it only if the project documents it"
+            out.append(Finding("env-var", name, None, env[name], "warning", why, fix))
+    return out
+
+
+CHECKS = (
+    check_platform,
+    check_interpreter,
+    check_python,
+    check_torch,
+    check_torch_import,
+    check_packages,
+    check_binaries,
+    check_macos,
+    check_cuda_driver,
+    check_cuda_arch,
+    check_env_vars,
+    check_emulation,
+)
+
+
+def diagnose(facts: Facts, ctx: Context) -> list[Finding]:
+    """Every finding, most likely cause first (the order of KINDS; stable within a kind)."""
+    found = [finding for check in CHECKS for finding in check(facts, ctx)]
+    return sorted(found, key=lambda finding: finding.rank)

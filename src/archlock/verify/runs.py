@@ -1,0 +1,167 @@
+"""The project's own run: `[tool.archlock.verify] run` in every env, held to the same numbers.
+
+Each command runs with a time limit in the env verify is checking: on the host with the env's
+venv first on PATH (cwd: the project), in an image as `docker run IMAGE ARGV` (cwd: the image's
+own copy of the project). Each becomes a check `run_<n>` whose facts (command, exit, duration,
+tail, metric) go into the result file and the matrix. With `metric` set, the last match of that
+pattern's first group is the env's number; the matrix compares it across envs within
+`tolerance` (relative to the larger value, absolute below 1).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archlock.core import proc, settings
+from archlock.errors import ConfigError
+
+TAIL_LINES = 20
+DOCKER_FIX = "install Docker to verify images"
+WHERE = "[tool.archlock.verify]"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    commands: tuple[str, ...]
+    metric: re.Pattern[str] | None
+    tolerance: float
+    timeout: float
+
+
+def load(project: Any) -> RunSettings:
+    """The section, checked: every command splits into words, the metric has a number group."""
+    raw = settings.section(project, "verify")
+    where = f"{project.root / 'pyproject.toml'}: {WHERE}"
+    for command in raw["run"]:
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"{where} run: {command!r}: {exc}", fix="close the quote") from None
+        if not words:
+            raise ConfigError(f"{where} run: an empty command", fix="remove it or write a command")
+    metric = compile_metric(raw["metric"], where) if raw["metric"] else None
+    if raw["tolerance"] < 0 or raw["timeout"] <= 0:
+        raise ConfigError(
+            f"{where}: tolerance must be >= 0 and timeout > 0", fix="e.g. tolerance = 1e-3"
+        )
+    return RunSettings(tuple(raw["run"]), metric, float(raw["tolerance"]), float(raw["timeout"]))
+
+
+def compile_metric(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"{where} metric: {pattern!r} is not a regex: {exc}", fix="escape it"
+        ) from None
+    if compiled.groups < 1:
+        raise ConfigError(
+            f"{where} metric: {pattern!r} captures nothing",
+            fix='put the number in a group, e.g. "loss ([0-9.]+)"',
+        )
+    return compiled
+
+
+def extract_metric(text: str, pattern: re.Pattern[str]) -> float | None:
+    """The number in group 1 of the last line that matches, or None."""
+    for line in reversed(text.splitlines()):
+        found = pattern.search(line)
+        if found:
+            try:
+                return float(found.group(1))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+# -- running ----------------------------------------------------------------------------------
+def host_command(python: Path, command: str, root: Path, timeout: float) -> proc.Result:
+    """`command` with the venv of `python` first on PATH, in the project folder."""
+    venv_bin = str(python.parent)
+    env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+    env["VIRTUAL_ENV"] = str(python.parent.parent)
+    env.pop("PYTHONHOME", None)
+    fix = f"{shlex.split(command)[0]} is not in the env: lock it or correct {WHERE} run"
+    return proc.run(shlex.split(command), timeout=timeout, cwd=root, env=env, missing_fix=fix)
+
+
+def image_command(target: Any, command: str, timeout: float) -> proc.Result:
+    """`command` in a fresh container of the image; a container past its limit is removed."""
+    name = f"archlock-run-{uuid.uuid4().hex[:12]}"
+    argv = ["docker", "run", "--rm", "--name", name, "--platform", target.platform]
+    if getattr(target, "gpus", False):
+        argv += ["--gpus", "all"]
+    argv += [target.tag, *shlex.split(command)]
+    result = proc.run(argv, timeout=timeout, missing_fix=DOCKER_FIX)
+    if result.timed_out:  # killing the client does not stop the container
+        proc.run(["docker", "rm", "-f", name], timeout=60, missing_fix=DOCKER_FIX)
+    return result
+
+
+def run_one(target: Any, command: str, root: Path, timeout: float) -> proc.Result:
+    if target.mode == "image":
+        return image_command(target, command, timeout)
+    return host_command(target.python, command, root, timeout)
+
+
+# -- judging ----------------------------------------------------------------------------------
+def judge(command: str, result: proc.Result, run: RunSettings) -> dict[str, Any]:
+    """One check: pass when it exited 0 (and printed the metric, when one is set)."""
+    output = result.stdout + "\n" + result.stderr
+    metric = extract_metric(output, run.metric) if run.metric else None
+    facts = {
+        "command": command,
+        "exit": result.returncode,
+        "duration": round(result.duration, 2),
+        "tail": result.tail(TAIL_LINES),
+        "metric": metric,
+        "metric_pattern": run.metric.pattern if run.metric else None,
+        "tolerance": run.tolerance,
+    }
+    if result.timed_out:
+        fix = f"make `{command}` finish sooner, or raise {WHERE} timeout"
+        return {"status": "fail", "why": result.why(), "fix": fix, **facts}
+    if not result.ok:
+        fix = f"run `{command}` in this env and fix it (its last lines are in the result file)"
+        return {"status": "fail", "why": result.why(), "fix": fix, **facts}
+    if run.metric and metric is None:
+        why = f"exited 0 but printed no number matching {run.metric.pattern!r}"
+        fix = f"print the metric, or correct {WHERE} metric"
+        return {"status": "fail", "why": why, "fix": fix, **facts}
+    shown = f", metric {metric:g}" if metric is not None else ""
+    summary = f"exit 0, {result.duration:.1f} s{shown}"
+    return {
+        "status": "pass",
+        "why": f"exited 0 in {result.duration:.1f} s{shown}",
+        "summary": summary,
+        **facts,
+    }
+
+
+def run_checks(run: RunSettings, root: Path, target: Any) -> dict[str, dict[str, Any]]:
+    """`run_1`, `run_2`, ...: one check per configured command, in order."""
+    checks = {}
+    for number, command in enumerate(run.commands, 1):
+        result = run_one(target, command, root, run.timeout)
+        checks[f"run_{number}"] = judge(command, result, run)
+    return checks
+
+
+# -- across envs ------------------------------------------------------------------------------
+def difference(a: float, b: float) -> float:
+    """Relative to the larger magnitude, absolute below 1 (losses near zero stay comparable)."""
+    return abs(a - b) / max(abs(a), abs(b), 1.0)
+
+
+def agree(value: float, reference: float, tolerance: float) -> tuple[bool, float]:
+    if math.isnan(value) or math.isnan(reference):
+        return False, math.inf
+    diff = difference(value, reference)
+    return diff <= tolerance, diff
