@@ -28,10 +28,12 @@ import pytest
 
 from archlock.build import build
 from archlock.core.project import Project
+from archlock.lock import expect as lock_expect
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
+REPO_LOCKS = REPO / "envs" / "locks"
 TAGS = {"buildx": "it", "fallback": "it-fallback"}
 INSIDE = r"""
 import json, os, platform, shutil, sys
@@ -133,7 +135,8 @@ def test_image_runs_the_locked_torch_on_its_architecture(pushed: dict[str, build
     assert facts["torch"] == pin or facts["torch"].split("+")[0] == pin
     assert facts["total"] == 8.0
     if env.accelerator == "cuda":
-        assert facts["cuda"] == env.expect_cuda  # the CUDA build, from the lock's nvidia-* wheels
+        locked = lock_expect.load(REPO_LOCKS, env)  # the CUDA build, from the lock's nvidia-* wheels
+        assert locked is not None and facts["cuda"] == locked.cuda
         assert facts["device"] == "cpu" and facts["cuda_available"] is False  # no GPU on this host
     else:
         assert facts["cuda"] is None
