@@ -8,12 +8,11 @@ on the build platform, so arm64 is emulated only for its last steps) and assembl
 imagetools; `archlock build --push --fallback` builds the same targets with the engine's BuildKit.
 Both run on one engine, so the second reuses the first's layer cache: what is compared is what
 each path asks the engine to build (same layers, labels and lock sha256), and each build is paid
-once. Every image is verified inside (`archlock verify --image`), once per distinct image.
+once. Every image is verified inside (`archlock verify --image`).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -99,7 +98,7 @@ def ref(infra: dict[str, str], mode: str, env_name: str) -> str:
 
 def locked_torch(env_name: str) -> str:
     text = Project.load(REPO).env_lock(env_name).read_text()
-    match = re.search(r"^torch==(\S+)", text, re.M)
+    match = re.search(r"^torch==(\S+)", text, re.MULTILINE)
     assert match, f"no torch pin in the {env_name} lock"
     return match.group(1)
 
@@ -142,11 +141,13 @@ def test_image_runs_the_locked_torch_on_its_architecture(pushed: dict[str, build
         assert facts["cuda"] is None
 
 
-def test_arm64_dependencies_were_installed_on_the_build_platform(pushed: dict[str, build.BuildReport]) -> None:
-    """The buildx log shows uv installing the aarch64 wheels with --python-platform, not emulated."""
-    log = "\n".join(pushed["buildx"].log)
-    assert "--python-platform aarch64-manylinux_2_28 --python-version 3.11" in log
-    assert "Bytecode compiled" in log
+def test_arm64_dependencies_come_from_the_build_platform_stage(pushed: dict[str, build.BuildReport]) -> None:
+    """The arm64 image's dependency step is the cross-install one (`deps` on $BUILDPLATFORM, uv
+    with --python-platform); the arch benchmark measures what that saves."""
+    lines = "\n".join(pushed["buildx"].log).splitlines()
+    assert step_state(lines, "--python-platform aarch64-manylinux_2_28 --python-version 3.11") in ("DONE", "CACHED")
+    dockerfile = (REPO / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
+    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps" in dockerfile
 
 
 @pytest.mark.parametrize("mode", TAGS)
@@ -159,7 +160,7 @@ def test_manifest_list_holds_one_image_per_platform(pushed: dict[str, build.Buil
 
 
 def test_each_path_says_what_it_could_not_attach(pushed: dict[str, build.BuildReport]) -> None:
-    if "docker" in (subprocess.run(["docker", "buildx", "inspect"], capture_output=True, text=True).stdout or ""):
+    if "docker" in (subprocess.run(["docker", "buildx", "inspect"], capture_output=True, text=True, timeout=120, check=False).stdout or ""):
         assert any("cannot attach SBOM/provenance" in note for note in pushed["buildx"].notes)
     assert any("attestations" in note and "need buildx" in note for note in pushed["fallback"].notes)
 
@@ -195,24 +196,18 @@ def archlock(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=1500, check=False, env={**clean, **env})
 
 
-@functools.cache
-def verified(content: str, tag: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`archlock verify --image` once per distinct image content (layers + config)."""
-    done = archlock("verify", "--image", tag, "--output", str(out))
-    return done, json.loads(out.read_text()) if out.is_file() else {}
-
-
 @pytest.mark.parametrize("mode", TAGS)
 @pytest.mark.parametrize("env", linux_envs(), ids=lambda e: e.name)
-def test_verify_passes_inside_each_image(pushed: dict[str, build.BuildReport], infra: dict[str, str], env, mode: str) -> None:
+def test_verify_passes_inside_each_image(
+    pushed: dict[str, build.BuildReport], infra: dict[str, str], env, mode: str, tmp_path: Path
+) -> None:
     """`archlock verify --image` for both architectures and both paths; the buildx results feed
     CI's matrix."""
     tag = ref(infra, mode, env.name)
-    out = REPO / "results" / f"{env.name}-image.json"
-    info = inspect(tag)
-    config = {k: info["Config"][k] for k in ("Env", "Cmd", "User", "Labels", "WorkingDir")}
-    done, result = verified(json.dumps([info["RootFS"]["Layers"], config], sort_keys=True), tag, out)
+    out = (REPO / "results" if mode == "buildx" else tmp_path) / f"{env.name}-image.json"
+    done = archlock("verify", "--image", tag, "--output", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())
     assert (result["env"], result["mode"], result["status"]) == (env.name, "image", "pass")
     assert result["probe"]["python"]["arch"] == env.platform.binary_arch
     assert result["checks"]["native_binaries"]["status"] == "pass"
