@@ -14,26 +14,60 @@ nox.needs_version = ">=2025.2"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True  # a skipped session must never look like a pass
 nox.options.error_on_external_run = True
-# The main job (`nox`): locks current, audit, rendered files current, scan, this host verified.
-nox.options.sessions = ["lock-check", "audit", "render-check", "scan", "verify", "matrix"]
-PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The main job (`nox`): lint and types, locks current, audit, rendered files current, scan,
+# this host verified.
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "lock-check",
+    "audit",
+    "render-check",
+    "scan",
+    "verify",
+    "matrix",
+]
 
 
-def _archlock(session: nox.Session, *args: str) -> None:
-    session.install("-e", ".")
+def _install(session: nox.Session, *groups: str, project: bool = True, locked: bool = True) -> None:
+    """Install archlock's own dependencies (and `groups`) exactly as uv.lock pins them."""
+    args = ["sync", "--locked" if locked else "--quiet", "--no-default-groups"]
+    args += [f"--group={group}" for group in groups]
+    args += [] if project else ["--no-install-project"]
+    env = {"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)}
+    session.run_install(nox.virtualenv.UV, *args, env=env, external=True)
+
+
+def _archlock(session: nox.Session, *args: str, locked: bool = True) -> None:
+    _install(session, locked=locked)
     session.run("archlock", *args, *session.posargs)
 
 
 @nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and format check (ruff check + ruff format --check; rules in pyproject.toml)."""
+    _install(session, "lint", project=False)
+    session.run("ruff", "check", *session.posargs)
+    session.run("ruff", "format", "--check", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check src/ and the noxfile (mypy --strict, configured in pyproject.toml)."""
+    _install(session, "dev", "lint")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
 def init(session: nox.Session) -> None:
-    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD] [--dry-run]`."""
+    """Set up archlock in another project: `nox -s init -- --project PATH [--run CMD]`."""
     _archlock(session, "init")
 
 
 @nox.session
 def lock(session: nox.Session) -> None:
     """Lock every env: uv.lock plus hashed per-env locks in envs/locks/."""
-    _archlock(session, "lock")
+    # its job is to update uv.lock: it installs without --locked
+    _archlock(session, "lock", locked=False)
 
 
 @nox.session(name="lock-check")
@@ -51,7 +85,7 @@ def audit(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (add `-- --integration` for docker, PyPI and browser tests)."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
+    _install(session, "dev")
     session.run("pytest", *session.posargs)
 
 
@@ -123,7 +157,9 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def repro(session: nox.Session) -> None:
-    """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT [--diff-only]`."""
+    """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT`."""
     if not session.posargs:
-        session.error("Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]")
+        session.error(
+            "Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]"
+        )
     _archlock(session, "repro")

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,30 @@ def repo() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+# The oldest Python the in-environment scripts (archlock/inenv) promise to run on.
+OLDEST_PYTHON = "3.8"
+
+
+def _answer(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.fixture(scope="session")
+def python38() -> str:
+    """An interpreter of OLDEST_PYTHON on this host (on PATH, uv's or pyenv's); else skip."""
+    name = f"python{OLDEST_PYTHON}"
+    candidates = [shutil.which(name) or "", _answer(["uv", "python", "find", OLDEST_PYTHON])]
+    for version in _answer(["pyenv", "versions", "--bare"]).split():
+        if version.startswith(OLDEST_PYTHON + "."):
+            candidates.append(str(Path(_answer(["pyenv", "prefix", version]), "bin", name)))
+    for path in filter(None, candidates):
+        check = "import sys; print('%d.%d' % sys.version_info[:2])"
+        if Path(path).is_file() and _answer([path, "-c", check]) == OLDEST_PYTHON:
+            return path
+    pytest.skip(f"host-lacks: a Python {OLDEST_PYTHON} interpreter")

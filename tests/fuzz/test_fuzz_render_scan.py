@@ -43,8 +43,9 @@ TEXT_FIELDS = [
 SETTING_FIELDS = ["image_name", "uv_image", "registry", "workflow_dir"]
 
 
-def lines_of(files: dict[Path, str]) -> dict[str, int]:
-    return {path.name: text.count("\n") for path, text in files.items()}
+def lines_of(files: dict[Path, str]) -> list[int]:
+    """Line counts by file role (an env's name is in its files' names, so not by name)."""
+    return sorted(text.count("\n") for text in files.values())
 
 
 def check_rendered(files: dict[Path, str]) -> None:

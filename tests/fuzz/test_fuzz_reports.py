@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archlock import cli
+from archlock.errors import CheckFailed
 from archlock.verify import matrix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,7 +139,7 @@ def test_edited_result_files(path: tuple[Any, ...], value: Any, drop: bool) -> N
     code, _ = attempt("result", lambda: run_cli("--project", str(root), "matrix"))
     after = tree_state(root)
     written = {name for name in after if before.get(name) != after[name]}
-    if code not in (0, matrix.CheckFailed.exit_code):  # refused: nothing may have changed
+    if code not in (0, CheckFailed.exit_code):  # refused: nothing may have changed
         flag("result", "written on failure", not written, written)
     else:  # written: both outputs, complete and current
         flag(
@@ -147,9 +148,9 @@ def test_edited_result_files(path: tuple[Any, ...], value: Any, drop: bool) -> N
             run_cli("--project", str(root), "matrix", "--check") == 0,
         )
     if code == 0:
-        losses = (((broken.get("suite") or {}).get("checks") or {}).get("training") or {}).get(
-            "losses"
-        )
+        losses = broken
+        for key in ("suite", "checks", "training", "losses"):
+            losses = losses.get(key) if isinstance(losses, dict) else None
         diverged = isinstance(losses, list) and any(
             isinstance(x, float) and not math.isfinite(x) for x in losses
         )
@@ -159,3 +160,16 @@ def test_edited_result_files(path: tuple[Any, ...], value: Any, drop: bool) -> N
             "NaN losses shown as a pass",
             not diverged or "training losses hold NaN" in page,
         )
+
+
+def test_nan_losses_are_a_failure() -> None:
+    root = scratch("nan")
+    results = root / "results"
+    results.mkdir()
+    (results / "a.json").write_text(json.dumps(verify_result("a")))
+    diverged = verify_result("b")
+    diverged["suite"]["checks"]["training"]["losses"] = [1.0, float("nan"), float("nan")]
+    (results / "b.json").write_text(json.dumps(diverged))
+    attempt("result", lambda: run_cli("--project", str(root), "matrix"))
+    page = (results / "matrix.md").read_text() if (results / "matrix.md").is_file() else ""
+    flag("result", "NaN losses shown as a pass", "training losses hold NaN" in page, page)

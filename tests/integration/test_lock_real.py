@@ -145,7 +145,7 @@ def test_interrupt_leaves_previous_files_intact(fixtures: Path, tmp_path: Path, 
         proc.send_signal(sig)
         proc.communicate(timeout=120)
         assert snapshot(project) == before
-        assert not list((project / "envs" / "locks").glob(".*.tmp"))
+        assert not list((project / "envs" / "locks").glob(".*archlock-tmp"))
 
 
 def test_this_repository_locks_are_current(repo: Path) -> None:
@@ -171,6 +171,10 @@ def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(tmp_path: Path, repo
     (project / "envs").mkdir(parents=True)
     (project / "requirements.txt").write_text("torch==2.11.0\n")
     shutil.copy(repo / "envs" / "linux-arm64-cpu.yaml", project / "envs")
+    assert archlock(project, "lock") == 2  # lock refuses it first, with the fix
+    assert "accept-cuda-stack: true" in capsys.readouterr().err
+    spec = project / "envs" / "linux-arm64-cpu.yaml"
+    spec.write_text(spec.read_text() + "accept-cuda-stack: true\n")
     assert archlock(project, "lock") == 0
     capsys.readouterr()
     assert archlock(project, "audit", "--format", "json") == 0  # a warning, not an error

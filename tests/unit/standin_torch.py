@@ -22,31 +22,32 @@ class StandInTensor:
     def __init__(self, rows: list[list[float]], device: str = "cpu", wrong: bool = False) -> None:
         self.rows, self.device, self.wrong = rows, device, wrong
 
-    def _new(self, rows: list[list[float]]) -> "StandInTensor":
+    def _new(self, rows: list[list[float]]) -> StandInTensor:
         if self.wrong:
             rows = [[0.0 for _ in row] for row in rows]
         return type(self)(rows, self.device, self.wrong)
 
-    def reshape(self, n: int, m: int) -> "StandInTensor":
+    def reshape(self, n: int, m: int) -> StandInTensor:
         flat = [v for row in self.rows for v in row]
         return self._new([flat[i * m : (i + 1) * m] for i in range(n)])
 
-    def __truediv__(self, k: float) -> "StandInTensor":
+    def __truediv__(self, k: float) -> StandInTensor:
         return self._new([[v / k for v in row] for row in self.rows])
 
-    def __add__(self, k: float) -> "StandInTensor":
+    def __add__(self, k: float) -> StandInTensor:
         return self._new([[v + k for v in row] for row in self.rows])
 
-    def t(self) -> "StandInTensor":
-        return self._new([list(col) for col in zip(*self.rows)])
+    def t(self) -> StandInTensor:
+        return self._new([list(col) for col in zip(*self.rows, strict=False)])
 
-    def __matmul__(self, other: "StandInTensor") -> "StandInTensor":
-        cols = list(zip(*other.rows))
+    def __matmul__(self, other: StandInTensor) -> StandInTensor:
+        cols = list(zip(*other.rows, strict=True))
+        rows = self.rows
         return self._new(
-            [[sum(a * b for a, b in zip(row, col)) for col in cols] for row in self.rows]
+            [[sum(a * b for a, b in zip(r, c, strict=True)) for c in cols] for r in rows]
         )
 
-    def sum(self) -> "StandInTensor":
+    def sum(self) -> StandInTensor:
         return self._new([[sum(v for row in self.rows for v in row)]])
 
     def item(self) -> float:

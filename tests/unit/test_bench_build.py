@@ -8,8 +8,18 @@ from archlock.build import bench_build, render
 from archlock.core.project import Project
 
 H = "--hash=sha256:"
-AMD = f"numpy==2.4.6 \\\n    {H}{'a' * 64} \\\n    {H}{'0' * 64}\ntorch==2.10.0 \\\n    {H}{'b' * 64}\nnvidia-nccl-cu12==2.27.5 \\\n    {H}{'c' * 64}\n"
-ARM = f"numpy==2.4.6 \\\n    {H}{'d' * 64} \\\n    {H}{'0' * 64}\ntorch==2.10.0 \\\n    {H}{'e' * 64}\nsympy==1.14.0 \\\n    {H}{'f' * 64}\n"
+
+
+def entry(name: str, *hashes: str) -> str:
+    return " \\\n    ".join([name, *(f"{H}{h * 64}" for h in hashes)]) + "\n"
+
+
+AMD = (
+    entry("numpy==2.4.6", "a", "0")
+    + entry("torch==2.10.0", "b")
+    + entry("nvidia-nccl-cu12==2.27.5", "c")
+)
+ARM = entry("numpy==2.4.6", "d", "0") + entry("torch==2.10.0", "e") + entry("sympy==1.14.0", "f")
 
 
 def test_shared_lock_keeps_common_pins_with_every_platforms_hashes_and_leaves_torch_out() -> None:

@@ -210,14 +210,18 @@ def test_cli_without_docker_exits_3_with_one_line(
     ]
 
 
-def test_ca_bundle_from_flag_env_settings_or_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_ca_bundle_from_flag_env_settings_or_the_system(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from archlock.core import cabundle, settings
 
     pem = tmp_path / "ca.pem"
     pem.write_text("pem")
 
     def chosen(cli: str | None, table: dict[str, str], environ: dict[str, str]) -> Path | None:
-        values = settings.read({"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ)
+        values = settings.read(
+            {"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ
+        )
         return cabundle.resolve(values["ca-bundle"])
 
     monkeypatch.setattr(cabundle, "system_bundle", lambda: Path("/system.pem"))
@@ -260,6 +264,7 @@ def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
     )
     the_plan = plan.make_plan([*TARGETS, emulated], VARS, ("old", "cpu"), ())
     assert the_plan.notes == [
-        "old: dependency stage runs on linux/arm64, emulated on other machines: no linux/arm64 wheel for x"
+        "old: dependency stage runs on linux/arm64, emulated on other machines: "
+        "no linux/arm64 wheel for x"
     ]
     assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []

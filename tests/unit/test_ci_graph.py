@@ -8,6 +8,7 @@ nox session call; `archlock ci` runs the same verbs for the same envs.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ import yaml
 
 from archlock.build import render
 from archlock.core.project import Project
-from archlock.errors import ConfigError
-from archlock.verify import cigraph, cirun
+from archlock.errors import CheckFailed, ConfigError
+from archlock.verify import cigraph, cirun, jobsummary, matrix
 
 REPO = Path(__file__).resolve().parents[2]
 GPU = ["self-hosted", "linux", "x64", "gpu"]
@@ -78,6 +79,11 @@ def test_native_runners_by_default_and_qemu_only_when_asked() -> None:
         s for s in jobs["verify"]["steps"] if s.get("uses", "").startswith("docker/setup-qemu")
     )
     assert qemu["if"] == "matrix.platform != 'linux/amd64' && env.QEMU == 'true'"
+    verify = next(s for s in jobs["verify"]["steps"] if "nox -s verify" in s.get("run", ""))
+    assert '--pull --env "$ENV_NAME" --image "$REPO@$(cat "digests/$ENV_NAME")"' in verify["run"]
+    assert verify["env"]["ARCHLOCK_REQUIRE_DEVICE"] == "${{ matrix.require-device }}"
+    digest = next(s for s in jobs["verify"]["steps"] if "download-artifact" in s.get("uses", ""))
+    assert digest["with"] == {"name": "digest-${{ matrix.env }}", "path": "digests"}
 
 
 def test_verify_and_mac_jobs_upload_their_result_also_on_failure() -> None:
@@ -194,3 +200,97 @@ def test_archlock_ci_runs_the_same_graph() -> None:
     assert [s.env for s in steps if s.verb == "verify"] == [
         e["env"] for e in include(jobs["verify"])
     ]
+
+
+# -- the matrix job's gate and the job summaries ------------------------------------------------
+def gate_result(
+    env: str, device: str, losses: list[float], emulated: bool = False
+) -> dict[str, Any]:
+    return {
+        "schema": "archlock.verify/1",
+        "env": env,
+        "accelerator": "cuda" if env.endswith("cuda") else "cpu",
+        "mode": "image",
+        "status": "pass",
+        "device": device,
+        "image": {
+            "tag": f"r/app:it-{env}",
+            "id": "sha256:1",
+            "digest": f"r/app@sha256:{'ab' * 32}",
+        },
+        "host": {"description": f"Debian 12 for {env}", "emulated": emulated},
+        "lock": {"path": f"envs/locks/{env}.txt", "sha256": "cd" * 32},
+        "runner": {"name": "local", "kind": "not a CI runner"},
+        "hardware": {
+            "cpu": "AMD EPYC",
+            "gpus": [],
+            "nvidia_driver": None,
+            "macos": None,
+            "vm": True,
+        },
+        "created": "2026-01-01T00:00:00Z",
+        "checks": {"device": {"status": "skipped", "why": "no NVIDIA GPU on this host"}},
+        "suite": {"checks": {"training": {"losses": losses}}},
+    }
+
+
+def matrix_args(folder: Path, *expect: str, gate: bool = True) -> argparse.Namespace:
+    return argparse.Namespace(
+        project=folder.parent,
+        results=folder,
+        markdown=None,
+        html=None,
+        check=False,
+        expect=list(expect),
+        gate=gate,
+        summary=folder / "summary.md",
+    )
+
+
+def write(folder: Path, *results: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in results:
+        (folder / f"{item['env']}.json").write_text(json.dumps(item))
+    return folder
+
+
+def test_matrix_names_a_missing_env_after_writing_the_summary(tmp_path: Path) -> None:
+    folder = write(tmp_path / "results", gate_result("linux-amd64-cuda", "cpu", [0.5, 0.25]))
+    with pytest.raises(CheckFailed, match=r"no result for expected env\(s\) linux-arm64-cpu in "):
+        matrix.run(matrix_args(folder, "linux-amd64-cuda", "linux-arm64-cpu"))
+    summary = (folder / "summary.md").read_text()
+    assert "| image digest | r/app@sha256:abab" in summary
+    assert "| lock | envs/locks/linux-amd64-cuda.txt sha256:cdcd" in summary
+    assert "| hardware | AMD EPYC, no GPU, virtual machine |" in summary
+    assert "relative tolerance by the env's device: cpu 0.0001, cuda 0.001, mps 0.001." in summary
+    with pytest.raises(CheckFailed, match=r"no result for expected env\(s\) macos-arm64 in "):
+        matrix.run(matrix_args(tmp_path / "none", "macos-arm64"))
+
+
+def test_matrix_gate_fails_when_an_env_disagrees_with_the_cpu_reference(tmp_path: Path) -> None:
+    native = gate_result("linux-amd64-cuda", "cpu", [0.5, 0.25])
+    arm = gate_result("linux-arm64-cpu", "cpu", [0.5, 0.2500001], emulated=True)
+    folder = write(tmp_path / "results", arm, native)
+    assert matrix.run(matrix_args(folder, "linux-amd64-cuda", "linux-arm64-cpu")) == 0
+    text = (folder / "matrix.md").read_text()
+    assert "CPU reference `linux-amd64-cuda (image)`" in text
+    assert "| same losses as the CPU reference | reference (final loss 0.250000) | pass (" in text
+    write(folder, gate_result("linux-arm64-cpu", "cpu", [0.5, 0.26], emulated=True))
+    with pytest.raises(CheckFailed, match=r"envs disagree with the CPU reference: linux-arm64-cpu"):
+        matrix.run(matrix_args(folder, "linux-amd64-cuda", "linux-arm64-cpu"))
+    assert matrix.run(matrix_args(folder, gate=False)) == 0  # without --gate: the table only
+
+
+def test_verify_summary_says_the_cuda_path_did_not_run_and_why(tmp_path: Path) -> None:
+    result = gate_result("linux-amd64-cuda", "cpu", [0.5])
+    result["checks"]["device"]["why"] = (
+        "no NVIDIA GPU on this host; the CUDA device path was not exercised"
+    )
+    text = jobsummary.verify_markdown(result, Project.load(REPO))
+    assert text.startswith("### verify linux-amd64-cuda (image): pass")
+    assert (
+        "image r/app@sha256:abab" in text
+        and "lock envs/locks/linux-amd64-cuda.txt sha256 cdcdcdcdcdcd" in text
+    )
+    assert "> The CUDA device path was not run: no NVIDIA GPU on this host;" in text
+    assert 'add linux-amd64-cuda = ["self-hosted", "linux", "x64", "gpu"]' in text

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_verify import LOCK, env_spec, failures, probe_doc, suite_doc
 
 from archlock.core import diagnose
 from archlock.core.lockfile import pins, same_version
 from archlock.repro.drift import Target
 from archlock.repro.drift import diagnose as repro_diagnose
 from archlock.verify import verify
-from tests.unit.test_verify import LOCK, env_spec, failures, probe_doc, suite_doc
 
 
 def ctx(env=None, lock: str = LOCK, **over) -> diagnose.Context:

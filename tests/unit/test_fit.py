@@ -19,7 +19,7 @@ from archlock.errors import ConfigError
 from archlock.core.diagnose import Context
 from archlock.lock import expect, fit, machines
 from archlock.verify import verify
-from tests.unit.test_verify import probe_doc, suite_doc
+from test_verify import probe_doc, suite_doc
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_ENVS = Path(__file__).resolve().parents[2] / "src" / "archlock" / "data" / "envs"
@@ -315,3 +315,12 @@ def test_verify_a_machine_that_meets_the_needs_says_which() -> None:
         "status": "pass",
         "why": "meets the lock's needs: driver 580.95.05 >= 580.65.06, glibc >= 2.28",
     }
+
+
+def test_lock_notes_carry_the_specs_deprecations(tmp_path: Path) -> None:
+    path = tmp_path / "linux-amd64-cuda.yaml"
+    shipped = (DEFAULT_ENVS / "linux-amd64-cuda.yaml").read_text()
+    path.write_text(shipped.replace("  device: cuda\n", '  device: cuda\n  cuda: "12.8"\n'))
+    spec = load_spec(path)
+    (note,) = fit.notes(spec, lock_of(spec, "2.15.0"), [])
+    assert "expect.cuda is deprecated and ignored" in note and "expect.json" in note

@@ -122,8 +122,8 @@ def test_a_users_files_are_kept_unless_forced(
         'python: "3.12"' in spec.read_text() and (req / "noxfile.py").read_text() == "import nox\n"
     )
     assert (
-        "kept          envs/linux-arm64-cpu.yaml (yours differs from archlock's; --force replaces it)"
-        in out
+        "kept          envs/linux-arm64-cpu.yaml "
+        "(yours differs from archlock's; --force replaces it)" in out
     )
     assert "noxfile.py is yours, so it was kept" in out
     assert init(req, "--force") == 0
@@ -145,19 +145,22 @@ def test_archlocks_own_noxfile_is_refreshed_without_force(req: Path) -> None:
     ("pyproject", "args", "message"),
     [
         (
-            '[project]\nname = "a"\nversion = "1"\n[tool.uv]\nenvironments = ["sys_platform == \'linux\'"]\n',
+            '[project]\nname = "a"\nversion = "1"\n'
+            "[tool.uv]\nenvironments = [\"sys_platform == 'linux'\"]\n",
             (),
             r"\[tool.uv\] environments: does not cover .*darwin.*\(fix: add ",
         ),
         (
             'tool.uv.package = false\n[project]\nname = "a"\nversion = "1"\n',
             (),
-            r"\[tool.uv\] is written without its own header.*\(fix: add these lines to \[tool.uv\] by hand",
+            r"\[tool.uv\] is written without its own header.*"
+            r"\(fix: add these lines to \[tool.uv\] by hand",
         ),
         (
             '[tool.archlock.verify]\nrun = ["python other.py"]\n',
             ("--run", RUN),
-            r"\[tool.archlock.verify\] run is already \[\"python other.py\"\] \(fix: change it by hand",
+            r"\[tool.archlock.verify\] run is already \[\"python other.py\"\] "
+            r"\(fix: change it by hand",
         ),
         ("[project\n", (), r"pyproject.toml: not valid TOML"),
         (None, ("--metric", "loss ([0-9.]+"), r"--metric: metric: .* is not a regex"),
@@ -189,9 +192,44 @@ def test_refusals_name_the_file_the_key_and_the_fix_and_write_nothing(
     assert snapshot(root) == before
 
 
+def test_a_requirements_file_lock_cannot_read_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "--extra-index-url https://example.invalid/simple\ntorch\n"
+    )
+    assert init(tmp_path) == 2
+    assert "option lines such as '--extra-index-url' are not supported" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["requirements.txt"]
+
+
 def test_a_folder_without_a_project_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert init(tmp_path) == 2
     assert "neither pyproject.toml nor requirements.txt found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_that_needs_a_newer_python_gets_specs_and_bases_for_it(pyproj: Path) -> None:
+    path = pyproj / "pyproject.toml"
+    path.write_text(
+        path.read_text().replace('version = "1"', 'version = "1"\nrequires-python = ">=3.12"')
+    )
+    assert init(pyproj) == 0
+    specs = {e.name: e for e in Project.load(pyproj).all_envs()}
+    assert {e.python for e in specs.values()} == {"3.12"}
+    assert specs["linux-arm64-cpu"].image_base == "python:3.12-slim-bookworm"
+
+
+def test_check_names_what_init_would_change_and_writes_nothing(
+    req: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(req, "--check") == 5
+    assert "archlock init would change: envs/linux-amd64-cpu.yaml" in capsys.readouterr().err
+    assert not (req / "envs").exists()
+    assert init(req) == 0
+    assert init(req, "--check") == 0
+    (req / "noxfile.py").write_text((req / "noxfile.py").read_text() + "# drift\n")
+    assert init(req, "--check") == 5
+    assert "would change: noxfile.py (fix: run archlock init)" in capsys.readouterr().err

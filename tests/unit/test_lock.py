@@ -154,6 +154,14 @@ def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: P
         lock.check_environments(project, project.envs(["arm"]))
 
 
+def test_environments_are_compared_as_markers_not_as_text() -> None:
+    where = "pyproject.toml: [tool.uv] environments"
+    same = lock._normal_marker('sys_platform=="linux"  and platform_machine == "x86_64"', where)
+    assert same == lock._normal_marker("sys_platform == 'linux' and platform_machine == 'x86_64'", where)
+    with pytest.raises(ConfigError, match="is not a marker"):
+        lock._normal_marker("sys_platform === linux", where)
+
+
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [

@@ -193,7 +193,7 @@ def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, st
     assert "push-by-digest=true" in flow
     assert "docker buildx imagetools create" in flow
     assert "docker/setup-qemu-action" in flow and "qemu:" in flow
-    assert "nox -s verify -- --pull --image" in flow  # the Mac job: tests/unit/test_ci_graph.py
+    assert "nox -s verify -- --pull --env" in flow  # the Mac job: tests/unit/test_ci_graph.py
     assert "nox -s scan" in flow
     assert "nox -s render -- --check" in flow
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -151,3 +152,24 @@ def test_matrix_fails_after_writing_when_the_metric_differs(tmp_path: Path) -> N
     assert (
         "| same metric as other envs: python train.py | reference (1.2345) | fail: 1.5 vs" in text
     )
+
+
+def test_an_image_run_is_a_named_container_removed_when_it_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str], **_: object) -> proc.Result:
+        calls.append(list(argv))
+        return outcome("loss 1.0\n", None, timed_out=len(calls) == 1)
+
+    monkeypatch.setattr(runs.proc, "run", fake_run)
+    target = SimpleNamespace(mode="image", tag="app:it", platform="linux/arm64", gpus=True)
+    check = runs.run_checks(SETTINGS, Path("/p"), target)["run_1"]
+    first, second = calls
+    name = first[first.index("--name") + 1]
+    assert first[:3] == ["docker", "run", "--rm"] and name.startswith("archlock-run-")
+    assert first[first.index("--platform") + 1] == "linux/arm64" and "--gpus" in first
+    assert first[-3:] == ["app:it", "python", "train.py"]
+    assert second == ["docker", "rm", "-f", name]
+    assert check["status"] == "fail" and check["why"].startswith("timed out after 60 s")

@@ -11,7 +11,10 @@ from archlock.build import render
 from archlock.core.spec import load_spec
 from archlock.errors import ConfigError
 
-SPEC = 'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nimage:\n  base: debian:bookworm-slim\n'
+SPEC = (
+    'platform: linux-arm64\npython: "3.11"\naccelerator: cpu\n'
+    "image:\n  base: debian:bookworm-slim\n"
+)
 
 
 def spec(tmp_path: Path, extra: str = "") -> Path:
@@ -58,9 +61,14 @@ def test_the_compiler_is_installed_before_the_venv_only_when_asked(tmp_path: Pat
     without = dockerfile(tmp_path, False)
     assert "g++" not in without
     text = dockerfile(tmp_path, True)
-    install = re.search(r"^RUN apt-get update.*?gcc g\+\+ libc6-dev", text, re.DOTALL | re.MULTILINE)
+    install = re.search(
+        r'^RUN packages="gcc g\+\+ libc6-dev".*?apt-get install', text, re.DOTALL | re.MULTILINE
+    )
     assert install, text
     # in the target-platform stage (the deps stage may run on the build machine's CPU), before the
     # venv is copied in: a new lock does not reinstall the compiler
     assert text.index("AS runtime") < install.start() < text.index("COPY --from=deps /opt/venv")
     assert "rm -rf /var/lib/apt/lists/*" in text
+    # Python.h (inductor includes it) from python3.11-dev only where the base's Python lacks it
+    assert "python3.11 -c 'import os, sysconfig; raise SystemExit(not os.path.isfile(" in text
+    assert 'packages="$packages python3.11-dev"' in text

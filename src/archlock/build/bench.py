@@ -106,7 +106,7 @@ def print_lock_ratios(results: dict[str, float]) -> None:
     print("goal: warm ratio <= 1.15")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("bench", help="print archlock's time as ratios against the raw tools")
     parser.add_argument("--runs", type=int, default=3, help="runs per side (median is reported)")
     parser.add_argument("--part", choices=("all", "lock", "build", "arch"), default="all",

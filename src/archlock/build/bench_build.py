@@ -1,4 +1,4 @@
-"""The build parts of `nox -s bench`: archlock's images against their goals, and arm64 against amd64.
+"""The build parts of `nox -s bench`: our images against their goals, and arm64 against amd64.
 
 Part `build`: one run on a copy of the project, for the env native to this host (no emulation):
   1. cold build of our Dockerfile (no layer cache, BuildKit cache mounts pruned first),
@@ -232,19 +232,15 @@ def print_arch_ratios(r: dict[str, Any]) -> None:
         f"arch: {r['packages']} packages both Linux locks pin alike (torch left out),"
         f" cold builds, median of {r['runs']} interleaved runs"
     )
-    print(
-        f"arch arm64 / amd64, deps emulated (before):       {before:6.1f}s / {amd:6.1f}s = {before / amd:.2f}"
-    )
-    print(
-        f"arch arm64 / amd64, deps on build platform (after): {after:6.1f}s / {amd:6.1f}s = {after / amd:.2f} (goal <= 1.3)"
-    )
+    ratio = "arch arm64 / amd64, deps {:<25} {:6.1f}s / {:6.1f}s = {:.2f}{}"
+    print(ratio.format("emulated (before):", before, amd, before / amd, ""))
+    print(ratio.format("on build platform (after):", after, amd, after / amd, " (goal <= 1.3)"))
     received = ", ".join(
         f"{k} {r[f'{k}_received'] / mb:.1f}" for k in ("amd64", "arm64_before", "arm64_after")
     )
     print(f"arch downloaded, host received MB (shared host: an upper bound): {received}")
-    print(
-        f"arch downloaded, wheel MB the pylocks declare: amd64 {r['amd64_declared'] / mb:.1f}, arm64 {r['arm64_declared'] / mb:.1f}"
-    )
+    declared = f"amd64 {r['amd64_declared'] / mb:.1f}, arm64 {r['arm64_declared'] / mb:.1f}"
+    print(f"arch downloaded, wheel MB the pylocks declare: {declared}")
 
 
 # -- part `build` --------------------------------------------------------------------------------
@@ -343,31 +339,38 @@ def print_build_ratios(r: dict[str, float | str]) -> None:
         float(r[k]) for k in ("ours_size", "base_size", "payload", "naive_size")
     )
     print(f"build: env {r['target']} ({r['platform']}), native")
+    rebuild = ours_src / ours_cold
     print(
-        f"build source-only rebuild / cold: {ours_src:6.1f}s / {ours_cold:6.1f}s = {ours_src / ours_cold:.3f} (goal <= 0.05)"
+        f"build source-only rebuild / cold: {ours_src:6.1f}s / {ours_cold:6.1f}s"
+        f" = {rebuild:.3f} (goal <= 0.05)"
     )
     print(
-        f"build image size / (base + payload): {size / gb:.2f} GB / ({base / gb:.2f} + {payload / gb:.2f}) GB"
+        f"build image size / (base + payload): {size / gb:.2f} GB"
+        f" / ({base / gb:.2f} + {payload / gb:.2f}) GB"
         f" = {size / (base + payload):.3f} (goal <= 1.10)"
     )
-    print(
-        f"build ours / naive, cold:    {ours_cold:6.1f}s / {naive_cold:6.1f}s = {ours_cold / naive_cold:.2f}"
-    )
-    print(
-        f"build ours / naive, rebuild: {ours_src:6.1f}s / {naive_src:6.1f}s = {ours_src / naive_src:.3f}"
-    )
-    print(
-        f"build ours / naive, size:    {size / gb:.2f} GB / {naive_size / gb:.2f} GB = {size / naive_size:.2f}"
-    )
+    line = "build ours / naive, {:<9} {:6.1f}{} / {:6.1f}{} = {:.3f}"
+    print(line.format("cold:", ours_cold, "s", naive_cold, "s", ours_cold / naive_cold))
+    print(line.format("rebuild:", ours_src, "s", naive_src, "s", ours_src / naive_src))
+    print(line.format("size:", size / gb, " GB", naive_size / gb, " GB", size / naive_size))
 
 
-# -- entry points -----------------------------------------------------------------------------------
+# -- entry points --------------------------------------------------------------------------------
 def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
     """The CA bundle `archlock build` would use for this project (archlock.core.cabundle)."""
     from archlock.core.project import Project
 
     chosen = settings.section(Project.load(project_root), "build", cli={"ca-bundle": explicit})
     return cabundle.resolve(chosen["ca-bundle"])
+
+
+def bake_overrides(project_root: Path) -> dict[str, str]:
+    """The uv image render and repro would use ($ARCHLOCK_UV_IMAGE, [tool.archlock.render]
+    uv-image), as the bake file's UV_IMAGE variable; nothing when neither is set."""
+    from archlock.core.project import Project
+
+    uv_image = settings.section(Project.load(project_root), "render")["uv-image"]
+    return {"UV_IMAGE": uv_image} if uv_image else {}
 
 
 def run_build_bench(
@@ -379,7 +382,7 @@ def run_build_bench(
     runs: int = 3,
 ) -> None:
     """What `archlock bench` calls for its build parts (`sets`: overrides such as a local base)."""
-    env = {k: os.environ[k] for k in ("UV_IMAGE",) if k in os.environ}
+    env = bake_overrides(project_root)
     base = build.BuildOptions(
         project=project_root,
         ca_bundle=bench_ca_bundle(project_root, ca_bundle),

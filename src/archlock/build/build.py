@@ -236,7 +236,7 @@ def _run(report: BuildReport, options: BuildOptions, argv: Sequence[str], what: 
 
 
 # -- CLI ----------------------------------------------------------------------------------------
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "build", help="build the rendered images (buildx, or an announced BuildKit fallback)"
     )
@@ -310,9 +310,8 @@ def run(args: argparse.Namespace) -> int:
     )
     report = build(options)
     for image in report.images:
-        print(
-            f"archlock build: built {image.target} {image.platform} in {image.seconds:.0f} s: {' '.join(image.tags)}"
-        )
+        built = f"{image.target} {image.platform} in {image.seconds:.0f} s"
+        print(f"archlock build: built {built}: {' '.join(image.tags)}")
     for manifest in report.manifests:
         print(f"archlock build: pushed manifest list {manifest}")
     print(f"archlock build: done ({report.mode}) in {report.seconds:.0f} s")

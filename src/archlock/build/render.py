@@ -343,7 +343,7 @@ def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple
 
 
 # -- CLI ----------------------------------------------------------------------------------------
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("render", help="render Dockerfiles, the bake file and the CI workflow")
     parser.add_argument("--check", action="store_true", help="fail (exit 5) naming each stale rendered file")
     parser.add_argument("--workflow-dir", help="folder for the workflow (default: .github/workflows)")

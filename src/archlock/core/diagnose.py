@@ -301,57 +301,28 @@ def check_packages(facts: Facts, ctx: Context) -> list[Finding]:
     out = []
     if missing:
         items = [f"{n}=={pins[n]}" for n in missing]
-        why = f"{len(items)} locked package(s) not installed: {short(items)}"
-        out.append(
-            Finding(
-                "packages-missing",
-                "packages",
-                None,
-                None,
-                "error",
-                why,
-                ctx.resync,
-                tuple(items),
-                {"names": missing},
-            )
-        )
+        what = "locked package(s) not installed"
+        out.append(packages_finding("packages-missing", items, what, ctx.resync, missing))
     if different:
         items = [f"{n} {have[n]} (lock: {pins[n]})" for n in different]
-        why = f"{len(items)} package(s) at another version than the lock: {short(items)}"
-        out.append(
-            Finding(
-                "packages-different",
-                "packages",
-                None,
-                None,
-                "error",
-                why,
-                ctx.resync,
-                tuple(items),
-                {"names": items},
-            )
-        )
+        what = "package(s) at another version than the lock"
+        out.append(packages_finding("packages-different", items, what, ctx.resync, items))
     if extra:
         items = [f"{n} {have[n]}" for n in extra]
-        why = f"{len(items)} package(s) the lock does not have: {short(items)}"
         fix = (
             f"remove them (a sync from the lock removes what it lacks: {ctx.resync}), or add them "
             "to the project's dependencies and re-lock"
         )
-        out.append(
-            Finding(
-                "packages-extra",
-                "packages",
-                None,
-                None,
-                "warning",
-                why,
-                fix,
-                tuple(items),
-                {"names": extra},
-            )
-        )
+        what = "package(s) the lock does not have"
+        out.append(packages_finding("packages-extra", items, what, fix, extra, "warning"))
     return out
+
+
+def packages_finding(
+    kind: str, items: list[str], what: str, fix: str, names: list[str], severity: str = "error"
+) -> Finding:
+    why = f"{len(items)} {what}: {short(items)}"
+    return Finding(kind, "packages", None, None, severity, why, fix, tuple(items), {"names": names})
 
 
 def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:

@@ -1,8 +1,8 @@
 """The container engine: safe values for the files it reads, and the one way to run its client.
 
-Quoting: every value that comes from a spec or a setting passes one of the checks or quoting functions
-below before it reaches a rendered file. Checks reject; quoting escapes what a format would
-interpret. Both refuse control characters, so no value can start a new instruction.
+Quoting: every value that comes from a spec or a setting passes one of the checks or quoting
+functions below before it reaches a rendered file. Checks reject; quoting escapes what a format
+would interpret. Both refuse control characters, so no value can start a new instruction.
 
 Running: `engine()` finds docker or podman once; every call goes through `archlock.core.proc`
 with a time limit (`run`, `stream`, `output`, `run_container`, `image_exists`, ...).
@@ -32,7 +32,9 @@ IMAGE_REF_RE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 )
 # a tag prefix: empty, or [host[:port]/]path/ ending in a slash
-REGISTRY_PREFIX_RE = re.compile(rf"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{{1,5}})?/(?:{_COMPONENT}/)*)?$")
+REGISTRY_PREFIX_RE = re.compile(
+    rf"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{{1,5}})?/(?:{_COMPONENT}/)*)?$"
+)
 IMAGE_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 ENV_NAME_RE = NAME_RE  # the spec loader's rule for env file names, checked again before rendering
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}$")
@@ -41,7 +43,9 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 REL_PATH_RE = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9._/-]+$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+-]*)?$")
 RUNNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-BUILDER_ENDPOINT_RE = re.compile(r"^(?:(?:ssh|tcp|unix|docker-container)://[A-Za-z0-9._@:/-]+|[A-Za-z0-9][A-Za-z0-9_.-]*)$")
+BUILDER_ENDPOINT_RE = re.compile(
+    r"^(?:(?:ssh|tcp|unix|docker-container)://[A-Za-z0-9._@:/-]+|[A-Za-z0-9][A-Za-z0-9_.-]*)$"
+)
 _WORD_RE = re.compile(r"^[A-Za-z0-9._/:@+=,-]+$")
 _HCL_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 
@@ -56,7 +60,9 @@ def check(value: object, pattern: re.Pattern[str], what: str, fix: str) -> str:
 def _no_control(value: str, what: str) -> str:
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            raise ConfigError(f"{what}: {value!r} holds a control or line-break character", fix="remove it")
+            raise ConfigError(
+                f"{what}: {value!r} holds a control or line-break character", fix="remove it"
+            )
     return value
 
 
@@ -64,7 +70,10 @@ def _no_control(value: str, what: str) -> str:
 def dockerfile_word(value: str) -> str:
     """A bare word for a Dockerfile (ARG default, COPY source): no spaces, quotes or `$`."""
     if not _WORD_RE.fullmatch(value):
-        raise ConfigError(f"Dockerfile value {value!r} is not a plain word", fix="use letters, digits and ._/:@+=,-")
+        raise ConfigError(
+            f"Dockerfile value {value!r} is not a plain word",
+            fix="use letters, digits and ._/:@+=,-",
+        )
     return value
 
 
@@ -78,12 +87,14 @@ def dockerfile_str(value: str) -> str:
 def hcl_str(value: str) -> str:
     """An HCL string literal with no interpolation: `${`, `%{`, quotes and backslashes escaped."""
     _no_control(value, "bake value")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "$${").replace("%{", "%%{")
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "$${").replace("%{", "%%{")
+    )
     return f'"{escaped}"'
 
 
 def hcl_template(value: str) -> str:
-    """An HCL string whose `${NAME}` references are meant as bake variables; nothing else is live."""
+    """An HCL string whose `${NAME}` references are bake variables; nothing else is live."""
     _no_control(value, "bake value")
     parts = _HCL_VAR_RE.split(value)
     out = []
@@ -96,7 +107,9 @@ def yaml_str(value: str) -> str:
     """A YAML double-quoted scalar that GitHub Actions never evaluates as an expression."""
     _no_control(value, "workflow value")
     if "${{" in value:
-        raise ConfigError(f"workflow value {value!r} holds an Actions expression", fix="remove `${{`")
+        raise ConfigError(
+            f"workflow value {value!r} holds an Actions expression", fix="remove `${{`"
+        )
     return json.dumps(value)
 
 
@@ -131,11 +144,19 @@ def engine() -> Engine:
     """The container client: $ARCHLOCK_CONTAINER_CLI, else docker on PATH, else Debian's
     /usr/bin/docker, else podman. ToolMissingError if none is installed."""
     chosen = os.environ.get(ENGINE_ENV)
-    candidates = [chosen] if chosen else [shutil.which("docker"), "/usr/bin/docker", shutil.which("podman")]
+    candidates = (
+        [chosen] if chosen else [shutil.which("docker"), "/usr/bin/docker", shutil.which("podman")]
+    )
     for candidate in candidates:
         if candidate and _executable(candidate):
-            return Engine(candidate, "podman" if Path(candidate).name.startswith("podman") else "docker")
-    where = f"${ENGINE_ENV}={chosen} is not an executable" if chosen else "no docker or podman client found"
+            return Engine(
+                candidate, "podman" if Path(candidate).name.startswith("podman") else "docker"
+            )
+    where = (
+        f"${ENGINE_ENV}={chosen} is not an executable"
+        if chosen
+        else "no docker or podman client found"
+    )
     raise ToolMissingError(where, fix=MISSING_FIX)
 
 
@@ -147,24 +168,48 @@ def docker_cli() -> str:
     return engine().cli
 
 
-def run(args: Sequence[str], *, timeout: float, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-        input: str | None = None) -> proc.Result:
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+) -> proc.Result:
     """`<client> args...`, captured."""
-    return proc.run([engine().cli, *args], timeout=timeout, cwd=cwd, env=env, input=input, missing_fix=MISSING_FIX)
+    return proc.run(
+        [engine().cli, *args],
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        input=input,
+        missing_fix=MISSING_FIX,
+    )
 
 
-def stream(args: Sequence[str], *, timeout: float, cwd: Path | None = None,
-           env: Mapping[str, str] | None = None) -> proc.Result:
+def stream(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> proc.Result:
     """`<client> args...` with its output passed through (builds)."""
-    return proc.stream([engine().cli, *args], timeout=timeout, cwd=cwd, env=env, missing_fix=MISSING_FIX)
+    return proc.stream(
+        [engine().cli, *args], timeout=timeout, cwd=cwd, env=env, missing_fix=MISSING_FIX
+    )
 
 
-def output(args: Sequence[str], *, timeout: float = SHORT, what: str | None = None, **kwargs: Any) -> str:
+def output(
+    args: Sequence[str], *, timeout: float = SHORT, what: str | None = None, **kwargs: Any
+) -> str:
     """stdout of `<client> args...`; ExternalCommandError naming the command and why otherwise."""
     done = run(args, timeout=timeout, **kwargs)
     if not done.ok:
         name = what or f"{Path(engine().cli).name} {' '.join(args[:3])}"
-        raise ExternalCommandError(f"{name} failed: {done.why()}", fix="see the message above; is the engine running?")
+        raise ExternalCommandError(
+            f"{name} failed: {done.why()}", fix="see the message above; is the engine running?"
+        )
     return done.stdout
 
 
@@ -191,7 +236,7 @@ def containerd_store() -> bool:
 
 
 def classic_cli() -> str:
-    """A client whose plain `build` has BuildKit built in (Debian's 20.10 does; 23+ needs buildx)."""
+    """A client whose plain `build` has BuildKit built in (Debian's 20.10: yes; 23+: buildx)."""
     if engine().kind == "podman":
         return engine().cli  # podman build is its own builder (buildah)
     for candidate in ("/usr/bin/docker", engine().cli):

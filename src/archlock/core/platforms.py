@@ -5,10 +5,9 @@ Adding a target platform means adding a row here (and, for images, a base in the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +69,7 @@ class Accelerator:
     wrong_build: str  # why another build is wrong ({env}: the env's name)
     available: str | None  # the torch fact saying the device works here (None: always)
     unavailable: str = ""  # why the device may be missing where the env otherwise runs
-    cuda: bool = False  # a CUDA build: the nvidia-* wheels, expect.cuda, the NVIDIA driver, --gpus
+    cuda: bool = False  # a CUDA build: the nvidia-* wheels, the NVIDIA driver, --gpus
 
 
 ACCELERATOR_TABLE: dict[str, Accelerator] = {
@@ -171,16 +170,11 @@ CUDA_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """'570.26' -> (570, 26); '2.10.0+cpu' -> (2, 10, 0): the numeric release parts only."""
-    parts = []
-    for part in version.split("+")[0].split("."):
-        digits = re.match(r"\d*", part).group()  # type: ignore[union-attr]
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != part:
-            break  # "0rc1": the pre-release tail ends the release parts
-    return tuple(parts)
+    """'570.26' -> (570, 26); '2.10.0+cpu' -> (2, 10, 0): the PEP 440 release parts only."""
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return ()
 
 
 def cuda_min_driver(cuda: str) -> str | None:

@@ -6,6 +6,7 @@ the last lines. Standard library only, Python >= 3.8 (it runs inside the env bei
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,13 +50,19 @@ def run_command(
             tail_lines,
         )
     fired = threading.Event()
-    timer = threading.Timer(timeout, lambda: (fired.set(), kill_group(proc))) if timeout else None
+
+    def expire() -> None:
+        fired.set()
+        kill_group(proc)
+
+    timer = threading.Timer(timeout, expire) if timeout else None
     if timer:
         timer.start()
-    tail, total = collections.deque(maxlen=tail_lines), 0
+    tail = collections.deque(maxlen=tail_lines)  # type: collections.deque[str]
+    total = 0
     try:
         with proc:
-            for raw in proc.stdout:
+            for raw in proc.stdout or ():
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 echo.write(line + "\n")
                 echo.flush()
@@ -88,10 +95,8 @@ def signal_name(code: int) -> str | None:
 
 
 def kill_group(proc) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def command_record(

@@ -13,14 +13,15 @@ import os
 import re
 
 LOCK_HEAD = re.compile(
-    r"^# env: (?P<env>\S+) \((?P<platform>[a-z0-9-]+), Python (?P<python>[0-9.]+), (?P<accelerator>[a-z]+)\)",
+    r"^# env: (?P<env>\S+) \((?P<platform>[a-z0-9-]+), "
+    r"Python (?P<python>[0-9.]+), (?P<accelerator>[a-z]+)\)",
     re.MULTILINE,
 )
 ARCH_WORDS = {"x86_64": "amd64", "arm64": "arm64"}
 
 
 def find_project(start: str) -> str | None:
-    """The nearest folder at or above `start` that holds envs/, pyproject.toml or requirements.txt."""
+    """The nearest folder at or above `start` holding envs/, pyproject.toml or requirements.txt."""
     folder = os.path.abspath(start)
     while True:
         if any(
@@ -142,7 +143,7 @@ def file_sha256(path: str) -> str:
 
 def lock_record(root: str | None, env: str | None, platform: str | None, build: str | None) -> dict:
     """{env, path, sha256, platform, python, accelerator, matched_by, candidates, problem}."""
-    empty = {
+    empty = {  # type: dict[str, object]
         "env": env,
         "path": None,
         "sha256": None,

@@ -31,7 +31,8 @@ Schema `archlock.probe/1` (keys are only ever added within a schema version):
     gpu           {nvidia_driver: "550.54.15" or null}
     vm            {virtual: true|false|null (unknown), evidence: str}: is this machine a virtual
                    machine? macOS: `kern.hv_vmm_present` (1 in a VM: GitHub's hosted Macs, whose
-                   MPS is reported but unusable); Linux: the `hypervisor` CPU flag in /proc/cpuinfo
+                   MPS is reported but unusable); Linux: the `hypervisor` CPU flag in /proc/cpuinfo;
+                   null for an emulated process (it sees the emulator's CPU)
     env           {NAME: value} for allow-listed, behaviour-changing variables only
     errors        {section: "one line"} for any section that could not be read
 
@@ -403,12 +404,15 @@ def machine_facts(sysm: System) -> dict:
     return {"uname": sysm.machine(), "cpu_count": os.cpu_count(), "cpu_model": cpu_model(sysm)}
 
 
-def vm_facts(sysm: System) -> dict:
-    """Is this a virtual machine? Read like the other sysctls (macOS) or from /proc/cpuinfo."""
+def vm_facts(sysm: System, emulated: bool = False) -> dict:
+    """Is this a virtual machine? Read like the other sysctls (macOS; Rosetta answers them as the
+    kernel does) or from /proc/cpuinfo, which QEMU user mode fills with its own emulated CPU."""
     if sysm.system() == "Darwin":
         present = sysm.sysctl("kern.hv_vmm_present")
         virtual = None if present is None else present == 1
         return {"virtual": virtual, "evidence": "kern.hv_vmm_present=%s" % _absent(present)}
+    if emulated:
+        return {"virtual": None, "evidence": "emulated process: the host's CPU is not visible"}
     text = sysm.read_text("/proc/cpuinfo")
     if sysm.system() != "Linux" or not text:
         return {"virtual": None, "evidence": "no VM check for this system"}
@@ -920,7 +924,9 @@ def probe(sysm: System | None = None, with_torch: bool = True, with_scan: bool =
         _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
     )
     doc["gpu"] = {"nvidia_driver": _section(errors, "gpu", nvidia_driver, sysm)}
-    doc["vm"] = _section(errors, "vm", vm_facts, sysm) or {"virtual": None, "evidence": "error"}
+    emulated = bool((doc["emulation"] or {}).get("emulated"))
+    unknown = {"virtual": None, "evidence": "error"}
+    doc["vm"] = _section(errors, "vm", vm_facts, sysm, emulated) or unknown
     doc["env"] = _section(errors, "env", env_facts, sysm) or {}
     doc["errors"] = errors
     return doc

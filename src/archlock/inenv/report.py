@@ -11,9 +11,10 @@ Three ways to run it, all the same code, standard library only, Python >= 3.8:
 How this file gets its siblings (`probe.py` for the facts, `locate.py` for the lock the env
 follows, `command.py` to run the failing command, `redact.py` for what leaves the machine):
 inside the installed package it imports them from `archlock.inenv`; run as a plain file it
-loads them from its own folder (the five files travel together); in a bundle written by `archlock report --write-script FILE` all sources
-are embedded in that one generated file, for a teammate who cannot install anything (or whose
-torch will not import). `archlock report` itself (the verb) is archlock.repro.report_cli.
+loads them from its own folder (the five files travel together); in a bundle written by
+`archlock report --write-script FILE` all sources are embedded in that one generated file, for a
+teammate who cannot install anything (or whose torch will not import). `archlock report`
+itself (the verb) is archlock.repro.report_cli.
 
 Secrets never leave the machine: environment variables are the probe's allow-list only; every
 path under the home folder is written relative to `~` (interpreter, site-packages, argv, the
@@ -48,7 +49,8 @@ MODE = "bundle" if globals().get("BUNDLED") else ("archlock" if __package__ else
 # The sibling scripts: from the package, from this file's folder, or from the bundle
 # -------------------------------------------------------------------------------------------
 
-SIBLINGS = ("probe", "locate", "command", "redact")  # in-env scripts this one uses (and a bundle embeds)
+# the in-env scripts this one uses (and a bundle embeds)
+SIBLINGS = ("probe", "locate", "command", "redact")
 
 
 def load_sibling(name: str):
@@ -125,7 +127,7 @@ def build_report(
     if ran is not None:
         report["command"] = dict(
             {
-                "argv": redactor.argv(list(command)),
+                "argv": redactor.argv(list(command or [])),
                 "cwd": cwd,
                 "cwd_in_project": relative_cwd(cwd, root),
             },

@@ -240,6 +240,9 @@ def check_sdpa(torch, device: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+INSTALL_COMPILER = "install g++ or clang (an archlock image: image.toolchain: true in its env spec)"
+
+
 def compile_blocker(torch, device: str, emulated: bool) -> str | None:
     """Why torch.compile cannot work here, or None when it should."""
     if not hasattr(torch, "compile"):
@@ -253,10 +256,12 @@ def compile_blocker(torch, device: str, emulated: bool) -> str | None:
             import triton  # noqa: F401
         except ImportError:
             return "triton is not installed (inductor's CUDA backend needs it)"
+        if not any(shutil.which(c) for c in (os.environ.get("CC") or "cc", "gcc", "clang")):
+            return "no C compiler on PATH (triton builds its launcher with one); " + INSTALL_COMPILER
         return None
     compiler = os.environ.get("CXX") or "c++"
     if not shutil.which(compiler) and not shutil.which("g++") and not shutil.which("clang++"):
-        return "no C++ compiler on PATH (inductor's CPU backend compiles C++); install g++ or clang"
+        return "no C++ compiler on PATH (inductor's CPU backend compiles C++); " + INSTALL_COMPILER
     if importlib.util.find_spec("setuptools") is None:
         return (
             "setuptools is not installed and inductor's CPU backend imports it "

@@ -9,7 +9,7 @@ from archlock.build import render
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many
 from archlock.core.project import Project
-from archlock.errors import ConfigError
+from archlock.errors import ConfigError, DriftError
 from archlock.init.plan import Change, plan
 from archlock.lock.resolve import lock_project
 from archlock.verify import runs
@@ -20,10 +20,10 @@ MERGE_HINT = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "init",
-        help="set up archlock in an existing project (env specs, settings, noxfile), then lock and render",
+        help="set up archlock in an existing project (env specs, settings, noxfile); lock; render",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be written; change nothing"
@@ -36,10 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="append",
         default=[],
         metavar="COMMAND",
-        help="your own run for [tool.archlock.verify] run, e.g. 'python train.py --max-iters 5' (repeatable)",
+        help="[tool.archlock.verify] run, e.g. 'python train.py --max-iters 5' (repeatable)",
     )
     parser.add_argument(
         "--metric", help="regex whose group 1 is the number every env must agree on"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="fail (exit 5) naming each file init would change"
     )
     parser.add_argument(
         "--no-lock", action="store_true", help="write the files only; do not lock and render"
@@ -86,7 +89,8 @@ def lock_and_render(project: Project) -> None:
     project = Project.load(project.root)  # re-read: init may have changed pyproject.toml and envs/
     for outcome in lock_project(project, None, check=False, force=False):
         print(
-            f"archlock init: lock {outcome.env.name:<20} {outcome.state:<10} torch {outcome.torch or '-'}"
+            f"archlock init: lock {outcome.env.name:<20} {outcome.state:<10} "
+            f"torch {outcome.torch or '-'}"
         )
     files, notes = render.render_project(project.root)
     for note in notes:
@@ -97,13 +101,25 @@ def lock_and_render(project: Project) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
+    project.direct_requirements()  # a requirements.txt lock cannot read is refused before writing
     check_run_options(project, args.run, args.metric)
     changes = plan(project, force=args.force, run=args.run, metric=args.metric)
     root_len = len(str(project.root))
     for change in changes:
-        print(show(change, root_len, args.dry_run))
+        if not args.check:
+            print(show(change, root_len, args.dry_run))
     if any(c.action == "kept" and c.path.name == "noxfile.py" for c in changes):
         print(f"archlock init: {MERGE_HINT}")
+    if args.check:
+        stale = [
+            str(c.path)[root_len:].lstrip("/") for c in changes if c.action in ("create", "update")
+        ]
+        if stale:
+            raise DriftError(
+                f"archlock init would change: {', '.join(stale)}", fix="run archlock init"
+            )
+        print("archlock init: every file current")
+        return 0
     if args.dry_run:
         print(
             "archlock init: dry run, nothing written"
@@ -114,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_lock:
         lock_and_render(project)
     print(
-        "archlock init: done; next: archlock build, then archlock verify (nox -s build, nox -s verify)"
+        "archlock init: done; next: archlock build, then archlock verify "
+        "(nox -s build, nox -s verify)"
     )
     return 0

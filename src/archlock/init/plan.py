@@ -7,6 +7,7 @@ anything is written, so a refused init changes nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ COMMAND = "archlock init"
 SPEC_HEAD = "# Written by `archlock init` from archlock's default for this target; edit freely.\n"
 GITIGNORE_LINES = (".archlock/", ".nox/", "/results/")
 NOXFILE_TEMPLATE = "init-noxfile.py.j2"
+SHIPPED_PYTHON = "3.11"  # what archlock's default specs name; a project needing more gets its floor
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Change:
 
 
 def decide(path: Path, text: str, *, ours: bool, force: bool) -> Change:
-    """Compare with what is there: archlock's own files are refreshed, a user's only with --force."""
+    """Against what is there: archlock's own files are refreshed, a user's only with --force."""
     if not path.exists():
         return Change(path, text, "create")
     if path.read_text(encoding="utf-8") == text:
@@ -41,10 +43,28 @@ def decide(path: Path, text: str, *, ours: bool, force: bool) -> Change:
     return Change(path, text, "kept", "yours differs from archlock's; --force replaces it")
 
 
+def env_python(project: Project) -> str | None:
+    """The project's lowest Python when it is above the shipped specs' 3.11, else None."""
+    floor = re.search(r">=\s*3\.([0-9]+)", project.requires_python)
+    return (
+        f"3.{floor.group(1)}" if floor and int(floor.group(1)) > int(SHIPPED_PYTHON[2:]) else None
+    )
+
+
+def spec_text(source: Path, python: str | None) -> str:
+    text = source.read_text(encoding="utf-8")
+    if python:  # the interpreter, the image base that carries it, and the comment naming it
+        text = text.replace(f'python: "{SHIPPED_PYTHON}"', f'python: "{python}"')
+        text = text.replace(f"python:{SHIPPED_PYTHON}-", f"python:{python}-")
+        text = text.replace(f"Python {SHIPPED_PYTHON}", f"Python {python}")
+    return SPEC_HEAD + text
+
+
 def env_specs(project: Project, force: bool) -> list[Change]:
+    python = env_python(project)
     changes = []
     for source in sorted(default_envs_dir().glob("*.yaml")):
-        text = SPEC_HEAD + source.read_text(encoding="utf-8")
+        text = spec_text(source, python)
         changes.append(decide(project.envs_dir / source.name, text, ours=False, force=force))
     return changes
 

@@ -60,7 +60,8 @@ def add_keys(text: str, table: str, lines: str, where: Path) -> str:
         return prefix + lines + text[at:]
     if table_of(tomllib.loads(text), table) is not None:  # a dotted-key or inline table
         raise ConfigError(
-            f"{where}: [{table}] is written without its own header, so archlock init cannot add to it",
+            f"{where}: [{table}] is written without its own header, "
+            "so archlock init cannot add to it",
             fix=f"add these lines to [{table}] by hand: {' '.join(lines.split())}",
         )
     gap = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
@@ -70,10 +71,11 @@ def add_keys(text: str, table: str, lines: str, where: Path) -> str:
 def uv_environments(text: str, markers: list[str], where: Path) -> str:
     """[tool.uv] environments and required-environments covering every env's platform."""
     uv = table_of(tomllib.loads(text), "tool.uv") or {}
+    lines = ""
     for key in ("environments", "required-environments"):
         have = uv.get(key)
         if have is None:
-            text = add_keys(text, "tool.uv", f"{key} = {toml_list(markers)}\n", where)
+            lines += f"{key} = {toml_list(markers)}\n"
             continue
         missing = [m for m in markers if normal(m) not in {normal(h) for h in have}]
         if missing:
@@ -81,7 +83,7 @@ def uv_environments(text: str, markers: list[str], where: Path) -> str:
                 f"{where}: [tool.uv] {key}: does not cover {', '.join(missing)}",
                 fix=f"add {', '.join(json.dumps(m) for m in missing)} to {key}",
             )
-    return text
+    return add_keys(text, "tool.uv", lines, where) if lines else text
 
 
 def normal(marker: str) -> str:
@@ -117,7 +119,7 @@ def verify_lines(run: list[str], metric: str | None) -> str:
 
 
 def updated(path: Path, kind: str, markers: list[str], run: list[str], metric: str | None) -> str:
-    """pyproject.toml's text with what archlock needs added (a new file for a requirements project)."""
+    """pyproject.toml's text with archlock's additions (a new file for a requirements project)."""
     text = path.read_text(encoding="utf-8") if path.is_file() else REQUIREMENTS_NOTE
     if kind == "pyproject":
         text = uv_environments(text, markers, path)

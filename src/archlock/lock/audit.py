@@ -174,7 +174,7 @@ def render_json(audits: list[EnvAudit]) -> str:
     return json.dumps({"schema": SCHEMA, "envs": [asdict(a) for a in audits]}, indent=2, sort_keys=True) + "\n"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("audit", help="report packages that would build from source or break on a target")
     parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
     parser.add_argument("--format", choices=("text", "json"), default="text")

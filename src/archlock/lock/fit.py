@@ -2,8 +2,10 @@
 
 One set of rules, used twice: `archlock lock` refuses a lock that cannot run where the env says
 it must (`refuse`), before anything is built; `archlock verify` runs the same rules on the
-machine it is on (`verify_checks`). Each misfit's fix names what is actually wrong: the spec,
-the lock, the machine, or the installed env (only then "re-sync from the lock").
+machine it is on (`check_machine`), and the diagnosis (archlock.core.diagnose) compares the
+installed torch with the lock's build (`lock_build_problem`) before the lock with the env
+(`build_misfit`). Each misfit's fix names what is actually wrong: the spec, the lock, the
+machine, or the installed env (only then "re-sync from the lock").
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def build_misfit(env: EnvSpec, exp: Expectations) -> Misfit | None:
         return Misfit(
             "build",
             f"{what}, for mps env {env.name}",
-            f"drop torch.index / torch.variant from {file}: PyPI's macOS arm64 wheel is the MPS build",
+            f"drop torch.index / torch.variant from {file}: PyPI's macOS arm64 wheel is the "
+            "MPS build",
         )
     return None
 
@@ -113,8 +116,8 @@ def driver_misfits(env: EnvSpec, exp: Expectations, machine: Machine, where: str
     runs = newest_cuda_major(machine.driver)
     own = platforms.CUDA_TOOLKIT_DRIVER.get(cuda)
     alternative = (
-        f", or lock a torch build for CUDA {runs}.x (an older torch, or a cu{runs}X build from "
-        "the PyTorch index via torch.index and torch.variant)"
+        f", or lock a torch build for CUDA {runs}.x (an older torch, or torch's CUDA {runs}.x "
+        "build from the PyTorch index via torch.index and torch.variant)"
         if runs
         else ""
     )
@@ -185,7 +188,8 @@ def floor_misfit(
     if kind == "macos":
         fix = f"upgrade macOS on {machine.name} to {floor.version} or later, or {pin}"
     elif where == "image":
-        fix = f"set image.base in {env.path.name} to a base with glibc >= {floor.version}, then rebuild"
+        base = f"set image.base in {env.path.name} to a base with glibc >= {floor.version}"
+        fix = f"{base}, then rebuild"
     else:
         fix = (
             f"run the env in its image there (archlock build: the image brings its own glibc), "

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.version import Version
 
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -81,17 +82,23 @@ def check_environments(project: Project, envs: list[EnvSpec]) -> None:
     declared = project.pyproject.get("tool", {}).get("uv", {}).get("environments")  # type: ignore[union-attr]
     if not declared:
         return
-    normal = {_normal_marker(m) for m in declared}
+    where = f"{project.root / 'pyproject.toml'}: [tool.uv] environments"
+    normal = {_normal_marker(m, where) for m in declared}
     for env in envs:
-        if _normal_marker(env.platform.marker) not in normal:
+        if _normal_marker(env.platform.marker, where) not in normal:
             raise ConfigError(
                 f"{project.root / 'pyproject.toml'}: [tool.uv] environments: does not cover env {env.name}",
                 fix=f'add "{env.platform.marker}" to environments and required-environments',
             )
 
 
-def _normal_marker(marker: str) -> str:
-    return re.sub(r"\s+", " ", marker.replace('"', "'")).strip()
+def _normal_marker(marker: str, where: str) -> str:
+    """A PEP 508 marker in packaging's normal form (quotes, spacing), so equal markers match."""
+    try:
+        return str(Marker(marker))
+    except InvalidMarker as exc:
+        message = f"{where}: {marker!r} is not a marker ({exc})"
+        raise ConfigError(message, fix="write a PEP 508 marker") from None
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
@@ -194,7 +201,11 @@ class EnvLock:
 
 
 def compile_env(
-    project: Project, env: EnvSpec, pins: str, inputs: dict[str, str], serves: list[machines.Machine]
+    project: Project,
+    env: EnvSpec,
+    pins: str,
+    inputs: dict[str, str],
+    serves: list[machines.Machine],
 ) -> EnvLock:
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
@@ -344,14 +355,16 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
             todo.append((env, inputs, reason))
     settled = {e.name: settle_expectations(project, e, serves[e.name], check) for e in fresh}
     if check:
-        outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
+        outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
         outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
         report_drift(project, universal_problem, outcomes)
         check_torch_agrees(outcomes)
         return outcomes
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-        locks = list(pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo))
-    outcomes = [EnvOutcome(e, settled[e.name].state, settled[e.name].reason, torch_in_lock(project, e)) for e in fresh]
+        locks = list(
+            pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo)
+        )
+    outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
     outcomes += [EnvOutcome(lock.env, "locked", reason, lock.torch) for lock, (_, _, reason) in zip(locks, todo)]
     check_torch_agrees(outcomes)
     files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
@@ -361,7 +374,8 @@ def lock_project(project: Project, names: list[str] | None, *, check: bool, forc
         files[project.env_pylock(lock.env.name)] = lock.pylock
         files[expect.path_for(project.locks_dir, lock.env.name)] = expect.to_json(lock.expect)
     atomic_write_many(files)
-    expected = {**{n: s.expect for n, s in settled.items()}, **{lk.env.name: lk.expect for lk in locks}}
+    expected = {n: s.expect for n, s in settled.items()}
+    expected.update({lk.env.name: lk.expect for lk in locks})
     for env in envs:
         for note in fit.notes(env, expected[env.name], serves[env.name]):
             print(f"note: {note}")
@@ -373,22 +387,28 @@ class Settled:
     """An env whose lock is current: its expectations, derived again from the committed pylock
     (no resolve), and whether the file next to the lock says the same."""
 
+    env: EnvSpec
     expect: expect.Expectations
     path: Path
     text: str
     state: str  # "unchanged", "updated" (the file is rewritten) or "stale" (under --check)
     reason: str | None  # why the expectations file must be (re)written
 
+    def outcome(self, torch: str | None) -> EnvOutcome:
+        return EnvOutcome(self.env, self.state, self.reason, torch)
 
-def settle_expectations(project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool) -> Settled:
+
+def settle_expectations(
+    project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool
+) -> Settled:
     derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
     fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
     path, text = expect.path_for(project.locks_dir, env.name), expect.to_json(derived)
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    current = current_text(path)
     if current == text:
-        return Settled(derived, path, text, "unchanged", None)
+        return Settled(env, derived, path, text, "unchanged", None)
     reason = f"{path.name} is {'missing' if current is None else 'stale'}"
-    return Settled(derived, path, text, "stale" if check else "updated", reason)
+    return Settled(env, derived, path, text, "stale" if check else "updated", reason)
 
 
 def torch_in_lock(project: Project, env: EnvSpec) -> str | None:
@@ -415,7 +435,7 @@ def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
 
 
 # -- CLI ------------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("lock", help="lock every env (uv.lock + hashed per-env locks)")
     parser.add_argument("--check", action="store_true", help="fail if any lock is stale; change nothing")
     parser.add_argument("--env", action="append", dest="envs", metavar="NAME", help="only this env (repeatable)")
@@ -428,7 +448,10 @@ def run(args: argparse.Namespace) -> int:
     outcomes = lock_project(project, args.envs, check=args.check, force=args.force)
     for outcome in outcomes:
         note = f" ({outcome.reason})" if outcome.reason and outcome.state != "unchanged" else ""
-        print(f"{outcome.env.name:<24} {outcome.state:<10} torch {outcome.torch or '-'}{note}")
+        locked = expect.load(project.locks_dir, outcome.env) if outcome.torch else None
+        build = f" ({locked.build_name()})" if locked and outcome.state != "stale" else ""
+        shown = f"torch {outcome.torch or '-'}{build}"
+        print(f"{outcome.env.name:<24} {outcome.state:<10} {shown}{note}")
     torch = {o.torch.split("+")[0] for o in outcomes if o.torch}
     if torch:
         print(f"torch {torch.pop()} in every env; only the build differs")

@@ -23,7 +23,7 @@ def schema_text() -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("schema", help="write the JSON Schema of env specs (for editors)")
     parser.add_argument("--check", action="store_true", help="fail if the committed schema is stale")
     parser.set_defaults(func=run)

@@ -30,7 +30,7 @@ class Request:
     fix_shell: bool = False
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(VERB, help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     add_arguments(parser)
     parser.set_defaults(func=run)

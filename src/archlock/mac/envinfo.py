@@ -103,8 +103,13 @@ def _wheel_filename(wheel: dict[str, object]) -> str:
 
 
 def _wheel_fits_mac_arm64(filename: str) -> bool:
-    platform_tags = filename.removesuffix(".whl").split("-")[-1].split(".")
-    return any(tag == "any" or MAC_ARM64_TAG.search(tag) for tag in platform_tags)
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return False
+    return any(tag.platform == "any" or MAC_ARM64_TAG.search(tag.platform) for tag in tags)
 
 
 def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:

@@ -22,7 +22,7 @@ from archlock.inenv import report
 # ---------------------------------------------------------------------------------------------
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report", help="write a JSON + Markdown report of this env (and a failing command)"
     )

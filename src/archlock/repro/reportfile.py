@@ -16,7 +16,10 @@ from archlock.inenv import locate
 from archlock.inenv import report as report_script
 
 PROBE_SCHEMA = "archlock.probe/1"
-REMAKE = "make the report again with `archlock report` (or the script from `archlock report --write-script`)"
+REMAKE = (
+    "make the report again with `archlock report` "
+    "(or the script from `archlock report --write-script`)"
+)
 NoneType = type(None)
 
 # (dotted key, accepted types): the shape repro relies on; anything else in a report is ignored
@@ -99,7 +102,8 @@ def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         }
     if isinstance(schema, str) and schema.startswith("archlock.report/"):
         raise ConfigError(
-            f"{path}: schema: {schema!r} is newer than this archlock reads ({report_script.SCHEMA})",
+            f"{path}: schema: {schema!r} is newer than this archlock reads "
+            f"({report_script.SCHEMA})",
             fix="upgrade archlock, or make the report with this version",
         )
     raise ConfigError(

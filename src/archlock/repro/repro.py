@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ from archlock.inenv import locate
 from archlock.repro import run as rr
 from archlock.repro import sandbox
 from archlock.errors import ConfigError
-from archlock.core.fsutil import atomic_write, output_file
+from archlock.core.fsutil import atomic_write, output_file, temp_dir
+from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, cliargs
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
@@ -281,7 +281,7 @@ def run_where(
     record: dict[str, Any],
 ) -> dict[str, Any]:
     if where.kind == "venv":
-        with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+        with temp_dir("repro") as tmp:
             venv = sandbox.make_venv(Path(tmp), reqs, options)
             if report.get("command") is None:
                 return {}
@@ -314,7 +314,7 @@ def announce(report: dict[str, Any], where: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "repro", help="diagnose a teammate's report and reproduce its failure"
     )
@@ -341,7 +341,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--uv-image",
         help=f"an image holding /uv (default ${rr.UV_IMAGE_ENV}, else [tool.archlock.render] "
-        f"uv-image, else {rr.DEFAULT_UV_IMAGE})",
+        f"uv-image, else {DEFAULT_UV_IMAGE})",
     )
     parser.add_argument(
         "--ca-bundle",

@@ -19,15 +19,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from archlock.core import cabundle, settings
 from archlock.core import docker as du
 from archlock.core.project import Project
 from archlock.inenv import locate
+from archlock.core.fsutil import temp_dir
 from archlock.errors import ConfigError
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.build.render import DEFAULT_UV_IMAGE
@@ -211,12 +212,15 @@ def index_args(options: Options) -> list[str]:
 
 
 def preflight(
-    reqs: Requirements, platform: Platform, options: Options, run=subprocess.run
+    reqs: Requirements,
+    platform: Platform,
+    options: Options,
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> Requirements:
     """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out, by name."""
     if reqs.source == "lock" or not reqs.lines:
         return reqs
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+    with temp_dir("repro") as tmp:
         for _ in range(PREFLIGHT_ROUNDS):
             path = Path(tmp) / "requirements.txt"
             path.write_text(reqs.text(), encoding="utf-8")
@@ -312,7 +316,7 @@ def carried_env(report: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 def project_cwd(report: dict[str, Any], project: Path) -> str | None:
     rel = (report.get("command") or {}).get("cwd_in_project")
-    if rel is None or not project.is_dir():
+    if not isinstance(rel, str) or not project.is_dir():
         return None
     return rel
 

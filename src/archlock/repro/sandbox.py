@@ -9,7 +9,6 @@ import os
 import posixpath
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from archlock.core import docker as du
 from archlock.core import proc
 from archlock.core.cabundle import CA_SECRET_ID
+from archlock.core.fsutil import temp_dir
 from archlock.core.platforms import Platform
 from archlock.core.uvtool import uv_binary
 from archlock.errors import ExternalCommandError, ToolMissingError
@@ -33,7 +33,6 @@ from archlock.repro.run import (
     project_cwd,
     rerun_argv,
 )
-
 
 # ---------------------------------------------------------------------------------------------
 # images
@@ -88,7 +87,7 @@ def build_image(
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
         )
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="archlock-repro-") as tmp:
+    with temp_dir("repro") as tmp:
         build_context(Path(tmp), dockerfile_text, reqs, options)
         cmd = [
             docker,
@@ -99,7 +98,7 @@ def build_image(
             "host",
             "-t",
             tag,
-            tmp,
+            str(tmp),
         ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
@@ -116,7 +115,7 @@ def build_image(
 
 
 def image_tag(report_sha: str, platform: Platform, source: str) -> str:
-    """archlock-repro/<platform>:<report|lock>-<report sha256 prefix>: one image per report and source."""
+    """archlock-repro/<platform>:<report|lock>-<sha256 prefix>: one image per report and source."""
     return f"{IMAGE_NAME}/{platform.name}:{source}-{report_sha[:12]}"
 
 

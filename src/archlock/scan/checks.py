@@ -116,7 +116,9 @@ def _nccl(node: ast.Call, ctx: Context) -> list[Hit]:
     backend = next((kw.value for kw in node.keywords if kw.arg == "backend"), None)
     backend = backend or (node.args[0] if node.args else None)
     text = backend.value if isinstance(backend, ast.Constant) else None
-    if not isinstance(text, str) or "nccl" not in text.lower() or "gloo" in text.lower():
+    if backend is None or not isinstance(text, str) or "nccl" not in text.lower():
+        return []
+    if "gloo" in text.lower():
         return []
     message = f"`init_process_group` gets the literal backend {text!r}, which needs CUDA"
     return [("AL103", backend, message)]
@@ -217,7 +219,7 @@ def _x86_tests(test: ast.AST, info: ModuleInfo) -> list[tuple[ast.AST, bool]]:
     """The x86-only comparisons in a test, each with whether it holds when the test holds."""
     negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
     found = []
-    for node in ast.walk(test.operand if negated else test):
+    for node in ast.walk(test.operand if isinstance(test, ast.UnaryOp) and negated else test):
         is_flag = isinstance(node, ast.Name) and node.id in info.x86_flags
         if is_flag or is_x86_test(node, info.names, info.machine_vars):
             found.append((node, leaf_positive(node) != negated))

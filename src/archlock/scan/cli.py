@@ -15,7 +15,7 @@ from archlock.scan.output import RENDERERS, render_rules, summary_line
 DEFAULT_FAIL_ON = "warning"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "scan",
         help="find code that will not run on MPS, CPU-only or arm64 machines",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from archlock.scan import checks
+from archlock.scan import checks, names
 from archlock.scan.checks import Context, Hit
 from archlock.scan.guards import (
     Fact,
@@ -189,7 +189,7 @@ class Visitor(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign | ast.AnnAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for name in filter(None, map(checks.identifier, targets)):
+        for name in filter(None, map(names.identifier, targets)):
             value = node.value
             self.hits += checks.device_value(name, value, value or node, self.ctx, sep=" = ")
         self.generic_visit(node)

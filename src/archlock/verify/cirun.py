@@ -110,7 +110,7 @@ def run_plan(project: Any, steps: list[Step]) -> list[str]:
     return failed
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "ci", help="run CI's graph here: render check, build, verify every image, matrix gate"
     )

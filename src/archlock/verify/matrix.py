@@ -444,7 +444,7 @@ def template() -> jinja2.Template:
 
 def render_html(columns: list[Column], rows: list[Row]) -> str:
     header = html.escape(f"{GENERATED_MARK} - do not edit by hand. Regenerate with: {COMMAND}")
-    note = tolerance_note(reference_key(rows, columns))
+    note = tolerance_note(reference_key(rows, columns)).replace("`", "")  # Markdown's quotes
     return template().render(header=header, columns=columns, rows=rows, facts=FACT_ROWS, note=note)
 
 
@@ -461,7 +461,7 @@ def stale(files: dict[Path, str]) -> list[str]:
     ]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "matrix", help="combine verify results into a feature x env matrix (Markdown + HTML)"
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.core import proc, settings
-from archlock.errors import ConfigError
+from archlock.errors import ConfigError, ToolMissingError
 
 TAIL_LINES = 20
 DOCKER_FIX = "install Docker to verify images"
@@ -88,7 +88,7 @@ def host_command(python: Path, command: str, root: Path, timeout: float) -> proc
     env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
     env["VIRTUAL_ENV"] = str(python.parent.parent)
     env.pop("PYTHONHOME", None)
-    fix = f"{shlex.split(command)[0]} is not in the env: lock it or correct {WHERE} run"
+    fix = f"add {shlex.split(command)[0]} to what the env locks, or correct {WHERE} run"
     return proc.run(shlex.split(command), timeout=timeout, cwd=root, env=env, missing_fix=fix)
 
 
@@ -147,9 +147,18 @@ def judge(command: str, result: proc.Result, run: RunSettings) -> dict[str, Any]
 
 def run_checks(run: RunSettings, root: Path, target: Any) -> dict[str, dict[str, Any]]:
     """`run_1`, `run_2`, ...: one check per configured command, in order."""
-    checks = {}
+    checks: dict[str, dict[str, Any]] = {}
     for number, command in enumerate(run.commands, 1):
-        result = run_one(target, command, root, run.timeout)
+        try:
+            result = run_one(target, command, root, run.timeout)
+        except ToolMissingError as exc:  # a command the env does not have: this env fails
+            checks[f"run_{number}"] = {
+                "status": "fail",
+                "why": exc.message,
+                "fix": exc.fix,
+                "command": command,
+            }
+            continue
         checks[f"run_{number}"] = judge(command, result, run)
     return checks
 

@@ -426,7 +426,7 @@ def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
 
 def check_packages(findings: Findings, ctx: Context) -> Check:
     missing, wrong = first(findings, "packages-missing"), first(findings, "packages-different")
-    extra = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
+    extra: list[str] = next((f.data["names"] for f in findings if f.kind == "packages-extra"), [])
     if missing or wrong:
         parts = [f"missing {', '.join(missing.data['names'][:5])}"] if missing else []
         parts += [f"different {', '.join(wrong.data['names'][:5])}"] if wrong else []
@@ -827,8 +827,9 @@ def image_digest(ref: str, info: dict[str, Any]) -> str | None:
         return ref
     repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
     digests = info.get("RepoDigests") or []
-    mine = [d for d in digests if d.split("@", 1)[0] == repo]
-    return (mine or digests or [None])[0]
+    known = [str(d) for d in digests]
+    mine = [d for d in known if d.split("@", 1)[0] == repo]
+    return (mine or known)[0] if known else None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-
 from archlock.inenv import probe
+
+pytestmark = pytest.mark.integration  # real venvs (uv) and real processes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 _spec = importlib.util.spec_from_file_location("envmaker", FIXTURES / "reports" / "envmaker.py")
@@ -26,7 +27,8 @@ _spec.loader.exec_module(em)  # type: ignore[union-attr]
 
 TINY = {"tinydep/__init__.py": "VALUE = 1\n"}
 RAISING_TORCH = {
-    "torch/__init__.py": "raise OSError('libtorch_cpu.so: cannot open shared object file: No such file or directory')\n"
+    "torch/__init__.py": "raise OSError('libtorch_cpu.so: cannot open shared object file: "
+    "No such file or directory')\n"
 }
 
 

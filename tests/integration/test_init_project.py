@@ -1,0 +1,165 @@
+"""A project nobody here wrote, end to end: init -> lock -> render -> build -> verify -> matrix.
+
+The fixture is requirements-only (torch pinned as the repository pins it, so the uv cache and
+wheels are shared with the repository's own image builds; numpy; setuptools; a tiny train.py
+printing `loss X`). `archlock init --run ... --metric ...` writes its env specs and settings and
+locks and renders; the user then opts the amd64 image into a compiler (`image.toolchain: true`).
+Both images are built (local debootstrap bases, bytecode compilation off to keep the arm64
+build short under QEMU), verified with the project's own run in each, and the matrix holds the
+run's final loss to one number across both architectures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archlock.build import build
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "projects" / "train-requirements"
+RUN = "python train.py --steps 5"
+METRIC = r"loss ([0-9.]+)"
+TAG = "it"
+ENVS = {"linux-amd64-cuda": "amd64", "linux-arm64-cpu": "arm64"}
+
+
+def archlock(root: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ARCHLOCK_")}
+    return subprocess.run(
+        [sys.executable, "-m", "archlock", "--project", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=clean,
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def infra() -> dict[str, str]:
+    if os.geteuid() != 0:
+        pytest.skip(
+            "host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)"
+        )
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "local-infra.sh"), "--print-env"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("init") / "trainer"
+    shutil.copytree(FIXTURE, root)
+    out = ok(archlock(root, "init", "--run", RUN, "--metric", METRIC))
+    assert "archlock init: render:" in out
+    assert sorted(p.name for p in (root / "envs" / "locks").glob("*.txt")) == sorted(
+        f"{name}.txt" for name in (*ENVS, "macos-arm64")
+    )
+    spec = root / "envs" / "linux-amd64-cuda.yaml"
+    spec.write_text(spec.read_text() + "  toolchain: true\n")  # `image:` is the spec's last section
+    ok(archlock(root, "render"))
+    assert "gcc g++ libc6-dev" in (root / "docker" / "linux-amd64-cuda.Dockerfile").read_text()
+    second = ok(archlock(root, "init", "--run", RUN, "--metric", METRIC))  # idempotent, edits kept
+    assert "kept          envs/linux-amd64-cuda.yaml" in second
+    ok(archlock(root, "render", "--check"))
+    return root
+
+
+def ca_bundle() -> Path | None:
+    for value in (
+        os.environ.get(build.CA_ENV),
+        os.environ.get("SSL_CERT_FILE"),
+        "/etc/ssl/certs/ca-certificates.crt",
+    ):
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+@pytest.fixture(scope="module")
+def images(project: Path, infra: dict[str, str]):
+    bases = tuple(
+        f"{env}*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE_' + arch.upper()]}"
+        for env, arch in ENVS.items()
+    )
+    options = build.BuildOptions(
+        project=project,
+        network="host",
+        ca_bundle=ca_bundle(),
+        quiet=True,
+        sets=bases,
+        env={"UV_IMAGE": infra["ARCHLOCK_UV_IMAGE"], "TAG": TAG, "COMPILE_BYTECODE": "0"},
+        force_fallback=True,  # one platform per `docker build`, with host networking on any engine
+    )
+    report = build.build(options)
+    tags = {env: f"trainer:{TAG}-{env}" for env in ENVS}
+    assert {t for image in report.images for t in image.tags} >= set(tags.values()), report.notes
+    yield tags
+    subprocess.run(
+        ["docker", "image", "rm", *tags.values()], capture_output=True, timeout=300, check=False
+    )
+
+
+def test_toolchain_costs_about_400_mb(images: dict[str, str]) -> None:
+    history = subprocess.run(
+        [
+            "docker",
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.Size}}\t{{.CreatedBy}}",
+            images["linux-amd64-cuda"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    layer = next(line for line in history.splitlines() if "gcc g++ libc6-dev" in line)
+    size = layer.split("\t")[0]
+    print(f"toolchain layer: {size}")
+    assert size.endswith("MB") and 250 < float(size[:-2]) < 600, layer
+
+
+def test_verify_runs_the_projects_own_command_in_both_images_and_matrix_agrees(
+    project: Path, images: dict[str, str]
+) -> None:
+    results = {}
+    for env, tag in images.items():
+        out = project / "results" / f"{env}-image.json"
+        done = archlock(project, "verify", "--image", tag, "--output", str(out))
+        results[env] = json.loads(out.read_text())
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    for env, result in results.items():
+        run = result["checks"]["run_1"]
+        assert (run["status"], run["command"], run["exit"]) == ("pass", RUN, 0), run
+        assert run["tail"].splitlines()[-1].startswith("step 5 loss ") and run["duration"] > 0
+        assert run["metric"] == float(run["tail"].split()[-1])
+    compile_check = results["linux-amd64-cuda"]["checks"]["compile"]
+    assert compile_check["status"] == "pass", compile_check  # the toolchain made it run
+    out = ok(archlock(project, "matrix"))
+    assert f"| run: {RUN} | pass (exit 0," in out
+    assert f"| same metric as other envs: {RUN} | reference (" in out
+    matrix = (project / "results" / "matrix.md").read_text()
+    row = next(line for line in matrix.splitlines() if line.startswith("| same metric"))
+    assert "| pass (" in row, row
