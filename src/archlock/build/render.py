@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from archlock.core import docker as du
 from archlock.core import settings
@@ -75,7 +76,10 @@ class ImageTarget:
         if self.extra_index_url is not None:
             du.check(self.extra_index_url, du.URL_RE, f"{where} torch index", "an http(s) URL without quotes or spaces")
         if self.deps_on_build_platform and len(self.platforms) != 1:
-            raise ConfigError(f"{where}: a build-platform dependency stage needs exactly one platform", fix="one platform per env")
+            raise ConfigError(
+                f"{where}: a build-platform dependency stage needs exactly one platform",
+                fix="one platform per env",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +140,10 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
             raise ConfigError(f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base")
         target = _target(project, settings, spec, platform, lock)
         if target.emulated_because:
-            notes.append(f"{spec.name}: dependency stage runs on {platform} (emulated elsewhere): {target.emulated_because}")
+            notes.append(
+                f"{spec.name}: dependency stage runs on {platform} (emulated elsewhere): "
+                f"{target.emulated_because}"
+            )
         targets.append(target)
     return targets, notes
 
@@ -168,19 +175,28 @@ def uv_platform_of(docker_platform: str) -> str:
     for row in PLATFORMS.values():
         if row.docker_platform == docker_platform:
             return row.uv_python_platform
-    raise ConfigError(f"no platform row for {docker_platform}", fix="use a platform of archlock.core.platforms")
+    raise ConfigError(
+        f"no platform row for {docker_platform}", fix="use a platform of archlock.core.platforms"
+    )
 
 
 def targets_without_wheels(pylock: Path, platform: Platform) -> str:
     """Why the env's dependencies cannot be installed from the build platform ("" if they can):
     every locked package needs a wheel for the target (an sdist would build for the wrong CPU)."""
     if not pylock.is_file():
-        return f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels is unknown"
+        return (
+            f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels"
+            " is unknown"
+        )
     try:
         packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
-    lacking = [str(p.get("name")) for p in packages if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))]
+    lacking = [
+        str(p.get("name"))
+        for p in packages
+        if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))
+    ]
     if not lacking:
         return ""
     return f"no {platform.docker_platform} wheel for {', '.join(sorted(lacking))}"
@@ -188,13 +204,16 @@ def targets_without_wheels(pylock: Path, platform: Platform) -> str:
 
 def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
     """A wheel installs on the target if one of its platform tags is `any` or a Linux tag of the
-    target's machine (PEP 427: the file name ends in -{python}-{abi}-{platform}.whl)."""
+    target's machine."""
     name = str(wheel.get("name") or wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
-    parts = name.removesuffix(".whl").split("-")
-    if not name.endswith(".whl") or len(parts) < 5:
+    try:
+        tags = parse_wheel_filename(name)[3]
+    except InvalidWheelFilename:
         return False
-    tags = parts[-1].split(".")
-    return any(tag == "any" or (tag.endswith("_" + platform.machine) and "linux" in tag) for tag in tags)
+    machine = "_" + platform.machine
+    return any(
+        t.platform == "any" or ("linux" in t.platform and t.platform.endswith(machine)) for t in tags
+    )
 
 
 def _is_package(project: Any) -> bool:
@@ -289,7 +308,8 @@ def render_files(
 
 def dockerfile_text(target: ImageTarget, uv_image: str, image_name: str) -> str:
     """One env's Dockerfile alone (benchmarks render variants of it)."""
-    return _render(environment(), "Dockerfile.j2", {"uv_image": uv_image, "image_name": image_name}, t=target)
+    context = {"uv_image": uv_image, "image_name": image_name}
+    return _render(environment(), "Dockerfile.j2", context, t=target)
 
 
 def _render(env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any) -> str:
