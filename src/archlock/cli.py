@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in VERB_MODULES:
         importlib.import_module(name).register(sub)
     for verb_parser in sub.choices.values():  # `archlock lock --project P` works too
-        verb_parser.add_argument("--project", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        verb_parser.add_argument(
+            "--project", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

@@ -23,8 +23,12 @@ RANDOM = random.Random(SEED)
 
 def start(project: Path, tmp: Path, *argv: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TMPDIR": str(tmp)}
-    return subprocess.Popen([sys.executable, "-m", "archlock", "--project", str(project), *argv],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "archlock", "--project", str(project), *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(project: Path, tmp: Path, *argv: str) -> float:
@@ -103,7 +107,9 @@ def test_render_files_are_old_or_complete(repo: Path, tmp_path: Path, sig: signa
         source = repo / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, base / name)
     pyproject = base / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + '\n[tool.archlock.render]\nimage = "team/renamed"\n')
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.archlock.render]\nimage = "team/renamed"\n'
+    )
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     before = rendered(base)
@@ -119,7 +125,9 @@ def test_render_files_are_old_or_complete(repo: Path, tmp_path: Path, sig: signa
         interrupted(work, scratch, sig, delay, "render")
         now = rendered(work)
         for name, text in now.items():
-            assert text in (before.get(name), after.get(name)), f"seed {SEED}, delay {delay:.2f}: {name}"
+            assert text in (before.get(name), after.get(name)), (
+                f"seed {SEED}, delay {delay:.2f}: {name}"
+            )
         finish(work, scratch, "render")
         assert rendered(work) == after
         assert not [p for p in work.rglob("*") if p.name.endswith(".archlock-tmp")]

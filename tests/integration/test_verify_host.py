@@ -120,7 +120,9 @@ def test_planted_foreign_arch_object_is_named(
         f"native_binaries: 1 compiled file(s) in site-packages are not {native}: archlock_planted/_evil.so ({name})"
         in done.stderr
     )
-    assert "(fix: re-sync the venv from the lock: archlock verify --env" in done.stderr
+    # a re-sync keeps a package at its locked version as it is: the fix recreates the venv
+    fix = "(fix: reinstall archlock_planted from the lock with a native interpreter (remove"
+    assert fix in done.stderr and f"then archlock verify --env {result['env']} --venv " in done.stderr
 
 
 @pytest.mark.integration

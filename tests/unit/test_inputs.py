@@ -116,7 +116,9 @@ def test_writes_refuse_folders_before_writing_anything(tmp_path: Path) -> None:
     assert not first.exists()
 
 
-@pytest.mark.parametrize("name, says", [("out", "is a folder"), ("file/below.json", "is not a folder")])
+@pytest.mark.parametrize(
+    "name, says", [("out", "is a folder"), ("file/below.json", "is not a folder")]
+)
 def test_output_file_names_the_option(tmp_path: Path, name: str, says: str) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "file").write_text("")
@@ -125,7 +127,9 @@ def test_output_file_names_the_option(tmp_path: Path, name: str, says: str) -> N
     assert fsutil.output_file(tmp_path / "new" / "dir" / "r.json", "--output")
 
 
-def test_temp_dir_sweeps_folders_of_dead_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_temp_dir_sweeps_folders_of_dead_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(fsutil.tempfile, "tempdir", None)
     left = tmp_path / f"archlock-{2**22 + 7}-universal-x"
@@ -145,5 +149,3 @@ def test_counts_refuse_negatives_and_non_numbers(text: str) -> None:
 def test_time_limits_are_positive_and_finite(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         cliargs.seconds(text)
-
-

@@ -66,7 +66,9 @@ def _prepare(path: Path) -> None:
         raise _unwritable(path, exc) from None
 
 
-TEMP_SUFFIX = ".archlock-tmp"  # a temp file a killed run left behind ends so; the next run removes it
+TEMP_SUFFIX = (
+    ".archlock-tmp"  # a temp file a killed run left behind ends so; the next run removes it
+)
 
 
 def _fill(fd: int, raw: bytes, path: Path) -> None:
@@ -123,7 +125,9 @@ def atomic_write_many(files: Mapping[Path, str | bytes]) -> None:
     try:
         for path, text in files.items():
             try:
-                fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+                fd, tmp = tempfile.mkstemp(
+                    prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent
+                )
                 staged.append((tmp, path))
                 _fill(fd, text.encode("utf-8") if isinstance(text, str) else text, path)
             except OSError as exc:
@@ -155,12 +159,16 @@ def read_input(path: Path, *, what: str = "file", fix: str = "", limit: int = IN
         ) from None
 
 
-def read_input_bytes(path: Path, *, what: str = "file", fix: str = "", limit: int = INPUT_LIMIT) -> bytes:
+def read_input_bytes(
+    path: Path, *, what: str = "file", fix: str = "", limit: int = INPUT_LIMIT
+) -> bytes:
     """`read_input` without decoding."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {_why(exc)}", fix=fix or "check the path") from None
+        raise ConfigError(
+            f"{path}: cannot read {what}: {_why(exc)}", fix=fix or "check the path"
+        ) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -180,10 +188,14 @@ def read_input_bytes(path: Path, *, what: str = "file", fix: str = "", limit: in
             chunks.append(chunk)
             total += len(chunk)
         if total > limit:
-            raise ConfigError(f"{path}: {what} is over the {limit}-byte limit", fix=fix or "name the right file")
+            raise ConfigError(
+                f"{path}: {what} is over the {limit}-byte limit", fix=fix or "name the right file"
+            )
         return b"".join(chunks)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {_why(exc)}", fix=fix or "check the path") from None
+        raise ConfigError(
+            f"{path}: cannot read {what}: {_why(exc)}", fix=fix or "check the path"
+        ) from None
     finally:
         os.close(fd)
 
@@ -232,8 +244,13 @@ def output_file(path: Path, flag: str) -> Path:
     for parent in path.absolute().parents:
         if os.path.lexists(parent):
             if not parent.is_dir():
-                raise ConfigError(f"{flag} {path}: {parent} is not a folder", fix=f"give {flag} a path under a folder")
+                raise ConfigError(
+                    f"{flag} {path}: {parent} is not a folder",
+                    fix=f"give {flag} a path under a folder",
+                )
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise ConfigError(f"{flag} {path}: cannot write in {parent}", fix=f"give {flag} a writable path")
+                raise ConfigError(
+                    f"{flag} {path}: cannot write in {parent}", fix=f"give {flag} a writable path"
+                )
             break
     return path

@@ -123,7 +123,7 @@ def device_note(result: dict[str, Any], ci: CiSettings | None) -> str | None:
     if ci is not None and not ci.labels(result["env"]):
         example = LABELS_EXAMPLE.get(accelerator or "", '["self-hosted"]')
         note += (
-            f" No runner labels for {result['env']} in [tool.archlock.ci] runners, so this job"
-            f" ran on a hosted runner; to run it, add {result['env']} = {example}."
+            f" [tool.archlock.ci] runners names no runner for {result['env']}, so CI verifies it"
+            f" on a hosted runner without one; to run it, add {result['env']} = {example}."
         )
     return note

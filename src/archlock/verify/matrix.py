@@ -23,6 +23,7 @@ import argparse
 import html
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("no Rosetta / emulation surprise", "emulation"),
 )
 # What a passing cell shows next to "pass", from the suite's facts for that check.
-SUITE_FACTS = {
+SUITE_FACTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "sdpa": lambda raw: raw.get("kernel"),
     "compile": lambda raw: raw.get("backend"),
     "autocast": lambda raw: raw.get("dtype"),
@@ -151,7 +152,8 @@ def _value(data: Any, dotted: str) -> Any:
 
 def _expect(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
     if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-        names = "a number" if types == NUMBER else {str: "a string", dict: "an object"}[types[0]]
+        words: dict[type, str] = {str: "a string", dict: "an object"}
+        names = "a number" if types == NUMBER else words[types[0]]
         raise ConfigError(f"{path}: {key}: expected {names}, found {type(value).__name__}", fix=REDO)
 
 

@@ -728,7 +728,8 @@ def reinstall_hint(env: Any, target: Any, venv: Path | None) -> str:
     if target.mode == "image":
         return resync_hint(env, target, venv)
     where = venv or Path(".archlock") / "venvs" / env.name
-    return f"remove {where}, then archlock verify --env {env.name} recreates it from the lock"
+    again = f"archlock verify --env {env.name}" + (f" --venv {venv}" if venv else "")
+    return f"remove {where}, then {again} recreates it from the lock"
 
 
 def verify_target(
