@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from archlock.core.project import Project
@@ -78,7 +79,7 @@ def bench_lock(project: Project, warm_runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="archlock-bench-") as tmp:
         root = Path(tmp)
         warm_cache = root / "warm-cache"
-        sides = {
+        sides: dict[str, Callable[[Path], list[Stage]]] = {
             "archlock": archlock_commands,
             "uv": lambda c: raw_uv_commands(project, c, parallel=False),
             "uv_parallel": lambda c: raw_uv_commands(project, c, parallel=True),

@@ -226,7 +226,7 @@ def _image_index_url(project: Any, spec: Any) -> str | None:
     if spec.torch_index is None:
         return None
     index = project.index(spec.torch_index, spec)
-    url = index.canonical or index.url
+    url: str = index.canonical or index.url
     if index.is_flat_folder and not index.canonical:
         raise ConfigError(
             f"{spec.path}: torch.index {spec.torch_index!r} points at a local folder, which an image build cannot read",
