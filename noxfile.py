@@ -151,7 +151,7 @@ def render_check(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the images of docker/docker-bake.hcl (buildx bake, else a BuildKit fallback)."""
+    """Build the rendered images (buildx, else an announced BuildKit fallback); `-- --push`."""
     _archlock(session, "build")
 
 

@@ -4,9 +4,13 @@
 # Build from the project root: `archlock build --env linux-arm64-cpu` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-arm64-cpu`.
 #
-# Stages: `uv` (the uv binary), `deps` (base + one layer: a venv synced from the env's hashed lock,
-# so a source-only change never reinstalls torch), `runtime` (deps + the source; uv, the lock and the
-# package cache are only ever mounted, never stored; runs as the unprivileged user `app`, uid 10001).
+# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock), `runtime` (the base,
+# the venv copied in as one layer, then the source; uv, the lock and the package cache are only
+# ever mounted, never stored; runs as the unprivileged user `app`, uid 10001).
+# `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
+# target platform (linux/arm64) with --python-platform, and the same-minor Python of the same
+# base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
+# another architecture, only the step that links the venv to the image's interpreter is emulated.
 #
 # Build settings (docker/docker-bake.hcl sets them):
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
@@ -20,16 +24,15 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
 FROM ${UV_IMAGE} AS uv
+FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 
-FROM ${BASE_IMAGE} AS deps
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
-# uv and the lock are bind-mounted, never copied: this stage adds exactly one layer, the venv, and
-# the next stage builds on it instead of copying gigabytes of CUDA libraries a second time.
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
 RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt \
-    --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
     if ! echo "8d6870392f23647202aafeb0b0287081d551186fe49df1a20a915380dcbdf66b  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
@@ -38,10 +41,16 @@ RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock
     && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
     && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
     && uv venv --python 3.11 /opt/venv \
-    && uv pip sync --python /opt/venv/bin/python --require-hashes /tmp/archlock/requirements.txt
+    && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/requirements.txt
 
-FROM deps AS runtime
-RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
+FROM ${BASE_IMAGE} AS runtime
+COPY --from=deps /opt/venv /opt/venv
+# Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
+# and add the unprivileged user.
+RUN python3.11 -m venv --upgrade --without-pip /opt/venv \
+    && useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1

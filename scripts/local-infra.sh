@@ -3,23 +3,46 @@
 #
 # The one place archlock's tests and CI set up their machine. Idempotent: every step first checks
 # whether its result already exists, so a second run takes seconds. It:
-#   1. installs Debian's docker.io, qemu-user-static, binfmt-support, debootstrap, docker-registry
-#      (only those missing);
-#   2. starts dockerd (--iptables=false) unless `docker info` already answers; never a second one;
-#   3. enables binfmt for qemu-aarch64 so linux/arm64 runs by emulation;
-#   4. builds base images archlock/debian-bookworm:{amd64,arm64} from debootstrap root filesystems
+#   1. installs Debian's docker.io, debootstrap, docker-registry (only those missing);
+#   2. installs buildx and a current QEMU from Debian's newer suites, pinned by version, through a
+#      private apt configuration (its own sources file, lists and cache under $INFRA_DIR/apt):
+#      the system's apt sources are never changed and nothing is installed through dpkg;
+#   3. registers that QEMU for linux/arm64 in binfmt_misc with the F flag (in place of bookworm's);
+#   4. lets the engine's BuildKit grant the `network.host` entitlement (daemon.json), then starts
+#      dockerd (--iptables=false) unless `docker info` already answers; never a second one;
+#   5. builds base images archlock/debian-bookworm:{amd64,arm64} from debootstrap root filesystems
 #      (FROM scratch + ADD rootfs.tar, built with --platform: `docker import` mislabels arm64);
-#   5. starts a registry on 127.0.0.1:5000 (BuildKit and buildx read bases from a registry);
-#   6. makes a uv image per arch from PyPI's `uv` wheels (the same layout as upstream's uv image:
+#   6. starts a registry on 127.0.0.1:5000 (BuildKit and buildx read bases from a registry);
+#   7. makes a uv image per arch from PyPI's `uv` wheels (the same layout as upstream's uv image:
 #      /uv and /uvx in an empty image);
-#   7. pushes bases and uv as manifest lists, and prints the references to build with
+#   8. pushes bases and uv as manifest lists, and prints the references to build with
 #      (ARCHLOCK_BASE_IMAGE: the multi-arch base list; ARCHLOCK_BASE_IMAGE_<ARCH>: the local
 #      per-arch tags; ARCHLOCK_UV_IMAGE; ARCHLOCK_REGISTRY).
+#
+# Facts this relies on (measured on Debian 12, x86_64, docker.io 20.10 engine):
+# - bookworm has no buildx. sid's docker-buildx 0.29.1 needs only libc6 >= 2.34 and runs with
+#   bookworm's engine (driver `docker`, BuildKit 0.8: linux/amd64 and linux/arm64 by binfmt);
+#   trixie's 0.13.1 rejects `network` in bake files. The plugin is one static file; the docker
+#   CLIs (Debian's 20.10 and Docker's 28) both search /usr/local/libexec/docker/cli-plugins.
+# - bookworm's qemu-user-static 7.2 kills `import torch` >= 2.12 on linux/arm64 with SIGSEGV;
+#   trixie's qemu-user 10.0 ships a static qemu-aarch64 that runs it. The F flag makes the kernel
+#   open the interpreter at registration, so it works inside containers and chroots.
+# - The docker driver builds one platform per image and cannot push a manifest list or attach
+#   SBOM/provenance attestations (that needs the containerd image store or a docker-container
+#   builder, whose BuildKit image comes from Docker Hub): `archlock build` says so and assembles
+#   the list with `docker buildx imagetools create`.
+# - BuildKit runs `--network host` steps only with the `network.host` entitlement, which the
+#   client asks for (`--allow network.host`) and the daemon must grant: daemon.json
+#   {"builder": {"Entitlements": {"network-host": true}}}. Engine 20.10 grants it by default;
+#   the setting makes that explicit for engines that do not. With --iptables=false the bridge has
+#   no outbound access, so builds that reach a package index need host networking.
 #
 # Usage: scripts/local-infra.sh [--print-env]
 #   --print-env   only print the KEY=VALUE lines (for `eval` or a dotenv file) at the end
 # Settings (environment): ARCHLOCK_INFRA_DIR (state and logs), UV_VERSION, DEBIAN_SUITE,
-#   DEBIAN_MIRROR (debootstrap's default when empty), REGISTRY_ADDR, PYTHON (for `pip download`).
+#   DEBIAN_MIRROR (debootstrap's default when empty), DEBIAN_NEWER_MIRROR (default: the Debian
+#   mirror of the system's own apt sources), BUILDX_DEB, QEMU_DEB (package=version pins),
+#   REGISTRY_ADDR, PYTHON (for `pip download`).
 set -euo pipefail
 
 INFRA_DIR="${ARCHLOCK_INFRA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/archlock/infra}"
@@ -28,6 +51,12 @@ DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-}"
 REGISTRY_ADDR="${REGISTRY_ADDR:-127.0.0.1:5000}"
 PYTHON="${PYTHON:-python3}"
+DEBIAN_NEWER_MIRROR="${DEBIAN_NEWER_MIRROR:-}"
+BUILDX_DEB="${BUILDX_DEB:-docker-buildx=0.29.1+ds1-4}" # from sid
+QEMU_DEB="${QEMU_DEB:-qemu-user=1:10.0.13+ds-0+deb13u1}" # from trixie
+PLUGIN_DIR=/usr/local/libexec/docker/cli-plugins
+QEMU_BIN=/usr/local/bin/qemu-aarch64-static # registered by path; F: the kernel opens it once
+DAEMON_JSON=/etc/docker/daemon.json
 DOCKER="/usr/bin/docker" # Debian's client: BuildKit built in (the buildx plugin may be missing)
 ARCHES=(amd64 arm64)
 BASE_NAME="archlock/debian-${DEBIAN_SUITE}"
@@ -43,7 +72,7 @@ need_root() {
 }
 
 install_packages() {
-  local wanted=(docker.io qemu-user-static binfmt-support debootstrap docker-registry python3-pip)
+  local wanted=(docker.io debootstrap docker-registry python3-pip)
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -67,14 +96,122 @@ start_dockerd() {
   die "dockerd did not answer in 30 s; see $INFRA_DIR/dockerd.log"
 }
 
-enable_binfmt() {
-  local dir=/proc/sys/fs/binfmt_misc
-  [[ -e $dir/register ]] || mount -t binfmt_misc binfmt_misc "$dir"
-  if ! grep -q '^enabled' "$dir/qemu-aarch64" 2>/dev/null; then
-    update-binfmts --enable qemu-aarch64
+# -- newer Debian packages, never through the system's sources --------------------------------
+newer_mirror() { # the Debian mirror the system already uses (DEBIAN_NEWER_MIRROR overrides)
+  if [[ -n $DEBIAN_NEWER_MIRROR ]]; then echo "$DEBIAN_NEWER_MIRROR"; return; fi
+  local codename uri
+  codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release)
+  # shellcheck disable=SC2016  # apt expands $(REPO_URI), not the shell
+  uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null \
+    | awk -v c="$codename" '$2 == c && $1 !~ /security/ {print $1; exit}')
+  [[ -n $uri ]] || die "no Debian mirror in the system's apt sources; set DEBIAN_NEWER_MIRROR=URL"
+  echo "$uri"
+}
+
+newer_apt() { # args... -> apt-get with a private sources file, lists and cache
+  local dir="$INFRA_DIR/apt"
+  apt-get -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" "$@"
+}
+
+newer_update() { # once: trixie + sid package lists under $INFRA_DIR/apt
+  local dir="$INFRA_DIR/apt" mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [[ -e $dir/updated ]] && return
+  mirror=$(newer_mirror)
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$mirror" trixie "$keyring" "$mirror" sid \
+    >"$dir/sources.list"
+  newer_apt update -qq >"$dir/update.log" 2>&1 \
+    || die "apt update of Debian's newer suites failed; see $dir/update.log"
+  touch "$dir/updated"
+}
+
+fetch_deb() { # package=version -> path of its unpacked tree (dpkg-deb -x, no dpkg database)
+  local pin=$1 dir="$INFRA_DIR/apt"
+  local tree="$dir/tree-${pin//[:=]/_}"
+  if [[ ! -e $tree/.done ]]; then
+    newer_update
+    rm -rf "$dir/debs" "$tree" && mkdir -p "$dir/debs" "$tree"
+    # apt's sandbox user cannot write into root's cache folder: download as root, quietly
+    (cd "$dir/debs" && newer_apt -o APT::Sandbox::User=root download "$pin" >"$dir/download.log" 2>&1) \
+      || die "apt-get download $pin failed (gone from Debian's newer suites? set BUILDX_DEB or QEMU_DEB); see $dir/download.log"
+    dpkg-deb -x "$dir"/debs/*.deb "$tree"
+    touch "$tree/.done"
   fi
-  grep -q '^flags:.*F' "$dir/qemu-aarch64" || die "qemu-aarch64 binfmt lacks the F flag"
-  log "binfmt qemu-aarch64 enabled"
+  echo "$tree"
+}
+
+install_buildx() {
+  local want=${BUILDX_DEB#*=} tree
+  if "$DOCKER" buildx version 2>/dev/null | grep -qF " $want"; then log "buildx $want present"; return; fi
+  tree=$(fetch_deb "$BUILDX_DEB")
+  install -D -m 0755 "$tree/usr/libexec/docker/cli-plugins/docker-buildx" "$PLUGIN_DIR/docker-buildx"
+  "$DOCKER" buildx version | grep -qF " $want" || die "docker buildx does not answer with $want"
+  log "installed buildx $want into $PLUGIN_DIR"
+}
+
+install_qemu() {
+  local want=${QEMU_DEB#*=} tree
+  want=${want#*:} && want=${want%%+*} # 1:10.0.13+ds-0+deb13u1 -> 10.0.13
+  if "$QEMU_BIN" --version 2>/dev/null | grep -qF "version $want"; then
+    log "qemu-aarch64 $want present"; return
+  fi
+  tree=$(fetch_deb "$QEMU_DEB")
+  install -m 0755 "$tree/usr/bin/qemu-aarch64" "$QEMU_BIN.part" && mv "$QEMU_BIN.part" "$QEMU_BIN"
+  "$QEMU_BIN" --version | grep -qF "version $want" || die "$QEMU_BIN does not run"
+  log "installed qemu-aarch64 $want as $QEMU_BIN"
+}
+
+register_binfmt() { # our qemu-aarch64, F flag, in place of any other aarch64 entry
+  local dir=/proc/sys/fs/binfmt_misc magic mask tree
+  local entry="$dir/qemu-aarch64"
+  [[ -e $dir/register ]] || mount -t binfmt_misc binfmt_misc "$dir"
+  if grep -qx "interpreter $QEMU_BIN" "$entry" 2>/dev/null && grep -q '^flags:.*F' "$entry" \
+    && grep -qx enabled "$entry"; then
+    log "binfmt qemu-aarch64 -> $QEMU_BIN (F flag)"; return
+  fi
+  # binfmt-support (bookworm's qemu-user-static 7.2) puts its own entry back on `--enable`
+  if command -v update-binfmts >/dev/null; then update-binfmts --disable qemu-aarch64 >/dev/null 2>&1 || true; fi
+  if [[ -e $entry ]]; then echo -1 >"$entry"; fi
+  tree=$(fetch_deb "$QEMU_DEB") # the package's own magic and mask for aarch64 ELF files
+  IFS=: read -r _ _ _ _ magic mask _ <"$tree/usr/share/qemu/binfmt.d/qemu-aarch64.conf"
+  printf ':qemu-aarch64:M::%s:%s:%s:F' "$magic" "$mask" "$QEMU_BIN" >"$dir/register"
+  grep -qx "interpreter $QEMU_BIN" "$entry" || die "registering $QEMU_BIN in binfmt_misc failed"
+  log "binfmt qemu-aarch64 -> $QEMU_BIN (F flag), replacing the previous entry"
+}
+
+grant_network_host() { # daemon.json builder.Entitlements.network-host = true; prints "changed"
+  mkdir -p "$(dirname "$DAEMON_JSON")"
+  "$PYTHON" - "$DAEMON_JSON" <<'EOF' || die "cannot update $DAEMON_JSON (is it valid JSON?)"
+import json, os, sys
+path = sys.argv[1]
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+entitlements = config.setdefault("builder", {}).setdefault("Entitlements", {})
+if entitlements.get("network-host") is not True:
+    entitlements["network-host"] = True
+    with open(path + ".part", "w") as out:
+        json.dump(config, out, indent=2)
+    os.replace(path + ".part", path)
+    print("changed")
+EOF
+}
+
+network_host_allowed() { # does the running engine let a build step use --network host?
+  printf 'FROM %s\nRUN true\n' "$BASE_NAME:amd64" | "$DOCKER" buildx build -q --network host \
+    --allow network.host --platform linux/amd64 -o type=cacheonly - >/dev/null 2>"$INFRA_DIR/probe.log" \
+    || ! grep -q "entitlement" "$INFRA_DIR/probe.log"
+}
+
+restart_dockerd() { # only when the running engine refuses network.host; serialised with builds
+  local pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null) || die "dockerd refuses network.host and has no pid file"
+  log "restarting dockerd (pid $pid) so that it reads $DAEMON_JSON"
+  exec 9>/tmp/docker.lock
+  flock -w 900 9 || die "waited 15 min for /tmp/docker.lock; restart dockerd yourself"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  start_dockerd
+  exec 9>&-
 }
 
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
@@ -200,10 +337,16 @@ main() {
   need_root
   mkdir -p "$INFRA_DIR"
   install_packages
+  install_buildx
+  install_qemu
+  register_binfmt
+  local daemon_config
+  daemon_config=$(grant_network_host)
   start_dockerd
-  enable_binfmt
   start_registry
   build_bases
+  if [[ $daemon_config == changed ]] && ! network_host_allowed; then restart_dockerd; fi
+  network_host_allowed || die "the engine refuses --network host builds; see $INFRA_DIR/probe.log"
   local arch
   for arch in "${ARCHES[@]}"; do build_uv "$arch"; done
   push_list "$BASE_NAME" "$DEBIAN_SUITE" "%s"

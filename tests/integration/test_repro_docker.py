@@ -43,7 +43,7 @@ def uv_image() -> str:
 @pytest.fixture(scope="module")
 def docker() -> str:
     cli_path = docker_cli()
-    if not engine_running(cli_path):
+    if not engine_running():
         pytest.fail("the Docker engine is not running: run scripts/local-infra.sh")
     for image in (BASE_AMD64, BASE_ARM64, uv_image()):
         found = subprocess.run(

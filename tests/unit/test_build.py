@@ -1,198 +1,157 @@
-"""archlock build: the bake-file reader, --set, the fallback plan, and missing tools."""
+"""archlock build: the plan from render's data, --set, both command forms, and missing tools."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from archlock import cli
-
-from archlock.build import bakefile
-
-from archlock.build import build
+from archlock.build import build, plan, render
 from archlock.core import docker as du
 from archlock.errors import ConfigError, ToolMissingError
 
-BAKE = '''
-# comment
-// another
-/* block
-   comment */
-variable "REGISTRY" {
-  default = ""
-}
-variable "TAG" { default = "dev" }
-variable "FULL" {
-  default = "${REGISTRY}app:${TAG}"
-}
-variable "PUSHING" {
-  default = false
-}
-group "default" {
-  targets = ["a", "b"]
-}
-group "all" {
-  targets = ["default", "c"]
-}
-target "_common" {
-  context = "."
-  args = {
-    UV_IMAGE = "uv:1"
-    KEEP = "yes"
-  }
-}
-target "a" {
-  inherits = ["_common"]
-  dockerfile = "docker/a.Dockerfile"
-  platforms = ["linux/amd64"]
-  tags = ["${REGISTRY}app:${TAG}-a"]
-  args = {
-    UV_IMAGE = "uv:2"
-    "QUOTED" = "x\\"y"
-    LITERAL = "$${NOT_A_VAR}"
-  }
-}
-target "b" {
-  inherits = ["_common"]
-  dockerfile = "docker/b.Dockerfile"
-  platforms = ["linux/amd64", "linux/arm64"]
-  tags = ["${REGISTRY}app:${TAG}-b"]
-}
-target "c" {
-  inherits = ["b"]
-  attest = ["type=sbom"]
-  cache-to = ["type=registry,ref=x"]
-  no-cache = true
-}
-'''
-
-DOCKER = "/usr/bin/docker"
+SHA = "ab" * 32
 
 
-def load(env: dict[str, str] | None = None) -> bakefile.BakeFile:
-    return bakefile.parse(BAKE, Path("docker-bake.hcl"), env=env or {})
+def image(env: str, platform: str, **changes: object) -> render.ImageTarget:
+    values: dict[str, object] = {
+        "env": env,
+        "platforms": (platform,),
+        "python": "3.11",
+        "accelerator": "cpu",
+        "base_image": "debian:bookworm-slim",
+        "lock_path": f"envs/locks/{env}.txt",
+        "lock_sha256": SHA,
+        "install_project": True,
+        "runner": "ubuntu-24.04",
+    }
+    values.update(changes)
+    return render.ImageTarget(**values)  # type: ignore[arg-type]
 
 
-def options(**changes: object) -> build.BuildOptions:
-    return build.BuildOptions(project=Path("/proj"), **changes)  # type: ignore[arg-type]
+TARGETS = [
+    image("gpu", "linux/amd64"),
+    image("cpu", "linux/arm64"),
+    image("extra", "linux/amd64", opt_in=True),
+]
+VARS = plan.variables(render.RenderSettings(image_name="app"), {})
 
 
-# -- the reader ---------------------------------------------------------------------------------
-def test_reader_resolves_variables_inherits_and_groups() -> None:
-    bake = load()
-    assert bake.targets_of("all") == ["a", "b", "c"]
-    a = bake.target("a")
-    assert a.tags == ("app:dev-a",)
-    assert a.args == {"UV_IMAGE": "uv:2", "KEEP": "yes", "QUOTED": 'x"y', "LITERAL": "${NOT_A_VAR}"}
-    c = bake.target("c")
-    assert c.platforms == ("linux/amd64", "linux/arm64") and c.dockerfile == "docker/b.Dockerfile"
-    assert c.attest == ("type=sbom",) and c.no_cache is True
-    assert bake.variable("FULL") == "app:dev"
-    assert bake.variable("PUSHING") == "false"
+def test_variables_default_like_the_bake_file_and_yield_to_the_environment() -> None:
+    assert VARS == {
+        "REGISTRY": "",
+        "IMAGE": "app",
+        "TAG": "dev",
+        "UV_IMAGE": render.DEFAULT_UV_IMAGE,
+        "SOURCE_URL": "",
+        "REVISION": "",
+        "COMPILE_BYTECODE": "1",
+    }
+    env = plan.variables(
+        render.RenderSettings(image_name="app"),
+        {"REGISTRY": "127.0.0.1:5000/", "TAG": "t1", "PATH": "x"},
+    )
+    assert env["REGISTRY"] == "127.0.0.1:5000/" and env["TAG"] == "t1" and "PATH" not in env
 
 
-def test_environment_overrides_variables_like_bake() -> None:
-    bake = load({"REGISTRY": "127.0.0.1:5000/", "TAG": "t1"})
-    assert bake.target("a").tags == ("127.0.0.1:5000/app:t1-a",)
-    assert bake.variable("FULL") == "127.0.0.1:5000/app:t1"
+def test_plan_has_one_target_per_env_with_tags_args_and_the_manifest() -> None:
+    the_plan = plan.make_plan(TARGETS, {**VARS, "REGISTRY": "r:5000/"}, (), ())
+    assert [t.name for t in the_plan.targets] == ["gpu", "cpu", "extra"]
+    gpu = the_plan.targets[0]
+    assert gpu.dockerfile == "docker/gpu.Dockerfile" and gpu.platform == "linux/amd64"
+    assert gpu.tags == ("r:5000/app:dev-gpu",)
+    assert gpu.args == {
+        "BASE_IMAGE": "debian:bookworm-slim",
+        "UV_IMAGE": render.DEFAULT_UV_IMAGE,
+        "SOURCE_URL": "",
+        "REVISION": "",
+        "COMPILE_BYTECODE": "1",
+    }
+    assert the_plan.manifest == "r:5000/app:dev"
+    assert [t.in_manifest for t in the_plan.targets] == [
+        True,
+        True,
+        False,
+    ]  # opt-in: not in the list
+
+
+def test_targets_and_groups_select_envs() -> None:
+    assert plan.select(TARGETS, ("cpu",)) == ["cpu"]
+    assert plan.select(TARGETS, ("cpu-release", "gpu")) == ["cpu", "gpu"]
+    assert plan.select(TARGETS, ("multiarch",)) == ["gpu", "cpu"]
+    assert plan.select(TARGETS, ("release",)) == ["gpu", "cpu", "extra"]
+    with pytest.raises(ConfigError, match="'nope': no such env or group"):
+        plan.select(TARGETS, ("nope",))
+
+
+def test_sets_match_patterns_like_bake() -> None:
+    sets = ("*.args.UV_IMAGE=local/uv", "c*.tags=one,two", "gpu.tags=other", "cpu.no-cache=true")
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), sets).targets[0]
+    assert cpu.args["UV_IMAGE"] == "local/uv" and cpu.args["BASE_IMAGE"] == "debian:bookworm-slim"
+    assert cpu.tags == ("one", "two") and cpu.no_cache is True
+    assert plan.make_plan(TARGETS, VARS, ("cpu",), ("*.tags=",)).targets[0].tags == ()
 
 
 @pytest.mark.parametrize(
-    "text, message",
-    [
-        ('target "t" {\n  tags = [upper("x")]\n}\n', "cannot read"),
-        ('target "t" {\n  tags = ["${A ? 1 : 2}"]\n}\n', "outside what archlock reads"),
-        ('function "f" {\n  params = []\n}\n', "block 'function'"),
-        ('target "t" {\n  tags = ["\\q"]\n}\n', "escape"),
-        ('target "t" {\n  tags = ["x"]\n', "expected"),
-        ('target "t" {\n  args = ["x"]\n}\n', "must be a map"),
-    ],
+    "item, message",
+    [("tags", "TARGET.KEY=VALUE"), ("*.platform=linux/arm64", "does not set 'platform'")],
 )
-def test_reader_refuses_what_it_cannot_read_with_a_line(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message) as info:
-        bake = bakefile.parse(text, Path("f.hcl"), env={})
-        bake.target("t")
-    assert "f.hcl" in info.value.line()
+def test_bad_sets_are_config_errors(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan.make_plan(TARGETS, VARS, ("cpu",), (item,))
 
 
-def test_unknown_target_and_variable_cycles_are_clean_errors() -> None:
-    with pytest.raises(ConfigError, match="no target or group 'nope'"):
-        load().targets_of("nope")
-    cyclic = bakefile.parse('variable "A" {\n default = "${B}"\n}\nvariable "B" {\n default = "${A}"\n}\n', Path("f"), env={})
-    with pytest.raises(ConfigError, match="refers to itself"):
-        cyclic.variable("A")
-
-
-def test_reader_reads_the_rendered_bake_file(repo: Path) -> None:
-    bake = bakefile.load(repo / "docker" / "docker-bake.hcl", env={})
-    for name in bake.targets_of("default"):
-        target = bake.target(name)
-        assert (repo / target.dockerfile).is_file()
-        assert target.platforms and target.tags
-        assert "BASE_IMAGE" in target.args and "UV_IMAGE" in target.args
-
-
-# -- --set --------------------------------------------------------------------------------------
-def test_apply_sets_matches_patterns_and_merges_like_bake() -> None:
-    target = load().target("b")
-    changed, ignored = build.apply_sets(
-        target,
-        ("*.args.UV_IMAGE=local/uv", "b.platform=linux/arm64", "a.tags=other", "b*.tags=one", "*.tags=two", "*.cache-to=x", "*.bogus=1"),
+def test_buildx_command_loads_by_default_with_host_network_entitlement() -> None:
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), ()).targets[0]
+    flags = plan.Flags(network="host", ca_bundle=Path("/ca.pem"), progress_plain=True)
+    cmd = plan.buildx_args(cpu, flags, attestations=True)
+    assert cmd[:6] == [
+        "buildx",
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-f",
+        "docker/cpu.Dockerfile",
+    ]
+    assert cmd[cmd.index("-t") + 1] == "app:dev-cpu" and "BASE_IMAGE=debian:bookworm-slim" in cmd
+    assert (
+        cmd[cmd.index("--network") + 1] == "host"
+        and cmd[cmd.index("--allow") + 1] == "network.host"
     )
-    assert changed.args["UV_IMAGE"] == "local/uv" and changed.args["KEEP"] == "yes"
-    assert changed.platforms == ("linux/arm64",)
-    assert changed.tags == ("one", "two")
-    assert ignored == ["cache-to", "bogus"]
+    assert "id=ca-bundle,src=/ca.pem" in cmd and cmd[cmd.index("--progress") + 1] == "plain"
+    assert "--load" in cmd and "--push" not in cmd and cmd[-1] == "."
 
 
-def test_empty_set_clears_a_list() -> None:
-    changed, _ = build.apply_sets(load().target("a"), ("*.tags=",))
-    assert changed.tags == ()
+def test_buildx_push_attaches_attestations_only_where_the_driver_can() -> None:
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), ()).targets[0]
+    able = plan.buildx_args(cpu, plan.Flags(push=True), attestations=True)
+    assert "--push" in able and "--load" not in able
+    assert "--sbom=true" in able and "--provenance=mode=max" in able
+    assert able[able.index("--cache-to") + 1] == "type=registry,ref=app:buildcache-cpu,mode=max"
+    unable = plan.buildx_args(cpu, plan.Flags(push=True), attestations=False)
+    assert (
+        "--sbom=false" in unable and "--provenance=false" in unable and "--cache-to" not in unable
+    )
 
 
-def test_malformed_set_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="TARGET.KEY=VALUE"):
-        build.apply_sets(load().target("a"), ("tags",))
+def test_fallback_command_is_a_plain_build_of_the_same_target() -> None:
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), ("*.no-cache=1",)).targets[0]
+    cmd = plan.fallback_args(cpu, plan.Flags(network="host"))
+    assert cmd[:4] == ["build", "--platform", "linux/arm64", "-f"]
+    assert "--allow" not in cmd and "--no-cache" in cmd and cmd[-1] == "."
+    # the same arguments as buildx, apart from what only buildx has
+    assert cmd[1:-1] == plan.buildx_args(cpu, plan.Flags(network="host"), True)[2:-4]
 
 
-# -- the fallback plan --------------------------------------------------------------------------
-def test_fallback_builds_each_platform_separately_from_the_bake_file() -> None:
-    steps, notes = build.fallback_plan(DOCKER, load(), options(ca_bundle=Path("/ca.pem"), network="host"))
-    assert [(s.target, s.platform) for s in steps] == [("a", "linux/amd64"), ("b", "linux/amd64"), ("b", "linux/arm64")]
-    a = list(steps[0].command)
-    assert a[:5] == [DOCKER, "build", "--platform", "linux/amd64", "-f"] and a[5] == "docker/a.Dockerfile"
-    assert "--build-arg" in a and "UV_IMAGE=uv:2" in a
-    assert a[a.index("-t") + 1] == "app:dev-a"
-    assert "id=ca-bundle,src=/ca.pem" in a and a[a.index("--network") + 1] == "host"
-    assert a[-1] == "."
-    # several platforms: a per-arch tag each, the plain tag becomes the pushed list
-    assert steps[1].tags == ("app:dev-b-amd64",) and steps[2].tags == ("app:dev-b-arm64",)
-    assert notes == []
-
-
-def test_fallback_announces_what_needs_buildx() -> None:
-    steps, notes = build.fallback_plan(DOCKER, load(), options(targets=("c",), sets=("*.cache-from=y",)))
-    assert "--no-cache" in steps[0].command
-    assert any("attestations need buildx" in n for n in notes)
-    assert any("cache-from needs buildx" in n for n in notes)
-
-
-def test_fallback_plan_of_the_rendered_release_group(repo: Path) -> None:
-    bake = bakefile.load(repo / "docker" / "docker-bake.hcl", env={"REGISTRY": "127.0.0.1:5000/"})
-    steps, notes = build.fallback_plan(DOCKER, bake, options(push=True))
-    assert {s.target for s in steps} == {f"{n}-release" for n in bake.targets_of("default")}
-    assert all(t.startswith("127.0.0.1:5000/") for s in steps for t in s.tags)
-    assert any("attestations" in n for n in notes)
-
-
-def test_bake_command_passes_load_push_and_sets_through() -> None:
-    cmd = build.bake_command(DOCKER, Path("docker/docker-bake.hcl"), options(sets=("*.args.X=1",), ca_bundle=Path("/ca.pem")))
-    assert cmd[:5] == [DOCKER, "buildx", "bake", "-f", "docker/docker-bake.hcl"]
-    assert "--load" in cmd and cmd[-1] == "default"
-    assert "*.secrets=id=ca-bundle,src=/ca.pem" in cmd and "*.args.X=1" in cmd
-    pushed = build.bake_command(DOCKER, Path("f"), options(push=True))
-    assert "--push" in pushed and "--load" not in pushed and pushed[-1] == "release"
+def test_plan_of_this_repository_matches_its_rendered_dockerfiles(repo: Path) -> None:
+    the_plan = build.plan_for(build.BuildOptions(project=repo, env={"REGISTRY": "127.0.0.1:5000/"}))
+    assert the_plan.targets
+    for target in the_plan.targets:
+        assert (repo / target.dockerfile).is_file()
+        assert target.tags[0].startswith("127.0.0.1:5000/")
+    assert the_plan.manifest.startswith("127.0.0.1:5000/")
 
 
 def test_loopback_registries_are_insecure_others_not() -> None:
@@ -202,38 +161,67 @@ def test_loopback_registries_are_insecure_others_not() -> None:
     assert not build._is_loopback("app:dev")
 
 
-# -- missing tools and settings -----------------------------------------------------------------
-def test_no_docker_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch) -> None:
+# -- the container runner, missing tools and settings -----------------------------------------
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    du.engine.cache_clear()
+    monkeypatch.delenv(du.ENGINE_ENV, raising=False)
     monkeypatch.setattr(du.shutil, "which", lambda name: None)
-    monkeypatch.setattr(du.Path, "exists", lambda self: False)
-    with pytest.raises(ToolMissingError, match="docker is not installed"):
-        du.docker_cli()
+    monkeypatch.setattr(du, "_executable", lambda path: False)
+    yield
+    du.engine.cache_clear()
+
+
+def test_no_docker_or_podman_is_one_actionable_line(no_engine: None) -> None:
+    with pytest.raises(ToolMissingError, match="no docker or podman client found"):
+        du.engine()
+
+
+def test_engine_is_found_once_and_podman_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    podman = tmp_path / "podman"
+    podman.write_text("#!/bin/sh\n")
+    podman.chmod(0o755)
+    du.engine.cache_clear()
+    monkeypatch.setenv(du.ENGINE_ENV, str(podman))
+    try:
+        assert du.engine() == du.Engine(str(podman), "podman")
+        monkeypatch.setenv(du.ENGINE_ENV, "/nowhere/docker")
+        assert du.engine().cli == str(podman)  # found once per process
+    finally:
+        du.engine.cache_clear()
 
 
 def test_engine_down_is_tool_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(du, "docker_cli", lambda: DOCKER)
-    monkeypatch.setattr(du, "engine_running", lambda docker: False)
+    monkeypatch.setattr(du, "engine_running", lambda: False)
     with pytest.raises(ToolMissingError, match="engine is not running"):
-        build.build(options())
+        build.build(build.BuildOptions(project=Path("/proj")))
 
 
-def test_cli_without_docker_exits_3_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], repo: Path) -> None:
-    monkeypatch.setattr(du.shutil, "which", lambda name: None)
-    monkeypatch.setattr(du.Path, "exists", lambda self: False)
+def test_cli_without_docker_exits_3_with_one_line(
+    no_engine: None, capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
     code = cli.main(["build", "--project", str(repo), "--no-render-check"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3
-    assert err == ["archlock build: error: docker is not installed (fix: install Docker (or run scripts/local-infra.sh on Debian) and retry)"]
+    assert err == [
+        f"archlock build: error: no docker or podman client found (fix: {du.MISSING_FIX})"
+    ]
 
 
-def test_ca_bundle_from_flag_env_settings_or_the_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_ca_bundle_from_flag_env_settings_or_the_system(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from archlock.core import cabundle, settings
 
     pem = tmp_path / "ca.pem"
     pem.write_text("pem")
 
     def chosen(cli: str | None, table: dict[str, str], environ: dict[str, str]) -> Path | None:
-        values = settings.read({"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ)
+        values = settings.read(
+            {"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ
+        )
         return cabundle.resolve(values["ca-bundle"])
 
     monkeypatch.setattr(cabundle, "system_bundle", lambda: Path("/system.pem"))
@@ -247,9 +235,12 @@ def test_ca_bundle_from_flag_env_settings_or_the_system(monkeypatch: pytest.Monk
         chosen(str(tmp_path / "missing.pem"), {}, {})
 
 
-def test_build_refuses_stale_renders_before_touching_docker(tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
+def test_build_refuses_stale_renders_before_touching_docker(
+    tmp_path: Path,
+    fixtures: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     project = tmp_path / "app"
     shutil.copytree(fixtures / "projects" / "requirements-app", project)
     locks = project / "envs" / "locks"
@@ -258,7 +249,22 @@ def test_build_refuses_stale_renders_before_touching_docker(tmp_path: Path, fixt
         (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n")
     assert cli.main(["render", "--project", str(project)]) == 0
     (locks / "linux-amd64-cuda.txt").write_text(f"torch==2.10.1 --hash=sha256:{'2' * 64}\n")
-    monkeypatch.setattr(du, "docker_cli", lambda: pytest.fail("docker must not be reached"))
+    monkeypatch.setattr(du, "engine_running", lambda: pytest.fail("docker must not be reached"))
     capsys.readouterr()
     assert cli.main(["build", "--project", str(project)]) == 5
     assert "rendered files are stale: docker/linux-amd64-cuda.Dockerfile" in capsys.readouterr().err
+
+
+def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
+    emulated = image(
+        "old",
+        "linux/arm64",
+        deps_on_build_platform=False,
+        emulated_because="no linux/arm64 wheel for x",
+    )
+    the_plan = plan.make_plan([*TARGETS, emulated], VARS, ("old", "cpu"), ())
+    assert the_plan.notes == [
+        "old: dependency stage runs on linux/arm64, emulated on other machines: "
+        "no linux/arm64 wheel for x"
+    ]
+    assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archlock.build import bakefile
-
 from archlock.build import render
 from archlock.core import docker as du
-from archlock.errors import ConfigError
 from archlock.core.fsutil import GENERATED_MARK
+from archlock.errors import ConfigError
 
 SHA = "ab" * 32
 
@@ -54,7 +52,7 @@ def files(tmp_path: Path, settings: render.RenderSettings) -> dict[str, str]:
 
 
 def stage(dockerfile: str, name: str) -> str:
-    match = re.search(rf"^FROM \S+ AS {name}\n(.*?)(?=^FROM |\Z)", dockerfile, re.S | re.M)
+    match = re.search(rf"^FROM (?:--platform=\S+ )?\S+ AS {name}\n(.*?)(?=^FROM |\Z)", dockerfile, re.DOTALL | re.MULTILINE)
     assert match, name
     return match.group(1)
 
@@ -87,14 +85,63 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert "--mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt" in deps
     assert "COPY" not in deps  # deps depend on the lock only, and store nothing but the venv
     assert "--mount=type=cache,target=/root/.cache/uv" in deps
-    assert "--mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv" in deps
-    assert "uv pip sync --python /opt/venv/bin/python --require-hashes" in deps
-    assert "FROM deps AS runtime" in text
+    assert "uv pip install --python /opt/venv/bin/python --require-hashes --no-deps" in deps
     runtime = stage(text, "runtime")
+    assert runtime.startswith("COPY --from=deps /opt/venv /opt/venv\n")
     assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index("COPY . /app")
     assert "COPY --from=uv" not in text  # uv is only ever bind-mounted: never in a layer
-    assert re.search(r"^USER 10001:10001$", runtime, re.M)
+    assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
     assert "PATH=/opt/venv/bin:$PATH" in runtime
+
+
+def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(files: dict[str, str]) -> None:
+    text = files["docker/linux-arm64-cpu.Dockerfile"]
+    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps\n" in text
+    assert "FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build\n" in text
+    deps = stage(text, "deps")
+    assert "--mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv" in deps
+    assert "--no-build \\\n        --python-platform aarch64-manylinux_2_28 --python-version 3.11" in deps
+    # the target-platform stage only relinks the venv to its interpreter
+    assert "FROM ${BASE_IMAGE} AS runtime\n" in text
+    assert "RUN python3.11 -m venv --upgrade --without-pip /opt/venv" in stage(text, "runtime")
+
+
+def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(tmp_path: Path, settings: render.RenderSettings) -> None:
+    target = make_target(deps_on_build_platform=False, emulated_because="no linux/arm64 wheel for oldlib")
+    text = render.render_files(tmp_path, settings, [target])[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
+    assert "$BUILDPLATFORM" not in text and "--python-platform" not in text
+    assert "FROM ${BASE_IMAGE} AS deps\n" in text
+    assert "--mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv" in stage(text, "deps")
+    assert "# no linux/arm64 wheel for oldlib.\n" in text
+
+
+PYLOCK_WHEELS = {
+    "torch": "torch-2.10.0-cp311-cp311-manylinux_2_28_aarch64.whl",
+    "filelock": "filelock-4.2.11-py3-none-any.whl",
+    "markupsafe": "markupsafe-3.0.4-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl",
+}
+
+
+def pylock(tmp_path: Path, wheels: dict[str, str | None]) -> Path:
+    parts = ['lock-version = "1.0"\n']
+    for name, wheel in wheels.items():
+        parts.append(f'[[packages]]\nname = "{name}"\nversion = "1"\n')
+        if wheel:
+            parts.append(f'wheels = [{{ url = "https://files.example/{wheel}", hashes = {{ sha256 = "{"0" * 64}" }} }}]\n')
+    path = tmp_path / "pylock.env.toml"
+    path.write_text("".join(parts))
+    return path
+
+
+def test_wheels_for_the_target_let_the_deps_stage_run_on_the_build_platform(tmp_path: Path) -> None:
+    from archlock.core.platforms import PLATFORMS
+
+    arm, amd = PLATFORMS["linux-arm64"], PLATFORMS["linux-amd64"]
+    assert render.targets_without_wheels(pylock(tmp_path, PYLOCK_WHEELS), arm) == ""
+    lacking = render.targets_without_wheels(pylock(tmp_path, {**PYLOCK_WHEELS, "oldlib": None}), arm)
+    assert lacking == "no linux/arm64 wheel for oldlib"
+    assert render.targets_without_wheels(pylock(tmp_path, PYLOCK_WHEELS), amd) == "no linux/amd64 wheel for markupsafe, torch"
+    assert "is missing" in render.targets_without_wheels(tmp_path / "absent.toml", arm)
 
 
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
@@ -121,7 +168,7 @@ def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str
 def test_requirements_only_project_copies_source_without_installing(tmp_path: Path, settings: render.RenderSettings) -> None:
     out = render.render_files(tmp_path, settings, [make_target(install_project=False)])
     text = out[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
-    assert "COPY . /app" in text and "uv pip install" not in text
+    assert "COPY . /app" in text and "--no-deps /app" not in stage(text, "runtime")
 
 
 def test_torch_index_reaches_uv_as_extra_index(tmp_path: Path, settings: render.RenderSettings) -> None:
@@ -130,21 +177,14 @@ def test_torch_index_reaches_uv_as_extra_index(tmp_path: Path, settings: render.
     assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu" \\\n    && uv venv' in text
 
 
-def test_bake_file_round_trips_through_the_reader(tmp_path: Path, files: dict[str, str]) -> None:
-    bake = bakefile.parse(files["docker/docker-bake.hcl"], Path("docker-bake.hcl"), env={})
-    assert bake.targets_of("default") == ["linux-amd64-cuda", "linux-arm64-cpu"]
-    assert bake.targets_of("multiarch") == ["linux-amd64-cuda", "linux-arm64-cpu"]
-    arm = bake.target("linux-arm64-cpu")
-    assert arm.platforms == ("linux/arm64",)
-    assert arm.tags == ("demo:dev-linux-arm64-cpu",)
-    assert arm.dockerfile == "docker/linux-arm64-cpu.Dockerfile"
-    assert arm.args["BASE_IMAGE"] == "debian:bookworm-slim"
-    assert arm.args["UV_IMAGE"] == render.DEFAULT_UV_IMAGE
-    release = bake.target("linux-arm64-cpu-release")
-    assert release.attest == ("type=sbom", "type=provenance,mode=max")
-    assert release.output == ("type=registry",)
-    assert release.cache_to and release.cache_from
-    assert bake.variable("MANIFEST") == "demo:dev"
+def test_bake_file_names_every_target_with_its_dockerfile_and_release(files: dict[str, str]) -> None:
+    bake = files["docker/docker-bake.hcl"]
+    assert 'targets = ["linux-amd64-cuda", "linux-arm64-cpu"]' in bake
+    assert 'target "linux-arm64-cpu" {' in bake and 'target "linux-arm64-cpu-release" {' in bake
+    assert 'dockerfile = "docker/linux-arm64-cpu.Dockerfile"' in bake
+    assert 'platforms = ["linux/arm64"]' in bake
+    assert 'tags = ["${REGISTRY}${IMAGE}:${TAG}-linux-arm64-cpu"]' in bake
+    assert 'attest = ["type=sbom", "type=provenance,mode=max"]' in bake
 
 
 def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, str]) -> None:
@@ -253,11 +293,7 @@ def test_dockerfile_word_refuses_anything_but_a_plain_word() -> None:
 def test_hcl_filters_escape_interpolation() -> None:
     assert du.hcl_str('${X} %{if} "q" \\') == '"$${X} %%{if} \\"q\\" \\\\"'
     assert du.hcl_template("${REGISTRY}img:${TAG}-a${b") == '"${REGISTRY}img:${TAG}-a$${b"'
-    parsed = bakefile.parse(
-        'variable "X" {\n default = "v"\n}\ntarget "t" {\n tags = [' + du.hcl_str("${X}\"$(id)") + "]\n}\n",
-        Path("f.hcl"), env={},
-    )
-    assert parsed.target("t").tags == ('${X}"$(id)',)
+    assert du.hcl_str('${X}"$(id)') == '"$${X}\\"$(id)"'
     with pytest.raises(ConfigError):
         du.hcl_str("a\nb")
 
@@ -323,7 +359,8 @@ def test_another_project_renders_with_archlocks_templates(tmp_path: Path, fixtur
         (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n# {env}\n")
     assert cli.main(["render", "--project", str(project)]) == 0
     dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
-    assert "COPY . /app" in dockerfile and "uv pip install" not in dockerfile  # requirements-only: no package
+    runtime = dockerfile[dockerfile.index(" AS runtime"):]
+    assert "COPY . /app" in runtime and "uv pip install" not in runtime  # requirements-only: no package
     assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
     assert cli.main(["render", "--project", str(project), "--check"]) == 0
     (locks / "linux-arm64-cpu.txt").write_text("torch==2.10.0 --hash=sha256:" + "1" * 64 + "\n")

@@ -65,8 +65,9 @@ def test_the_compiler_is_installed_before_the_venv_only_when_asked(tmp_path: Pat
         r'^RUN packages="gcc g\+\+ libc6-dev".*?apt-get install', text, re.DOTALL | re.MULTILINE
     )
     assert install, text
-    # in the deps stage, before the lock is synced: a new lock does not reinstall the compiler
-    assert text.index("AS deps") < install.start() < text.index("uv pip sync")
+    # in the target-platform stage (the deps stage may run on the build machine's CPU), before the
+    # venv is copied in: a new lock does not reinstall the compiler
+    assert text.index("AS runtime") < install.start() < text.index("COPY --from=deps /opt/venv")
     assert "rm -rf /var/lib/apt/lists/*" in text
     # Python.h (inductor includes it) from python3.11-dev only where the base's Python lacks it
     assert "python3.11 -c 'import os, sysconfig; raise SystemExit(not os.path.isfile(" in text

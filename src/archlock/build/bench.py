@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from archlock.core.project import Project
@@ -78,7 +79,7 @@ def bench_lock(project: Project, warm_runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="archlock-bench-") as tmp:
         root = Path(tmp)
         warm_cache = root / "warm-cache"
-        sides = {
+        sides: dict[str, Callable[[Path], list[Stage]]] = {
             "archlock": archlock_commands,
             "uv": lambda c: raw_uv_commands(project, c, parallel=False),
             "uv_parallel": lambda c: raw_uv_commands(project, c, parallel=True),
@@ -108,12 +109,13 @@ def print_lock_ratios(results: dict[str, float]) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("bench", help="print archlock's time as ratios against the raw tools")
-    parser.add_argument("--runs", type=int, default=3, help="warm runs per side (median is reported)")
-    parser.add_argument("--part", choices=("all", "lock", "build"), default="all", help="which benchmarks to run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per side (median is reported)")
+    parser.add_argument("--part", choices=("all", "lock", "build", "arch"), default="all",
+                        help="which benchmarks to run (arch: arm64 / amd64 image build time)")
     parser.add_argument("--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds")
     parser.add_argument("--network", help="build: docker build --network (e.g. host)")
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="TARGET.KEY=VALUE",
-                        help="build: bake override, e.g. '*.args.BASE_IMAGE=local/base' (repeatable)")
+                        help="build: override, e.g. '*.args.BASE_IMAGE=local/base' (repeatable)")
     parser.set_defaults(func=run)
 
 
@@ -121,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     if args.part in ("all", "lock"):
         print_lock_ratios(bench_lock(project, args.runs))
-    if args.part in ("all", "build"):
+    if args.part in ("all", "build", "arch"):
         from archlock.build.bench_build import run_build_bench  # needs docker; imported only when asked
 
-        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
+        parts = ("build", "arch") if args.part == "all" else (args.part,)
+        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs)
     return 0

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from archlock.core import docker as du
 from archlock.core import settings
-from archlock.errors import ConfigError, DriftError
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
+from archlock.core.platforms import PLATFORMS, Platform
+from archlock.errors import ConfigError, DriftError
 from archlock.verify import cigraph
 
 COMMAND = "nox -s render  (or: archlock render)"
@@ -49,6 +52,15 @@ class ImageTarget:
     opt_in: bool = False
     extra_index_url: str | None = None
     toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
+    # True: the dependency stage runs on the build platform (uv installs the target's wheels, no
+    # emulation); False: it runs on the target platform, emulated where that differs.
+    deps_on_build_platform: bool = True
+    emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
+
+    @property
+    def uv_python_platform(self) -> str:
+        """uv's --python-platform for the image's (single) docker platform."""
+        return uv_platform_of(self.platforms[0])
 
     def __post_init__(self) -> None:
         where = f"env {self.env!r}"
@@ -63,6 +75,11 @@ class ImageTarget:
         du.check(self.runner, du.RUNNER_RE, f"{where} runner", "a runner label like ubuntu-24.04-arm")
         if self.extra_index_url is not None:
             du.check(self.extra_index_url, du.URL_RE, f"{where} torch index", "an http(s) URL without quotes or spaces")
+        if self.deps_on_build_platform and len(self.platforms) != 1:
+            raise ConfigError(
+                f"{where}: a build-platform dependency stage needs exactly one platform",
+                fix="one platform per env",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +124,8 @@ def _default_image_name(project_name: str) -> str:
 
 def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTarget], list[str]]:
     """One target per Linux env with a lock; notes for the envs left out and why."""
-    targets, notes = [], []
+    targets: list[ImageTarget] = []
+    notes: list[str] = []
     for spec in project.all_envs():
         platform = spec.platform.docker_platform
         if platform is None:
@@ -120,7 +138,13 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
             raise ConfigError(f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)")
         if spec.image_ref is None:
             raise ConfigError(f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base")
-        targets.append(_target(project, settings, spec, platform, lock))
+        target = _target(project, settings, spec, platform, lock)
+        if target.emulated_because:
+            notes.append(
+                f"{spec.name}: dependency stage runs on {platform} (emulated elsewhere): "
+                f"{target.emulated_because}"
+            )
+        targets.append(target)
     return targets, notes
 
 
@@ -128,7 +152,10 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
     runner = settings.runners.get(platform)
     if runner is None:
         raise ConfigError(f"[tool.archlock.render] runners: no runner for {platform}", fix=f'add "{platform}" = "LABEL"')
+    missing = targets_without_wheels(project.env_pylock(spec.name), spec.platform)
     return ImageTarget(
+        deps_on_build_platform=not missing,
+        emulated_because=missing,
         env=spec.name,
         platforms=(platform,),
         python=spec.python,
@@ -144,6 +171,51 @@ def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lo
     )
 
 
+def uv_platform_of(docker_platform: str) -> str:
+    for row in PLATFORMS.values():
+        if row.docker_platform == docker_platform:
+            return row.uv_python_platform
+    raise ConfigError(
+        f"no platform row for {docker_platform}", fix="use a platform of archlock.core.platforms"
+    )
+
+
+def targets_without_wheels(pylock: Path, platform: Platform) -> str:
+    """Why the env's dependencies cannot be installed from the build platform ("" if they can):
+    every locked package needs a wheel for the target (an sdist would build for the wrong CPU)."""
+    if not pylock.is_file():
+        return (
+            f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels"
+            " is unknown"
+        )
+    try:
+        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
+    lacking = [
+        str(p.get("name"))
+        for p in packages
+        if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))
+    ]
+    if not lacking:
+        return ""
+    return f"no {platform.docker_platform} wheel for {', '.join(sorted(lacking))}"
+
+
+def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
+    """A wheel installs on the target if one of its platform tags is `any` or a Linux tag of the
+    target's machine."""
+    name = str(wheel.get("name") or wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
+    try:
+        tags = parse_wheel_filename(name)[3]
+    except InvalidWheelFilename:
+        return False
+    machine = "_" + platform.machine
+    return any(
+        t.platform == "any" or ("linux" in t.platform and t.platform.endswith(machine)) for t in tags
+    )
+
+
 def _is_package(project: Any) -> bool:
     pyproject = project.pyproject or {}
     return "project" in pyproject and "build-system" in pyproject
@@ -154,7 +226,7 @@ def _image_index_url(project: Any, spec: Any) -> str | None:
     if spec.torch_index is None:
         return None
     index = project.index(spec.torch_index, spec)
-    url = index.canonical or index.url
+    url: str = index.canonical or index.url
     if index.is_flat_folder and not index.canonical:
         raise ConfigError(
             f"{spec.path}: torch.index {spec.torch_index!r} points at a local folder, which an image build cannot read",
@@ -173,14 +245,18 @@ def multiarch(targets: list[ImageTarget]) -> list[ImageTarget]:
 
 
 # -- templates ----------------------------------------------------------------------------------
-def template_dirs(project_root: Path) -> list[Path]:
+def template_dirs(project_root: Path | None) -> list[Path]:
     """The project's own templates/ (if it overrides any), then archlock's."""
     package = Path(__file__).resolve().parents[1]  # src/archlock (installed: site-packages/archlock)
-    candidates = [project_root / "templates", package / "templates", package.parents[1] / "templates"]
+    candidates = [package / "templates", package.parents[1] / "templates"]
+    if project_root is not None:
+        candidates.insert(0, project_root / "templates")
     return [d for d in dict.fromkeys(candidates) if (d / "Dockerfile.j2").is_file()]
 
 
-def environment(project_root: Path) -> jinja2.Environment:
+def environment(project_root: Path | None = None) -> jinja2.Environment:
+    """The one Jinja environment: every archlock template (Dockerfiles, bake file, workflow,
+    repro's and bench's Dockerfiles, the matrix page) renders through it."""
     dirs = template_dirs(project_root)
     if not dirs:
         raise ConfigError("archlock's templates/ folder was not found", fix="reinstall archlock")
@@ -190,7 +266,7 @@ def environment(project_root: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
     )
     env.filters.update(du.FILTERS)
     env.globals["gh"] = du.gh
@@ -228,6 +304,12 @@ def render_files(
         files[project_root / NODES_SCRIPT] = _render(env, "buildx-nodes.sh.j2", common, shebang=True)
     files[project_root / settings.workflow_dir / WORKFLOW_NAME] = _render(env, "workflow.yml.j2", common)
     return files
+
+
+def dockerfile_text(target: ImageTarget, uv_image: str, image_name: str) -> str:
+    """One env's Dockerfile alone (benchmarks render variants of it)."""
+    context = {"uv_image": uv_image, "image_name": image_name}
+    return _render(environment(), "Dockerfile.j2", context, t=target)
 
 
 def _render(env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any) -> str:

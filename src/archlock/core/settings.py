@@ -76,6 +76,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "build": _keys(
         Key("ca-bundle", "str", None, "CA bundle given to builds as a secret", env="ARCHLOCK_CA_BUNDLE"),
         Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
+        Key("timeout", "int", 5400, "seconds one image build may take", env="ARCHLOCK_BUILD_TIMEOUT"),
     ),
     "verify": _keys(
         Key("run", "list[str]", [], "the project's own commands, run in every env (host venv and image)"),

@@ -15,8 +15,8 @@ from typing import Any
 
 from archlock.core import docker as du
 from archlock.core import proc
-from archlock.core.fsutil import temp_dir
 from archlock.core.cabundle import CA_SECRET_ID
+from archlock.core.fsutil import temp_dir
 from archlock.core.platforms import Platform
 from archlock.core.uvtool import uv_binary
 from archlock.errors import ExternalCommandError, ToolMissingError
@@ -42,31 +42,20 @@ from archlock.repro.run import (
 def dockerfile(
     base: str, uv_image: str, reqs: Requirements, options: Options, labels: dict[str, str]
 ) -> str:
-    flags = ["--require-hashes"] if reqs.hashes else []
-    if options.extra_index_url:
-        flags += ["--extra-index-url", du.dockerfile_str(options.extra_index_url)]
-    if options.find_links:
-        flags += ["--find-links", "/tmp/archlock-repro/wheels"]
-    lines = [
-        f"# archlock repro: the {reqs.source}'s package versions, Python {reqs.python}",
-        f"FROM {du.dockerfile_word(uv_image)} AS uv",
-        f"FROM {du.dockerfile_word(base)}",
-        "COPY --from=uv /uv /usr/local/bin/uv",
-        "COPY . /tmp/archlock-repro/",
-        f"RUN --mount=type=secret,id={CA_SECRET_ID} \\",
-        f"    if [ -s /run/secrets/{CA_SECRET_ID} ]; "
-        f"then export SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}; fi \\",
-        "    && export UV_NO_PROGRESS=1 UV_LINK_MODE=copy NO_COLOR=1 \\",
-        f"    && uv venv --python {du.dockerfile_word(reqs.python)} /opt/venv \\",
-        f"    && uv pip sync --python /opt/venv/bin/python {' '.join(flags)} "
-        "/tmp/archlock-repro/requirements.txt \\",
-        "    && rm -rf /tmp/archlock-repro /root/.cache/uv",
-        "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 HOME=/tmp",
-        "WORKDIR /tmp",
-        "LABEL " + " ".join(f"{key}={du.dockerfile_str(value)}" for key, value in labels.items()),
-        "",
-    ]
-    return "\n".join(lines)
+    """templates/repro.Dockerfile.j2 for these versions (rendered through render's environment)."""
+    from archlock.build import render
+
+    return render.environment().get_template("repro.Dockerfile.j2").render(
+        source=reqs.source,
+        python=reqs.python,
+        uv_image=uv_image,
+        base=base,
+        ca_secret=CA_SECRET_ID,
+        hashes=reqs.hashes,
+        extra_index_url=options.extra_index_url,
+        find_links=bool(options.find_links),
+        labels=labels,
+    )
 
 
 def build_context(folder: Path, text: str, reqs: Requirements, options: Options) -> None:
@@ -91,8 +80,8 @@ def failure_reason(output: str) -> str:
 def build_image(
     tag: str, dockerfile_text: str, reqs: Requirements, where: Where, options: Options
 ) -> float:
-    docker = du.classic_cli(du.docker_cli())
-    if not du.engine_running(docker):
+    docker = du.classic_cli()
+    if not du.engine_running():
         raise ToolMissingError(
             "the Docker engine is not running",
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
@@ -113,7 +102,8 @@ def build_image(
         ]
         if options.ca_bundle:
             cmd[2:2] = ["--secret", f"id={CA_SECRET_ID},src={options.ca_bundle}"]
-        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        done = proc.run(cmd, timeout=BUILD_TIMEOUT, env=env, missing_fix=du.MISSING_FIX)
     if not done.ok:
         reason = done.why() if done.timed_out else failure_reason(done.stdout + done.stderr)
         raise ExternalCommandError(
@@ -159,7 +149,7 @@ def run_in_image(
         len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
     )
     if outcome["timed_out"]:
-        proc.run([docker, "rm", "-f", name], timeout=120)
+        du.run(["rm", "--force", name], timeout=du.SHORT)
     return dict(outcome, argv=argv)
 
 

@@ -25,7 +25,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -440,11 +439,9 @@ def render_markdown(columns: list[Column], rows: list[Row]) -> str:
 
 
 def template() -> jinja2.Template:
-    source = resources.files("archlock").joinpath("data/matrix.html.j2").read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True
-    )
-    return environment.from_string(source)
+    from archlock.build import render  # the one Jinja environment (HTML templates autoescape)
+
+    return render.environment().get_template("matrix.html.j2")
 
 
 def render_html(columns: list[Column], rows: list[Row]) -> str:
