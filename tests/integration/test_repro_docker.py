@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-
-from archlock.inenv import probe
 from archlock.core.docker import docker_cli, engine_running
+from archlock.inenv import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

@@ -34,8 +34,11 @@ def make_target(**changes: object) -> render.ImageTarget:
 
 def cuda_target() -> render.ImageTarget:
     return make_target(
-        env="linux-amd64-cuda", platforms=("linux/amd64",), accelerator="cuda",
-        lock_path="envs/locks/linux-amd64-cuda.txt", runner="ubuntu-24.04",
+        env="linux-amd64-cuda",
+        platforms=("linux/amd64",),
+        accelerator="cuda",
+        lock_path="envs/locks/linux-amd64-cuda.txt",
+        runner="ubuntu-24.04",
         base_image="debian:bookworm-slim@sha256:" + "0" * 64,
     )
 
@@ -52,7 +55,11 @@ def files(tmp_path: Path, settings: render.RenderSettings) -> dict[str, str]:
 
 
 def stage(dockerfile: str, name: str) -> str:
-    match = re.search(rf"^FROM (?:--platform=\S+ )?\S+ AS {name}\n(.*?)(?=^FROM |\Z)", dockerfile, re.DOTALL | re.MULTILINE)
+    match = re.search(
+        rf"^FROM (?:--platform=\S+ )?\S+ AS {name}\n(.*?)(?=^FROM |\Z)",
+        dockerfile,
+        re.DOTALL | re.MULTILINE,
+    )
     assert match, name
     return match.group(1)
 
@@ -82,7 +89,10 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert "# syntax" not in text  # a syntax line makes BuildKit fetch a frontend image
     deps = stage(text, "deps")
-    assert "--mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt" in deps
+    assert (
+        "--mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt"
+        in deps
+    )
     assert "COPY" not in deps  # deps depend on the lock only, and store nothing but the venv
     assert "--mount=type=cache,target=/root/.cache/uv" in deps
     assert "uv pip install --python /opt/venv/bin/python --require-hashes --no-deps" in deps
@@ -94,21 +104,32 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert "PATH=/opt/venv/bin:$PATH" in runtime
 
 
-def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(files: dict[str, str]) -> None:
+def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(
+    files: dict[str, str],
+) -> None:
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps\n" in text
     assert "FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build\n" in text
     deps = stage(text, "deps")
     assert "--mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv" in deps
-    assert "--no-build \\\n        --python-platform aarch64-manylinux_2_28 --python-version 3.11" in deps
+    assert (
+        "--no-build \\\n        --python-platform aarch64-manylinux_2_28 --python-version 3.11"
+        in deps
+    )
     # the target-platform stage only relinks the venv to its interpreter
     assert "FROM ${BASE_IMAGE} AS runtime\n" in text
     assert "RUN python3.11 -m venv --upgrade --without-pip /opt/venv" in stage(text, "runtime")
 
 
-def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(tmp_path: Path, settings: render.RenderSettings) -> None:
-    target = make_target(deps_on_build_platform=False, emulated_because="no linux/arm64 wheel for oldlib")
-    text = render.render_files(tmp_path, settings, [target])[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
+def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
+    target = make_target(
+        deps_on_build_platform=False, emulated_because="no linux/arm64 wheel for oldlib"
+    )
+    text = render.render_files(tmp_path, settings, [target])[
+        tmp_path / "docker/linux-arm64-cpu.Dockerfile"
+    ]
     assert "$BUILDPLATFORM" not in text and "--python-platform" not in text
     assert "FROM ${BASE_IMAGE} AS deps\n" in text
     assert "--mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv" in stage(text, "deps")
@@ -127,7 +148,9 @@ def pylock(tmp_path: Path, wheels: dict[str, str | None]) -> Path:
     for name, wheel in wheels.items():
         parts.append(f'[[packages]]\nname = "{name}"\nversion = "1"\n')
         if wheel:
-            parts.append(f'wheels = [{{ url = "https://files.example/{wheel}", hashes = {{ sha256 = "{"0" * 64}" }} }}]\n')
+            parts.append(
+                f'wheels = [{{ url = "https://files.example/{wheel}", hashes = {{ sha256 = "{"0" * 64}" }} }}]\n'
+            )
     path = tmp_path / "pylock.env.toml"
     path.write_text("".join(parts))
     return path
@@ -138,9 +161,14 @@ def test_wheels_for_the_target_let_the_deps_stage_run_on_the_build_platform(tmp_
 
     arm, amd = PLATFORMS["linux-arm64"], PLATFORMS["linux-amd64"]
     assert render.targets_without_wheels(pylock(tmp_path, PYLOCK_WHEELS), arm) == ""
-    lacking = render.targets_without_wheels(pylock(tmp_path, {**PYLOCK_WHEELS, "oldlib": None}), arm)
+    lacking = render.targets_without_wheels(
+        pylock(tmp_path, {**PYLOCK_WHEELS, "oldlib": None}), arm
+    )
     assert lacking == "no linux/arm64 wheel for oldlib"
-    assert render.targets_without_wheels(pylock(tmp_path, PYLOCK_WHEELS), amd) == "no linux/amd64 wheel for markupsafe, torch"
+    assert (
+        render.targets_without_wheels(pylock(tmp_path, PYLOCK_WHEELS), amd)
+        == "no linux/amd64 wheel for markupsafe, torch"
+    )
     assert "is missing" in render.targets_without_wheels(tmp_path / "absent.toml", arm)
 
 
@@ -165,19 +193,27 @@ def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str
     assert "No CUDA base image" not in files["docker/linux-arm64-cpu.Dockerfile"]
 
 
-def test_requirements_only_project_copies_source_without_installing(tmp_path: Path, settings: render.RenderSettings) -> None:
+def test_requirements_only_project_copies_source_without_installing(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
     out = render.render_files(tmp_path, settings, [make_target(install_project=False)])
     text = out[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
     assert "COPY . /app" in text and "--no-deps /app" not in stage(text, "runtime")
 
 
-def test_torch_index_reaches_uv_as_extra_index(tmp_path: Path, settings: render.RenderSettings) -> None:
+def test_torch_index_reaches_uv_as_extra_index(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
     target = make_target(extra_index_url="https://download.example/whl/cpu")
-    text = render.render_files(tmp_path, settings, [target])[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
+    text = render.render_files(tmp_path, settings, [target])[
+        tmp_path / "docker/linux-arm64-cpu.Dockerfile"
+    ]
     assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu" \\\n    && uv venv' in text
 
 
-def test_bake_file_names_every_target_with_its_dockerfile_and_release(files: dict[str, str]) -> None:
+def test_bake_file_names_every_target_with_its_dockerfile_and_release(
+    files: dict[str, str],
+) -> None:
     bake = files["docker/docker-bake.hcl"]
     assert 'targets = ["linux-amd64-cuda", "linux-arm64-cpu"]' in bake
     assert 'target "linux-arm64-cpu" {' in bake and 'target "linux-arm64-cpu-release" {' in bake
@@ -200,17 +236,23 @@ def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, st
 
 def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
     settings = render.RenderSettings(
-        image_name="demo", builder_nodes={"linux/amd64": "ssh://ci@x86-box", "linux/arm64": "tcp://graviton:1234"}
+        image_name="demo",
+        builder_nodes={"linux/amd64": "ssh://ci@x86-box", "linux/arm64": "tcp://graviton:1234"},
     )
     out = render.render_files(tmp_path, settings, [make_target()])
     script = out[tmp_path / "docker/buildx-nodes.sh"]
     assert script.startswith("#!/usr/bin/env bash\n")
-    assert 'docker buildx create --name archlock --node archlock-linux-amd64 \\\n  --platform linux/amd64 "ssh://ci@x86-box"' in script
+    assert (
+        'docker buildx create --name archlock --node archlock-linux-amd64 \\\n  --platform linux/amd64 "ssh://ci@x86-box"'
+        in script
+    )
     assert "--append --node archlock-linux-arm64" in script
 
 
 def test_multiarch_takes_one_non_opt_in_env_per_platform() -> None:
-    cpu = make_target(env="linux-amd64-cpu", platforms=("linux/amd64",), opt_in=True, runner="ubuntu-24.04")
+    cpu = make_target(
+        env="linux-amd64-cpu", platforms=("linux/amd64",), opt_in=True, runner="ubuntu-24.04"
+    )
     chosen = render.multiarch([cpu, cuda_target(), make_target()])
     assert [t.env for t in chosen] == ["linux-amd64-cuda", "linux-arm64-cpu"]
 
@@ -231,7 +273,10 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("value", HOSTILE)
-@pytest.mark.parametrize("field_name", ["env", "python", "base_image", "lock_path", "lock_sha256", "runner", "accelerator"])
+@pytest.mark.parametrize(
+    "field_name",
+    ["env", "python", "base_image", "lock_path", "lock_sha256", "runner", "accelerator"],
+)
 def test_hostile_target_values_are_refused(field_name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
         make_target(**{field_name: value})
@@ -265,7 +310,9 @@ def test_hostile_runner_and_builder_node_settings_are_refused(value: str) -> Non
 
 
 @pytest.mark.parametrize("field_name", ["env", "base_image", "lock_path", "python"])
-def test_filters_refuse_what_validation_would_have_caught(tmp_path: Path, settings: render.RenderSettings, field_name: str) -> None:
+def test_filters_refuse_what_validation_would_have_caught(
+    tmp_path: Path, settings: render.RenderSettings, field_name: str
+) -> None:
     """Defence in depth: even a target that skipped validation cannot inject an instruction."""
     target = make_target()
     object.__setattr__(target, field_name, 'ok"\nRUN echo injected')
@@ -285,7 +332,7 @@ def test_dockerfile_str_escapes_shell_and_dockerfile_metacharacters() -> None:
 
 def test_dockerfile_word_refuses_anything_but_a_plain_word() -> None:
     assert du.dockerfile_word("ghcr.io/a/b:1@sha256:" + "0" * 64)
-    for bad in ("a b", "a\"", "$X", "a\nb", "a;b", ""):
+    for bad in ("a b", 'a"', "$X", "a\nb", "a;b", ""):
         with pytest.raises(ConfigError):
             du.dockerfile_word(bad)
 
@@ -325,7 +372,9 @@ def test_unknown_setting_suggests_the_right_key(tmp_path: Path) -> None:
         render.load_settings(FakeProject(tmp_path, {"render": {"uv_image": "x"}}))
 
 
-def test_check_names_stale_and_leftover_files(tmp_path: Path, settings: render.RenderSettings) -> None:
+def test_check_names_stale_and_leftover_files(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
     files = render.render_files(tmp_path, settings, [make_target(), cuda_target()])
     render.write(tmp_path, files)
     assert render.stale_files(tmp_path, files) == []
@@ -346,7 +395,9 @@ def test_committed_rendering_of_this_repo_is_current(repo: Path) -> None:
     assert render.stale_files(repo, files) == []
 
 
-def test_another_project_renders_with_archlocks_templates(tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_another_project_renders_with_archlocks_templates(
+    tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     from archlock import cli
@@ -359,13 +410,17 @@ def test_another_project_renders_with_archlocks_templates(tmp_path: Path, fixtur
         (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n# {env}\n")
     assert cli.main(["render", "--project", str(project)]) == 0
     dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
-    runtime = dockerfile[dockerfile.index(" AS runtime"):]
-    assert "COPY . /app" in runtime and "uv pip install" not in runtime  # requirements-only: no package
+    runtime = dockerfile[dockerfile.index(" AS runtime") :]
+    assert (
+        "COPY . /app" in runtime and "uv pip install" not in runtime
+    )  # requirements-only: no package
     assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
     assert cli.main(["render", "--project", str(project), "--check"]) == 0
     (locks / "linux-arm64-cpu.txt").write_text("torch==2.10.0 --hash=sha256:" + "1" * 64 + "\n")
     capsys.readouterr()
     assert cli.main(["render", "--project", str(project), "--check"]) == 5
     err = capsys.readouterr().err.strip()
-    assert err.startswith("archlock render: error: stale rendered files: docker/linux-arm64-cpu.Dockerfile")
+    assert err.startswith(
+        "archlock render: error: stale rendered files: docker/linux-arm64-cpu.Dockerfile"
+    )
     assert "\n" not in err

@@ -46,7 +46,10 @@ def timed(stages: list[Stage], cwd: Path, cache: Path) -> float:
     env = {**os.environ, "UV_CACHE_DIR": str(cache), "NO_COLOR": "1"}
     start = time.perf_counter()
     for stage in stages:
-        procs = [subprocess.Popen(c, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in stage]
+        procs = [
+            subprocess.Popen(c, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for c in stage
+        ]
         for proc, command in zip(procs, stage):
             _, err = proc.communicate()
             if proc.returncode:
@@ -62,11 +65,25 @@ def raw_uv_commands(project: Project, copy: Path, parallel: bool) -> list[Stage]
     """What a user would type to get the same files with uv alone (env compiles at once, or not)."""
     uv = uv_binary()
     groups = [arg for group in project.groups for arg in ("--group", group)]
-    export = [uv, "export", "--no-hashes", "--no-emit-project", "--no-default-groups", *groups, "-o", "pins.txt"]
+    export = [
+        uv,
+        "export",
+        "--no-hashes",
+        "--no-emit-project",
+        "--no-default-groups",
+        *groups,
+        "-o",
+        "pins.txt",
+    ]
     (copy / "requirements.in").write_text("\n".join(project.direct_requirements()) + "\n")
     compiles = []
     for env in project.envs():
-        target = ["--python-platform", env.platform.uv_python_platform, "--python-version", env.python]
+        target = [
+            "--python-platform",
+            env.platform.uv_python_platform,
+            "--python-version",
+            env.python,
+        ]
         base = [uv, "pip", "compile", "requirements.in", "-c", "pins.txt", *target]
         compiles.append([*base, "--format", "pylock.toml", "-o", f"pylock.{env.name}.toml"])
         compiles.append([*base, "--generate-hashes", "-o", f"{env.name}.txt"])
@@ -110,12 +127,24 @@ def print_lock_ratios(results: dict[str, float]) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("bench", help="print archlock's time as ratios against the raw tools")
     parser.add_argument("--runs", type=int, default=3, help="runs per side (median is reported)")
-    parser.add_argument("--part", choices=("all", "lock", "build", "arch"), default="all",
-                        help="which benchmarks to run (arch: arm64 / amd64 image build time)")
-    parser.add_argument("--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds")
+    parser.add_argument(
+        "--part",
+        choices=("all", "lock", "build", "arch"),
+        default="all",
+        help="which benchmarks to run (arch: arm64 / amd64 image build time)",
+    )
+    parser.add_argument(
+        "--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds"
+    )
     parser.add_argument("--network", help="build: docker build --network (e.g. host)")
-    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="TARGET.KEY=VALUE",
-                        help="build: override, e.g. '*.args.BASE_IMAGE=local/base' (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="sets",
+        metavar="TARGET.KEY=VALUE",
+        help="build: override, e.g. '*.args.BASE_IMAGE=local/base' (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -124,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
     if args.part in ("all", "lock"):
         print_lock_ratios(bench_lock(project, args.runs))
     if args.part in ("all", "build", "arch"):
-        from archlock.build.bench_build import run_build_bench  # needs docker; imported only when asked
+        from archlock.build.bench_build import (
+            run_build_bench,
+        )  # needs docker; imported only when asked
 
         parts = ("build", "arch") if args.part == "all" else (args.part,)
-        run_build_bench(project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs)
+        run_build_bench(
+            project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs
+        )
     return 0

@@ -30,8 +30,16 @@ DOCKER_DIR = "docker"
 BAKE_FILE = f"{DOCKER_DIR}/docker-bake.hcl"
 NODES_SCRIPT = f"{DOCKER_DIR}/buildx-nodes.sh"
 WORKFLOW_NAME = "archlock-images.yml"
-TEMPLATES = ("Dockerfile.j2", "dockerignore.j2", "docker-bake.hcl.j2", "workflow.yml.j2", "buildx-nodes.sh.j2")
-DEFAULT_UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"  # upstream's image: /uv and /uvx; the uv pyproject pins
+TEMPLATES = (
+    "Dockerfile.j2",
+    "dockerignore.j2",
+    "docker-bake.hcl.j2",
+    "workflow.yml.j2",
+    "buildx-nodes.sh.j2",
+)
+DEFAULT_UV_IMAGE = (
+    "ghcr.io/astral-sh/uv:0.13.9"  # upstream's image: /uv and /uvx; the uv pyproject pins
+)
 # GitHub-hosted runner per image platform (native builds; QEMU only as the opt-in fallback)
 DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
 
@@ -66,15 +74,32 @@ class ImageTarget:
         where = f"env {self.env!r}"
         du.check(self.env, du.ENV_NAME_RE, "env name", "lowercase letters, digits and dashes")
         for platform in self.platforms:
-            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} platform", "a linux/<arch> docker platform")
+            du.check(
+                platform,
+                du.DOCKER_PLATFORM_RE,
+                f"{where} platform",
+                "a linux/<arch> docker platform",
+            )
         du.check(self.python, du.PYTHON_RE, f"{where} python", 'a version like "3.11"')
         du.check(self.accelerator, du.ENV_NAME_RE, f"{where} accelerator", "cuda or cpu")
-        du.check(self.base_image, du.IMAGE_REF_RE, f"{where} image.base", "an image reference like debian:bookworm-slim")
+        du.check(
+            self.base_image,
+            du.IMAGE_REF_RE,
+            f"{where} image.base",
+            "an image reference like debian:bookworm-slim",
+        )
         du.check(self.lock_path, du.REL_PATH_RE, f"{where} lock path", "a path inside the project")
         du.check(self.lock_sha256, du.SHA256_RE, f"{where} lock hash", "64 hex digits")
-        du.check(self.runner, du.RUNNER_RE, f"{where} runner", "a runner label like ubuntu-24.04-arm")
+        du.check(
+            self.runner, du.RUNNER_RE, f"{where} runner", "a runner label like ubuntu-24.04-arm"
+        )
         if self.extra_index_url is not None:
-            du.check(self.extra_index_url, du.URL_RE, f"{where} torch index", "an http(s) URL without quotes or spaces")
+            du.check(
+                self.extra_index_url,
+                du.URL_RE,
+                f"{where} torch index",
+                "an http(s) URL without quotes or spaces",
+            )
         if self.deps_on_build_platform and len(self.platforms) != 1:
             raise ConfigError(
                 f"{where}: a build-platform dependency stage needs exactly one platform",
@@ -93,16 +118,43 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         where = "pyproject.toml [tool.archlock.render]"
-        du.check(self.image_name, du.IMAGE_NAME_RE, f"{where} image", "lowercase path like myproject or team/app")
+        du.check(
+            self.image_name,
+            du.IMAGE_NAME_RE,
+            f"{where} image",
+            "lowercase path like myproject or team/app",
+        )
         du.check(self.uv_image, du.IMAGE_REF_RE, f"{where} uv-image", "an image reference")
-        du.check(self.registry, du.REGISTRY_PREFIX_RE, f"{where} registry", 'a prefix ending in "/", e.g. ghcr.io/team/')
-        du.check(self.workflow_dir, du.REL_PATH_RE, f"{where} workflow-dir", "a folder inside the project")
+        du.check(
+            self.registry,
+            du.REGISTRY_PREFIX_RE,
+            f"{where} registry",
+            'a prefix ending in "/", e.g. ghcr.io/team/',
+        )
+        du.check(
+            self.workflow_dir,
+            du.REL_PATH_RE,
+            f"{where} workflow-dir",
+            "a folder inside the project",
+        )
         for platform, runner in self.runners.items():
-            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} runners", "keys are docker platforms")
+            du.check(
+                platform, du.DOCKER_PLATFORM_RE, f"{where} runners", "keys are docker platforms"
+            )
             du.check(runner, du.RUNNER_RE, f"{where} runners.{platform}", "a runner label")
         for platform, endpoint in self.builder_nodes.items():
-            du.check(platform, du.DOCKER_PLATFORM_RE, f"{where} builder-nodes", "keys are docker platforms")
-            du.check(endpoint, du.BUILDER_ENDPOINT_RE, f"{where} builder-nodes.{platform}", "ssh://host, tcp://host:port or a context")
+            du.check(
+                platform,
+                du.DOCKER_PLATFORM_RE,
+                f"{where} builder-nodes",
+                "keys are docker platforms",
+            )
+            du.check(
+                endpoint,
+                du.BUILDER_ENDPOINT_RE,
+                f"{where} builder-nodes.{platform}",
+                "ssh://host, tcp://host:port or a context",
+            )
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -133,11 +185,17 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
         lock = project.env_lock(spec.name)
         if not lock.is_file():
             if spec.opt_in:
-                notes.append(f"{spec.name}: opt-in env without a lock, no image (run archlock lock --env {spec.name})")
+                notes.append(
+                    f"{spec.name}: opt-in env without a lock, no image (run archlock lock --env {spec.name})"
+                )
                 continue
-            raise ConfigError(f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)")
+            raise ConfigError(
+                f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)"
+            )
         if spec.image_ref is None:
-            raise ConfigError(f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base")
+            raise ConfigError(
+                f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base"
+            )
         target = _target(project, settings, spec, platform, lock)
         if target.emulated_because:
             notes.append(
@@ -148,10 +206,15 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
     return targets, notes
 
 
-def _target(project: Any, settings: RenderSettings, spec: Any, platform: str, lock: Path) -> ImageTarget:
+def _target(
+    project: Any, settings: RenderSettings, spec: Any, platform: str, lock: Path
+) -> ImageTarget:
     runner = settings.runners.get(platform)
     if runner is None:
-        raise ConfigError(f"[tool.archlock.render] runners: no runner for {platform}", fix=f'add "{platform}" = "LABEL"')
+        raise ConfigError(
+            f"[tool.archlock.render] runners: no runner for {platform}",
+            fix=f'add "{platform}" = "LABEL"',
+        )
     missing = targets_without_wheels(project.env_pylock(spec.name), spec.platform)
     return ImageTarget(
         deps_on_build_platform=not missing,
@@ -212,7 +275,8 @@ def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
         return False
     machine = "_" + platform.machine
     return any(
-        t.platform == "any" or ("linux" in t.platform and t.platform.endswith(machine)) for t in tags
+        t.platform == "any" or ("linux" in t.platform and t.platform.endswith(machine))
+        for t in tags
     )
 
 
@@ -247,7 +311,9 @@ def multiarch(targets: list[ImageTarget]) -> list[ImageTarget]:
 # -- templates ----------------------------------------------------------------------------------
 def template_dirs(project_root: Path | None) -> list[Path]:
     """The project's own templates/ (if it overrides any), then archlock's."""
-    package = Path(__file__).resolve().parents[1]  # src/archlock (installed: site-packages/archlock)
+    package = (
+        Path(__file__).resolve().parents[1]
+    )  # src/archlock (installed: site-packages/archlock)
     candidates = [package / "templates", package.parents[1] / "templates"]
     if project_root is not None:
         candidates.insert(0, project_root / "templates")
@@ -282,7 +348,10 @@ def render_files(
     """Every output path (absolute) -> its full text, header included; `ci`: the workflow's verify
     jobs (archlock.verify.cigraph.workflow_context; default: the targets on hosted runners)."""
     if not targets:
-        raise ConfigError("no Linux env with a lock to render", fix="add an env with platform linux-* and run archlock lock")
+        raise ConfigError(
+            "no Linux env with a lock to render",
+            fix="add an env with platform linux-* and run archlock lock",
+        )
     env = environment(project_root)
     common = {
         "uv_image": settings.uv_image,
@@ -298,11 +367,17 @@ def render_files(
     files: dict[Path, str] = {}
     for target in targets:
         files[docker / f"{target.env}.Dockerfile"] = _render(env, "Dockerfile.j2", common, t=target)
-        files[docker / f"{target.env}.Dockerfile.dockerignore"] = _render(env, "dockerignore.j2", common, t=target)
+        files[docker / f"{target.env}.Dockerfile.dockerignore"] = _render(
+            env, "dockerignore.j2", common, t=target
+        )
     files[project_root / BAKE_FILE] = _render(env, "docker-bake.hcl.j2", common)
     if settings.builder_nodes:
-        files[project_root / NODES_SCRIPT] = _render(env, "buildx-nodes.sh.j2", common, shebang=True)
-    files[project_root / settings.workflow_dir / WORKFLOW_NAME] = _render(env, "workflow.yml.j2", common)
+        files[project_root / NODES_SCRIPT] = _render(
+            env, "buildx-nodes.sh.j2", common, shebang=True
+        )
+    files[project_root / settings.workflow_dir / WORKFLOW_NAME] = _render(
+        env, "workflow.yml.j2", common
+    )
     return files
 
 
@@ -312,11 +387,15 @@ def dockerfile_text(target: ImageTarget, uv_image: str, image_name: str) -> str:
     return _render(environment(), "Dockerfile.j2", context, t=target)
 
 
-def _render(env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any) -> str:
+def _render(
+    env: jinja2.Environment, name: str, context: dict[str, Any], shebang: bool = False, **extra: Any
+) -> str:
     try:
         body = env.get_template(name).render(**context, **extra)
     except jinja2.TemplateError as exc:
-        raise ConfigError(f"template {name}: {exc}", fix="correct the template (templates/)") from None
+        raise ConfigError(
+            f"template {name}: {exc}", fix="correct the template (templates/)"
+        ) from None
     if shebang:
         return "#!/usr/bin/env bash\n" + with_header(body, COMMAND)
     return with_header(body, COMMAND)
@@ -352,7 +431,9 @@ def write(project_root: Path, files: dict[Path, str]) -> list[str]:
     return [p.relative_to(project_root).as_posix() for p in changed + removed]
 
 
-def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple[dict[Path, str], list[str]]:
+def render_project(
+    project_root: Path, workflow_dir: str | None = None
+) -> tuple[dict[Path, str], list[str]]:
     from archlock.core.project import Project
 
     project = Project.load(project_root)
@@ -364,9 +445,15 @@ def render_project(project_root: Path, workflow_dir: str | None = None) -> tuple
 
 # -- CLI ----------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("render", help="render Dockerfiles, the bake file and the CI workflow")
-    parser.add_argument("--check", action="store_true", help="fail (exit 5) naming each stale rendered file")
-    parser.add_argument("--workflow-dir", help="folder for the workflow (default: .github/workflows)")
+    parser = subparsers.add_parser(
+        "render", help="render Dockerfiles, the bake file and the CI workflow"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="fail (exit 5) naming each stale rendered file"
+    )
+    parser.add_argument(
+        "--workflow-dir", help="folder for the workflow (default: .github/workflows)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -382,5 +469,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"archlock render: {len(files)} files current")
         return 0
     changed = write(root, files)
-    print(f"archlock render: {len(changed)} of {len(files)} files written" + (f": {', '.join(changed)}" if changed else ""))
+    print(
+        f"archlock render: {len(changed)} of {len(files)} files written"
+        + (f": {', '.join(changed)}" if changed else "")
+    )
     return 0

@@ -27,7 +27,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "table[str]": ("a table of strings", '{ key = "value" }'),
     "table[list[str]]": ("a table of string lists", '{ key = ["a", "b"] }'),
     "table": ("a table", "[section] with keys under it"),
-    "groups": ("a table of lists of requirements", 'name = ["pkg>=1", { include-group = "other" }]'),
+    "groups": (
+        "a table of lists of requirements",
+        'name = ["pkg>=1", { include-group = "other" }]',
+    ),
 }
 
 # the standard pyproject.toml tables archlock reads, and what each must hold when present
@@ -74,12 +77,25 @@ SECTIONS: dict[str, dict[str, Key]] = {
         Key("builder-nodes", "table[str]", {}, "buildx node per docker platform"),
     ),
     "build": _keys(
-        Key("ca-bundle", "str", None, "CA bundle given to builds as a secret", env="ARCHLOCK_CA_BUNDLE"),
+        Key(
+            "ca-bundle",
+            "str",
+            None,
+            "CA bundle given to builds as a secret",
+            env="ARCHLOCK_CA_BUNDLE",
+        ),
         Key("network", "str", None, "build network mode, e.g. host", env="ARCHLOCK_BUILD_NETWORK"),
-        Key("timeout", "int", 5400, "seconds one image build may take", env="ARCHLOCK_BUILD_TIMEOUT"),
+        Key(
+            "timeout", "int", 5400, "seconds one image build may take", env="ARCHLOCK_BUILD_TIMEOUT"
+        ),
     ),
     "verify": _keys(
-        Key("run", "list[str]", [], "the project's own commands, run in every env (host venv and image)"),
+        Key(
+            "run",
+            "list[str]",
+            [],
+            "the project's own commands, run in every env (host venv and image)",
+        ),
         Key("metric", "str", None, 'regex whose group 1 is a number, e.g. "loss ([0-9.]+)"'),
         Key("tolerance", "number", 1e-3, "largest relative metric difference between envs"),
         Key("timeout", "number", 900, "seconds each run may take", env="ARCHLOCK_VERIFY_TIMEOUT"),
@@ -128,7 +144,9 @@ def _is(kind: str, value: Any) -> bool:
     if kind == "list[str]":
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     inner = kind[len("table[") : -1]
-    return isinstance(value, dict) and all(isinstance(k, str) and _is(inner, v) for k, v in value.items())
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _is(inner, v) for k, v in value.items()
+    )
 
 
 def _is_group(items: Any) -> bool:
@@ -163,7 +181,10 @@ def _from_env(key: Key, text: str, where: str) -> Any:
             return int(text) if key.kind == "int" else float(text)
         except ValueError:
             pass
-    raise ConfigError(f"${key.env}: {text!r} is not {KINDS[key.kind][0]}", fix=f"set {key.env} to {KINDS[key.kind][0]}")
+    raise ConfigError(
+        f"${key.env}: {text!r} is not {KINDS[key.kind][0]}",
+        fix=f"set {key.env} to {KINDS[key.kind][0]}",
+    )
 
 
 def raw_table(pyproject: Mapping[str, Any] | None, where: Path) -> dict[str, Any]:
@@ -177,10 +198,13 @@ def check_top_level(table: Mapping[str, Any], where: Path) -> None:
     known = [*SECTIONS[""], *(name for name in SECTIONS if name)]
     for key, value in table.items():
         if key not in known:
-            raise ConfigError(f"{where}: [tool.archlock] {key}: unknown key", fix=suggest(key, known))
+            raise ConfigError(
+                f"{where}: [tool.archlock] {key}: unknown key", fix=suggest(key, known)
+            )
         if key in SECTIONS and not isinstance(value, dict):
             raise ConfigError(
-                f"{where}: [tool.archlock] {key}: must be a table", fix=f"write a {table_name(key)} section"
+                f"{where}: [tool.archlock] {key}: must be a table",
+                fix=f"write a {table_name(key)} section",
             )
 
 

@@ -45,16 +45,20 @@ def dockerfile(
     """templates/repro.Dockerfile.j2 for these versions (rendered through render's environment)."""
     from archlock.build import render
 
-    return render.environment().get_template("repro.Dockerfile.j2").render(
-        source=reqs.source,
-        python=reqs.python,
-        uv_image=uv_image,
-        base=base,
-        ca_secret=CA_SECRET_ID,
-        hashes=reqs.hashes,
-        extra_index_url=options.extra_index_url,
-        find_links=bool(options.find_links),
-        labels=labels,
+    return (
+        render.environment()
+        .get_template("repro.Dockerfile.j2")
+        .render(
+            source=reqs.source,
+            python=reqs.python,
+            uv_image=uv_image,
+            base=base,
+            ca_secret=CA_SECRET_ID,
+            hashes=reqs.hashes,
+            extra_index_url=options.extra_index_url,
+            find_links=bool(options.find_links),
+            labels=labels,
+        )
     )
 
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import jinja2
 
-from archlock.errors import CheckFailed, ConfigError, DriftError
 from archlock.core.fsutil import GENERATED_MARK, atomic_write_many, current_text, output_file
 from archlock.core.jsonsrc import load_json
+from archlock.errors import CheckFailed, ConfigError, DriftError
 from archlock.inenv.suite import LOSS_TOLERANCE
 from archlock.verify import runs
 
@@ -140,7 +140,12 @@ RESULT_SHAPE: dict[str, tuple[type, ...]] = {
     "suite.checks": FACTS,
 }
 CHECK_SHAPE: dict[str, tuple[type, ...]] = {
-    "status": TEXT, "why": TEXT, "summary": TEXT, "metric": NUMBER, "tolerance": NUMBER, "command": TEXT,
+    "status": TEXT,
+    "why": TEXT,
+    "summary": TEXT,
+    "metric": NUMBER,
+    "tolerance": NUMBER,
+    "command": TEXT,
 }
 
 
@@ -154,7 +159,9 @@ def _expect(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
     if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
         words: dict[type, str] = {str: "a string", dict: "an object"}
         names = "a number" if types == NUMBER else words[types[0]]
-        raise ConfigError(f"{path}: {key}: expected {names}, found {type(value).__name__}", fix=REDO)
+        raise ConfigError(
+            f"{path}: {key}: expected {names}, found {type(value).__name__}", fix=REDO
+        )
 
 
 def check_result(path: Path, data: dict[str, Any]) -> None:
@@ -173,9 +180,12 @@ def check_result(path: Path, data: dict[str, Any]) -> None:
         _expect(path, f"suite.checks.{name}", raw, FACTS)
     losses = _value(data, "suite.checks.training.losses")
     if losses is not None and not (
-        isinstance(losses, list) and all(isinstance(x, NUMBER) and not isinstance(x, bool) for x in losses)
+        isinstance(losses, list)
+        and all(isinstance(x, NUMBER) and not isinstance(x, bool) for x in losses)
     ):
-        raise ConfigError(f"{path}: suite.checks.training.losses: expected a list of numbers", fix=REDO)
+        raise ConfigError(
+            f"{path}: suite.checks.training.losses: expected a list of numbers", fix=REDO
+        )
 
 
 def shown_facts(result: dict[str, Any], check: str, found: dict[str, Any]) -> str | None:
@@ -456,11 +466,7 @@ def outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 
 
 def stale(files: dict[Path, str]) -> list[str]:
-    return [
-        str(path)
-        for path, text in files.items()
-        if current_text(path) != text
-    ]
+    return [str(path) for path, text in files.items() if current_text(path) != text]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
