@@ -40,7 +40,8 @@ def host_env():  # type: ignore[no-untyped-def]
     envs = [e for e in Project.load(REPO).envs() if platform and e.platform.name == platform.name]
     if not envs:
         pytest.skip(
-            f"host-lacks: an env of this repository for {platform.name if platform else 'this host'}"
+            "host-lacks: an env of this repository "
+            f"for {platform.name if platform else 'this host'}"
         )
     return sorted(envs, key=lambda e: e.opt_in)[0]
 
@@ -117,8 +118,8 @@ def test_planted_foreign_arch_object_is_named(
     assert done.returncode == 6
     native = result["probe"]["python"]["arch"]
     assert (
-        f"native_binaries: 1 compiled file(s) in site-packages are not {native}: archlock_planted/_evil.so ({name})"
-        in done.stderr
+        f"native_binaries: 1 compiled file(s) in site-packages are not {native}: "
+        f"archlock_planted/_evil.so ({name})" in done.stderr
     )
     # a re-sync keeps a package at its locked version as it is: the fix recreates the venv
     fix = "(fix: reinstall archlock_planted from the lock with a native interpreter (remove"

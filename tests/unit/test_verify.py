@@ -139,7 +139,8 @@ CPU_PYLOCK = """lock-version = "1.0"
 [[packages]]
 name = "torch"
 version = "2.10.0+cpu"
-wheels = [{ name = "torch-2.10.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", hashes = { sha256 = "aa" } }]
+wheels = [{ name = "torch-2.10.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", \
+hashes = { sha256 = "aa" } }]
 """
 
 
@@ -184,7 +185,8 @@ def test_foreign_arch_object_in_site_packages() -> None:
     reinstall = verify.reinstall_hint(env, verify.HostTarget(Path("python")), None)
     checks = verify.compare(context(env, reinstall=reinstall), doc, suite_doc())
     assert failures(checks) == {
-        "native_binaries": "1 compiled file(s) in site-packages are not x86_64: planted/_evil.so (arm64)"
+        "native_binaries": "1 compiled file(s) in site-packages are not x86_64: "
+        "planted/_evil.so (arm64)"
     }
     # a re-sync keeps a package installed at its locked version as it is: the fix reinstalls
     assert checks["native_binaries"]["fix"] == (
@@ -229,7 +231,8 @@ def test_torch_that_does_not_import() -> None:
     }
     checks = verify.compare(context(), doc, None, "suite.py exited 2 without a result: boom")
     assert failures(checks) == {
-        "torch_version": "torch does not import: OSError: libcudart.so.12: cannot open shared object file",
+        "torch_version": "torch does not import: "
+        "OSError: libcudart.so.12: cannot open shared object file",
         "suite": "suite.py exited 2 without a result: boom",
     }
     assert checks["torch_build"]["status"] == "skipped"
@@ -247,9 +250,8 @@ def test_rosetta_fails_with_the_setup_mac_fix() -> None:
     checks = verify.compare(context(env), doc, suite_doc())
     # one cause, one fix: the emulation check gives the interpreter finding's fix
     assert checks["emulation"]["fix"] == checks["interpreter"]["fix"]
-    assert (
-        checks["interpreter"]["why"]
-        == "the interpreter runs as x86_64 under Rosetta 2 (binary: x86_64); macos-arm64 needs arm64"
+    assert checks["interpreter"]["why"] == (
+        "the interpreter runs as x86_64 under Rosetta 2 (binary: x86_64); macos-arm64 needs arm64"
     )
     assert (
         checks["interpreter"]["fix"]
