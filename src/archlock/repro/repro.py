@@ -36,7 +36,7 @@ from archlock.repro import run as rr
 from archlock.repro import sandbox
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.repro.reportfile import load_report, report_sha
-from archlock.verify.verify import host_platform
+from archlock.verify.targets import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
 # ---------------------------------------------------------------------------------------------
