@@ -150,7 +150,8 @@ def test_a_mac_below_the_wheels_macos_floor_is_refused() -> None:
 def test_a_host_with_glibc_below_the_manylinux_tag_is_refused() -> None:
     error = refusal(env("linux-arm64-cpu"), "2.10.0", "graviton-al2")
     assert error.message.endswith(
-        "glibc 2.26 on graviton-al2 is below 2.28, the floor of torch's manylinux_2_28_aarch64 wheel"
+        "glibc 2.26 on graviton-al2 is below 2.28, "
+        "the floor of torch's manylinux_2_28_aarch64 wheel"
     )
     assert error.fix.startswith("run the env in its image there (archlock build")
 

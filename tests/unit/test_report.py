@@ -64,9 +64,9 @@ def test_secrets_in_argv_output_and_urls() -> None:
     line = red.text(
         "AWS_SECRET_ACCESS_KEY=abc123 pulling https://bob:hunter2@example.invalid/x HF_TOKEN=t"
     )
-    assert (
-        line
-        == "AWS_SECRET_ACCESS_KEY=<redacted> pulling https://<redacted>@example.invalid/x HF_TOKEN=<redacted>"
+    assert line == (
+        "AWS_SECRET_ACCESS_KEY=<redacted> pulling https://<redacted>@example.invalid/x "
+        "HF_TOKEN=<redacted>"
     )
 
 
