@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProc
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
-def verify_result(env: str, mode: str, **overrides: tuple[str, str]) -> dict:
+def verify_result(env: str, mode: str, **overrides: tuple[str, str]) -> dict[str, Any]:
     checks = {check: {"status": "pass", "why": f"{check} ok"} for _, check in FEATURES}
     for name, (status, why) in overrides.items():
         checks[name] = {"status": status, "why": why}

@@ -10,10 +10,12 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from archlock.core.project import Project
+from archlock.core.spec import EnvSpec
 from archlock.verify.checks import FAULT_FIX
 from archlock.verify.targets import host_platform
 
@@ -33,8 +35,11 @@ def archlock(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+Synced = tuple[Path, dict[str, Any]]  # the synced venv and its verify result
+
+
 @pytest.fixture(scope="module")
-def host_env():  # type: ignore[no-untyped-def]
+def host_env() -> EnvSpec:
     if shutil.which("uv") is None:
         pytest.skip("host-lacks: uv on PATH")
     platform = host_platform()
@@ -46,7 +51,7 @@ def host_env():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def synced(host_env, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[no-untyped-def]
+def synced(host_env: EnvSpec, tmp_path_factory: pytest.TempPathFactory) -> Synced:
     work = tmp_path_factory.mktemp("verify")
     venv, out = work / "venv", work / "good.json"
     done = archlock("--project", str(REPO), "verify", "--venv", str(venv), "--output", str(out))
@@ -59,7 +64,7 @@ def site_packages(venv: Path) -> Path:
 
 
 @pytest.mark.integration
-def test_host_env_synced_from_its_lock_passes(synced: tuple[Path, dict], host_env) -> None:  # type: ignore[no-untyped-def]
+def test_host_env_synced_from_its_lock_passes(synced: Synced, host_env: EnvSpec) -> None:
     _, result = synced
     assert (result["schema"], result["env"], result["status"]) == (
         "archlock.verify/1",
@@ -90,9 +95,7 @@ def test_host_env_synced_from_its_lock_passes(synced: tuple[Path, dict], host_en
 
 
 @pytest.mark.integration
-def test_planted_foreign_arch_object_is_named(
-    synced: tuple[Path, dict], repo: Path, tmp_path: Path
-) -> None:
+def test_planted_foreign_arch_object_is_named(synced: Synced, repo: Path, tmp_path: Path) -> None:
     venv, result = synced
     machine, name = FOREIGN_MACHINE[result["probe"]["python"]["arch"]]
     planted = site_packages(venv) / "archlock_planted"
@@ -129,8 +132,8 @@ def test_planted_foreign_arch_object_is_named(
 
 @pytest.mark.integration
 def test_wrong_torch_build_is_named(
-    synced: tuple[Path, dict], host_env, repo: Path, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    synced: Synced, host_env: EnvSpec, repo: Path, tmp_path: Path
+) -> None:
     venv, result = synced
     project = tmp_path / "proj"
     (project / "envs" / "locks").mkdir(parents=True)
@@ -167,9 +170,7 @@ def test_wrong_torch_build_is_named(
 
 
 @pytest.mark.integration
-def test_loss_mismatch_from_the_hook_is_named(
-    synced: tuple[Path, dict], repo: Path, tmp_path: Path
-) -> None:
+def test_loss_mismatch_from_the_hook_is_named(synced: Synced, repo: Path, tmp_path: Path) -> None:
     venv, _ = synced
     done = archlock(
         "--project",

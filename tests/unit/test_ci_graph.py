@@ -30,7 +30,8 @@ WIRING = ("python -m pip install nox uv",)  # the only run: lines that are not a
 def workflow(root: Path) -> dict[str, Any]:
     files, _ = render.render_project(root)
     text = next(t for p, t in files.items() if p.name == render.WORKFLOW_NAME)
-    return yaml.safe_load(text)
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
 
 
 def project_with(tmp_path: Path, ci: str) -> Path:
@@ -43,7 +44,8 @@ def project_with(tmp_path: Path, ci: str) -> Path:
 
 
 def include(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return job["strategy"]["matrix"]["include"]
+    entries: list[dict[str, Any]] = job["strategy"]["matrix"]["include"]
+    return entries
 
 
 def linux_envs() -> list[str]:
@@ -159,7 +161,7 @@ def test_bad_runner_labels_are_config_errors_naming_pyproject_and_the_key(
 
 
 def test_device_note_says_why_the_device_path_did_not_run_and_how_to_run_it() -> None:
-    result = {
+    result: dict[str, Any] = {
         "env": "linux-amd64-cuda",
         "accelerator": "cuda",
         "checks": {"device": {"status": "skipped", "why": "no NVIDIA GPU on this host"}},

@@ -58,7 +58,7 @@ def env_spec(
     accelerator: str = "cuda",
     **over: Any,
 ) -> EnvSpec:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         name=name,
         path=Path(f"envs/{name}.yaml"),
         platform=PLATFORMS[platform],
@@ -404,9 +404,9 @@ def test_host_platform_sees_through_rosetta_and_qemu(fixtures: Path) -> None:
             json.loads((fixtures / "probe" / "answers" / f"{name}.json").read_text())
         )
 
-    assert host_platform(recorded("mac-rosetta-x86_64")).name == "macos-arm64"
-    assert host_platform(recorded("linux-arm64-qemu")).name == "linux-amd64"
-    assert host_platform(recorded("linux-arm64-native")).name == "linux-arm64"
+    assert host_platform(recorded("mac-rosetta-x86_64")) == PLATFORMS["macos-arm64"]
+    assert host_platform(recorded("linux-arm64-qemu")) == PLATFORMS["linux-amd64"]
+    assert host_platform(recorded("linux-arm64-native")) == PLATFORMS["linux-arm64"]
 
 
 # -- uv and docker command lines --------------------------------------------------------------
