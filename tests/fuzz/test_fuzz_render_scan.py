@@ -76,27 +76,28 @@ def test_rendered_fields(data: st.DataObject) -> None:
     where = data.draw(
         st.sampled_from(["target", "settings", "node-key", "node-value", "runner-key"])
     )
+    # the fields to replace; the replacing (and its validation) happens inside build()
+    target_changes: dict[str, Any] = {}
+    settings_changes: dict[str, Any] = {}
     if where == "target":
         name = data.draw(st.sampled_from(TEXT_FIELDS))
-        value = data.draw(field_value(getattr(TARGET, name)))
-        make = lambda: ([dataclasses.replace(TARGET, **{name: value})], SETTINGS)
+        target_changes[name] = data.draw(field_value(getattr(TARGET, name)))
     elif where == "settings":
         name = data.draw(st.sampled_from(SETTING_FIELDS))
-        value = data.draw(field_value(getattr(SETTINGS, name)))
-        make = lambda: ([TARGET], dataclasses.replace(SETTINGS, **{name: value}))
+        settings_changes[name] = data.draw(field_value(getattr(SETTINGS, name)))
     else:
         key = data.draw(field_value("linux/arm64")) if where != "node-value" else "linux/arm64"
         value = (
             data.draw(field_value("ssh://arm-node")) if where == "node-value" else "ssh://arm-node"
         )
         if where == "runner-key":
-            runners = {**render.DEFAULT_RUNNERS, key: "ubuntu-24.04-arm"}
-            make = lambda: ([TARGET], dataclasses.replace(SETTINGS, runners=runners))
+            settings_changes["runners"] = {**render.DEFAULT_RUNNERS, key: "ubuntu-24.04-arm"}
         else:
-            make = lambda: ([TARGET], dataclasses.replace(SETTINGS, builder_nodes={key: value}))
+            settings_changes["builder_nodes"] = {key: value}
 
     def build() -> dict[Path, str]:
-        targets, chosen = make()
+        targets = [dataclasses.replace(TARGET, **target_changes)] if target_changes else [TARGET]
+        chosen = dataclasses.replace(SETTINGS, **settings_changes) if settings_changes else SETTINGS
         return render.render_files(ROOT, chosen, targets)
 
     files, _ = attempt("render", build)

@@ -150,7 +150,7 @@ def test_verify_runs_the_projects_own_command_in_both_images_and_matrix_agrees(
         done = archlock(project, "verify", "--image", tag, "--output", str(out))
         results[env] = json.loads(out.read_text())
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    for env, result in results.items():
+    for result in results.values():
         run = result["checks"]["run_1"]
         assert (run["status"], run["command"], run["exit"]) == ("pass", RUN, 0), run
         assert run["tail"].splitlines()[-1].startswith("step 5 loss ") and run["duration"] > 0

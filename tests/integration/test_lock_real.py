@@ -170,8 +170,8 @@ def test_unreachable_index_is_one_actionable_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert (
-        "torch.index 'pytorch-cpu' at http://127.0.0.1:9/simple (from $ARCHLOCK_INDEX_PYTORCH_CPU) is unreachable"
-        in err
+        "torch.index 'pytorch-cpu' at http://127.0.0.1:9/simple "
+        "(from $ARCHLOCK_INDEX_PYTORCH_CPU) is unreachable" in err
     )
     assert "set ARCHLOCK_INDEX_PYTORCH_CPU to a reachable mirror URL or a local folder" in err
     assert not (project / "envs" / "locks").exists()

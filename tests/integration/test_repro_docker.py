@@ -50,7 +50,8 @@ def docker() -> str:
         )
         if found.returncode != 0:
             pytest.fail(
-                f"{image} is missing: run scripts/local-infra.sh (it builds the local bases and uv images)"
+                f"{image} is missing: run scripts/local-infra.sh "
+                "(it builds the local bases and uv images)"
             )
     return cli_path
 
@@ -158,7 +159,9 @@ def test_x86_64_extension_in_a_real_arm64_tree(tmp_path: Path, docker: str) -> N
     steps = " && ".join(
         [
             "python3 -m venv --without-pip /tmp/v",
-            f"python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' /w/{wheel.name} {site}",
+            "python3 -c 'import sys, zipfile; "
+            "zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "
+            f"/w/{wheel.name} {site}",
             f"cp /x.so {site}/tinydep/_speedups.cpython-311-x86_64-linux-gnu.so",
             "cd /p && /tmp/v/bin/python /s/report.py -o /out/report.json",
         ]
@@ -280,8 +283,8 @@ def test_macos_report_approximated_on_linux_arm64(tmp_path: Path, docker: str) -
         argv=["python", "-c", FAILING],
         cwd_in_project=None,
         output_tail=[
-            "ImportError: cannot import name 'LegacyVersion' from 'packaging.version' (~/v/lib/python3.11/site-packages/"
-            "packaging/version.py)"
+            "ImportError: cannot import name 'LegacyVersion' from 'packaging.version' "
+            "(~/v/lib/python3.11/site-packages/packaging/version.py)"
         ],
     )
     (tmp_path / "report.json").write_text(json.dumps(mac))

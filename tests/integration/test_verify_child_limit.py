@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 def test_a_hung_child_of_verify_is_a_failed_run_with_its_partial_output() -> None:
     import sys
 
-    from archlock.verify.verify import TIMED_OUT, run_process
+    from archlock.verify.targets import TIMED_OUT, run_process
 
     code = "import time; print('partial', flush=True); time.sleep(60)"
     done = run_process([sys.executable, "-c", code], 1.0)

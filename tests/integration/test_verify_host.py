@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from archlock.core.project import Project
-from archlock.verify import verify
+from archlock.verify.checks import FAULT_FIX
+from archlock.verify.targets import host_platform
 
 REPO = Path(__file__).resolve().parents[2]
 FOREIGN_MACHINE = {"x86_64": (183, "arm64"), "arm64": (62, "x86_64")}
@@ -36,12 +37,11 @@ def archlock(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def host_env():  # type: ignore[no-untyped-def]
     if shutil.which("uv") is None:
         pytest.skip("host-lacks: uv on PATH")
-    platform = verify.host_platform()
+    platform = host_platform()
     envs = [e for e in Project.load(REPO).envs() if platform and e.platform.name == platform.name]
     if not envs:
-        pytest.skip(
-            f"host-lacks: an env of this repository for {platform.name if platform else 'this host'}"
-        )
+        here = platform.name if platform else "this host"
+        pytest.skip(f"host-lacks: an env of this repository for {here}")
     return sorted(envs, key=lambda e: e.opt_in)[0]
 
 
@@ -117,8 +117,8 @@ def test_planted_foreign_arch_object_is_named(
     assert done.returncode == 6
     native = result["probe"]["python"]["arch"]
     assert (
-        f"native_binaries: 1 compiled file(s) in site-packages are not {native}: archlock_planted/_evil.so ({name})"
-        in done.stderr
+        f"native_binaries: 1 compiled file(s) in site-packages are not {native}: "
+        f"archlock_planted/_evil.so ({name})" in done.stderr
     )
     # a re-sync keeps a package at its locked version as it is: the fix recreates the venv
     fix = "(fix: reinstall archlock_planted from the lock with a native interpreter (remove"
@@ -187,4 +187,4 @@ def test_loss_mismatch_from_the_hook_is_named(
     assert done.returncode == 6
     assert "1 check(s) failed (loss_parity)" in done.stderr
     assert "losses differ from CPU by" in done.stderr
-    assert done.stderr.rstrip().endswith(f"(fix: {verify.FAULT_FIX})")
+    assert done.stderr.rstrip().endswith(f"(fix: {FAULT_FIX})")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock.verify import verify
+from archlock.verify.execute import run_project_tests
+from archlock.verify.targets import HostTarget
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +16,10 @@ pytestmark = pytest.mark.integration
 def test_project_tests_run_with_the_envs_interpreter(tmp_path: Path) -> None:
     import sys
 
-    target = verify.HostTarget(Path(sys.executable))
+    target = HostTarget(Path(sys.executable))
     (tmp_path / "test_ok.py").write_text("def test_ok():\n    assert True\n")
-    ok = verify.run_project_tests(target, verify.run_process, tmp_path)
+    ok = run_project_tests(target, tmp_path)
     assert ok["status"] == "pass" and ok["why"].startswith("pytest: 1 passed")
     (tmp_path / "test_bad.py").write_text("def test_bad():\n    assert False\n")
-    bad = verify.run_project_tests(target, verify.run_process, tmp_path)
+    bad = run_project_tests(target, tmp_path)
     assert bad["status"] == "fail" and bad["why"].startswith("pytest exited 1: 1 failed, 1 passed")

@@ -15,7 +15,8 @@ from archlock.lock import audit
 
 def pkg(name: str, version: str = "1.0", size: int | None = 1000, sdist: bool = False) -> str:
     wheels = (
-        f'wheels = [{{ url = "https://files.example/{name}.whl", size = {size}, hashes = {{ sha256 = "aa" }} }}]'
+        f'wheels = [{{ url = "https://files.example/{name}.whl", size = {size}, '
+        f'hashes = {{ sha256 = "aa" }} }}]'
         if size
         else ""
     )

@@ -14,7 +14,7 @@ from archlock.core import diagnose
 from archlock.core.lockfile import pins, same_version
 from archlock.repro.drift import Target
 from archlock.repro.drift import diagnose as repro_diagnose
-from archlock.verify import verify
+from archlock.verify.checks import compare
 
 
 def ctx(env=None, lock: str = LOCK, **over) -> diagnose.Context:
@@ -57,7 +57,7 @@ def test_the_macos_floor_is_the_higher_of_the_env_and_torch() -> None:
     assert found.why == "macOS 13.6 is below torch 2.12.0's wheels' floor 14.0"
     assert found.fix == "upgrade macOS to 14.0 or later, or pin an older torch and re-lock"
     # verify asks the same question (it used to read only the env's floor)
-    checks = verify.compare(ctx(env, lock), doc, suite_doc("mps"))
+    checks = compare(ctx(env, lock), doc, suite_doc("mps"))
     assert failures(checks) == {"macos": found.why}
 
 
@@ -68,7 +68,7 @@ def test_tooling_and_the_project_itself_are_never_extra() -> None:
         {"name": "My_Project", "version": "1.0"},
         {"name": "flash-attn", "version": "2.7.0"},
     ]
-    checks = verify.compare(ctx(project_name="my-project"), doc, suite_doc())
+    checks = compare(ctx(project_name="my-project"), doc, suite_doc())
     assert checks["packages"]["extra"] == ["flash-attn"]
 
 
@@ -80,7 +80,7 @@ def test_verify_and_repro_name_the_same_causes(repo: Path) -> None:
     target = Target(env, "envs/locks/x.txt", "0" * 64, pins(LOCK), "archlock")
     kinds = [d.kind for d in repro_diagnose({"probe": doc}, target)]
     assert kinds == ["python-version", "torch", "packages-missing"]
-    bad = failures(verify.compare(ctx(env), doc, suite_doc()))
+    bad = failures(compare(ctx(env), doc, suite_doc()))
     assert sorted(bad) == ["interpreter", "packages", "torch_build"]
     assert bad["interpreter"] == "Python 3.12.1; env linux-amd64-cuda is locked for Python 3.11"
 

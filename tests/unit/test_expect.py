@@ -19,7 +19,8 @@ CPU_PYLOCK = """lock-version = "1.0"
 [[packages]]
 name = "torch"
 version = "2.13.0+cpu"
-wheels = [{ url = "https://pytorch-cpu.invalid/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl", hashes = { sha256 = "aa" } }]
+wheels = [{ url = "https://pytorch-cpu.invalid/whl/cpu/\
+torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl", hashes = { sha256 = "aa" } }]
 """
 
 

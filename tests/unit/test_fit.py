@@ -19,7 +19,7 @@ from archlock.core.diagnose import Context
 from archlock.core.spec import EnvSpec, load_spec
 from archlock.errors import ConfigError
 from archlock.lock import expect, fit, machines
-from archlock.verify import verify
+from archlock.verify.checks import compare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_ENVS = Path(__file__).resolve().parents[2] / "src" / "archlock" / "data" / "envs"
@@ -150,7 +150,8 @@ def test_a_mac_below_the_wheels_macos_floor_is_refused() -> None:
 def test_a_host_with_glibc_below_the_manylinux_tag_is_refused() -> None:
     error = refusal(env("linux-arm64-cpu"), "2.10.0", "graviton-al2")
     assert error.message.endswith(
-        "glibc 2.26 on graviton-al2 is below 2.28, the floor of torch's manylinux_2_28_aarch64 wheel"
+        "glibc 2.26 on graviton-al2 is below 2.28, "
+        "the floor of torch's manylinux_2_28_aarch64 wheel"
     )
     assert error.fix.startswith("run the env in its image there (archlock build")
 
@@ -233,7 +234,7 @@ def verify_torch(
     next(d for d in doc["distributions"] if d["name"] == "torch")["version"] = version
     pins = {"torch": exp.torch if exp and exp.torch else version}
     ctx = Context(spec, pins, "envs/locks/x.txt", RESYNC.format(name=spec.name), expect=exp)
-    return verify.compare(ctx, doc, suite_doc())["torch_build"]
+    return compare(ctx, doc, suite_doc())["torch_build"]
 
 
 def test_verify_image_differs_from_its_lock_fix_is_rebuild() -> None:

@@ -149,3 +149,12 @@ def test_counts_refuse_negatives_and_non_numbers(text: str) -> None:
 def test_time_limits_are_positive_and_finite(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         cliargs.seconds(text)
+
+
+def test_an_atomic_write_never_replaces_a_device_node() -> None:
+    """A rename onto /dev/null would turn it into a regular file for the whole machine."""
+    before = os.stat("/dev/null")
+    with pytest.raises(ConfigError, match=r"/dev/null: is not a regular file"):
+        fsutil.atomic_write(Path("/dev/null"), "x")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino

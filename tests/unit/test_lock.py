@@ -20,13 +20,15 @@ requires-python = ">=3.11"
 [[packages]]
 name = "torch"
 version = "2.13.0+cpu"
-wheels = [{ url = "file:///mirror/wheels/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl", hashes = { sha256 = "bbbb" } }]
+wheels = [{ url = "file:///mirror/wheels/\
+torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl", hashes = { sha256 = "bbbb" } }]
 
 [[packages]]
 name = "filelock"
 version = "4.2.11"
 sdist = { url = "https://files.example/filelock-4.2.11.tar.gz", hashes = { sha256 = "ffff" } }
-wheels = [{ url = "https://files.example/filelock-4.2.11-py3-none-any.whl", hashes = { sha256 = "aaaa" } }]
+wheels = [{ url = "https://files.example/filelock-4.2.11-py3-none-any.whl", \
+hashes = { sha256 = "aaaa" } }]
 """
 
 
@@ -112,7 +114,8 @@ def test_uv_platform_tag_failure_becomes_the_macos_fix(tmp_path: Path) -> None:
     spec = tmp_path / "mac.yaml"
     spec.write_text('platform: macos-arm64\npython: "3.11"\naccelerator: mps\nmacos: "13.0"\n')
     uv_said = ResolveError(
-        "no solution: Because torch==2.99.0 has no wheels with a matching platform tag (e.g., `macosx_13_0_arm64`)"
+        "no solution: Because torch==2.99.0 has no wheels "
+        "with a matching platform tag (e.g., `macosx_13_0_arm64`)"
     )
     explained = lock.explain_resolve_failure(uv_said, load_spec(spec), None, "2.99.0")
     assert isinstance(explained, ConfigError)
@@ -144,7 +147,8 @@ def test_torch_must_agree_across_envs(repo: Path) -> None:
     older_mac = lock.EnvOutcome(mac, "locked", None, "2.11.0")
     with pytest.raises(
         ResolveError,
-        match=r"torch differs between envs \(linux-amd64-cpu=2.10.0\+cpu, linux-amd64-cuda=2.10.0, macos-arm64=2.11.0\)",
+        match=r"torch differs between envs \(linux-amd64-cpu=2.10.0\+cpu, "
+        r"linux-amd64-cuda=2.10.0, macos-arm64=2.11.0\)",
     ):
         lock.check_torch_agrees([*same, older_mac])
 

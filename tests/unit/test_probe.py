@@ -135,8 +135,8 @@ def test_wheel_tags_and_nvidia_driver() -> None:
             "system": "Linux",
             "machine": "x86_64",
             "files": {
-                "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  "
-                "Tue Mar  5 22:23:56 UTC 2024\n"
+                "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 "
+                "Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
             },
         }
     )

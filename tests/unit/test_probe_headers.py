@@ -1,4 +1,4 @@
-"""ELF and Mach-O header parsing, on real binaries and on headers built from the documented layout."""
+"""ELF and Mach-O header parsing: real binaries, and headers built from the documented layout."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ def test_gpu_server_profile() -> None:
     assert [g["capability"] for g in doc["nvidia"]["gpus"]] == ["8.0"] * 8
     assert doc["vm"] is False and "avx2" in doc["cpu"]["features"]
     assert probe_profile.profile_summary(doc) == (
-        "linux 22.04, x86_64, glibc 2.35, NVIDIA driver 535.183.01, 8 GPU(s) (compute capability 8.0)"
+        "linux 22.04, x86_64, glibc 2.35, NVIDIA driver 535.183.01, "
+        "8 GPU(s) (compute capability 8.0)"
     )
 
 

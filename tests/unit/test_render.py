@@ -149,7 +149,8 @@ def pylock(tmp_path: Path, wheels: dict[str, str | None]) -> Path:
         parts.append(f'[[packages]]\nname = "{name}"\nversion = "1"\n')
         if wheel:
             parts.append(
-                f'wheels = [{{ url = "https://files.example/{wheel}", hashes = {{ sha256 = "{"0" * 64}" }} }}]\n'
+                f'wheels = [{{ url = "https://files.example/{wheel}", '
+                f'hashes = {{ sha256 = "{"0" * 64}" }} }}]\n'
             )
     path = tmp_path / "pylock.env.toml"
     path.write_text("".join(parts))
@@ -243,8 +244,8 @@ def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
     script = out[tmp_path / "docker/buildx-nodes.sh"]
     assert script.startswith("#!/usr/bin/env bash\n")
     assert (
-        'docker buildx create --name archlock --node archlock-linux-amd64 \\\n  --platform linux/amd64 "ssh://ci@x86-box"'
-        in script
+        "docker buildx create --name archlock --node archlock-linux-amd64 \\\n"
+        '  --platform linux/amd64 "ssh://ci@x86-box"' in script
     )
     assert "--append --node archlock-linux-arm64" in script
 

@@ -64,9 +64,9 @@ def test_secrets_in_argv_output_and_urls() -> None:
     line = red.text(
         "AWS_SECRET_ACCESS_KEY=abc123 pulling https://bob:hunter2@example.invalid/x HF_TOKEN=t"
     )
-    assert (
-        line
-        == "AWS_SECRET_ACCESS_KEY=<redacted> pulling https://<redacted>@example.invalid/x HF_TOKEN=<redacted>"
+    assert line == (
+        "AWS_SECRET_ACCESS_KEY=<redacted> pulling https://<redacted>@example.invalid/x "
+        "HF_TOKEN=<redacted>"
     )
 
 
@@ -203,3 +203,10 @@ def test_the_verb_in_process_and_a_missing_interpreter(
     assert cli.main(["--project", str(tmp_path), "report", "--no-torch", "--no-scan"]) == 0
     assert json.loads((tmp_path / "archlock-report.json").read_text())["tool"]["mode"] == "archlock"
     assert cli.main(["report", "--python", str(tmp_path / "nope" / "python")]) == 2
+
+
+def test_output_problem_refuses_folders_and_device_nodes(tmp_path: Path) -> None:
+    """Checked before any work: a rename onto /dev/null would replace the device itself."""
+    assert "is a folder" in (report.output_problem(str(tmp_path)) or "")
+    assert "not a regular file" in (report.output_problem("/dev/null") or "")
+    assert report.output_problem(str(tmp_path / "new" / "report.json")) is None

@@ -286,7 +286,7 @@ def test_versions_compare_as_releases() -> None:
     )
 
 
-# -- reading a report -------------------------------------------------------------------------------
+# -- reading a report ------------------------------------------------------------------------------
 
 
 def broken(tmp_path: Path, edit) -> Path:
@@ -364,7 +364,7 @@ def test_a_bare_probe_document_is_a_report_without_lock_or_command(tmp_path: Pat
     assert report["command"] is None and report["platform"] == "linux-amd64"
 
 
-# -- which env --------------------------------------------------------------------------------------
+# -- which env -------------------------------------------------------------------------------------
 
 
 def test_env_named_by_report_then_platform_then_flag() -> None:
@@ -446,11 +446,13 @@ def test_preflight_names_what_pypi_cannot_give() -> None:
         [
             (
                 1,
-                "cause: Because there is no version of six==0.0.999 and you require six==0.0.999, we can conclude ...",
+                "cause: Because there is no version of six==0.0.999 and you require six==0.0.999, "
+                "we can conclude ...",
             ),
             (
                 1,
-                "cause: Because mlx==0.20.0 has no wheels with a matching platform tag (e.g., `manylinux_2_28_x86_64`)",
+                "cause: Because mlx==0.20.0 has no wheels "
+                "with a matching platform tag (e.g., `manylinux_2_28_x86_64`)",
             ),
             (0, ""),
         ]
@@ -516,15 +518,17 @@ def test_carried_env_drops_machine_paths() -> None:
     assert rr.carried_env(report) == ({"OMP_NUM_THREADS": "2"}, ["PYTHONPATH", "VIRTUAL_ENV"])
 
 
-# -- verdicts ----------------------------------------------------------------------------------------
+# -- verdicts --------------------------------------------------------------------------------------
 
 THEIRS = [
     '  File "~/p/.venv/lib/python3.11/site-packages/x/y.py", line 3, in <module>',
-    "ImportError: cannot import name 'Z' from 'x.y' (~/p/.venv/lib/python3.11/site-packages/x/y.py)",
+    "ImportError: cannot import name 'Z' from 'x.y' "
+    "(~/p/.venv/lib/python3.11/site-packages/x/y.py)",
 ]
 OURS = [
     '  File "/opt/venv/lib/python3.11/site-packages/x/y.py", line 3, in <module>',
-    "ImportError: cannot import name 'Z' from 'x.y' (/opt/venv/lib/python3.11/site-packages/x/y.py)",
+    "ImportError: cannot import name 'Z' from 'x.y' "
+    "(/opt/venv/lib/python3.11/site-packages/x/y.py)",
 ]
 
 
@@ -564,7 +568,7 @@ def test_a_partial_reproduction_says_so() -> None:
     assert said["text"].endswith("(partial: 2 package(s) left out)")
 
 
-# -- images, settings ---------------------------------------------------------------------------------
+# -- images, settings ------------------------------------------------------------------------------
 
 
 def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
@@ -630,8 +634,8 @@ def test_diff_only_prints_the_drift_with_fixes(
     )
     out = capsys.readouterr().out
     assert (
-        "env:  linux-amd64-cuda (matched by the report's platform, linux-amd64; the report's env linux-amd64-cpu "
-        "has no lock here)" in out
+        "env:  linux-amd64-cuda (matched by the report's platform, linux-amd64; "
+        "the report's env linux-amd64-cpu has no lock here)" in out
     )
     assert (
         "  1. [torch] torch is not installed; envs/locks/linux-amd64-cuda.txt pins torch 2.10.0"

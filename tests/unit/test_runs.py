@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from archlock.core import docker as du
 from archlock.core import proc
 from archlock.core.project import Project
 from archlock.errors import CheckFailed, ConfigError
@@ -163,13 +164,14 @@ def test_an_image_run_is_a_named_container_removed_when_it_hangs(
         calls.append(list(argv))
         return outcome("loss 1.0\n", None, timed_out=len(calls) == 1)
 
-    monkeypatch.setattr(runs.proc, "run", fake_run)
+    monkeypatch.setattr(du, "engine", lambda: du.Engine("docker", "docker"))
+    monkeypatch.setattr(proc, "run", fake_run)  # under archlock.core.docker's container runner
     target = SimpleNamespace(mode="image", tag="app:it", platform="linux/arm64", gpus=True)
     check = runs.run_checks(SETTINGS, Path("/p"), target)["run_1"]
     first, second = calls
-    name = first[first.index("--name") + 1]
+    name = next(w for w in first if w.startswith("--name=")).removeprefix("--name=")
     assert first[:3] == ["docker", "run", "--rm"] and name.startswith("archlock-run-")
     assert first[first.index("--platform") + 1] == "linux/arm64" and "--gpus" in first
     assert first[-3:] == ["app:it", "python", "train.py"]
-    assert second == ["docker", "rm", "-f", name]
+    assert second == ["docker", "rm", "--force", name]
     assert check["status"] == "fail" and check["why"].startswith("timed out after 60 s")

@@ -1,6 +1,7 @@
 """`archlock bench`: archlock's overhead against the raw tools doing the same work, as ratios.
 
-`--part lock` and `--part build` (see archlock.build.bench_build) run one half; the default runs both.
+`--part lock` and `--part build` (see archlock.build.bench_build) run one half; the default
+runs both.
 
 Lock: `archlock lock` on a fresh copy of the project (no uv.lock, no env locks) versus the
 raw uv commands that produce the same files: `uv lock`, `uv export`, then for every env
@@ -50,7 +51,7 @@ def timed(stages: list[Stage], cwd: Path, cache: Path) -> float:
             subprocess.Popen(c, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for c in stage
         ]
-        for proc, command in zip(procs, stage):
+        for proc, command in zip(procs, stage, strict=True):
             _, err = proc.communicate()
             if proc.returncode:
                 raise SystemExit(f"bench: {' '.join(command)} failed: {err.decode()[-400:]}")
@@ -118,7 +119,8 @@ def print_lock_ratios(results: dict[str, float]) -> None:
     for mode in ("cold", "warm"):
         ours, raw, par = (results[f"{side}_{mode}"] for side in ("archlock", "uv", "uv_parallel"))
         print(
-            f"lock {mode:<4}: archlock {ours:6.2f}s | raw uv in sequence {raw:6.2f}s, ratio {ours / raw:.2f}"
+            f"lock {mode:<4}: archlock {ours:6.2f}s"
+            f" | raw uv in sequence {raw:6.2f}s, ratio {ours / raw:.2f}"
             f" | raw uv, env compiles at once {par:6.2f}s, ratio {ours / par:.2f}"
         )
     print("goal: warm ratio <= 1.15")

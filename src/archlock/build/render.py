@@ -186,7 +186,8 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
         if not lock.is_file():
             if spec.opt_in:
                 notes.append(
-                    f"{spec.name}: opt-in env without a lock, no image (run archlock lock --env {spec.name})"
+                    f"{spec.name}: opt-in env without a lock, no image "
+                    f"(run archlock lock --env {spec.name})"
                 )
                 continue
             raise ConfigError(
@@ -293,7 +294,8 @@ def _image_index_url(project: Any, spec: Any) -> str | None:
     url: str = index.canonical or index.url
     if index.is_flat_folder and not index.canonical:
         raise ConfigError(
-            f"{spec.path}: torch.index {spec.torch_index!r} points at a local folder, which an image build cannot read",
+            f"{spec.path}: torch.index {spec.torch_index!r} points at a local folder, "
+            "which an image build cannot read",
             fix=f'add {spec.torch_index} = "URL" under [tool.archlock.indexes]',
         )
     return url
@@ -403,7 +405,7 @@ def _render(
 
 # -- check and write ----------------------------------------------------------------------------
 def stale_files(project_root: Path, files: dict[Path, str]) -> list[str]:
-    """Relative paths whose content differs from `files`, and generated leftovers nobody renders now."""
+    """Relative paths that differ from `files`, and generated leftovers nobody renders now."""
     stale = []
     for path, text in files.items():
         if current_text(path) != text:

@@ -1,1 +1,2 @@
-"""The core: plain data and one-job modules every verb builds on (platform table, env specs, project settings, file writes, uv, processes, containers)."""
+"""The core: plain data and one-job modules every verb builds on (platform table, env specs,
+project settings, file writes, uv, processes, containers)."""

@@ -283,11 +283,14 @@ def run_container(
     network: str | None = None,
     user: str | None = None,
     name: str | None = None,
+    gpus: bool = False,
 ) -> proc.Result:
-    """`run --rm` of `image` with `argv`; the container is removed even when the limit passes."""
+    """`run --rm` of `image` with `argv`; the container is removed even when the limit passes.
+    `gpus`: every GPU of the host is passed in (`--gpus all`)."""
     args = ["run", "--rm"]
     args += ["--platform", platform] if platform else []
     args += [f"--name={name}"] if name else []
+    args += ["--gpus", "all"] if gpus else []
     for mount in mounts:
         args += ["-v", mount]
     for key, value in (env or {}).items():

@@ -60,6 +60,9 @@ def _prepare(path: Path) -> None:
     """Make the parent folders; refuse a target that is a folder, before anything is written."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a file", fix="name a file path")
+    if os.path.lexists(path) and not path.is_file():
+        # a device (/dev/null), FIFO or socket: a rename would replace the node itself
+        raise ConfigError(f"{path}: is not a regular file", fix="name a regular file path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -202,7 +202,8 @@ class Project:
             )
         raise ConfigError(
             f"{spec.path}: torch.index: index {name!r} has no URL",
-            fix=f'set {var}=URL-or-folder, or add `{name} = "URL"` under [tool.archlock.indexes] in pyproject.toml',
+            fix=f'set {var}=URL-or-folder, or add `{name} = "URL"` '
+            "under [tool.archlock.indexes] in pyproject.toml",
         )
 
     def _check_settings(self) -> None:
@@ -227,7 +228,8 @@ def _normalise_location(value: str) -> str:
 def _read_requirements(path: Path) -> list[str]:
     if not os.path.lexists(path):
         raise ConfigError(
-            f"{path.parent}: pyproject.toml has no [project] table and there is no requirements.txt",
+            f"{path.parent}: pyproject.toml has no [project] table "
+            "and there is no requirements.txt",
             fix="add a [project] table with dependencies, or a requirements.txt",
         )
     lines = []

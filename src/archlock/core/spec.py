@@ -66,7 +66,8 @@ SCHEMA: Section = {
     "opt-in": Key(bool, "lock this env only when named (--env) or once its lock exists"),
     "machines": Key(
         list,
-        "machine profiles (envs/machines/<name>.json) the env must serve; lock checks the build runs there",
+        "machine profiles (envs/machines/<name>.json) the env must serve; "
+        "lock checks the build runs there",
         pattern=NAME_RE.pattern,
         example="[gpu-a100]",
     ),
@@ -173,7 +174,8 @@ def load_spec(path: Path) -> EnvSpec:
     if not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{path}: env name {name!r} is not allowed",
-            fix="name the file with lowercase letters, digits and dashes, e.g. linux-arm64-cpu.yaml",
+            fix="name the file with lowercase letters, digits and dashes, "
+            "e.g. linux-arm64-cpu.yaml",
         )
     located = load_located(path)
     if not isinstance(located.data, dict):
@@ -196,7 +198,8 @@ def deprecation_notes(
         elif isinstance(rule, Key) and rule.deprecated:
             dotted = ".".join((*where, key))
             notes.append(
-                f"{path}:{src.line(*where, key)}: {dotted} is deprecated and ignored: {rule.deprecated}; remove it"
+                f"{path}:{src.line(*where, key)}: {dotted} is deprecated and ignored: "
+                f"{rule.deprecated}; remove it"
             )
     return notes
 

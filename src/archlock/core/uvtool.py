@@ -14,8 +14,8 @@ from archlock.errors import ExternalCommandError, ResolveError, ToolMissingError
 
 UNREACHABLE = re.compile(
     r"(Failed to fetch|error sending request|dns error|failed to lookup address|Connection refused"
-    r"|tcp connect error|Could not connect|invalid peer certificate|timed out|Network is unreachable"
-    r"|Directory not found for index|No such file or directory)",
+    r"|tcp connect error|Could not connect|invalid peer certificate|timed out"
+    r"|Network is unreachable|Directory not found for index|No such file or directory)",
     re.IGNORECASE,
 )
 

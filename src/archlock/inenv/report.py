@@ -295,6 +295,8 @@ def output_problem(path: str) -> str | None:
     for target in (path, markdown_path(path)):
         if os.path.isdir(target):
             return "%s is a folder; give --output a file path" % target
+        if os.path.lexists(target) and not os.path.isfile(target):
+            return "%s is not a regular file; give --output a file path" % target
     folder = os.path.dirname(os.path.abspath(path))
     while not os.path.lexists(folder):
         folder = os.path.dirname(folder)

@@ -56,13 +56,15 @@ KNOWN_BREAKERS: tuple[Breaker, ...] = (
         "flash-attn",
         _no_cuda,
         "envs without CUDA",
-        "torch.nn.functional.scaled_dot_product_attention (SDPA), which uses flash kernels on CUDA by itself",
+        "torch.nn.functional.scaled_dot_product_attention (SDPA), "
+        "which uses flash kernels on CUDA by itself",
     ),
     Breaker(
         "xformers",
         _no_cuda,
         "envs without CUDA",
-        "torch SDPA; keep xformers behind `; sys_platform == 'linux' and platform_machine == 'x86_64'`",
+        "torch SDPA; keep xformers behind "
+        "`; sys_platform == 'linux' and platform_machine == 'x86_64'`",
     ),
     Breaker(
         "bitsandbytes",
@@ -80,7 +82,8 @@ KNOWN_BREAKERS: tuple[Breaker, ...] = (
         "lmdb",
         _on_macos,
         "macOS",
-        "a release with macosx arm64 wheels (or sqlite3); otherwise it compiles and needs Xcode CLT",
+        "a release with macosx arm64 wheels (or sqlite3); "
+        "otherwise it compiles and needs Xcode CLT",
     ),
     Breaker(
         "apex",
@@ -169,8 +172,10 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
                 name,
                 "warning",
                 "source-build",
-                f"{name} {package['version']} has no wheel for {env.platform.name}: it builds from source there",
-                "pin a version with a wheel for this platform, or make sure a compiler is in the image / Xcode CLT on the Mac",
+                f"{name} {package['version']} has no wheel for {env.platform.name}: "
+                "it builds from source there",
+                "pin a version with a wheel for this platform, "
+                "or make sure a compiler is in the image / Xcode CLT on the Mac",
             )
         )
     for breaker in KNOWN_BREAKERS:
@@ -202,8 +207,10 @@ def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Fi
             "nvidia-*",
             "warning",
             "cuda-stack-in-cpu-env",
-            f"a {env.accelerator} env drags the CUDA stack: {len(stack)} packages ({names}), {human_bytes(size)}",
-            "take torch's +cpu build from the PyTorch CPU index (torch.index + torch.variant: cpu in the spec)",
+            f"a {env.accelerator} env drags the CUDA stack: "
+            f"{len(stack)} packages ({names}), {human_bytes(size)}",
+            "take torch's +cpu build from the PyTorch CPU index "
+            "(torch.index + torch.variant: cpu in the spec)",
         )
     ]
 
@@ -221,7 +228,8 @@ def render_text(audits: list[EnvAudit]) -> str:
     out = []
     for a in audits:
         out.append(
-            f"{a.env}: {a.packages} packages, {human_bytes(a.wheel_bytes)} of wheels, torch {a.torch or '-'} ({a.platform}, {a.accelerator})"
+            f"{a.env}: {a.packages} packages, {human_bytes(a.wheel_bytes)} of wheels, "
+            f"torch {a.torch or '-'} ({a.platform}, {a.accelerator})"
         )
         if not a.findings:
             out.append(f"  ok: every package has a wheel for {a.platform}; no known breakers")

@@ -87,7 +87,8 @@ def check_environments(project: Project, envs: list[EnvSpec]) -> None:
     for env in envs:
         if _normal_marker(env.platform.marker, where) not in normal:
             raise ConfigError(
-                f"{project.root / 'pyproject.toml'}: [tool.uv] environments: does not cover env {env.name}",
+                f"{project.root / 'pyproject.toml'}: [tool.uv] environments: "
+                f"does not cover env {env.name}",
                 fix=f'add "{env.platform.marker}" to environments and required-environments',
             )
 
@@ -309,7 +310,8 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
         raise ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
             "the Mac would silently fall back to an older torch than Linux",
-            fix=f'set macos: "{floor}" (torch >= 2.12 ships macOS {floor}+ wheels only) or pin an older torch',
+            fix=f'set macos: "{floor}" (torch >= 2.12 ships macOS {floor}+ wheels only) '
+            "or pin an older torch",
         )
 
 
@@ -319,13 +321,16 @@ def explain_resolve_failure(
     text = exc.message
     if env.macos and re.search(r"macosx_\d+_\d+_arm64", text) and "torch" in text:
         return ConfigError(
-            f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos} ({text[:200]})",
+            f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos} "
+            f"({text[:200]})",
             fix="raise `macos:` to the floor uv names in the hint (torch >= 2.12 needs 14.0)",
         )
     if index and "unreachable" in text:
         return ResolveError(
-            f"{env.path}: torch.index {index.name!r} at {index.url} (from {index.origin}) is unreachable",
-            fix=f"set {index_env_var(index.name)} to a reachable mirror URL or a local folder of wheels",
+            f"{env.path}: torch.index {index.name!r} at {index.url} "
+            f"(from {index.origin}) is unreachable",
+            fix=f"set {index_env_var(index.name)} to a reachable mirror URL "
+            "or a local folder of wheels",
         )
     return exc
 
@@ -403,7 +408,7 @@ def lock_project(
     outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
     outcomes += [
         EnvOutcome(lock.env, "locked", reason, lock.torch)
-        for lock, (_, _, reason) in zip(locks, todo)
+        for lock, (_, _, reason) in zip(locks, todo, strict=True)
     ]
     check_torch_agrees(outcomes)
     files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
@@ -475,7 +480,8 @@ def check_torch_agrees(outcomes: list[EnvOutcome]) -> None:
         listing = ", ".join(f"{name}={version}" for name, version in sorted(versions.items()))
         raise ResolveError(
             f"torch differs between envs ({listing}); every env must run the same torch release",
-            fix="pin one torch version for every platform (a Mac below the torch's macOS floor is the usual cause)",
+            fix="pin one torch version for every platform "
+            "(a Mac below the torch's macOS floor is the usual cause)",
         )
 
 

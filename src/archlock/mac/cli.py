@@ -69,7 +69,8 @@ def run(args: argparse.Namespace, system: MacSystem | None = None) -> int:
     if args.check_host:
         where = "under Rosetta 2" if host.translated else "natively"
         print(
-            f"archlock {VERB}: Apple Silicon Mac, macOS {host.macos or 'unknown'}; this process runs {where}"
+            f"archlock {VERB}: Apple Silicon Mac, macOS {host.macos or 'unknown'}; "
+            f"this process runs {where}"
         )
         return 0
     project = Path(args.project).resolve()

@@ -45,7 +45,7 @@ def detect(system: MacSystem) -> HostFacts:
 
 
 def refuse_unless_apple_silicon(facts: HostFacts) -> None:
-    """One line, non-zero exit, and the session to use instead, anywhere but an Apple Silicon Mac."""
+    """Off an Apple Silicon Mac: one line, non-zero exit, and the session to use instead."""
     if facts.os_name != "Darwin":
         name = {"Linux": "Linux", "Windows": "Windows"}.get(
             facts.os_name, facts.os_name or "this OS"

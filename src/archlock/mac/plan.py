@@ -159,13 +159,17 @@ def _host_problems(facts: Survey) -> list[Problem]:
     if facts.host.translated:
         problems.append(
             Problem(
-                f"archlock itself runs under Rosetta 2 ({facts.host.machine}): {_why_translated(facts.host)}"
+                f"archlock itself runs under Rosetta 2 ({facts.host.machine}): "
+                f"{_why_translated(facts.host)}"
             )
         )
     needed, why = required_macos(facts.env, facts.lock.pins)
     have = facts.host.macos
     if needed and have and older(have, needed):
-        fix = f"update macOS to {needed} or later, or lock an older torch (torch<2.12 runs on macOS 13) and run `nox -s lock`"
+        fix = (
+            f"update macOS to {needed} or later, "
+            "or lock an older torch (torch<2.12 runs on macOS 13) and run `nox -s lock`"
+        )
         problems.append(Problem(f"macOS {have} is older than {needed}: {why}", fix, blocking=True))
     if facts.clt is False:
         names = ", ".join(facts.lock.needs_source_build or ())
@@ -200,7 +204,10 @@ def _tool_problems(facts: Survey) -> list[Problem]:
         f"{path} is {'+'.join(archs) or 'not Mach-O'}" for path, archs in facts.uv.rejected
     )
     text = f"no uv that runs natively ({found or 'none found'})"
-    fix = "install a native uv (`arch -arm64 /opt/homebrew/bin/brew install uv`) and pass it with --uv PATH"
+    fix = (
+        "install a native uv (`arch -arm64 /opt/homebrew/bin/brew install uv`) "
+        "and pass it with --uv PATH"
+    )
     return [Problem(text, fix, blocking=True)]
 
 
@@ -209,13 +216,15 @@ def _notes(facts: Survey) -> list[str]:
     if facts.uv.path and facts.uv.rejected:
         passed = ", ".join(path for path, _ in facts.uv.rejected)
         notes.append(
-            f"passed over x86_64-only uv ({passed}): it would pick Intel wheels; using {facts.uv.path}"
+            f"passed over x86_64-only uv ({passed}): it would pick Intel wheels; "
+            f"using {facts.uv.path}"
         )
     if facts.host.translated:
         notes.append("native steps run with `arch -arm64` because this process is translated")
         if not facts.host.self_can_run_native:
             notes.append(
-                f"verify runs from {facts.host.machine}-only Python; its interpreter checks may flag Rosetta"
+                f"verify runs from {facts.host.machine}-only Python; "
+                "its interpreter checks may flag Rosetta"
             )
     if facts.lock.needs_source_build is None:
         notes.append(f"source builds not checked: no pylock.{facts.env.name}.toml next to the lock")

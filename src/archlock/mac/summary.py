@@ -60,9 +60,8 @@ def _done(plan: Plan, outcome: Outcome) -> list[str]:
     for step, code in outcome.ran:
         items.append(f"{'ok' if code == 0 else f'FAILED (exit {code})'}: {command(step)}")
     if plan.verify and outcome.verify_rc is not None:
-        items.append(
-            f"{'ok' if outcome.verify_rc == 0 else f'FAILED (exit {outcome.verify_rc})'}: {command(plan.verify)}"
-        )
+        verdict = "ok" if outcome.verify_rc == 0 else f"FAILED (exit {outcome.verify_rc})"
+        items.append(f"{verdict}: {command(plan.verify)}")
     if outcome.rc_change is not None:
         items.append(_rc_done(outcome.rc_change))
     return items

@@ -1,4 +1,5 @@
-"""`archlock repro REPORT` (`nox -s repro -- REPORT`): diagnose a teammate's report, then reproduce it.
+"""`archlock repro REPORT` (`nox -s repro -- REPORT`): diagnose a teammate's report, then
+reproduce it.
 
 1. Load the report (`archlock.report/1`, or a bare `archlock.probe/1` document) and check its
    shape (`archlock.repro.reportfile`): a malformed or unknown report is one ConfigError naming
@@ -35,7 +36,7 @@ from archlock.repro import run as rr
 from archlock.repro import sandbox
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env
 from archlock.repro.reportfile import load_report, report_sha
-from archlock.verify.verify import host_platform
+from archlock.verify.targets import host_platform
 
 RESULT_SCHEMA = "archlock.repro/1"
 # ---------------------------------------------------------------------------------------------
@@ -123,14 +124,16 @@ def torch_text(doc: dict[str, Any]) -> str:
 def describe(report: dict[str, Any]) -> str:
     doc = report["probe"]
     made = f"; made {report['created']}" if report.get("created") else ""
-    return f"{report.get('platform') or '?'}, Python {doc['python']['version']}, torch {torch_text(doc)}{made}"
+    platform = report.get("platform") or "?"
+    return f"{platform}, Python {doc['python']['version']}, torch {torch_text(doc)}{made}"
 
 
 def print_head(path: Path, report: dict[str, Any], target: Target, how: str) -> None:
     print(f"archlock repro: {path}")
     print(f"  from: {describe(report)}")
     print(
-        f"  env:  {target.env.name} ({how}); lock {target.lock_rel} sha256 {target.lock_sha256[:12]}"
+        f"  env:  {target.env.name} ({how}); "
+        f"lock {target.lock_rel} sha256 {target.lock_sha256[:12]}"
     )
     command = report.get("command")
     if command:

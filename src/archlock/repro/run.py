@@ -3,7 +3,8 @@ recorded command again, and a verdict: does it fail the same way?
 
 Where it runs (`where_to_run`):
 * a Linux report: an image for the report's platform (docker, `--network host`, the CA bundle as
-  the BuildKit secret `ca-bundle`), or with `--venv` a throwaway venv when this host is that platform;
+  the BuildKit secret `ca-bundle`), or with `--venv` a throwaway venv when this host is that
+  platform;
 * a macOS report on a Mac: a throwaway venv;
 * a macOS report elsewhere: refused in plain words (MPS needs macOS and Apple hardware), unless
   `--approximate linux-arm64` asks for the linux/arm64 CPU image of the same versions.
@@ -140,17 +141,22 @@ def where_to_run(report: dict[str, Any], host: Platform | None, options: Options
             return Where(
                 "image",
                 PLATFORMS[options.approximate],
-                approximate=f"a macOS report approximated on {options.approximate} (CPU build, no MPS)",
+                approximate=f"a macOS report approximated on {options.approximate} "
+                "(CPU build, no MPS)",
             )
         if host is not None and host.os == "macos" and platform is not None:
             return Where("venv", platform)
         return MPS_REFUSAL
     if os_name != "linux" or platform is None or platform.docker_platform is None:
-        return f"a report from {os_name} ({report.get('platform')}) has no platform archlock can rebuild"
+        return (
+            f"a report from {os_name} ({report.get('platform')}) "
+            "has no platform archlock can rebuild"
+        )
     if options.venv:
         if host != platform:
             raise ConfigError(
-                f"--venv: this host is {host.name if host else 'unknown'}, the report is {platform.name}",
+                f"--venv: this host is {host.name if host else 'unknown'}, "
+                f"the report is {platform.name}",
                 fix="drop --venv to rebuild in an image for the report's platform",
             )
         return Where("venv", platform)
@@ -217,7 +223,7 @@ def preflight(
     options: Options,
     run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> Requirements:
-    """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out, by name."""
+    """Ask uv (metadata only) which pins PyPI cannot give this platform; leave those out by name."""
     if reqs.source == "lock" or not reqs.lines:
         return reqs
     with temp_dir("repro") as tmp:
@@ -356,8 +362,8 @@ def verdict(
         text = (
             f"it does not fail with {which}: syncing the env to its lock fixes it"
             if reqs.source == "lock"
-            else f"it does not fail here with {which}: the cause is outside the packages (see the drift: "
-            "interpreter, env vars, driver, hardware)"
+            else f"it does not fail here with {which}: the cause is outside the packages "
+            "(see the drift: interpreter, env vars, driver, hardware)"
         )
     elif now == before and same_line:
         status, text = (

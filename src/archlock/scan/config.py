@@ -71,7 +71,8 @@ def _fail_on(value: str, source: str) -> str:
 
 def from_table(table: Any, source: str) -> ScanConfig:
     """Validate the table's contents; `source` names the file in error messages. Keys and types
-    are archlock.core.settings' (one reader for every [tool.archlock.*]); rule ids are checked here."""
+    are archlock.core.settings' (one reader for every [tool.archlock.*]); rule ids are checked
+    here."""
     if not isinstance(table, dict):
         message = f"{source}: {TABLE} must be a table"
         raise ConfigError(message, fix='[tool.archlock.scan] disable = ["AL105"]')

@@ -88,10 +88,7 @@ def scan_source(
 
 
 def _too_complex(tree: ast.AST) -> bool:
-    for count, _ in enumerate(ast.walk(tree)):
-        if count > MAX_NODES:
-            return True
-    return False
+    return any(count > MAX_NODES for count, _ in enumerate(ast.walk(tree)))
 
 
 def _decode(data: bytes) -> str:

@@ -164,8 +164,10 @@ class Visitor(ast.NodeVisitor):
 
     def _parameter_defaults(self, args: ast.arguments) -> None:
         positional = [*args.posonlyargs, *args.args]
-        pairs = [*zip(positional[len(positional) - len(args.defaults) :], args.defaults)]
-        pairs += [(arg, d) for arg, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        with_default = positional[len(positional) - len(args.defaults) :]
+        pairs = [*zip(with_default, args.defaults, strict=True)]
+        keyword_only = zip(args.kwonlyargs, args.kw_defaults, strict=True)
+        pairs += [(arg, d) for arg, d in keyword_only if d is not None]
         for arg, default in pairs:
             self.hits += checks.device_value(arg.arg, default, default, self.ctx)
 
@@ -197,7 +199,7 @@ class Visitor(ast.NodeVisitor):
     visit_AnnAssign = visit_Assign
 
     def visit_Dict(self, node: ast.Dict) -> None:
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 self.hits += checks.device_value(repr(key.value), value, value, self.ctx, ": ")
         self.generic_visit(node)

@@ -1,11 +1,11 @@
 """The project's own run: `[tool.archlock.verify] run` in every env, held to the same numbers.
 
 Each command runs with a time limit in the env verify is checking: on the host with the env's
-venv first on PATH (cwd: the project), in an image as `docker run IMAGE ARGV` (cwd: the image's
-own copy of the project). Each becomes a check `run_<n>` whose facts (command, exit, duration,
-tail, metric) go into the result file and the matrix. With `metric` set, the last match of that
-pattern's first group is the env's number; the matrix compares it across envs within
-`tolerance` (relative to the larger value, absolute below 1).
+venv first on PATH (cwd: the project), in an image as `docker run IMAGE ARGV` through
+archlock.core.docker (cwd: the image's own copy of the project). Each becomes a check `run_<n>`
+whose facts (command, exit, duration, tail, metric) go into the result file and the matrix.
+With `metric` set, the last match of that pattern's first group is the env's number; the matrix
+compares it across envs within `tolerance` (relative to the larger value, absolute below 1).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archlock.core import docker as du
 from archlock.core import proc, settings
 from archlock.errors import ConfigError, ToolMissingError
 
 TAIL_LINES = 20
-DOCKER_FIX = "install Docker to verify images"
 WHERE = "[tool.archlock.verify]"
 
 
@@ -93,16 +93,16 @@ def host_command(python: Path, command: str, root: Path, timeout: float) -> proc
 
 
 def image_command(target: Any, command: str, timeout: float) -> proc.Result:
-    """`command` in a fresh container of the image; a container past its limit is removed."""
-    name = f"archlock-run-{uuid.uuid4().hex[:12]}"
-    argv = ["docker", "run", "--rm", "--name", name, "--platform", target.platform]
-    if getattr(target, "gpus", False):
-        argv += ["--gpus", "all"]
-    argv += [target.tag, *shlex.split(command)]
-    result = proc.run(argv, timeout=timeout, missing_fix=DOCKER_FIX)
-    if result.timed_out:  # killing the client does not stop the container
-        proc.run(["docker", "rm", "-f", name], timeout=60, missing_fix=DOCKER_FIX)
-    return result
+    """`command` in a fresh container of the image; a container past its limit is removed
+    (by name: killing the client does not stop the container)."""
+    return du.run_container(
+        target.tag,
+        shlex.split(command),
+        timeout=timeout,
+        platform=target.platform,
+        name=f"archlock-run-{uuid.uuid4().hex[:12]}",
+        gpus=bool(getattr(target, "gpus", False)),
+    )
 
 
 def run_one(target: Any, command: str, root: Path, timeout: float) -> proc.Result:
