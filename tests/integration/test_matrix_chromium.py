@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from archlock.verify import matrix
+from archlock.verify.matrixtable import FEATURES
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -32,7 +33,7 @@ def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProc
 
 
 def verify_result(env: str, mode: str, **overrides: tuple[str, str]) -> dict:
-    checks = {check: {"status": "pass", "why": f"{check} ok"} for _, check in matrix.FEATURES}
+    checks = {check: {"status": "pass", "why": f"{check} ok"} for _, check in FEATURES}
     for name, (status, why) in overrides.items():
         checks[name] = {"status": status, "why": why}
     return {
@@ -74,7 +75,7 @@ def test_chromium_renders_every_cell(tmp_path: Path) -> None:
     cells = re.findall(
         r'<td class="cell (\w+)" data-env="([^"]+)" data-check="(\w+)"[^>]*>([^<]*)</td>', dom
     )
-    assert len(cells) == (len(matrix.FEATURES) + 1) * 2  # + the cross-env loss row
+    assert len(cells) == (len(FEATURES) + 1) * 2  # + the cross-env loss row
     found = {(env, check): (status, html.unescape(text)) for status, env, check, text in cells}
     assert found[("linux-amd64-cuda", "device")] == (
         "skipped",

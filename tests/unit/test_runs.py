@@ -16,6 +16,7 @@ from archlock.core import proc
 from archlock.core.project import Project
 from archlock.errors import CheckFailed, ConfigError
 from archlock.verify import matrix, runs
+from archlock.verify.matrixtable import build_table, metric_disagreements
 
 LOSS = re.compile(r"loss ([0-9.]+)")
 
@@ -122,7 +123,7 @@ def result(env: str, metric: float | None, status: str = "pass") -> dict[str, An
 
 def test_matrix_has_a_row_per_run_and_one_comparing_the_metric() -> None:
     items = [("a", result("linux-amd64-cuda", 1.2345)), ("b", result("linux-arm64-cpu", 1.2346))]
-    columns, rows = matrix.build_table(items)
+    columns, rows = build_table(items)
     by_check = {row.check: row for row in rows}
     assert by_check["run_1"].label == "run: python train.py"
     assert [c.text for c in by_check["run_1"].cells] == [
@@ -131,7 +132,7 @@ def test_matrix_has_a_row_per_run_and_one_comparing_the_metric() -> None:
     cells = by_check["run_1_metric"].cells
     assert cells[0].text == "reference (1.2345)"
     assert cells[1].status == "pass" and "vs linux-amd64-cuda (image)" in cells[1].text
-    assert matrix.metric_disagreements(columns, rows) == []
+    assert metric_disagreements(columns, rows) == []
 
 
 def test_matrix_fails_after_writing_when_the_metric_differs(tmp_path: Path) -> None:

@@ -128,6 +128,12 @@ def suggest(word: str, choices: Any) -> str:
     return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(choices) or 'none'}"
 
 
+def shown_key(key: str) -> str:
+    """A key as an error line shows it: quoted when it holds a line break or control character,
+    so the message stays one line."""
+    return key if key.isprintable() else repr(key)
+
+
 def _is(kind: str, value: Any) -> bool:
     if kind == "table":
         return isinstance(value, dict)
@@ -199,7 +205,7 @@ def check_top_level(table: Mapping[str, Any], where: Path) -> None:
     for key, value in table.items():
         if key not in known:
             raise ConfigError(
-                f"{where}: [tool.archlock] {key}: unknown key", fix=suggest(key, known)
+                f"{where}: [tool.archlock] {shown_key(key)}: unknown key", fix=suggest(key, known)
             )
         if key in SECTIONS and not isinstance(value, dict):
             raise ConfigError(
@@ -217,8 +223,8 @@ def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> Co
         bad = next((entry for entry, item in value.items() if not _is(inner, item)), None)
         if bad is not None:
             what, sample = KINDS[inner]
-            fix = f'write {name} = {{ "{bad}" = {sample} }}'
-            return ConfigError(f"{message}; {name}.{bad} is not {what}", fix=fix)
+            fix = f'write {name} = {{ "{shown_key(bad)}" = {sample} }}'
+            return ConfigError(f"{message}; {name}.{shown_key(bad)} is not {what}", fix=fix)
     return ConfigError(message, fix=f"write {name} = {example}")
 
 
@@ -238,7 +244,9 @@ def read(
         if not section and name in SECTIONS:
             continue  # a sub-section, read on its own
         if name not in keys:
-            raise ConfigError(f"{where}: {label} {name}: unknown key", fix=suggest(name, keys))
+            raise ConfigError(
+                f"{where}: {label} {shown_key(name)}: unknown key", fix=suggest(name, keys)
+            )
         kind = keys[name].kind
         if not _is(kind, value):
             raise _wrong_kind(where, label, name, kind, value)
