@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from archlock.inenv import probe
+from archlock.inenv import probe, probe_system
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_live_probe_document_without_torch() -> None:
     doc = probe.probe(with_torch=False)
     assert doc["schema"] == "archlock.probe/1"
     assert doc["errors"] == {}
-    assert doc["python"]["arch"] == probe.normalize_arch(os.uname().machine)
+    assert doc["python"]["arch"] == probe_system.normalize_arch(os.uname().machine)
     assert doc["binaries"]["foreign_total"] == 0 and doc["binaries"]["compiled"] > 0
     assert any(dist["name"] == "pytest" for dist in doc["distributions"])
     assert doc["torch"] == {"skipped": "--no-torch"}
@@ -72,8 +72,9 @@ def test_torch_import_crash_is_recorded(tmp_path: Path) -> None:
 
 
 def test_plain_file_on_python_3_8_with_only_the_stdlib(tmp_path: Path, python38: str) -> None:
-    copy = tmp_path / "probe.py"  # copied alone: no archlock package next to it
-    shutil.copy(PROBE_FILE, copy)
+    copy = tmp_path / "probe.py"  # copied with its parts only: no archlock package next to it
+    for name in ("probe", *probe.SIBLINGS):
+        shutil.copy(PROBE_FILE.with_name(f"{name}.py"), tmp_path / f"{name}.py")
     out = tmp_path / "facts.json"
     subprocess.run(
         [python38, "-I", str(copy), "--output", str(out)], check=True, timeout=120, cwd=tmp_path

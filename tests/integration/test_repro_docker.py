@@ -18,7 +18,7 @@ import pytest
 
 from archlock import cli
 from archlock.core.docker import docker_cli, engine_running
-from archlock.inenv import probe
+from archlock.inenv import probe_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -141,7 +141,7 @@ def arm64_project(root: Path, wheel: Path) -> Path:
 
 def x86_64_extension() -> Path:
     for path in sorted(Path(sysconfig.get_config_var("DESTSHARED")).glob("*.so")):
-        if probe.binary_archs(str(path)) == ["x86_64"]:
+        if probe_headers.binary_archs(str(path)) == ["x86_64"]:
             return path
     pytest.fail("no x86_64 extension module next to this interpreter")
 
@@ -249,7 +249,7 @@ def test_whole_arm64_extension_in_this_x86_64_tree(tmp_path: Path, docker: str) 
         )
     finally:
         subprocess.run([docker, "rm", container], capture_output=True, check=False)
-    assert probe.binary_archs(str(planted)) == ["arm64"] and planted.stat().st_size > 10_000
+    assert probe_headers.binary_archs(str(planted)) == ["arm64"] and planted.stat().st_size > 10_000
     em.run_report(venv, project, tmp_path / "report.json")
     out = tmp_path / "repro.json"
     assert (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-from archlock.inenv import probe
+from archlock.inenv import probe, probe_headers, probe_system
 
 pytestmark = pytest.mark.integration  # real venvs (uv) and real processes
 
@@ -66,7 +66,7 @@ def real_x86_64_extension() -> Path:
     """A real x86_64 extension module from this interpreter's own lib-dynload."""
     folder = Path(sysconfig.get_config_var("DESTSHARED") or "")
     for path in sorted(folder.glob("*.so")):
-        if probe.binary_archs(str(path)) == ["x86_64"]:
+        if probe_headers.binary_archs(str(path)) == ["x86_64"]:
             return path
     pytest.skip("host-lacks: an x86_64 interpreter with compiled extension modules")
 
@@ -93,7 +93,7 @@ def test_x86_64_extension_in_an_arm64_tree(tmp_path: Path, tinydep) -> None:
 def test_arm64_elf_in_this_x86_64_tree(tmp_path: Path, tinydep, fixtures: Path) -> None:
     """Real x86_64 venv and probe, no recorded answers; the planted file carries the real ELF
     header of an arm64 shared object (libtorch_global_deps.so from torch's aarch64 wheel)."""
-    if probe.normalize_arch(probe.System().machine()) != "x86_64":
+    if probe_system.normalize_arch(probe.System().machine()) != "x86_64":
         pytest.skip("host-lacks: an x86_64 host (this case plants arm64 files into a native tree)")
     wheel, pin = tinydep
     project = tiny_project(tmp_path, "linux-amd64-cpu", "linux-amd64", "cpu", [pin])

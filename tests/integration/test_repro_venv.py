@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archlock import cli
-from archlock.inenv import probe
+from archlock.inenv import probe, probe_system
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ FAILING = "from packaging.version import LegacyVersion; print('LegacyVersion is 
 
 def test_report_reproduced_in_a_throwaway_venv(tmp_path: Path) -> None:
     if (
-        probe.normalize_arch(probe.System().machine()) != "x86_64"
+        probe_system.normalize_arch(probe.System().machine()) != "x86_64"
         or probe.System().system() != "Linux"
     ):
         pytest.skip(

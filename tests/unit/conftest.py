@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-# platform.processor() runs `uname -p` the first time it is asked (suite.device_name asks): ask
-# once here, before any test, so the answer is cached and no test starts that process.
+# platform.processor() runs `uname -p` the first time it is asked (suite_device.device_name
+# asks): ask once here, before any test, so the answer is cached and no test starts that process.
 platform.processor()
 
 WHERE = "move the test to tests/integration (marked integration), or stand in for the answer"

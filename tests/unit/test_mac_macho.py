@@ -8,7 +8,7 @@ import struct
 import pytest
 from test_mac_recorded import RecordedSystem, fat_header, thin_header
 
-from archlock.inenv.probe import macho_archs
+from archlock.inenv.probe_headers import macho_archs
 from archlock.mac.interpreters import Candidate, choose_uv, has_native_slice, judge
 
 

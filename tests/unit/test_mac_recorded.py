@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from archlock.inenv.probe import macho_archs
+from archlock.inenv.probe_headers import macho_archs
 from archlock.mac.interpreters import PROBE_CODE
 from archlock.mac.system import Completed
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from archlock.inenv import probe
-from archlock.inenv.probe import RecordedSystem
+from archlock.inenv import probe, probe_headers, probe_packages, probe_system, probe_torch
+from archlock.inenv.probe_system import RecordedSystem
 
 
 def answers(fixtures: Path, name: str) -> RecordedSystem:
@@ -68,9 +68,9 @@ def test_unknown_host_arch_is_not_called_emulation() -> None:
 
 
 def test_macos_os_facts_use_the_product_version(fixtures: Path) -> None:
-    facts = probe.os_facts(answers(fixtures, "mac-rosetta-x86_64"))
+    facts = probe_system.os_facts(answers(fixtures, "mac-rosetta-x86_64"))
     assert (facts["name"], facts["version"], facts["libc"]) == ("macos", "14.5", None)
-    assert probe.cpu_model(answers(fixtures, "mac-native-arm64")) == "Apple M2"
+    assert probe_system.cpu_model(answers(fixtures, "mac-native-arm64")) == "Apple M2"
 
 
 def test_linux_os_facts_read_os_release() -> None:
@@ -83,14 +83,18 @@ def test_linux_os_facts_read_os_release() -> None:
             },
         }
     )
-    facts = probe.os_facts(sysm)
+    facts = probe_system.os_facts(sysm)
     assert (facts["distro"], facts["version"]) == ("Debian GNU/Linux 12 (bookworm)", "12")
 
 
 def test_cpuinfo_families(fixtures: Path) -> None:
     x86 = answers(fixtures, "linux-amd64-native").read_text("/proc/cpuinfo")
     arm = answers(fixtures, "linux-arm64-native").read_text("/proc/cpuinfo")
-    assert (probe.cpuinfo_arch(x86), probe.cpuinfo_arch(arm), probe.cpuinfo_arch("")) == (
+    assert (
+        probe_system.cpuinfo_arch(x86),
+        probe_system.cpuinfo_arch(arm),
+        probe_system.cpuinfo_arch(""),
+    ) == (
         "x86_64",
         "arm64",
         None,
@@ -125,7 +129,7 @@ def test_env_is_allow_listed_only() -> None:
 
 def test_wheel_tags_and_nvidia_driver() -> None:
     wheel = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_28_x86_64\n"
-    assert probe.wheel_tags(wheel) == ["cp311-cp311-manylinux_2_28_x86_64"]
+    assert probe_packages.wheel_tags(wheel) == ["cp311-cp311-manylinux_2_28_x86_64"]
     sysm = RecordedSystem(
         {
             "system": "Linux",
@@ -153,7 +157,7 @@ def test_wheel_tags_and_nvidia_driver() -> None:
     ],
 )
 def test_cuda_arch_support(capability: str, arch_list: list[str], ok: bool) -> None:
-    assert probe.cuda_arch_supported(capability, arch_list) is ok
+    assert probe_torch.cuda_arch_supported(capability, arch_list) is ok
 
 
 def test_scan_lists_a_planted_foreign_object(tmp_path: Path) -> None:
@@ -172,8 +176,8 @@ def test_scan_lists_a_planted_foreign_object(tmp_path: Path) -> None:
     (site / "bad" / "libmac.dylib").write_bytes(
         (0xFEEDFACF).to_bytes(4, "little") + (0x01000007).to_bytes(4, "little") + bytes(24)
     )
-    native = probe.binary_archs(str(Path(sys.executable).resolve()))[0]
-    result = probe.scan_binaries([str(site)], native, "elf")
+    native = probe_headers.binary_archs(str(Path(sys.executable).resolve()))[0]
+    result = probe_packages.scan_binaries([str(site)], native, "elf")
     found = {(item["path"], item["format"], tuple(item["archs"])) for item in result["foreign"]}
     assert result["compiled"] == 3
     expected_bad = ("bad/_c.so", "elf", ("arm64",)) if native != "arm64" else None
@@ -196,11 +200,14 @@ def test_scan_lists_a_planted_foreign_object(tmp_path: Path) -> None:
 def test_vm_facts_from_recorded_answers(
     fixtures: Path, case: str, virtual: bool | None, evidence: str
 ) -> None:
-    assert probe.vm_facts(answers(fixtures, case)) == {"virtual": virtual, "evidence": evidence}
+    assert probe_system.vm_facts(answers(fixtures, case)) == {
+        "virtual": virtual,
+        "evidence": evidence,
+    }
 
 
 def test_an_emulated_linux_process_cannot_tell_a_vm(fixtures: Path) -> None:
-    facts = probe.vm_facts(answers(fixtures, "linux-arm64-qemu"), emulated=True)
+    facts = probe_system.vm_facts(answers(fixtures, "linux-arm64-qemu"), emulated=True)
     assert facts == {"virtual": None, "evidence": "emulated process: the host's CPU is not visible"}
-    rosetta = probe.vm_facts(answers(fixtures, "mac-vm-hosted-runner"), emulated=True)
+    rosetta = probe_system.vm_facts(answers(fixtures, "mac-vm-hosted-runner"), emulated=True)
     assert rosetta["virtual"] is True  # sysctl answers come from the kernel, Rosetta or not

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archlock.inenv.probe import binary_archs, elf_arch, header_archs, macho_archs
+from archlock.inenv.probe_headers import binary_archs, elf_arch, header_archs, macho_archs
 
 # <mach-o/machine.h>
 CPU_TYPE_X86_64 = 0x01000007

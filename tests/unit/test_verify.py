@@ -24,7 +24,8 @@ from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Index, Project
 from archlock.core.spec import EnvSpec
 from archlock.errors import CheckFailed, ConfigError
-from archlock.inenv.probe import RecordedSystem
+from archlock.inenv import probe, suite
+from archlock.inenv.probe_system import RecordedSystem
 from archlock.inenv.suite import CHECKS as SUITE_CHECKS
 from archlock.lock import expect as lock_expectations
 from archlock.verify import verify
@@ -589,7 +590,8 @@ def test_image_verify_end_to_end_with_recorded_docker(
     suite_command = docker.commands[2]
     assert suite_command[-2:] == ["/opt/archlock-verify/suite.py", "--emulated"]
     staged = project.root / ".archlock" / "verify-scripts"
-    assert sorted(p.name for p in staged.iterdir()) == ["probe.py", "suite.py"]
+    scripts = ["probe", *probe.SIBLINGS, "suite", *suite.SIBLINGS]  # the two and their parts
+    assert sorted(p.name for p in staged.iterdir()) == sorted(f"{name}.py" for name in scripts)
     assert "verify linux-arm64-cpu: all checks pass" in capsys.readouterr().out
 
 
@@ -678,15 +680,15 @@ def mac_run(fixtures: Path, answers: str, mps: str) -> tuple[dict[str, Any], dic
     stand-in torch whose MPS behaves as `mps` says; both as verify reads them."""
     from standin_torch import stand_in_torch
 
-    from archlock.inenv import probe, suite
+    from archlock.inenv import probe_system, suite_device
 
     recorded = fixtures / "probe" / "answers" / f"{answers}.json"
     system = RecordedSystem(json.loads(recorded.read_text()))
     doc = probe_doc("arm64", "macos", version="2.10.0", local=None, cuda=None, arch_list=[])
     doc["torch"].update(mps_built=True, mps_available=True)
-    doc["vm"] = probe.vm_facts(system)
+    doc["vm"] = probe_system.vm_facts(system)
     virtual = "--virtual-machine" in suite_args(doc, None, [])
-    device, check = suite.select_device(stand_in_torch(mps=mps), None, virtual)
+    device, check = suite_device.select_device(stand_in_torch(mps=mps), None, virtual)
     ran = suite_doc(device)
     ran["checks"]["device"] = check
     return doc, ran

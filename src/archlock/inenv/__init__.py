@@ -1,2 +1,2 @@
-"""Scripts that run inside an environment (probe, suite, report): standard library only, run
-as plain files."""
+"""Scripts that run inside an environment (probe, suite, report and their siblings): standard
+library only, run as plain files."""

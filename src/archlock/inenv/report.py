@@ -8,10 +8,10 @@ Three ways to run it, all the same code, standard library only, Python >= 3.8:
     python3 path/to/archlock/report.py [--env NAME] [-o FILE.json] [-- CMD ...]
     python3 archlock-report.py [-- CMD ...]     # from `archlock report --write-script FILE`
 
-How this file gets its siblings (`probe.py` for the facts, `locate.py` for the lock the env
-follows, `command.py` to run the failing command, `redact.py` for what leaves the machine):
-inside the installed package it imports them from `archlock.inenv`; run as a plain file it
-loads them from its own folder (the five files travel together); in a bundle written by
+How this file gets its siblings (`probe.py` and its `probe_*.py` parts for the facts, `locate.py`
+for the lock the env follows, `command.py` to run the failing command, `redact.py` for what
+leaves the machine): inside the installed package it imports them from `archlock.inenv`; run as
+a plain file it loads them from its own folder (the files travel together); in a bundle written by
 `archlock report --write-script FILE` all sources are embedded in that one generated file, for a
 teammate who cannot install anything (or whose torch will not import). `archlock report`
 itself (the verb) is archlock.repro.report_cli.
@@ -49,8 +49,19 @@ MODE = "bundle" if globals().get("BUNDLED") else ("archlock" if __package__ else
 # The sibling scripts: from the package, from this file's folder, or from the bundle
 # -------------------------------------------------------------------------------------------
 
-# the in-env scripts this one uses (and a bundle embeds)
-SIBLINGS = ("probe", "locate", "command", "redact")
+# the in-env scripts this one uses (and a bundle embeds), each after the siblings it loads itself
+# (probe.py's parts are its SIBLINGS)
+SIBLINGS = (
+    "probe_headers",
+    "probe_system",
+    "probe_packages",
+    "probe_torch",
+    "probe_profile",
+    "probe",
+    "locate",
+    "command",
+    "redact",
+)
 
 
 def load_sibling(name: str):

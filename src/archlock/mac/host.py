@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archlock.errors import ConfigError
-from archlock.inenv.probe import macho_archs
+from archlock.inenv.probe_headers import macho_archs
 from archlock.mac.system import MacSystem
 
 NATIVE_PREFIX = ("arch", "-arm64")

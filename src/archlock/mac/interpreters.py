@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from archlock.inenv.probe import macho_archs
+from archlock.inenv.probe_headers import macho_archs
 from archlock.mac.host import NATIVE_PREFIX
 from archlock.mac.system import MacSystem
 

@@ -136,10 +136,11 @@ Target = HostTarget | ImageTarget
 
 
 def stage_scripts(folder: Path) -> Path:
-    """Copy probe.py and suite.py (and nothing else) into `folder` for a read-only mount."""
+    """Copy probe.py and suite.py with their siblings (and nothing else) into `folder` for a
+    read-only mount."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("probe", "suite"):
-        shutil.copyfile(script_path(name), folder / f"{name}.py")
+    for name in ("probe", *probe.SIBLINGS, "suite", *suite.SIBLINGS):
+        shutil.copyfile(script_path("probe").with_name(f"{name}.py"), folder / f"{name}.py")
     return folder
 
 
