@@ -19,6 +19,9 @@ settings.register_profile(
     database=None,  # nothing written into the checkout
     print_blob=True,  # a failure prints the line that reproduces it
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    # CI replays the same inputs every run (a red CI means a change broke something); local
+    # runs draw new ones, which is how new bugs are found
+    derandomize=bool(os.environ.get("CI")),
 )
 settings.load_profile("archlock-fuzz")
 

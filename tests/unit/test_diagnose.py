@@ -105,3 +105,12 @@ def test_every_variable_the_diagnosis_explains_is_one_the_probe_records() -> Non
 
     unseen = [name for name in diagnose.ENV_EFFECTS if not probe.env_allowed(name)]
     assert unseen == []  # a name the probe never records could never be diagnosed
+
+
+@pytest.mark.parametrize("driver", ["", ":", "five-seventy"])
+def test_an_unreadable_driver_version_is_a_finding_not_a_crash(driver: str) -> None:
+    doc = probe_doc()
+    doc["gpu"] = {"nvidia_driver": driver}
+    (found,) = [f for f in diagnose.diagnose(doc, ctx()) if f.kind == "cuda-driver"]
+    assert (found.found, found.severity) == (driver, "warning")
+    assert "is not a version" in found.why

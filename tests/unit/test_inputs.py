@@ -158,3 +158,15 @@ def test_an_atomic_write_never_replaces_a_device_node() -> None:
         fsutil.atomic_write(Path("/dev/null"), "x")
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+
+
+@pytest.mark.parametrize("char", ["\n", "\x00", "\x7f", "\x85", "\u2028", "\u200b"])
+def test_requirement_lines_refuse_every_line_break_and_control(tmp_path: Path, char: str) -> None:
+    """One rule for what a control character is: NEL (\\x85) and U+2028 end a line too."""
+    from archlock.core.project import Project
+
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "x"\nversion = "0"\ndependencies = ["0\\u{ord(char):04x}"]\n'
+    )
+    with pytest.raises(ConfigError, match="holds a control character"):
+        Project.load(tmp_path).direct_requirements()

@@ -404,7 +404,14 @@ def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
             "a CPU env (e.g. linux-amd64-cpu)"
         )
         return [Finding("cuda-driver", "nvidia driver", want, None, "warning", why, fix)]
-    if floor and Version(driver) < Version(floor):
+    have = release(driver)
+    if have is None:
+        why = (
+            f"the NVIDIA driver's version {driver!r} is not a version; CUDA {cuda} needs >= {want}"
+        )
+        fix = "check the driver with nvidia-smi, then probe again"
+        return [Finding("cuda-driver", "nvidia driver", want, driver, "warning", why, fix)]
+    if floor and have < Version(floor):
         why = (
             f"NVIDIA driver {driver} is too old for CUDA {cuda} (needs >= {floor}): "
             "torch.cuda.is_available() is False"
@@ -420,7 +427,7 @@ def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
                 f"upgrade the driver to >= {want}",
             )
         ]
-    if shipped and Version(driver) < Version(shipped):
+    if shipped and have < Version(shipped):
         why = (
             f"NVIDIA driver {driver} is older than CUDA {cuda}'s own ({shipped}): it runs through "
             "minor version compatibility, without PTX JIT (GPUs newer than the build fail)"

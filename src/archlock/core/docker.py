@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from archlock.core import proc
 from archlock.core.spec import NAME_RE
+from archlock.core.text import has_control
 from archlock.errors import ConfigError, ExternalCommandError, ToolMissingError
 
 # An OCI reference: [host[:port]/]path[:tag][@sha256:digest]
@@ -58,11 +58,10 @@ def check(value: object, pattern: re.Pattern[str], what: str, fix: str) -> str:
 
 
 def _no_control(value: str, what: str) -> str:
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            raise ConfigError(
-                f"{what}: {value!r} holds a control or line-break character", fix="remove it"
-            )
+    if has_control(value):
+        raise ConfigError(
+            f"{what}: {value!r} holds a control or line-break character", fix="remove it"
+        )
     return value
 
 

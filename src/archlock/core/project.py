@@ -19,6 +19,7 @@ from typing import Any
 from archlock.core import settings as settings_table
 from archlock.core.fsutil import read_input
 from archlock.core.spec import EnvSpec, load_spec
+from archlock.core.text import has_control
 from archlock.core.tomlsrc import load_toml
 from archlock.errors import ConfigError
 
@@ -249,7 +250,7 @@ def _read_requirements(path: Path) -> list[str]:
 
 def _requirement(line: str, where: str) -> str:
     """`line` when it is one PEP 508 requirement, else a ConfigError naming where it is."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in line):
+    if has_control(line):
         raise ConfigError(f"{where}: {line[:60]!r} holds a control character", fix="remove it")
     if not REQUIREMENT_RE.fullmatch(line):
         raise ConfigError(
