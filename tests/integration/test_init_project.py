@@ -98,10 +98,9 @@ def ca_bundle() -> Path | None:
 
 @pytest.fixture(scope="module")
 def images(project: Path, infra: dict[str, str]):
-    bases = tuple(
-        f"{env}*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE_' + arch.upper()]}"
-        for env, arch in ENVS.items()
-    )
+    # the multi-arch list, not per-arch tags: each dependency stage runs on the build machine's
+    # platform (FROM --platform=$BUILDPLATFORM) and takes that platform's base from the list
+    bases = (f"*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE']}",)
     options = build.BuildOptions(
         project=project,
         network="host",
