@@ -32,7 +32,7 @@ GPU = ["self-hosted", "linux", "x64", "gpu"]
 MAC = ["self-hosted", "macOS", "ARM64"]
 WIRING = ("python -m pip install nox uv",)  # the only run: lines that are not a nox session
 WIRING_IDS = ("registry", "digest", "merge")  # shell glue: the registry, a digest, the list
-WIRING_NAMES = ("Free disk", "Remove the pulled image")  # a hosted runner's disk, a runner's images
+WIRING_NAMES = ("Free disk", "Remove the image")  # a hosted runner's disk, a runner's images
 
 
 def workflow_text(root: Path) -> str:
@@ -110,7 +110,7 @@ def test_uploads_overwrite_keep_a_week_and_always_is_only_for_cleanup() -> None:
                 assert step["with"]["overwrite"] is True, (name, step)
                 assert step["with"]["retention-days"] >= 7, (name, step)
             if "always()" in str(step.get("if", "")):
-                assert step["name"].startswith("Remove the pulled image"), (name, step)
+                assert step["name"].startswith("Remove the image this job"), (name, step)
         assert "always()" not in str(job.get("if", "")), name
     for env in [*linux_envs(), "macos-arm64"]:
         upload = next(
@@ -376,7 +376,9 @@ def test_a_fork_or_dependabot_pr_never_logs_in_uploads_sarif_or_reaches_team_run
         assert not any("code scanning" in step for step in ran)
         assert all("self-hosted" not in labels for labels in run.runs_on.values()), run.runs_on
         assert run.results["verify-linux-amd64-cuda"] == "skipped"  # verified in its build
-        assert "Verify the pull request's image" in run.steps["build-linux-amd64-cuda"]
+        build = run.steps["build-linux-amd64-cuda"]
+        assert "Verify the pull request's image" in build
+        assert build[-1].startswith("Remove the image this job loaded")
         assert {f"result-{env}" for env in [*linux_envs(), "macos-arm64"]} <= set(run.artifacts)
         assert run.results["matrix"] == "success" and run.results["publish"] == "skipped"
     same = wf.simulate(graph, wf.Scenario(SAME_REPO_PR))
@@ -391,7 +393,7 @@ def test_a_cancelled_run_skips_the_gate_and_publish_and_cleans_the_runner() -> N
     assert run.results["matrix"] == "skipped"  # not red: !cancelled(), not always()
     assert run.results["publish"] == "skipped"
     steps = run.steps["verify-linux-amd64-cuda"]
-    assert steps[-1] == "Remove the pulled image (a self-hosted runner keeps its disk)"
+    assert steps[-1] == "Remove the image this job pulled (a self-hosted runner keeps its disk)"
     assert "Upload the result (also when verify failed)" not in steps
 
 
