@@ -78,7 +78,7 @@ def variants(tmp_path: Path) -> list[Path]:
         "REGISTRY_TOKEN",
     )
     heavy = [dataclasses.replace(t, wheel_bytes=4 * diskbudget.GB) for t in targets]
-    ci = cigraph.workflow_context(heavy, [], labelled, settings.registry)
+    ci = cigraph.workflow_context(heavy, [], labelled)
     files = render.render_files(tmp_path, settings, heavy, ci)
     render.write(tmp_path, files)
     return list(files)

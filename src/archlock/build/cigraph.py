@@ -118,20 +118,12 @@ class VerifyJob:
             return du.yaml_str("false")
         return du.gh(f"({UNTRUSTED}) && 'false' || 'true'")
 
-    @property
-    def runs_on_json(self) -> str:
-        return json.dumps(list(self.runs_on_labels))
-
-    @property
-    def verify_args(self) -> str:
-        return "--require-device" if self.require_device else ""
-
 
 @dataclass(frozen=True)
 class Login:
-    host: str  # "" when the prefix is computed in the workflow (GHCR under the owner's name)
     username: str  # a rendered expression
     password: str
+    workflow_token: bool  # GITHUB_TOKEN: it logs in to GHCR only
 
 
 def load(project: Any) -> CiSettings:
@@ -173,9 +165,8 @@ def _labels(raw: dict[str, list[str]], known: list[str], where: str) -> dict[str
     return {env: tuple(labels) for env, labels in raw.items()}
 
 
-def login(ci: CiSettings, registry_prefix: str) -> Login:
+def login(ci: CiSettings) -> Login:
     """The registry login: named secrets when set, else the workflow's token for GHCR."""
-    host = registry_prefix.split("/", 1)[0] if registry_prefix else ""
     username = (
         du.gh(f"secrets.{ci.username_secret}") if ci.username_secret else du.gh("github.actor")
     )
@@ -184,7 +175,7 @@ def login(ci: CiSettings, registry_prefix: str) -> Login:
         if ci.password_secret
         else du.gh("secrets.GITHUB_TOKEN")
     )
-    return Login(host, username, password)
+    return Login(username, password, ci.password_secret is None)
 
 
 def linux_job(env: str, platform: str, accelerator: str, hosted: str, ci: CiSettings) -> VerifyJob:
@@ -207,9 +198,7 @@ def build_job(target: Any, ci: CiSettings) -> BuildJob:
     return BuildJob(target.env, target.platforms[0], target.runner, labels, disk)
 
 
-def workflow_context(
-    targets: list[Any], mac_envs: list[Any], ci: CiSettings, registry_prefix: str = ""
-) -> dict[str, Any]:
+def workflow_context(targets: list[Any], mac_envs: list[Any], ci: CiSettings) -> dict[str, Any]:
     """What workflow.yml.j2 needs beyond the build targets: per-env jobs, login, expected envs."""
     shipped = [t for t in targets if not t.opt_in]
     builds = [build_job(t, ci) for t in shipped]
@@ -220,7 +209,7 @@ def workflow_context(
         "verify_jobs": linux,
         "mac_jobs": macs,
         "expected_envs": [j.env for j in linux + macs],
-        "login": login(ci, registry_prefix),
+        "login": login(ci),
         "untrusted": UNTRUSTED,
         "free_disk_paths": diskbudget.FREE_DISK_PATHS,
     }
@@ -241,8 +230,7 @@ def problems(context: dict[str, Any], registry_prefix: str, today: datetime.date
                 f' [tool.archlock.ci] build-runners = {{ {build.env} = ["LABEL"] }}'
             )
     host = registry_prefix.split("/", 1)[0]
-    login_: Login = context["login"]
-    if host and host != GHCR and login_.password.endswith("GITHUB_TOKEN }}"):
+    if host and host != GHCR and context["login"].workflow_token:
         found.append(
             f"registry {host} is not GHCR, so the workflow's GITHUB_TOKEN cannot log in to it: set"
             " [tool.archlock.ci] registry-username-secret and registry-password-secret"

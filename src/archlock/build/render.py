@@ -367,7 +367,7 @@ def render_files(
         "multiarch": multiarch(targets),
         "python": targets[0].python,
         "nodes": sorted(settings.builder_nodes.items()),
-        **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}), settings.registry)),
+        **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}))),
     }
     docker = project_root / DOCKER_DIR
     files: dict[Path, str] = {}
@@ -455,9 +455,7 @@ def render_checked(
     project = Project.load(project_root)
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
-    ci = cigraph.workflow_context(
-        targets, cigraph.mac_envs(project), cigraph.load(project), settings.registry
-    )
+    ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
     problems = cigraph.problems(ci, settings.registry, today or datetime.date.today())
     return render_files(project.root, settings, targets, ci), notes, problems
 
