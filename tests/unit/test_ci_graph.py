@@ -222,6 +222,22 @@ def test_the_heavy_env_frees_disk_or_takes_the_larger_runner_it_is_given(tmp_pat
     assert wf.runs_on(build, scope(FORK_PR)) == ("ubuntu-24.04",)
 
 
+def test_the_disk_budget_reads_the_largest_wheel_of_each_locked_package(tmp_path: Path) -> None:
+    pylock = tmp_path / "pylock.x.toml"
+    pylock.write_text(
+        'lock-version = "1.0"\n'
+        '[[packages]]\nname = "torch"\n'
+        'wheels = [{ name = "a.whl", size = 900 }, { name = "b.whl", size = 1000 }]\n'
+        '[[packages]]\nname = "six"\nwheels = [{ name = "c.whl" }]\n'
+        '[[packages]]\nname = "nvidia-x"\nwheels = [{ name = "d.whl", size = 24 }]\n'
+    )
+    assert diskbudget.wheel_bytes(pylock) == 1024
+    assert diskbudget.wheel_bytes(tmp_path / "missing.toml") == 0
+    peak = diskbudget.plan(4 * diskbudget.GB)  # about this repository's CUDA lock
+    assert (peak.free_disk, peak.too_big) == (True, False)
+    assert diskbudget.plan(200_000_000).free_disk is False  # the arm64 CPU lock's size
+
+
 def test_a_build_too_big_for_any_hosted_runner_is_a_problem_naming_the_setting() -> None:
     target = next(t for t in render.image_targets(Project.load(REPO), settings_of(REPO))[0])
     huge = dataclasses.replace(target, wheel_bytes=20 * diskbudget.GB)
