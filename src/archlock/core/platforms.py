@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
+
+from archlock.core.rules.versions import version_tuple
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,14 +170,6 @@ CUDA_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("12.9", "5.0", "12.1"),
     ("13.0", "7.5", "12.1"),
 )
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'570.26' -> (570, 26); '2.10.0+cpu' -> (2, 10, 0): the PEP 440 release parts only."""
-    try:
-        return Version(version).release
-    except InvalidVersion:
-        return ()
 
 
 def cuda_min_driver(cuda: str) -> str | None:

@@ -35,6 +35,8 @@ from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, 
 from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
+from archlock.core.rules.build import Expectations
+from archlock.core.rules.machine import Machine
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -210,7 +212,7 @@ class EnvLock:
     requirements: str
     pylock: str
     torch: str | None
-    expect: expect.Expectations
+    expect: Expectations
 
 
 def compile_env(
@@ -218,7 +220,7 @@ def compile_env(
     env: EnvSpec,
     pins: str,
     inputs: dict[str, str],
-    serves: list[machines.Machine],
+    serves: list[Machine],
 ) -> EnvLock:
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
@@ -432,7 +434,7 @@ class Settled:
     (no resolve), and whether the file next to the lock says the same."""
 
     env: EnvSpec
-    expect: expect.Expectations
+    expect: Expectations
     path: Path
     text: str
     state: str  # "unchanged", "updated" (the file is rewritten) or "stale" (under --check)
@@ -443,7 +445,7 @@ class Settled:
 
 
 def settle_expectations(
-    project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool
+    project: Project, env: EnvSpec, serves: list[Machine], check: bool
 ) -> Settled:
     derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
     fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve
