@@ -448,7 +448,8 @@ def check_cuda_arch(facts: Facts, ctx: Context) -> list[Finding]:
             continue
         gpu_text = f"{gpu.name} (sm {gpu.capability})"
         if gap == "for it":
-            arches = " ".join(str(a) for a in torch_facts(facts).get("arch_list") or [])
+            listed = torch_facts(facts).get("arch_list")
+            arches = " ".join(str(a) for a in listed) if isinstance(listed, list) else ""
             why, want = f"torch has no kernels for {gpu_text}; built for {arches}", arches
         else:
             build = ctx.expect.build_name() if ctx.expect else "torch build"

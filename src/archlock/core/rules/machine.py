@@ -47,26 +47,38 @@ class Machine:
 
 
 def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """doc[key] when it is a table; {} for anything else (a report may have been edited)."""
+    value = doc.get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 def from_probe(doc: Mapping[str, Any]) -> Machine:
-    """The machine a probe ran on, from its `archlock.probe/1` document."""
-    osf, emu, torch = doc.get("os") or {}, doc.get("emulation") or {}, doc.get("torch") or {}
-    libc = osf.get("libc") or {}
+    """The machine a probe ran on, from its `archlock.probe/1` document (any value of another
+    type than the probe writes counts as unknown)."""
+    osf, emu, torch = _table(doc, "os"), _table(doc, "emulation"), _table(doc, "torch")
+    libc, devices = _table(osf, "libc"), torch.get("devices")
     gpus = tuple(
-        Gpu(str(d.get("name") or "GPU"), _text(d.get("capability")), d.get("supported"))
-        for d in torch.get("devices") or []
-        if isinstance(d, dict)
+        Gpu(str(d.get("name") or "GPU"), _text(d.get("capability")), _flag(d.get("supported")))
+        for d in (devices if isinstance(devices, list) else [])
+        if isinstance(d, Mapping)
     )
+    os_name = _text(osf.get("name"))
     return Machine(
         name="this machine",
         source="the probe",
-        os=str(osf.get("name")),
-        arch=emu.get("host_arch") or (doc.get("python") or {}).get("arch"),
-        glibc=libc.get("version") if libc.get("name") == "glibc" else None,
-        macos=osf.get("version") if osf.get("name") == "macos" else None,
-        driver=_text((doc.get("gpu") or {}).get("nvidia_driver")),
+        os=str(os_name),
+        arch=_text(emu.get("host_arch")) or _text(_table(doc, "python").get("arch")),
+        glibc=_text(libc.get("version")) if libc.get("name") == "glibc" else None,
+        macos=_text(osf.get("version")) if os_name == "macos" else None,
+        driver=_text(_table(doc, "gpu").get("nvidia_driver")),
         gpus=gpus,
     )
 
