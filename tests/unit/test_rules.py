@@ -79,3 +79,15 @@ def test_the_gpu_rule_takes_the_locks_range_and_torchs_own_answer() -> None:
     assert capability_gap(Gpu("H100", "9.0"), ("7.5", None)) is None
     assert capability_gap(Gpu("K80", "3.7", supported=False), None) == "for it"
     assert capability_gap(Gpu("odd", "x.y"), ("7.5", "12.1")) is None
+
+
+def test_a_probe_document_of_odd_types_is_a_machine_of_unknowns() -> None:
+    from archlock.core.rules.machine import from_probe
+
+    odd = from_probe(
+        {"os": "linux", "gpu": True, "emulation": [], "torch": {"devices": "x"}, "python": 3}
+    )
+    assert (odd.os, odd.arch, odd.driver, odd.glibc, odd.gpus) == ("None", None, None, None, ())
+    devices = [{"name": "H100", "capability": 9.0, "supported": "yes"}, 7]
+    (gpu,) = from_probe({"torch": {"devices": devices}}).gpus
+    assert (gpu.capability, gpu.supported) == ("9.0", None)
