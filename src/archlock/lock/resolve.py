@@ -37,6 +37,7 @@ from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.rules.build import Expectations
 from archlock.core.rules.machine import Machine
+from archlock.core.rules.versions import below
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -308,7 +309,7 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
     if not (env.macos and torch_pin):
         return
     floor = torch_macos_floor(torch_pin)
-    if floor and Version(env.macos) < Version(floor):
+    if floor and below(env.macos, floor):
         raise ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
             "the Mac would silently fall back to an older torch than Linux",
