@@ -441,7 +441,8 @@ def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
 
 def check_cuda_arch(facts: Facts, ctx: Context) -> list[Finding]:
     """The first GPU the build has no kernels for: torch's own answer, or the lock's range."""
-    capabilities = ctx.expect.capabilities if ctx.expect else None
+    cuda_env = ctx.env.accelerator_facts.cuda  # the lock's range binds a cuda env, as at lock time
+    capabilities = ctx.expect.capabilities if ctx.expect and cuda_env else None
     for gpu in from_probe(facts).gpus:
         gap = capability_gap(gpu, capabilities)
         if gap is None:
