@@ -16,7 +16,7 @@ import pytest
 from test_verify import probe_doc, suite_doc
 
 from archlock.core.diagnose import Context
-from archlock.core.rules.build import Expectations, Floor
+from archlock.core.rules.build import Expectations, Floor, build_misfit
 from archlock.core.rules.machine import Gpu, Machine
 from archlock.core.spec import EnvSpec, load_spec
 from archlock.errors import ConfigError
@@ -78,7 +78,7 @@ def test_torch_2_10_on_graviton_is_the_cpu_build_and_fits() -> None:
 def test_a_cuda_env_whose_index_serves_a_cpu_build_names_the_index() -> None:
     spec = env("linux-amd64-cuda", torch_index="mirror")
     cpu = Expectations("x", "linux-amd64", "2.13.0+cpu", "cpu", None, "its local version +cpu")
-    misfit = fit.build_misfit(spec, cpu)
+    misfit = build_misfit(spec, cpu)
     assert misfit and "index 'mirror' serves no CUDA build" in misfit.why
     assert "torch.variant" in misfit.fix
 
