@@ -9,9 +9,9 @@ and reads it as `envs/locks/<env>.expect.json`). The rules here are asked at loc
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 from archlock.core.rules.wheels import wheel_size
 from archlock.core.spec import EnvSpec
@@ -67,12 +67,15 @@ class Misfit:
 
 
 # -- the CUDA stack -------------------------------------------------------------------------
-def cuda_stack(packages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+Package = TypeVar("Package", bound=Mapping[str, object])  # a PEP 751 [[packages]] table
+
+
+def cuda_stack(packages: Sequence[Package]) -> list[Package]:
     """The locked nvidia-* / cuda-* packages: what a CUDA build of torch drags in."""
     return [p for p in packages if CUDA_STACK_RE.match(str(p.get("name", "")))]
 
 
-def cuda_stack_bytes(packages: list[dict[str, Any]]) -> int:
+def cuda_stack_bytes(packages: Sequence[Mapping[str, object]]) -> int:
     return sum(wheel_size(p) for p in cuda_stack(packages))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from archlock.core import platforms
 from archlock.core.platforms import PLATFORMS, Platform
@@ -54,13 +53,13 @@ def _flag(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def _table(doc: Mapping[str, object], key: str) -> Mapping[str, object]:
     """doc[key] when it is a table; {} for anything else (a report may have been edited)."""
     value = doc.get(key)
     return value if isinstance(value, Mapping) else {}
 
 
-def from_probe(doc: Mapping[str, Any]) -> Machine:
+def from_probe(doc: Mapping[str, object]) -> Machine:
     """The machine a probe ran on, from its `archlock.probe/1` document (any value of another
     type than the probe writes counts as unknown)."""
     osf, emu, torch = _table(doc, "os"), _table(doc, "emulation"), _table(doc, "torch")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 MANYLINUX_LEGACY = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
 
 
-def filename(wheel: Mapping[str, Any]) -> str:
+def filename(wheel: Mapping[str, object]) -> str:
     """A PEP 751 wheel entry's file name: `name`, else the last part of `url` or `path`."""
     name = wheel.get("name") or str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
     return str(name)
@@ -27,14 +26,25 @@ def platform_tags(name: str) -> tuple[str, ...]:
     return tuple(name.removesuffix(".whl").rsplit("-", 1)[-1].split("."))
 
 
-def package_tags(package: Mapping[str, Any]) -> list[tuple[str, ...]]:
+def wheels(package: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """A locked package's wheel entries (PEP 751 `wheels`; none when it has only an sdist)."""
+    listed = package.get("wheels")
+    return [w for w in listed if isinstance(w, Mapping)] if isinstance(listed, list) else []
+
+
+def package_tags(package: Mapping[str, object]) -> list[tuple[str, ...]]:
     """The platform tags of each wheel a locked package offers."""
-    return [platform_tags(filename(wheel)) for wheel in package.get("wheels", [])]
+    return [platform_tags(filename(wheel)) for wheel in wheels(package)]
 
 
-def wheel_size(package: Mapping[str, Any]) -> int:
+def size_of(wheel: Mapping[str, object]) -> int:
+    size = wheel.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) else 0
+
+
+def wheel_size(package: Mapping[str, object]) -> int:
     """The bytes an install of the package downloads: its largest wheel's size."""
-    return max((int(w.get("size", 0)) for w in package.get("wheels", [])), default=0)
+    return max((size_of(wheel) for wheel in wheels(package)), default=0)
 
 
 def glibc_floor(tag: str) -> str | None:
