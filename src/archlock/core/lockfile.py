@@ -69,7 +69,9 @@ def body_of(text: str) -> str:
 def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
     """(the stamped inputs, the stamped body hash) of a lock; ({}, None) for an unstamped file."""
     match = STAMP_RE.search(text)
-    inputs = dict(part.split("=", 1) for part in match.group("inputs").split()) if match else {}
+    parts = match.group("inputs").split() if match else []
+    # a hand-edited (truncated) stamp keeps its whole parts; the rest reads as changed inputs
+    inputs = dict(part.split("=", 1) for part in parts if "=" in part)
     body = BODY_RE.search(text)
     return inputs, body.group("body") if body else None
 
