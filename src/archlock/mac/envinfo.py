@@ -116,7 +116,8 @@ def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:
 
 
 def older(have: str, needed: str) -> bool:
-    """Whether macOS `have` is below `needed` (PEP 440 order: 13.6 < 14.0 == 14)."""
-    from packaging.version import Version
+    """Whether macOS `have` is below `needed` (PEP 440 order: 13.6 < 14.0 == 14); a version
+    that is not one is not known to be older."""
+    from archlock.core.rules.versions import below  # packaging: see above
 
-    return Version(have) < Version(needed)
+    return below(have, needed) is True
