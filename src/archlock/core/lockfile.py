@@ -12,9 +12,9 @@ import hashlib
 import re
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from archlock.core.fsutil import header_lines
+from archlock.core.rules.versions import release
 
 FORMAT = "1"
 REGENERATE = "nox -s lock  (or: archlock lock)"
@@ -50,10 +50,10 @@ def public_version(version: str) -> str:
 
 def same_version(one: str, other: str) -> bool:
     """PEP 440 equality ("1.0" == "1.0.0"; epochs, pre/post releases and labels count)."""
-    try:
-        return Version(one) == Version(other)
-    except InvalidVersion:
+    mine, theirs = release(one), release(other)
+    if mine is None or theirs is None:  # not versions: compared as text
         return one.strip().lower() == other.strip().lower()
+    return mine == theirs
 
 
 # -- stamps -------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
-from packaging.version import Version
 
 from archlock.core import lockfile
 from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
@@ -37,7 +36,7 @@ from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.rules.build import Expectations
 from archlock.core.rules.machine import Machine
-from archlock.core.rules.versions import below
+from archlock.core.rules.versions import below, version_tuple
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -63,13 +62,13 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
 
 def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     markers = sorted({env.platform.marker for env in envs})
-    lowest = min((Version(env.python) for env in envs), default=Version("3.8"))
+    major, minor = min((version_tuple(env.python)[:2] for env in envs), default=(3, 8))
     return "\n".join(
         [
             "[project]",
             f"name = {json.dumps(project.name)}",
             'version = "0"',
-            f'requires-python = ">={lowest.major}.{lowest.minor}"',
+            f'requires-python = ">={major}.{minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
             "[tool.uv]",
             "package = false",
@@ -106,7 +105,7 @@ def _normal_marker(marker: str, where: str) -> str:
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
-    floors = sorted((env.macos for env in envs if env.macos), key=Version)
+    floors = sorted((env.macos for env in envs if env.macos), key=version_tuple)
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
