@@ -228,7 +228,8 @@ def test_the_same_nox_sessions_work_on_another_project(
 def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(
     tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """From torch 2.11, PyPI's aarch64 wheel is a CUDA build: a CPU env pays for the CUDA stack."""
+    """From torch 2.11, PyPI's aarch64 wheel is a CUDA build: a CPU env pays for the CUDA stack,
+    unless its spec accepts it (audit asks lock's CUDA-stack rule)."""
     project = tmp_path / "graviton"
     (project / "envs").mkdir(parents=True)
     (project / "requirements.txt").write_text("torch==2.11.0\n")
@@ -236,9 +237,14 @@ def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(
     assert archlock(project, "lock") == 2  # lock refuses it first, with the fix
     assert "accept-cuda-stack: true" in capsys.readouterr().err
     spec = project / "envs" / "linux-arm64-cpu.yaml"
-    spec.write_text(spec.read_text() + "accept-cuda-stack: true\n")
+    shipped = spec.read_text()
+    spec.write_text(shipped + "accept-cuda-stack: true\n")
     assert archlock(project, "lock") == 0
     capsys.readouterr()
+    assert archlock(project, "audit", "--format", "json", "--strict") == 0  # accepted: no finding
+    (env,) = json.loads(capsys.readouterr().out)["envs"]
+    assert env["findings"] == []
+    spec.write_text(shipped)  # the same lock, for a spec that has not accepted the stack
     assert archlock(project, "audit", "--format", "json") == 0  # a warning, not an error
     (env,) = json.loads(capsys.readouterr().out)["envs"]
     (finding,) = env["findings"]
@@ -246,4 +252,5 @@ def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(
     assert re.search(
         r"drags the CUDA stack: \d+ packages \(.*nvidia-.*\), [\d.]+ GB", finding["message"]
     )
+    assert "accept-cuda-stack: true" in finding["fix"]  # lock's fix, the same rule
     assert archlock(project, "audit", "--strict") == 6

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +39,31 @@ def _dead(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_grandchild_that_ignores_sigterm_goes_too_when_the_leader_obeys(tmp_path) -> None:
+    """The leader exits at SIGTERM; its grandchild ignores it and holds the output pipe. The
+    group killer sends SIGKILL to what is left, so the run ends and nothing stays behind."""
+    pidfile = tmp_path / "stubborn.pid"
+    script = (
+        f"sh -c 'trap \"\" TERM; echo $$ > {pidfile}; while :; do sleep 1; done' & "
+        "trap 'exit 0' TERM; while :; do sleep 1; done"
+    )
+    results: list[proc.Result] = []
+    run = threading.Thread(
+        target=lambda: results.append(proc.run(["sh", "-c", script], timeout=1)), daemon=True
+    )
+    run.start()
+    run.join(proc.KILL_GRACE + 20)  # a regression fails here rather than hanging the suite
+    stubborn = int(pidfile.read_text())
+    try:
+        assert results, "the run never ended: the grandchild kept its output pipe open"
+        assert results[0].timed_out
+        time.sleep(0.2)
+        assert _dead(stubborn)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stubborn, signal.SIGKILL)
 
 
 def test_exit_status_signal_and_tail() -> None:

@@ -119,3 +119,16 @@ def test_missing_lock_is_a_clean_error(
 ) -> None:
     assert cli.main(["--project", str(project.root), "audit"]) == 5
     assert "no lock for env" in capsys.readouterr().err
+
+
+def test_an_accepted_cuda_stack_is_no_finding(project: Project) -> None:
+    """Audit asks lock's CUDA-stack rule: `accept-cuda-stack: true` keeps the build quietly."""
+    spec = project.envs_dir / "linux-arm64-cpu.yaml"
+    spec.write_text(spec.read_text() + "accept-cuda-stack: true\n")
+    write(project, "linux-arm64-cpu", pkg("torch"), pkg("nvidia-cublas-cu13", size=600_000_000))
+    assert audit.audit_env(project, project.envs(["linux-arm64-cpu"])[0]).findings == []
+
+
+def test_an_mps_env_is_not_a_cpu_env_for_the_cuda_stack_rule(project: Project) -> None:
+    write(project, "macos-arm64", pkg("torch"), pkg("cuda-bindings", size=12_000_000))
+    assert audit.audit_env(project, project.envs(["macos-arm64"])[0]).findings == []

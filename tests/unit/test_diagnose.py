@@ -114,3 +114,26 @@ def test_an_unreadable_driver_version_is_a_finding_not_a_crash(driver: str) -> N
     (found,) = [f for f in diagnose.diagnose(doc, ctx()) if f.kind == "cuda-driver"]
     assert (found.found, found.severity) == (driver, "warning")
     assert "is not a version" in found.why
+
+
+@pytest.mark.parametrize("archs", [7, "x86_64", [7, "x86_64"], None])
+def test_foreign_archs_of_any_shape_are_one_finding_not_a_crash(archs: object) -> None:
+    doc = probe_doc()
+    doc["binaries"] = {
+        "foreign_total": 1,
+        "expected_arch": "x86_64",
+        "foreign": [{"path": "numpy/core/_multiarray.so", "archs": archs, "format": "ELF"}],
+    }
+    (found,) = [f for f in diagnose.diagnose(doc, ctx()) if f.kind == "compiled-arch"]
+    assert found.why.startswith("1 compiled file(s) in site-packages are not x86_64: ")
+    assert found.details[0].startswith("numpy/core/_multiarray.so (")
+    assert "reinstall numpy " in found.fix
+
+
+def test_a_torch_pin_that_is_not_a_version_sets_no_macos_floor_and_no_crash() -> None:
+    env = env_spec("macos-arm64", "macos-arm64", "mps", macos="13.0")
+    lock = LOCK.replace("torch==2.10.0", "torch==latest")
+    doc = probe_doc("arm64", "macos", version="2.12.0", local=None, cuda=None, mps_built=True)
+    doc["os"]["version"] = "12.7"
+    (found,) = [f for f in diagnose.diagnose(doc, ctx(env, lock)) if f.kind == "macos-floor"]
+    assert found.why == "macOS 12.7 is below the env's floor 13.0"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from archlock.core.project import Project
+from archlock.core.rules.build import Floor, cuda_of_pins
 from archlock.core.spec import load_spec
 from archlock.lock import expect
-from archlock.lock.expect import Floor
 from archlock.lock.resolve import settle_expectations
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -102,9 +102,9 @@ def test_macos_floor_comes_from_the_wheel_tags() -> None:
 
 
 def test_cuda_of_pins_reads_both_runtime_names() -> None:
-    assert expect.cuda_of_pins({"nvidia-cuda-runtime-cu12": "12.8.90"}) == "12.8"
-    assert expect.cuda_of_pins({"nvidia-cuda-runtime": "13.2.86", "torch": "2.15.0"}) == "13.2"
-    assert expect.cuda_of_pins({"torch": "2.10.0"}) is None
+    assert cuda_of_pins({"nvidia-cuda-runtime-cu12": "12.8.90"}) == "12.8"
+    assert cuda_of_pins({"nvidia-cuda-runtime": "13.2.86", "torch": "2.15.0"}) == "13.2"
+    assert cuda_of_pins({"torch": "2.10.0"}) is None
 
 
 def test_the_file_round_trips_and_says_how_to_regenerate() -> None:

@@ -16,10 +16,12 @@ import pytest
 from test_verify import probe_doc, suite_doc
 
 from archlock.core.diagnose import Context
+from archlock.core.rules.build import Expectations, Floor, build_misfit
+from archlock.core.rules.machine import Gpu, Machine
 from archlock.core.spec import EnvSpec, load_spec
 from archlock.errors import ConfigError
 from archlock.lock import expect, fit, machines
-from archlock.verify.checks import compare
+from archlock.verify.checks import check_machine, compare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_ENVS = Path(__file__).resolve().parents[2] / "src" / "archlock" / "data" / "envs"
@@ -30,13 +32,13 @@ def env(name: str, **over: Any) -> EnvSpec:
     return dataclasses.replace(load_spec(DEFAULT_ENVS / f"{name}.yaml"), **over)
 
 
-def lock_of(spec: EnvSpec, torch: str) -> expect.Expectations:
+def lock_of(spec: EnvSpec, torch: str) -> Expectations:
     platform = spec.platform.name
     text = (FIXTURES / "pylocks" / f"torch-{torch}-{platform}.toml").read_text(encoding="utf-8")
     return expect.derive(spec, text)
 
 
-def machine(name: str) -> machines.Machine:
+def machine(name: str) -> Machine:
     path = FIXTURES / "machines" / f"{name}.json"
     return machines.from_profile(json.loads(path.read_text(encoding="utf-8")), str(path))
 
@@ -75,10 +77,8 @@ def test_torch_2_10_on_graviton_is_the_cpu_build_and_fits() -> None:
 
 def test_a_cuda_env_whose_index_serves_a_cpu_build_names_the_index() -> None:
     spec = env("linux-amd64-cuda", torch_index="mirror")
-    cpu = expect.Expectations(
-        "x", "linux-amd64", "2.13.0+cpu", "cpu", None, "its local version +cpu"
-    )
-    misfit = fit.build_misfit(spec, cpu)
+    cpu = Expectations("x", "linux-amd64", "2.13.0+cpu", "cpu", None, "its local version +cpu")
+    misfit = build_misfit(spec, cpu)
     assert misfit and "index 'mirror' serves no CUDA build" in misfit.why
     assert "torch.variant" in misfit.fix
 
@@ -114,13 +114,13 @@ def test_a_gpu_older_than_the_cuda_release_supports_is_refused() -> None:
 def test_a_gpu_newer_than_the_cuda_release_knows_is_refused() -> None:
     spec = env("linux-amd64-cuda")
     old = dataclasses.replace(lock_of(spec, "2.10.0"), cuda="12.6", capabilities=("5.0", "9.0"))
-    blackwell = machines.Machine(
+    blackwell = Machine(
         "b200",
         "test",
         "linux",
         "x86_64",
         driver="580.95.05",
-        gpus=(machines.Gpu("NVIDIA B200", "10.0"),),
+        gpus=(Gpu("NVIDIA B200", "10.0"),),
     )
     (misfit,) = fit.machine_misfits(spec, old, blackwell, "profile")
     assert misfit.why.endswith("carries no kernels above 9.0")
@@ -220,9 +220,7 @@ def probe(
     }
 
 
-def verify_torch(
-    spec: EnvSpec, exp: expect.Expectations | None, version: str, cuda: str | None
-) -> dict:
+def verify_torch(spec: EnvSpec, exp: Expectations | None, version: str, cuda: str | None) -> dict:
     """verify's torch_build check for an image holding torch `version` (CUDA `cuda`)."""
     doc = probe_doc(
         "arm64" if "arm64" in spec.name else "x86_64",
@@ -260,31 +258,58 @@ def test_verify_accepted_cuda_stack_passes() -> None:
     assert (check["status"], check["why"]) == ("pass", "torch 2.15.0 (CUDA 13.2 build)")
 
 
+def verify_checks(
+    spec: EnvSpec, doc: dict[str, Any], exp: Expectations | None, where: str
+) -> dict[str, Any]:
+    """verify's checks of a machine (its probe `doc`) for an env locked as `exp`."""
+    pins = {"torch": exp.torch if exp and exp.torch else "2.15.0"}
+    resync = RESYNC.format(name=spec.name)
+    ctx = Context(spec, pins, "envs/locks/x.txt", resync, True, True, expect=exp, where=where)
+    return compare(ctx, doc, suite_doc()) | {"machine": check_machine(doc, ctx)}
+
+
 def test_verify_without_expectations_falls_back_to_the_accelerator() -> None:
     spec = env("linux-arm64-cpu")
     check = verify_torch(spec, None, "2.15.0", "13.2")
     assert check["why"] == "torch 2.15.0 (CUDA 13.2 build); linux-arm64-cpu is a CPU env"
-    assert (
-        fit.check_machine(spec, probe(torch_facts("2.15.0")), None, "host")["status"] == "skipped"
-    )
+    doc = probe(torch_facts("2.15.0"))
+    assert verify_checks(spec, doc, None, "host")["machine"]["status"] == "skipped"
 
 
-def test_verify_driver_too_old_fix_is_the_driver() -> None:
+def test_verify_driver_too_old_is_the_device_check_and_its_fix_is_the_driver() -> None:
     spec = env("linux-amd64-cuda")
-    doc = probe(torch_facts("2.15.0", "13.2"), driver="535.183.01")
-    check = fit.check_machine(spec, doc, lock_of(spec, "2.15.0"), "image")
-    assert check["status"] == "fail" and "CUDA 13 needs driver >= 580.65.06" in check["why"]
-    assert check["fix"].startswith("upgrade the NVIDIA driver on this machine to >= 580.65.06")
+    doc = probe(torch_facts("2.15.0", "13.2", cuda_available=False), driver="535.183.01")
+    checks = verify_checks(spec, doc, lock_of(spec, "2.15.0"), "image")
+    device = checks["device"]
+    assert (
+        device["status"] == "fail" and "too old for CUDA 13.2 (needs >= 580.65.06)" in device["why"]
+    )
+    assert device["fix"].startswith("upgrade the NVIDIA driver on this machine to >= 580.65.06")
+    assert "lock a torch build for CUDA 12.x" in device["fix"]  # the same fix lock time gives
+    assert checks["machine"]["status"] == "pass"  # one fact, one check
 
 
 def test_verify_gpu_without_kernels_fix_is_another_cuda_build() -> None:
     spec = env("linux-amd64-cuda")
     v100 = [{"name": "Tesla V100", "capability": "7.0", "supported": False}]
-    doc = probe(torch_facts("2.15.0", "13.2", devices=v100), driver="580.95.05")
-    check = fit.check_machine(spec, doc, lock_of(spec, "2.15.0"), "host")
-    assert "compute capability 7.0" in check["why"] and check["fix"].startswith(
-        "lock a torch build for CUDA 12.9"
+    doc = probe(
+        torch_facts("2.15.0", "13.2", devices=v100, cuda_available=True), driver="580.95.05"
     )
+    checks = verify_checks(spec, doc, lock_of(spec, "2.15.0"), "host")
+    device = checks["device"]
+    assert "carries no kernels below 7.5: Tesla V100 (sm 7.0)" in device["why"]
+    assert device["fix"].startswith("lock a torch build for CUDA 12.9")
+    assert checks["machine"]["status"] == "pass"
+
+
+def test_verify_gpu_outside_the_locks_range_fails_even_where_torch_was_not_asked() -> None:
+    spec = env("linux-amd64-cuda")
+    v100 = [{"name": "Tesla V100", "capability": "7.0"}]
+    doc = probe(
+        torch_facts("2.15.0", "13.2", devices=v100, cuda_available=True), driver="580.95.05"
+    )
+    device = verify_checks(spec, doc, lock_of(spec, "2.15.0"), "host")["device"]
+    assert device["status"] == "fail" and "no kernels below 7.5" in device["why"]
 
 
 def test_verify_glibc_below_the_floor_fix_depends_on_where_it_runs() -> None:
@@ -292,30 +317,43 @@ def test_verify_glibc_below_the_floor_fix_depends_on_where_it_runs() -> None:
     doc = probe(torch_facts("2.10.0"), glibc="2.26")
     doc["emulation"]["host_arch"] = "arm64"
     exp = lock_of(spec, "2.10.0")
-    in_image = fit.check_machine(spec, doc, exp, "image")
+    in_image = verify_checks(spec, doc, exp, "image")["machine"]
     assert (
         in_image["fix"]
         == "set image.base in linux-arm64-cpu.yaml to a base with glibc >= 2.28, then rebuild"
     )
-    on_host = fit.check_machine(spec, doc, exp, "host")
+    on_host = verify_checks(spec, doc, exp, "host")["machine"]
     assert on_host["fix"].startswith("run the env in its image there")
 
 
-def test_verify_macos_below_the_wheel_floor_fix_is_an_upgrade() -> None:
-    spec = env("macos-arm64")
-    doc = probe(torch_facts("2.15.0", mps_built=True), os_name="macos", version="13.6")
-    check = fit.check_machine(spec, doc, lock_of(spec, "2.15.0"), "host")
-    assert check["fix"].startswith("upgrade macOS on this machine to 14.0 or later")
+def test_verify_macos_below_the_wheel_floor_is_the_macos_check_only() -> None:
+    spec = env("macos-arm64", macos="13.0")
+    doc = probe(torch_facts("2.10.0", mps_built=True), os_name="macos", version="13.6")
+    exp = dataclasses.replace(
+        lock_of(spec, "2.10.0"), macos=Floor("14.0", "numpy", "macosx_14_0_arm64")
+    )
+    checks = verify_checks(spec, doc, exp, "host")
+    assert checks["macos"]["why"] == (
+        "macOS 13.6 on this machine is below 14.0, the floor of numpy's macosx_14_0_arm64 wheel"
+    )
+    assert checks["macos"]["fix"].startswith("upgrade macOS on this machine to 14.0 or later")
+    assert checks["machine"]["status"] == "pass"  # one fact, one check
 
 
 def test_verify_a_machine_that_meets_the_needs_says_which() -> None:
     spec = env("linux-amd64-cuda")
     doc = probe(torch_facts("2.15.0", "13.2"), driver="580.95.05")
-    check = fit.check_machine(spec, doc, lock_of(spec, "2.15.0"), "image")
-    assert check == {
-        "status": "pass",
-        "why": "meets the lock's needs: driver 580.95.05 >= 580.65.06, glibc >= 2.28",
-    }
+    check = verify_checks(spec, doc, lock_of(spec, "2.15.0"), "image")["machine"]
+    assert check == {"status": "pass", "why": "meets the lock's needs: glibc >= 2.28"}
+
+
+def test_an_unreadable_driver_in_a_profile_is_a_finding_not_too_old() -> None:
+    spec = env("linux-amd64-cuda")
+    odd = dataclasses.replace(machine("gpu-h100"), driver=":")
+    (misfit,) = fit.machine_misfits(spec, lock_of(spec, "2.15.0"), odd, "profile")
+    assert "driver version ':'" in misfit.why and "is not a version" in misfit.why
+    assert "too old" not in misfit.why
+    assert misfit.fix.startswith("check the driver with nvidia-smi, then probe again")
 
 
 def test_lock_notes_carry_the_specs_deprecations(tmp_path: Path) -> None:

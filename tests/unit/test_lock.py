@@ -229,3 +229,11 @@ def test_opt_in_envs_are_skipped_until_named_or_locked(repo: Path) -> None:
     assert [e.name for e in project.envs(["linux-amd64-cpu"])] == ["linux-amd64-cpu"]
     with pytest.raises(ConfigError, match="did you mean 'linux-arm64-cpu'"):
         project.envs(["linux-arm64-cp"])
+
+
+def test_a_truncated_stamp_reads_as_the_inputs_it_still_names() -> None:
+    """Found by tests/fuzz (hand-edited locks): a stamp cut mid-part raised ValueError."""
+    from archlock.core.lockfile import read_stamp
+
+    inputs, body = read_stamp("# archlock-inputs: spec=abc pins=12 pyproj\n")
+    assert (inputs, body) == ({"spec": "abc", "pins": "12"}, None)

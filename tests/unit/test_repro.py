@@ -665,3 +665,17 @@ def test_as_locked_approximation_uses_the_lock_of_the_platform_it_runs_on() -> N
         sandbox.image_tag("ab" * 32, PLATFORMS["linux-arm64"], "lock")
         == "archlock-repro/linux-arm64:lock-abababababab"
     )
+
+
+def test_a_report_whose_output_tail_is_not_a_list_is_one_line(tmp_path: Path) -> None:
+    """Found by tests/fuzz: `command.output_tail: true` was iterated before it was checked."""
+    from archlock.errors import ConfigError
+    from archlock.repro.reportfile import load_report
+
+    source = REPORTS / "linux-amd64-venv.json"
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    doc["command"] = {"argv": ["true"], "exit_code": 0, "output_tail": True}
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ConfigError, match="command.output_tail: expected a list"):
+        load_report(path)

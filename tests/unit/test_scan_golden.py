@@ -17,11 +17,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from archlock.scan.engine import scan_path
 from archlock.scan.output import render_json
 
 SCAN_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scan"
 GOLDEN = SCAN_FIXTURES / "gpu_research.golden.json"
+UPDATE = "ARCHLOCK_UPDATE_GOLDEN"
 
 
 def _report(project: Path) -> str:
@@ -30,9 +33,10 @@ def _report(project: Path) -> str:
 
 def test_gpu_research_fixture_matches_golden() -> None:
     report = _report(SCAN_FIXTURES / "gpu_research")
-    if os.environ.get("ARCHLOCK_UPDATE_GOLDEN") == "1":
+    if os.environ.get(UPDATE) == "1":  # update only writes: comparing with it would prove nothing
         GOLDEN.write_text(report, encoding="utf-8")
-    hint = "scan output changed; if on purpose, rerun with ARCHLOCK_UPDATE_GOLDEN=1 and review it"
+        pytest.skip(f"wrote {GOLDEN.name}: review its diff, then run without {UPDATE}")
+    hint = f"scan output changed; if on purpose, rerun with {UPDATE}=1 and review the diff"
     assert report == GOLDEN.read_text(encoding="utf-8"), hint
 
 

@@ -22,6 +22,7 @@ from archlock.core.diagnose import Context
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Index, Project
+from archlock.core.rules.build import Expectations
 from archlock.core.spec import EnvSpec
 from archlock.errors import CheckFailed, ConfigError
 from archlock.inenv import probe, suite
@@ -162,7 +163,7 @@ hashes = { sha256 = "aa" } }]
 """
 
 
-def lock_expect(env: EnvSpec) -> lock_expectations.Expectations:
+def lock_expect(env: EnvSpec) -> Expectations:
     """What a real lock of torch 2.10.0 expects for this env (trimmed real pylocks)."""
     if env.torch_variant:
         return lock_expectations.derive(env, CPU_PYLOCK)

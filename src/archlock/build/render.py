@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from archlock.build import cigraph, diskbudget
 from archlock.core import docker as du
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.rules.wheels import filename, platform_tags
 from archlock.errors import CheckFailed, ConfigError, DriftError
 
 COMMAND = "nox -s render  (or: archlock render)"
@@ -273,15 +273,10 @@ def targets_without_wheels(pylock: Path, platform: Platform) -> str:
 def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
     """A wheel installs on the target if one of its platform tags is `any` or a Linux tag of the
     target's machine."""
-    name = str(wheel.get("name") or wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
-    try:
-        tags = parse_wheel_filename(name)[3]
-    except InvalidWheelFilename:
-        return False
     machine = "_" + platform.machine
     return any(
-        t.platform == "any" or ("linux" in t.platform and t.platform.endswith(machine))
-        for t in tags
+        tag == "any" or ("linux" in tag and tag.endswith(machine))
+        for tag in platform_tags(filename(wheel))
     )
 
 

@@ -15,16 +15,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from archlock.core import platforms
 from archlock.core.envvars import ENV_EFFECTS, env_effect
 from archlock.core.lockfile import canonical, public_version, same_version
-from archlock.core.platforms import CUDA_MAJOR_FLOOR, CUDA_TOOLKIT_DRIVER
+from archlock.core.rules.build import (
+    Expectations,
+    build_misfit,
+    build_problem,
+    cuda_of_pins,
+    locked_build_text,
+)
+from archlock.core.rules.machine import (
+    UNREADABLE_DRIVER_FIX,
+    capability_gap,
+    driver_rule,
+    driver_upgrade_fix,
+    floor_misfit,
+    from_probe,
+    gpu_fix,
+    system_misfits,
+)
+from archlock.core.rules.versions import below, minor
 from archlock.core.spec import EnvSpec
 from archlock.inenv.locate import build_of, build_text
-from archlock.lock import fit
-from archlock.lock.expect import Expectations, cuda_of_pins
 
 Facts = dict[str, Any]
 
@@ -41,6 +54,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("compiled-arch", "a compiled file of another architecture fails to load when imported"),
     ("macos-floor", "macOS below the lock's floor: no wheels for it, or MPS ops missing"),
     ("cuda-driver", "a driver older than torch's CUDA build disables CUDA or PTX JIT"),
+    ("glibc-floor", "glibc below the floor of a locked wheel: it does not install or load"),
     ("cuda-arch", "torch has no kernels for the GPU's compute capability"),
     ("env-var", "an environment variable that changes torch's behaviour is set"),
     ("emulation", "the interpreter is emulated: slow, otherwise the same platform"),
@@ -83,18 +97,7 @@ class Context:
     elsewhere: str | None = None  # the fix when the facts come from another OS
     reinstall: str | None = None  # the fix that replaces files inside installed packages
     expect: Expectations | None = None  # what the lock's torch build is (archlock.lock.expect)
-
-
-def release(text: str | None) -> Version | None:
-    try:
-        return Version(text) if text else None
-    except InvalidVersion:
-        return None
-
-
-def minor(version: str | None) -> str | None:
-    parsed = release(version)
-    return f"{parsed.major}.{parsed.minor}" if parsed else None
+    where: str = "host"  # "host" | "image": a glibc floor's fix is the image's base in an image
 
 
 def short(items: list[str], count: int = 3) -> str:
@@ -179,29 +182,6 @@ def check_emulation(facts: Facts, ctx: Context) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_problem(env: EnvSpec, build: str | None, cuda: str | None, label: str) -> str | None:
-    """Why this torch build is not the one env's lock means, or None (also when unknown)."""
-    if build is None:
-        return None
-    if env.torch_variant:
-        return (
-            None
-            if label == env.torch_variant
-            else f"{env.name} needs the +{env.torch_variant} build"
-        )
-    accelerator = env.accelerator_facts
-    if build not in accelerator.builds:
-        return accelerator.wrong_build.format(env=env.name)
-    return None
-
-
-def locked_build(env: EnvSpec) -> str:
-    if env.torch_variant:
-        return f"+{env.torch_variant} build"
-    text = env.accelerator_facts.build_text
-    return text.format(cuda="").replace("  ", " ")  # the CUDA version is the lock's (ctx.expect)
-
-
 def torch_facts(facts: Facts) -> Facts:
     return facts.get("torch") or {}
 
@@ -216,16 +196,13 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
     locked, have, env = ctx.pins.get("torch"), torch_installed(facts), ctx.env
     if not locked:
         return []
-    want = f"{locked} ({fit.locked_build_text(ctx.expect) if ctx.expect else locked_build(env)})"
+    want = f"{locked} ({locked_build_text(env, ctx.expect)})"
     if have is None:
         why = f"torch is not installed; {ctx.lock_name} pins torch {want}"
         return [Finding("torch", "torch", want, None, "error", why, ctx.resync)]
     build, cuda = build_of(torch_facts(facts), have)
     label = have.partition("+")[2]
-    if ctx.expect:  # the lock says which build it holds: compare with that, not the spec
-        problem = fit.lock_build_problem(build, cuda, label, ctx.expect)
-    else:
-        problem = build_problem(env, build, cuda, label)
+    problem = build_problem(env, ctx.expect, build, cuda, label)  # the lock's, else the spec's
     other_version = not same_version(public_version(have), public_version(locked))
     shown = f"{have} ({build_text(build, cuda)})" if build else have
     if not (problem or other_version):
@@ -246,7 +223,7 @@ def check_torch(facts: Facts, ctx: Context) -> list[Finding]:
 def lock_misfit(ctx: Context, have: str, shown: str, want: str) -> list[Finding]:
     """torch is installed as locked, but the lock's build is wrong for the env (e.g. a cpu env
     locked with PyPI's CUDA build): the fix is the spec or the index, never a re-sync."""
-    misfit = fit.build_misfit(ctx.env, ctx.expect) if ctx.expect else None
+    misfit = build_misfit(ctx.env, ctx.expect) if ctx.expect else None
     if misfit is None:
         return []
     why = f"torch {shown} is installed as locked; {misfit.why}"
@@ -330,10 +307,10 @@ def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:
     total = scan.get("foreign_total") or 0
     if not total:
         return []
-    foreign = scan.get("foreign") or []
+    foreign = [item for item in scan.get("foreign") or [] if isinstance(item, dict)]
     want = scan.get("expected_arch") or ctx.env.platform.binary_arch
-    files = [f"{i['path']} ({'/'.join(i.get('archs') or []) or i.get('format')})" for i in foreign]
-    packages = sorted({item["path"].split("/", 1)[0] for item in foreign})
+    files = [f"{i.get('path')} ({foreign_arch(i)})" for i in foreign]
+    packages = sorted({str(item.get("path")).split("/", 1)[0] for item in foreign})
     why = f"{total} compiled file(s) in site-packages are not {want}: {short(files)}"
     fix = (
         f"reinstall {', '.join(packages[:5]) or 'them'} from the lock with a native interpreter "
@@ -354,8 +331,18 @@ def check_binaries(facts: Facts, ctx: Context) -> list[Finding]:
     ]
 
 
+def foreign_arch(item: dict[str, Any]) -> str:
+    """A foreign file's architectures as the probe wrote them ("arm64/x86_64"), else its format;
+    a value the probe never writes (a number, a string for the list) is shown as it is."""
+    archs = item.get("archs")
+    if isinstance(archs, list):
+        return "/".join(str(arch) for arch in archs) or str(item.get("format"))
+    return str(archs) if archs not in (None, "") else str(item.get("format"))
+
+
 # ---------------------------------------------------------------------------------------------
-# the system: macOS, the NVIDIA driver, the GPU, the environment variables
+# the system: macOS, glibc, the NVIDIA driver, the GPU, the environment variables
+# (the rules are archlock.core.rules.machine's, the same lock asks of recorded machines)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -367,11 +354,20 @@ def macos_floor(env: EnvSpec, pins: dict[str, str]) -> tuple[str, bool] | None:
 
 
 def check_macos(facts: Facts, ctx: Context) -> list[Finding]:
+    """macOS against the higher of the env's floor, torch's and the locked wheels' tags."""
     osf, floor = facts.get("os") or {}, macos_floor(ctx.env, ctx.pins)
     if osf.get("name") != "macos" or floor is None:
         return []
-    have, (want, by_torch) = osf.get("version") or "0", floor
-    if (release(have) or Version("0")) >= Version(want):
+    have, (want, by_torch) = str(osf.get("version") or "0"), floor
+    wheel = ctx.expect.macos if ctx.expect else None
+    if wheel and below(want, wheel.version):  # a locked wheel sets a higher floor
+        misfit = floor_misfit("macos", have, wheel, "this machine", ctx.env, ctx.where)
+        if below(have, wheel.version) is False:
+            return []
+        return [
+            Finding("macos-floor", "macOS", wheel.version, have, "error", misfit.why, misfit.fix)
+        ]
+    if below(have, want) is False:
         return []
     whose = f"torch {ctx.pins.get('torch')}'s wheels'" if by_torch else "the env's"
     why = f"macOS {have} is below {whose} floor {want}"
@@ -380,10 +376,24 @@ def check_macos(facts: Facts, ctx: Context) -> list[Finding]:
     return [Finding("macos-floor", "macOS", want, have, "error", why, fix)]
 
 
+def check_glibc(facts: Facts, ctx: Context) -> list[Finding]:
+    """glibc against the floor the locked wheels' manylinux tags set."""
+    if ctx.expect is None or ctx.expect.glibc is None:
+        return []
+    machine = from_probe(facts)
+    out = []
+    for misfit in system_misfits(ctx.env, ctx.expect, machine, ctx.where):
+        if misfit.kind == "glibc":
+            want, have = ctx.expect.glibc.version, machine.glibc
+            out.append(Finding("glibc-floor", "glibc", want, have, "error", misfit.why, misfit.fix))
+    return out
+
+
 def cuda_of(facts: Facts, ctx: Context) -> str | None:
     probed = torch_facts(facts)
     if probed.get("importable"):
-        return probed.get("cuda")
+        cuda = probed.get("cuda")
+        return str(cuda) if cuda else None
     return ctx.expect.cuda if ctx.expect and ctx.expect.cuda else cuda_of_pins(ctx.pins)
 
 
@@ -391,74 +401,63 @@ def check_cuda_driver(facts: Facts, ctx: Context) -> list[Finding]:
     if (facts.get("os") or {}).get("name") != "linux":
         return []
     cuda = cuda_of(facts, ctx)
-    wanted = ctx.env.accelerator_facts.cuda
-    if not cuda or not (wanted or torch_facts(facts).get("cuda")):
+    if not cuda or not (ctx.env.accelerator_facts.cuda or torch_facts(facts).get("cuda")):
         return []
-    driver = (facts.get("gpu") or {}).get("nvidia_driver")
-    floor, shipped = CUDA_MAJOR_FLOOR.get(cuda.split(".")[0]), CUDA_TOOLKIT_DRIVER.get(cuda)
-    want = shipped or floor
-    if driver is None:
+    driver = from_probe(facts).driver
+    verdict = driver_rule(driver, cuda)
+    floor, shipped, want = verdict.floor, verdict.shipped, verdict.want
+    if verdict.state == "missing":
         why = f"no NVIDIA driver is loaded; torch's CUDA {cuda} build runs on the CPU here"
         fix = (
             f"on a GPU machine install the NVIDIA driver >= {want}; on a CPU-only machine use "
             "a CPU env (e.g. linux-amd64-cpu)"
         )
         return [Finding("cuda-driver", "nvidia driver", want, None, "warning", why, fix)]
-    have = release(driver)
-    if have is None:
+    if verdict.state == "unreadable":
         why = (
             f"the NVIDIA driver's version {driver!r} is not a version; CUDA {cuda} needs >= {want}"
         )
-        fix = "check the driver with nvidia-smi, then probe again"
-        return [Finding("cuda-driver", "nvidia driver", want, driver, "warning", why, fix)]
-    if floor and have < Version(floor):
+        return [
+            Finding(
+                "cuda-driver", "nvidia driver", want, driver, "warning", why, UNREADABLE_DRIVER_FIX
+            )
+        ]
+    if verdict.state == "too-old" and driver:
         why = (
             f"NVIDIA driver {driver} is too old for CUDA {cuda} (needs >= {floor}): "
             "torch.cuda.is_available() is False"
         )
-        return [
-            Finding(
-                "cuda-driver",
-                "nvidia driver",
-                floor,
-                driver,
-                "error",
-                why,
-                f"upgrade the driver to >= {want}",
-            )
-        ]
-    if shipped and have < Version(shipped):
+        fix = driver_upgrade_fix("this machine", floor, cuda, driver)
+        return [Finding("cuda-driver", "nvidia driver", floor, driver, "error", why, fix)]
+    if verdict.state == "minor-compat":
         why = (
             f"NVIDIA driver {driver} is older than CUDA {cuda}'s own ({shipped}): it runs through "
             "minor version compatibility, without PTX JIT (GPUs newer than the build fail)"
         )
-        return [
-            Finding(
-                "cuda-driver",
-                "nvidia driver",
-                shipped,
-                driver,
-                "warning",
-                why,
-                f"upgrade the driver to >= {shipped}",
-            )
-        ]
+        fix = f"upgrade the driver to >= {shipped}"
+        return [Finding("cuda-driver", "nvidia driver", shipped, driver, "warning", why, fix)]
     return []
 
 
 def check_cuda_arch(facts: Facts, ctx: Context) -> list[Finding]:
-    probed = torch_facts(facts)
-    bad = [d for d in probed.get("devices") or [] if d.get("supported") is False]
-    if not bad:
-        return []
-    arches = " ".join(probed.get("arch_list") or [])
-    gpu = bad[0]
-    gpu_text = f"{gpu.get('name')} (sm {gpu.get('capability')})"
-    why = f"torch has no kernels for {gpu_text}; built for {arches}"
-    fix = "use a torch build whose arch list covers this GPU (a newer CUDA build), and re-lock"
-    return [
-        Finding("cuda-arch", str(gpu.get("name")), arches, gpu.get("capability"), "error", why, fix)
-    ]
+    """The first GPU the build has no kernels for: torch's own answer, or the lock's range."""
+    cuda_env = ctx.env.accelerator_facts.cuda  # the lock's range binds a cuda env, as at lock time
+    capabilities = ctx.expect.capabilities if ctx.expect and cuda_env else None
+    for gpu in from_probe(facts).gpus:
+        gap = capability_gap(gpu, capabilities)
+        if gap is None:
+            continue
+        gpu_text = f"{gpu.name} (sm {gpu.capability})"
+        if gap == "for it":
+            listed = torch_facts(facts).get("arch_list")
+            arches = " ".join(str(a) for a in listed) if isinstance(listed, list) else ""
+            why, want = f"torch has no kernels for {gpu_text}; built for {arches}", arches
+        else:
+            build = ctx.expect.build_name() if ctx.expect else "torch build"
+            why, want = f"torch's {build} carries no kernels {gap}: {gpu_text}", gap
+        fix = gpu_fix(gpu, gap)
+        return [Finding("cuda-arch", gpu.name, want, gpu.capability, "error", why, fix)]
+    return []
 
 
 def check_env_vars(facts: Facts, ctx: Context) -> list[Finding]:
@@ -483,6 +482,7 @@ CHECKS = (
     check_packages,
     check_binaries,
     check_macos,
+    check_glibc,
     check_cuda_driver,
     check_cuda_arch,
     check_env_vars,

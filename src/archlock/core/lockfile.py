@@ -12,9 +12,9 @@ import hashlib
 import re
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from archlock.core.fsutil import header_lines
+from archlock.core.rules.versions import release
 
 FORMAT = "1"
 REGENERATE = "nox -s lock  (or: archlock lock)"
@@ -50,10 +50,10 @@ def public_version(version: str) -> str:
 
 def same_version(one: str, other: str) -> bool:
     """PEP 440 equality ("1.0" == "1.0.0"; epochs, pre/post releases and labels count)."""
-    try:
-        return Version(one) == Version(other)
-    except InvalidVersion:
+    mine, theirs = release(one), release(other)
+    if mine is None or theirs is None:  # not versions: compared as text
         return one.strip().lower() == other.strip().lower()
+    return mine == theirs
 
 
 # -- stamps -------------------------------------------------------------------------------------
@@ -69,7 +69,9 @@ def body_of(text: str) -> str:
 def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
     """(the stamped inputs, the stamped body hash) of a lock; ({}, None) for an unstamped file."""
     match = STAMP_RE.search(text)
-    inputs = dict(part.split("=", 1) for part in match.group("inputs").split()) if match else {}
+    parts = match.group("inputs").split() if match else []
+    # a hand-edited (truncated) stamp keeps its whole parts; the rest reads as changed inputs
+    inputs = dict(part.split("=", 1) for part in parts if "=" in part)
     body = BODY_RE.search(text)
     return inputs, body.group("body") if body else None
 

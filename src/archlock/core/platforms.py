@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
+from archlock.core.rules.versions import below, version_tuple
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,10 +124,10 @@ def for_host(system: str, machine: str) -> Platform | None:
 
 def torch_macos_floor(torch_version: str) -> str | None:
     """The lowest macOS that has wheels for this torch release, where the table knows one."""
-    release = Version(torch_version).release[:2]
+    release = version_tuple(torch_version)[:2]  # () when it is not a version: no floor known
     floor = None
     for first, macos in TORCH_MACOS_FLOORS:
-        if release >= Version(first).release:
+        if release and release >= version_tuple(first):
             floor = macos
     return floor
 
@@ -136,7 +136,7 @@ def macos_floor(env_floor: str | None, torch_version: str | None) -> tuple[str, 
     """(floor, whether torch's wheels set it): the higher of an env's `macos:` and the floor of
     the locked torch's wheels; torch's when they are equal (it is the reason that cannot move)."""
     torch_floor = torch_macos_floor(torch_version) if torch_version else None
-    if torch_floor and (env_floor is None or Version(torch_floor) >= Version(env_floor)):
+    if torch_floor and (env_floor is None or not below(torch_floor, env_floor)):
         return torch_floor, True
     return (env_floor, False) if env_floor else None
 
@@ -168,14 +168,6 @@ CUDA_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("12.9", "5.0", "12.1"),
     ("13.0", "7.5", "12.1"),
 )
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'570.26' -> (570, 26); '2.10.0+cpu' -> (2, 10, 0): the PEP 440 release parts only."""
-    try:
-        return Version(version).release
-    except InvalidVersion:
-        return ()
 
 
 def cuda_min_driver(cuda: str) -> str | None:

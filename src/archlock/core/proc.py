@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from archlock.errors import ToolMissingError
+from archlock.inenv.command import kill_group
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a child past its limit
 
@@ -101,16 +102,7 @@ def _start(
 
 
 def _kill_group(child: subprocess.Popen[str]) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, None)):
-        try:
-            os.killpg(child.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            child.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    kill_group(child, KILL_GRACE)  # the in-env scripts' killer: standard library, one rule
 
 
 def _finish(

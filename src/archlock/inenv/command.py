@@ -94,7 +94,16 @@ def signal_name(code: int) -> str | None:
         return "signal %d" % -code
 
 
-def kill_group(proc) -> None:
+def kill_group(proc, grace: float = 0.0) -> None:
+    """THE process-group killer (archlock.core.proc uses it too): stop the group `proc` leads.
+    With a grace, SIGTERM first and up to `grace` seconds for the leader to go; then SIGKILL
+    to what is left of the group (a grandchild that ignored SIGTERM too). A group that is gone
+    already is no error."""
+    if grace:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
 

@@ -5,8 +5,8 @@ only the standard library on Python >= 3.8; torch is optional. It imports no oth
 module: its parts are the sibling files named in SIBLINGS (probe_headers.py: ELF / Mach-O headers,
 probe_system.py: the system's answers and the OS / emulation / VM facts, probe_packages.py: the
 interpreter, distributions and compiled files, probe_torch.py: torch's facts, probe_profile.py:
-`--profile`), which travel with it into images and broken envs and are loaded with
-`load_sibling`, the way report.py loads its own.
+`--profile`), which travel with it into images and broken envs and are imported relatively, the
+way every in-env script imports its siblings (inenv/__init__.py).
 
 Schema `archlock.probe/1` (keys are only ever added within a schema version):
 
@@ -55,13 +55,11 @@ Emulation, decided from system answers that an emulator does not rewrite:
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+import types
 
 SCHEMA = "archlock.probe/1"
 
@@ -74,32 +72,23 @@ SCHEMA = "archlock.probe/1"
 SIBLINGS = ("probe_headers", "probe_system", "probe_packages", "probe_torch", "probe_profile")
 
 
-def load_sibling(name: str):
-    """The in-env module `name` (one of SIBLINGS), wherever this file runs from: the package, its
-    own folder (the files travel together) or a report bundle, which loads them first."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    key = "archlock_" + name
-    if key in sys.modules:  # a bundle or report.py loaded it already
-        return sys.modules[key]
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
-    spec = importlib.util.spec_from_file_location(key, path)
-    if spec is None or spec.loader is None or not os.path.isfile(path):
-        raise SystemExit("probe.py: %s.py must sit next to this file" % name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-if TYPE_CHECKING:  # mypy reads the parts from the package; at run time load_sibling loads them
-    from . import probe_headers as headers
+PLAIN_PACKAGE = "archlock_inenv"  # what a plain-file copy's folder becomes (inenv/__init__.py)
+if not __package__:  # a plain file: its relative imports resolve in that package (PEP 366)
+    __package__ = PLAIN_PACKAGE
+    globals()["__spec__"] = None  # a spec's own parent ("") would contradict __package__
+    if PLAIN_PACKAGE not in sys.modules:
+        sys.modules[PLAIN_PACKAGE] = types.ModuleType(PLAIN_PACKAGE)
+        sys.modules[PLAIN_PACKAGE].__path__ = [os.path.dirname(os.path.abspath(__file__))]
+try:
     from . import probe_packages as packages
     from . import probe_profile as profile
     from . import probe_system as system
     from . import probe_torch as torchfacts
-else:
-    headers, system, packages, torchfacts, profile = [load_sibling(name) for name in SIBLINGS]
+except ImportError as exc:  # a copy without its parts
+    raise SystemExit(
+        "probe.py: %s; its parts must sit next to this file: %s"
+        % (exc, ", ".join(name + ".py" for name in SIBLINGS))
+    ) from None
 
 # the probe's own API (archlock's verify and setup-mac, tests): probe(sysm=RecordedSystem(...))
 System = system.System

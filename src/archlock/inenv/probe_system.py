@@ -7,27 +7,13 @@ probe.py for the schema and how emulation is decided. Standard library only, Pyt
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import subprocess
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # mypy reads the siblings from the package; at run time sibling() finds them
-    from . import probe_headers as headers
-
-
-def sibling(name: str):
-    """The in-env module `name`: from the package, else as the script that runs this one (probe.py,
-    suite.py, report.py or a bundle) loaded it, in its SIBLINGS order, before this one."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    return sys.modules["archlock_" + name]
-
-
-if not TYPE_CHECKING:
-    headers = sibling("probe_headers")
+# its siblings, the same way inside the package and in a plain-file copy (see inenv/__init__.py)
+from . import probe_headers as headers
 
 # ---------------------------------------------------------------------------------------------
 # System answers: the one place the probe asks the machine; tests inject recorded answers

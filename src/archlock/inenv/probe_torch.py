@@ -7,25 +7,8 @@ a sibling (see probe.py).
 
 from __future__ import annotations
 
-import importlib
-import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # mypy reads the siblings from the package; at run time sibling() finds them
-    from . import probe_system as system
-
-
-def sibling(name: str):
-    """The in-env module `name`: from the package, else as the script that runs this one (probe.py,
-    suite.py, report.py or a bundle) loaded it, in its SIBLINGS order, before this one."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    return sys.modules["archlock_" + name]
-
-
-if not TYPE_CHECKING:
-    system = sibling("probe_system")
-
+# its siblings, the same way inside the package and in a plain-file copy (see inenv/__init__.py)
+from . import probe_system as system
 
 # ---------------------------------------------------------------------------------------------
 # torch: imported in a child process, so a crash on import (SIGILL, SIGSEGV) is a fact, not ours

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
-import importlib.util
 import json
 import os
 import re
 import shlex
 import sys
 import tempfile
+import types
 
 SCHEMA = "archlock.report/1"
 DEFAULT_OUTPUT = "archlock-report.json"
@@ -64,27 +63,26 @@ SIBLINGS = (
 )
 
 
-def load_sibling(name: str):
-    """The in-env module `name` (one of SIBLINGS), wherever this file runs from (see above)."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    key = "archlock_" + name
-    if key in sys.modules:  # a bundle loaded it already
-        return sys.modules[key]
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
-    spec = importlib.util.spec_from_file_location(key, path)
-    if spec is None or spec.loader is None or not os.path.isfile(path):
-        raise SystemExit(
-            "report.py: %s.py must sit next to this file (or use %s)" % (name, SCRIPT_COMMAND)
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
+PLAIN_PACKAGE = "archlock_inenv"  # what a plain-file copy's folder becomes (inenv/__init__.py)
+if not __package__:  # a plain file: its relative imports resolve in that package (PEP 366)
+    __package__ = PLAIN_PACKAGE
+    globals()["__spec__"] = None  # a spec's own parent ("") would contradict __package__
+    if PLAIN_PACKAGE not in sys.modules:
+        sys.modules[PLAIN_PACKAGE] = types.ModuleType(PLAIN_PACKAGE)
+        sys.modules[PLAIN_PACKAGE].__path__ = [os.path.dirname(os.path.abspath(__file__))]
+try:
+    from . import command as runner
+    from . import locate, probe, redact
+except ImportError as exc:  # a copy without its parts
+    raise SystemExit(
+        "report.py: %s; its parts must sit next to this file: %s"
+        % (exc, ", ".join(name + ".py" for name in SIBLINGS))
+    ) from None
 
 
 def load_probe():
-    return load_sibling("probe")
+    """The probe module (envmaker and older callers ask for it by this name)."""
+    return probe
 
 
 def relative_cwd(cwd: str, root: str | None) -> str | None:
@@ -116,12 +114,9 @@ def build_report(
     echo=None,
 ) -> dict:
     """The `archlock.report/1` document (already redacted)."""
-    probe = load_probe()
-    redactor = redactor or load_sibling("redact").Redactor()
+    redactor = redactor or redact.Redactor()
     cwd = os.getcwd()
-    locate = load_sibling("locate")
     root = locate.find_project(project or cwd)
-    runner = load_sibling("command")
     ran = runner.run_command(command, cwd, timeout, tail_lines, echo) if command else None
     doc = probe.probe(sysm=sysm, with_torch=with_torch, with_scan=with_scan)
     platform = locate.intended_platform(doc)
@@ -164,7 +159,6 @@ def torch_line(doc: dict) -> str:
         return "not probed (%s)" % facts["skipped"]
     if not facts.get("importable"):
         return "does not import: %s" % facts.get("error", "?")
-    locate = load_sibling("locate")
     build = locate.build_text(locate.torch_build(doc) or "cpu", facts.get("cuda"))
     where = (
         "CUDA available (%d GPU)" % facts.get("device_count", 0)
@@ -397,7 +391,7 @@ def collect(args: argparse.Namespace, project: str | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--torch-only"]:  # the probe's torch child, when this file is a bundle
-        return load_probe().main(argv)
+        return probe.main(argv)
     parser = argparse.ArgumentParser(
         prog=os.path.basename(sys.argv[0]) or "report.py", description=__doc__.splitlines()[0]
     )

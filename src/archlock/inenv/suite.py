@@ -4,8 +4,9 @@ Runs as a plain file (`python3 suite.py [--device cuda|mps|cpu] [--output F]`) w
 standard library and torch on Python >= 3.8; it imports no other archlock module. Its parts are
 the sibling files named in SIBLINGS (suite_device.py: the device and every check's result shape,
 suite_kernels.py: sdpa, compile, autocast, suite_distributed.py: distributed, suite_training.py:
-training, loss_parity, checkpoint), which travel with it and are loaded with `load_sibling`, the
-way report.py loads its own. It is tiny on purpose, so it finishes under QEMU emulation.
+training, loss_parity, checkpoint), which travel with it and are imported relatively, the way
+every in-env script imports its siblings (inenv/__init__.py). It is tiny on purpose, so it
+finishes under QEMU emulation.
 
 Schema `archlock.suite/1`:
 
@@ -32,13 +33,11 @@ fails the way a real numerical divergence would.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+import types
 
 SCHEMA = "archlock.suite/1"
 CHECKS = (
@@ -62,32 +61,23 @@ FAULT_ENV = "ARCHLOCK_SUITE_FAULT"
 SIBLINGS = ("suite_device", "suite_kernels", "suite_distributed", "suite_training")
 
 
-def load_sibling(name: str):
-    """The in-env module `name` (one of SIBLINGS), wherever this file runs from: the package or
-    its own folder (the files travel together). Loaded when this file is, so that a distributed
-    rank started with `spawn` (which re-runs this file) finds its worker function again."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    key = "archlock_" + name
-    if key in sys.modules:
-        return sys.modules[key]
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
-    spec = importlib.util.spec_from_file_location(key, path)
-    if spec is None or spec.loader is None or not os.path.isfile(path):
-        raise SystemExit("suite.py: %s.py must sit next to this file" % name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-if TYPE_CHECKING:  # mypy reads the parts from the package; at run time load_sibling loads them
+PLAIN_PACKAGE = "archlock_inenv"  # what a plain-file copy's folder becomes (inenv/__init__.py)
+if not __package__:  # a plain file: its relative imports resolve in that package (PEP 366)
+    __package__ = PLAIN_PACKAGE
+    globals()["__spec__"] = None  # a spec's own parent ("") would contradict __package__
+    if PLAIN_PACKAGE not in sys.modules:
+        sys.modules[PLAIN_PACKAGE] = types.ModuleType(PLAIN_PACKAGE)
+        sys.modules[PLAIN_PACKAGE].__path__ = [os.path.dirname(os.path.abspath(__file__))]
+try:
     from . import suite_device
     from . import suite_distributed as distributed
     from . import suite_kernels as kernels
     from . import suite_training as training
-else:
-    suite_device, kernels, distributed, training = [load_sibling(name) for name in SIBLINGS]
+except ImportError as exc:  # a copy without its parts
+    raise SystemExit(
+        "suite.py: %s; its parts must sit next to this file: %s"
+        % (exc, ", ".join(name + ".py" for name in SIBLINGS))
+    ) from None
 
 DEVICE_ENV = suite_device.DEVICE_ENV
 LOSS_TOLERANCE = training.LOSS_TOLERANCE  # verify's matrix compares runs with it

@@ -8,28 +8,13 @@ with `spawn` (which re-runs suite.py) finds `dist_worker` again.
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # mypy reads the siblings from the package; at run time sibling() finds them
-    from . import suite_device
-
-
-def sibling(name: str):
-    """The in-env module `name`: from the package, else as the script that runs this one (probe.py,
-    suite.py, report.py or a bundle) loaded it, in its SIBLINGS order, before this one."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    return sys.modules["archlock_" + name]
-
-
-if not TYPE_CHECKING:
-    suite_device = sibling("suite_device")
-
+# its siblings, the same way inside the package and in a plain-file copy (see inenv/__init__.py)
+from . import suite_device
 
 DIST_TIMEOUT = 240.0  # two interpreters importing torch; about 40 s each under QEMU
 

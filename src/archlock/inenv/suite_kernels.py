@@ -14,24 +14,9 @@ import importlib.util
 import math
 import os
 import shutil
-import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # mypy reads the siblings from the package; at run time sibling() finds them
-    from . import suite_device
-
-
-def sibling(name: str):
-    """The in-env module `name`: from the package, else as the script that runs this one (probe.py,
-    suite.py, report.py or a bundle) loaded it, in its SIBLINGS order, before this one."""
-    if __package__:
-        return importlib.import_module("archlock.inenv." + name)
-    return sys.modules["archlock_" + name]
-
-
-if not TYPE_CHECKING:
-    suite_device = sibling("suite_device")
-
+# its siblings, the same way inside the package and in a plain-file copy (see inenv/__init__.py)
+from . import suite_device
 
 AUTOCAST_TOLERANCE = 5e-2  # bf16 keeps 8 bits of mantissa
 

@@ -4,7 +4,8 @@ Reads the per-env `pylock.<env>.toml` (uv has already kept only the files that f
 env's platform) and reports, per env:
 * packages with no wheel for the target: they would build from source there;
 * packages known to break on that kind of target, with the replacement (table below);
-* a CPU env that drags the CUDA stack (nvidia-* / cuda-* wheels), with the bytes it costs.
+* a CPU env that drags the CUDA stack (nvidia-* / cuda-* wheels), with the bytes it costs,
+  unless its spec says `accept-cuda-stack: true` (the rule lock applies too).
 Text or JSON (`--format json`); exits 6 when an error-level finding exists (`--strict`: any).
 """
 
@@ -20,6 +21,8 @@ from typing import Any
 
 from archlock.core.fsutil import atomic_write, output_file
 from archlock.core.project import Project
+from archlock.core.rules.build import CPU_INDEX_FIX, cuda_stack, cuda_stack_unwanted
+from archlock.core.rules.wheels import wheel_size
 from archlock.core.spec import EnvSpec
 from archlock.core.tomlsrc import array_of_tables, load_toml
 from archlock.errors import CheckFailed, ConfigError, DriftError
@@ -92,7 +95,6 @@ KNOWN_BREAKERS: tuple[Breaker, ...] = (
         "torch.amp (autocast) and torch.optim fused optimizers",
     ),
 )
-CUDA_STACK = ("nvidia-*", "cuda-*")
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,6 @@ def _check_package(package: dict[str, Any], where: str, fix: str) -> None:
         size = wheel.get("size", 0)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ConfigError(f"{where}: wheels: size must be a whole number of bytes", fix=fix)
-
-
-def wheel_size(package: dict[str, Any]) -> int:
-    return max((w.get("size", 0) for w in package.get("wheels", [])), default=0)
 
 
 def audit_env(project: Project, env: EnvSpec) -> EnvAudit:
@@ -194,10 +192,9 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
 
 
 def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Finding]:
-    if env.accelerator_facts.cuda:
-        return []
-    stack = [p for p in packages if any(fnmatch.fnmatch(p["name"], pat) for pat in CUDA_STACK)]
-    if not stack:
+    """THE CUDA-stack rule (archlock.core.rules.build): a cpu env that has not accepted it."""
+    stack = cuda_stack(packages)
+    if not stack or not cuda_stack_unwanted(env):
         return []
     size = sum(wheel_size(p) for p in stack)
     names = ", ".join(sorted(p["name"] for p in stack)[:4]) + (", ..." if len(stack) > 4 else "")
@@ -209,8 +206,7 @@ def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Fi
             "cuda-stack-in-cpu-env",
             f"a {env.accelerator} env drags the CUDA stack: "
             f"{len(stack)} packages ({names}), {human_bytes(size)}",
-            "take torch's +cpu build from the PyTorch CPU index "
-            "(torch.index + torch.variant: cpu in the spec)",
+            CPU_INDEX_FIX.format(file=env.path.name),
         )
     ]
 

@@ -13,58 +13,35 @@ machines impose (`machines:`), the lock says what the locked build needs.
   release can carry kernels for (both from `archlock.core.platforms`), the macOS floor of the
   wheels' `macosx_X_Y` tags and the glibc floor of their `manylinux` tags, each with the package
   that sets it.
+
+The types (`Expectations`, `Floor`) and the rules that read them live in archlock.core.rules.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from archlock.core import platforms
 from archlock.core.fsutil import GENERATED_MARK
+from archlock.core.rules import wheels
+from archlock.core.rules.build import (
+    CUDA_RUNTIME_RE,
+    Expectations,
+    Floor,
+    cuda_of_pins,
+    cuda_stack_bytes,
+)
+from archlock.core.rules.versions import version_tuple
 from archlock.core.spec import EnvSpec
+from archlock.inenv.locate import build_of
 
 SCHEMA = "archlock.expect/1"
 REGENERATE = "archlock lock"
-CUDA_RUNTIME_RE = re.compile(r"^nvidia-cuda-runtime(-cu\d+)?$")
-CUDA_STACK_RE = re.compile(r"^(nvidia-|cuda-)")
-MANYLINUX_LEGACY = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
-
-
-@dataclass(frozen=True)
-class Floor:
-    """The lowest version of a system component the locked wheels accept, and who sets it."""
-
-    version: str
-    package: str  # the package whose wheels set the floor
-    tag: str  # the wheel tag that says so, e.g. manylinux_2_28_x86_64
-
-
-@dataclass(frozen=True)
-class Expectations:
-    env: str
-    platform: str
-    torch: str | None  # the locked version, local label included ("2.13.0+cpu")
-    build: str | None  # "cuda" | "cpu" | "mps" | "rocm"; None without torch
-    cuda: str | None  # CUDA major.minor of a CUDA build
-    evidence: str  # how the build was told, for messages
-    cuda_stack_bytes: int = 0  # size of the nvidia-* / cuda-* wheels in the lock
-    driver: str | None = None  # the oldest NVIDIA driver the CUDA build runs on
-    capabilities: tuple[str, str | None] | None = None  # compute capabilities it can carry
-    macos: Floor | None = None
-    glibc: Floor | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    def build_name(self) -> str:
-        if self.build == "cuda":
-            return f"CUDA {self.cuda} build"
-        return {"cpu": "CPU-only build", "mps": "MPS build", "rocm": "ROCm build"}.get(
-            self.build or "", "no torch"
-        )
 
 
 # -- deriving -------------------------------------------------------------------------------
@@ -73,7 +50,6 @@ def derive(env: EnvSpec, pylock: str) -> Expectations:
     packages = tomllib.loads(pylock).get("packages", [])
     torch = next((p for p in packages if p["name"] == "torch"), None)
     build, cuda, evidence = torch_build(env, torch, packages)
-    stack = [p for p in packages if CUDA_STACK_RE.match(p["name"])]
     return Expectations(
         env=env.name,
         platform=env.platform.name,
@@ -81,27 +57,25 @@ def derive(env: EnvSpec, pylock: str) -> Expectations:
         build=build,
         cuda=cuda,
         evidence=evidence,
-        cuda_stack_bytes=sum(_wheel_size(p) for p in stack),
+        cuda_stack_bytes=cuda_stack_bytes(packages),
         driver=platforms.cuda_min_driver(cuda) if cuda else None,
         capabilities=platforms.cuda_capability_range(cuda) if cuda else None,
-        macos=wheel_floor(packages, _macos_tag_floor),
-        glibc=wheel_floor(packages, _glibc_tag_floor),
+        macos=wheel_floor(packages, wheels.macos_floor),
+        glibc=wheel_floor(packages, wheels.glibc_floor),
     )
 
 
 def torch_build(
     env: EnvSpec, torch: dict[str, Any] | None, packages: list[dict[str, Any]]
 ) -> tuple[str | None, str | None, str]:
+    """(build, CUDA version, how it was told): the local label decides first (build_of, the one
+    classification), then the CUDA runtime wheel torch pins, then the platform."""
     if torch is None:
         return None, None, "the lock has no torch"
-    label = str(torch["version"]).partition("+")[2]
-    cu = re.fullmatch(r"cu(\d+)(\d)", label)
-    if cu:
-        return "cuda", f"{cu.group(1)}.{cu.group(2)}", f"its local version +{label}"
-    if label.startswith("cpu"):
-        return "cpu", None, f"its local version +{label}"
-    if label.startswith("rocm"):
-        return "rocm", None, f"its local version +{label}"
+    version = str(torch["version"])
+    build, cuda = build_of({}, version)
+    if build is not None:
+        return build, cuda, f"its local version +{version.partition('+')[2]}"
     runtime = next((p for p in packages if CUDA_RUNTIME_RE.match(p["name"])), None)
     if runtime:
         cuda = cuda_of_pins({runtime["name"]: str(runtime["version"])})
@@ -111,60 +85,26 @@ def torch_build(
     return "cpu", None, "no nvidia-cuda-runtime wheel in the lock"
 
 
-def cuda_of_pins(pins: dict[str, str]) -> str | None:
-    """CUDA major.minor of the CUDA runtime wheel among a lock's pins ({name: version})."""
-    runtime = next((v for name, v in sorted(pins.items()) if CUDA_RUNTIME_RE.match(name)), None)
-    return ".".join(runtime.split(".")[:2]) if runtime else None
-
-
-def _wheel_names(package: dict[str, Any]) -> list[str]:
-    return [
-        str(w.get("name") or w.get("url") or "").rsplit("/", 1)[-1]
-        for w in package.get("wheels", [])
-    ]
-
-
-def _wheel_size(package: dict[str, Any]) -> int:
-    return max((int(w.get("size", 0)) for w in package.get("wheels", [])), default=0)
-
-
-def _platform_tags(wheel: str) -> list[str]:
-    stem = wheel.removesuffix(".whl")
-    return stem.rsplit("-", 1)[-1].split(".") if stem.count("-") >= 4 else []
-
-
-def _glibc_tag_floor(tag: str) -> str | None:
-    found = re.match(r"^manylinux_(\d+)_(\d+)_", tag)
-    if found:
-        return f"{found.group(1)}.{found.group(2)}"
-    return MANYLINUX_LEGACY.get(tag.split("_", 1)[0])
-
-
-def _macos_tag_floor(tag: str) -> str | None:
-    found = re.match(r"^macosx_(\d+)_(\d+)_", tag)
-    return f"{found.group(1)}.{found.group(2)}" if found else None
-
-
-def wheel_floor(packages: list[dict[str, Any]], floor_of: Any) -> Floor | None:
+def wheel_floor(
+    packages: list[dict[str, Any]], floor_of: Callable[[str], str | None]
+) -> Floor | None:
     """The highest of the packages' floors; a package's floor is its most lenient wheel's
     (an installer takes any wheel that fits). Pure-Python wheels and sdists set none."""
     highest: Floor | None = None
     for package in packages:
         best: Floor | None = None
-        for wheel in _wheel_names(package):
-            for tag in _platform_tags(wheel):
+        for tags in wheels.package_tags(package):
+            for tag in tags:
                 version = floor_of(tag)
                 if version is None:
                     continue
-                if best is None or _key(version) < _key(best.version):
+                if best is None or version_tuple(version) < version_tuple(best.version):
                     best = Floor(version, package["name"], tag)
-        if best and (highest is None or _key(best.version) > _key(highest.version)):
+        if best and (
+            highest is None or version_tuple(best.version) > version_tuple(highest.version)
+        ):
             highest = best
     return highest
-
-
-def _key(version: str) -> tuple[int, ...]:
-    return platforms.version_tuple(version)
 
 
 # -- the file next to the lock --------------------------------------------------------------

@@ -9,47 +9,21 @@ that machine, standard library only):
     features: [...]}, nvidia {driver (or null), gpus: [{name, capability}], source, error}
 
 An env names the machines it must serve (`machines:` in its spec); `archlock.lock.fit` checks
-the locked build against each. Verify builds the same `Machine` from its probe document.
+the locked build against each. Verify builds the same `Machine` from its probe document
+(archlock.core.rules.machine.from_probe).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archlock.core.jsonsrc import load_json
-from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.rules.machine import Gpu, Machine
 from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError
 
 SCHEMA = "archlock.machine/1"
-
-
-@dataclass(frozen=True)
-class Gpu:
-    name: str
-    capability: str | None  # "8.0"; None where the driver did not say
-
-
-@dataclass(frozen=True)
-class Machine:
-    name: str
-    source: str  # where the facts come from, for messages: a profile path or "this machine"
-    os: str  # "linux" | "macos"
-    arch: str | None  # hardware architecture, normalized like the probe ("x86_64", "arm64")
-    glibc: str | None = None
-    macos: str | None = None
-    vm: bool | None = None
-    driver: str | None = None  # NVIDIA driver version
-    gpus: tuple[Gpu, ...] = ()
-
-    @property
-    def platform(self) -> Platform | None:
-        for row in PLATFORMS.values():
-            if row.os == self.os and row.binary_arch == self.arch:
-                return row
-        return None
 
 
 def profiles_dir(envs_dir: Path) -> Path:
@@ -97,22 +71,3 @@ def load(envs_dir: Path, name: str, env: EnvSpec) -> Machine:
 
 def load_all(envs_dir: Path, env: EnvSpec) -> list[Machine]:
     return [load(envs_dir, name, env) for name in env.machines]
-
-
-def from_probe(doc: dict[str, Any]) -> Machine:
-    """The machine verify runs on, from its `archlock.probe/1` document."""
-    osf, emu, torch = doc.get("os") or {}, doc.get("emulation") or {}, doc.get("torch") or {}
-    libc = osf.get("libc") or {}
-    gpus = tuple(
-        Gpu(d.get("name") or "GPU", d.get("capability")) for d in torch.get("devices") or []
-    )
-    return Machine(
-        name="this machine",
-        source="the probe",
-        os=str(osf.get("name")),
-        arch=emu.get("host_arch") or (doc.get("python") or {}).get("arch"),
-        glibc=libc.get("version") if libc.get("name") == "glibc" else None,
-        macos=osf.get("version") if osf.get("name") == "macos" else None,
-        driver=(doc.get("gpu") or {}).get("nvidia_driver"),
-        gpus=gpus,
-    )

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
-from packaging.version import Version
 
 from archlock.core import lockfile
 from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
 from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
+from archlock.core.rules.build import Expectations
+from archlock.core.rules.machine import Machine
+from archlock.core.rules.versions import below, version_tuple
 from archlock.core.spec import EnvSpec
 from archlock.core.uvtool import run_uv
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
@@ -60,13 +62,13 @@ def universal_project(project: Project, envs: list[EnvSpec]) -> Iterator[Path]:
 
 def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     markers = sorted({env.platform.marker for env in envs})
-    lowest = min((Version(env.python) for env in envs), default=Version("3.8"))
+    major, minor = min((version_tuple(env.python)[:2] for env in envs), default=(3, 8))
     return "\n".join(
         [
             "[project]",
             f"name = {json.dumps(project.name)}",
             'version = "0"',
-            f'requires-python = ">={lowest.major}.{lowest.minor}"',
+            f'requires-python = ">={major}.{minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
             "[tool.uv]",
             "package = false",
@@ -103,7 +105,7 @@ def _normal_marker(marker: str, where: str) -> str:
 
 
 def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
-    floors = sorted((env.macos for env in envs if env.macos), key=Version)
+    floors = sorted((env.macos for env in envs if env.macos), key=version_tuple)
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
@@ -210,7 +212,7 @@ class EnvLock:
     requirements: str
     pylock: str
     torch: str | None
-    expect: expect.Expectations
+    expect: Expectations
 
 
 def compile_env(
@@ -218,7 +220,7 @@ def compile_env(
     env: EnvSpec,
     pins: str,
     inputs: dict[str, str],
-    serves: list[machines.Machine],
+    serves: list[Machine],
 ) -> EnvLock:
     index = project.index(env.torch_index, env) if env.torch_index else None
     torch_pin = pinned_version(pins, "torch")
@@ -306,7 +308,7 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
     if not (env.macos and torch_pin):
         return
     floor = torch_macos_floor(torch_pin)
-    if floor and Version(env.macos) < Version(floor):
+    if floor and below(env.macos, floor):
         raise ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos}; "
             "the Mac would silently fall back to an older torch than Linux",
@@ -432,7 +434,7 @@ class Settled:
     (no resolve), and whether the file next to the lock says the same."""
 
     env: EnvSpec
-    expect: expect.Expectations
+    expect: Expectations
     path: Path
     text: str
     state: str  # "unchanged", "updated" (the file is rewritten) or "stale" (under --check)
@@ -443,7 +445,7 @@ class Settled:
 
 
 def settle_expectations(
-    project: Project, env: EnvSpec, serves: list[machines.Machine], check: bool
+    project: Project, env: EnvSpec, serves: list[Machine], check: bool
 ) -> Settled:
     derived = expect.derive(env, project.env_pylock(env.name).read_text(encoding="utf-8"))
     fit.refuse(env, derived, serves)  # a machine added to the spec is checked without a resolve

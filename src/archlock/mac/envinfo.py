@@ -92,26 +92,16 @@ def source_builds(pylock_text: str, pins: dict[str, str]) -> tuple[str, ...]:
         name = canonical(str(package.get("name", "")))
         if pins.get(name) != str(package.get("version", pins.get(name))):
             continue  # not in this env's lock (another platform's pin)
-        wheels = [_wheel_filename(wheel) for wheel in package.get("wheels", [])]
-        if not any(_wheel_fits_mac_arm64(wheel) for wheel in wheels):
+        if not any(_wheel_fits_mac_arm64(wheel) for wheel in package.get("wheels", [])):
             missing.append(name)
     return tuple(sorted(missing))
 
 
-def _wheel_filename(wheel: dict[str, object]) -> str:
-    """PEP 751: `name`, else the last part of `url` or `path`."""
-    name = wheel.get("name") or str(wheel.get("url") or wheel.get("path") or "").rsplit("/", 1)[-1]
-    return str(name)
+def _wheel_fits_mac_arm64(wheel: dict[str, object]) -> bool:
+    from archlock.core.rules.wheels import filename, platform_tags  # packaging: see above
 
-
-def _wheel_fits_mac_arm64(filename: str) -> bool:
-    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return False
-    return any(tag.platform == "any" or MAC_ARM64_TAG.search(tag.platform) for tag in tags)
+    tags = platform_tags(filename(wheel))
+    return any(tag == "any" or MAC_ARM64_TAG.search(tag) for tag in tags)
 
 
 def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:
@@ -126,7 +116,8 @@ def required_macos(env: MacEnv, pins: dict[str, str]) -> tuple[str | None, str]:
 
 
 def older(have: str, needed: str) -> bool:
-    """Whether macOS `have` is below `needed` (PEP 440 order: 13.6 < 14.0 == 14)."""
-    from packaging.version import Version
+    """Whether macOS `have` is below `needed` (PEP 440 order: 13.6 < 14.0 == 14); a version
+    that is not one is not known to be older."""
+    from archlock.core.rules.versions import below  # packaging: see above
 
-    return Version(have) < Version(needed)
+    return below(have, needed) is True

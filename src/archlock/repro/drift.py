@@ -11,8 +11,8 @@ from typing import Any
 
 from archlock.core import diagnose as engine
 from archlock.core import envvars
+from archlock.core.rules.build import Expectations
 from archlock.core.spec import EnvSpec
-from archlock.lock.expect import Expectations
 
 
 @dataclass(frozen=True)

@@ -106,23 +106,31 @@ BUNDLE_LINES = (
     "import sys",
     "import types",
     "",
+    'PACKAGE = "{package}"  # the package the scripts import their siblings from',
     "SOURCES = {{",
     "{sources}",
     "}}",
     "",
     "",
     "def load(name):",
-    "    module = types.ModuleType(name)",
+    '    """Run an embedded script as a module of the package its siblings import from."""',
+    "    package = sys.modules.get(PACKAGE)",
+    "    if package is None:",
+    "        package = sys.modules[PACKAGE] = types.ModuleType(PACKAGE)",
+    "        package.__path__ = []  # every module is embedded above, loaded in order",
+    '    module = types.ModuleType(PACKAGE + "." + name)',
     "    module.__file__ = __file__  # the probe reruns this file with --torch-only",
+    "    module.__package__ = PACKAGE",
     "    module.BUNDLED = True",
-    "    sys.modules[name] = module",
+    "    sys.modules[module.__name__] = module",
     '    exec(compile(SOURCES[name], "%s <%s>" % (__file__, name), "exec"), module.__dict__)',
+    "    setattr(package, name, module)",
     "    return module",
     "",
     "",
     'if __name__ == "__main__":',
     "{loads}",
-    '    sys.exit(load("archlock_report").main())',
+    '    sys.exit(load("report").main())',
     "",
 )
 TRIPLE = "'" * 3
@@ -139,12 +147,15 @@ def bundle_text(name: str) -> str:
     folder = Path(report.__file__).parent
     modules = [*report.SIBLINGS, "report"]
     sources = [
-        f"    'archlock_{module}': {embedded((folder / f'{module}.py').read_text('utf-8'))},"
+        f"    '{module}': {embedded((folder / f'{module}.py').read_text('utf-8'))},"
         for module in modules
     ]
-    loads = [f'    load("archlock_{module}")' for module in report.SIBLINGS]
+    loads = [f'    load("{module}")' for module in report.SIBLINGS]
     body = "\n".join(BUNDLE_LINES).format(
-        name=name, sources="\n".join(sources), loads="\n".join(loads)
+        name=name,
+        package=report.PLAIN_PACKAGE,
+        sources="\n".join(sources),
+        loads="\n".join(loads),
     )
     return "#!/usr/bin/env python3\n" + fsutil.with_header(body, report.SCRIPT_COMMAND)
 

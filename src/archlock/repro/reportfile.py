@@ -158,7 +158,8 @@ def check_shape(path: Path, data: dict[str, Any]) -> None:
             present, value = lookup(dist, field) if isinstance(dist, dict) else (False, None)
             expect(path, f"probe.distributions[{index}].{field}", value, (str,), present)
     for key, item_types, fields in LIST_SHAPE:
-        for index, item in enumerate(lookup(data, key)[1] or []):
+        items = lookup(data, key)[1]  # not a list (command.output_tail): COMMAND_SHAPE says so
+        for index, item in enumerate(items if isinstance(items, list) else []):
             expect(path, f"{key}[{index}]", item, item_types)
             for field, types in fields.items():
                 present, value = lookup(item, field)

@@ -70,6 +70,20 @@ def check_macos_floor(doc: dict[str, Any], findings: Findings, ctx: Context) -> 
     return passed(f"macOS {(doc.get('os') or {}).get('version')} >= {floor[0]}")
 
 
+def check_machine(doc: dict[str, Any], ctx: Context) -> Check:
+    """The locked wheels' glibc floor against this machine. The lock's other needs each have
+    one check: the macOS floor `macos`, the NVIDIA driver and the GPU's kernels `device`."""
+    if ctx.expect is None:
+        return skipped("no lock to take the build's needs from")
+    found = diagnose.check_glibc(doc, ctx)
+    if found:
+        return failed(found[0].why, found[0].fix)
+    floor = ctx.expect.glibc
+    if floor is None:
+        return passed("meets the lock's needs: its wheels set no glibc floor")
+    return passed(f"meets the lock's needs: glibc >= {floor.version}")
+
+
 def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
     scan = doc.get("binaries") or {}
     if "skipped" in scan or "foreign_total" not in scan:

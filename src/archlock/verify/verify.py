@@ -34,9 +34,8 @@ from archlock.core.platforms import Platform
 from archlock.errors import ConfigError, ExternalCommandError
 from archlock.inenv import suite
 from archlock.lock import expect as lock_expect
-from archlock.lock import fit
 from archlock.verify import runs
-from archlock.verify.checks import compare, required
+from archlock.verify.checks import check_machine, compare, required
 from archlock.verify.execute import run_project_tests, run_script, suite_args
 from archlock.verify.resultfile import build_result, file_sha256, raise_on_failure, summary
 from archlock.verify.targets import (
@@ -120,6 +119,7 @@ def context(project: Any, env: Any, target: Target, args: argparse.Namespace) ->
         project_name=project.name,
         reinstall=reinstall_hint(env, target, args.venv),
         expect=lock_expect.load(project.locks_dir, env),
+        where=target.mode,
     )
 
 
@@ -135,7 +135,7 @@ def verify_target(
     checks = compare(ctx, doc, suite_doc, suite_error)
     require = bool(getattr(args, "require_device", False))
     checks["device"] = required(checks["device"], env.expect_device, require)
-    checks["machine"] = fit.check_machine(env, doc, ctx.expect, target.mode)  # the lock's needs
+    checks["machine"] = check_machine(doc, ctx)  # the lock's glibc floor
     if env.project_tests:
         checks["project_tests"] = run_project_tests(target, project.root)
     checks.update(runs.run_checks(own_runs, project.root, target))
