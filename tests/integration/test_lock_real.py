@@ -104,6 +104,25 @@ def test_requirements_only_project(fixtures: Path, tmp_path: Path) -> None:
     assert archlock(project, "lock", "--check") == 5
 
 
+def test_requirements_lock_does_not_depend_on_the_folder_name(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    """Two clones in differently named folders lock byte-identically; a clone of a locked
+    project passes `lock --check` and relocking it changes no byte."""
+    first = copy_fixture(fixtures, "requirements-app", tmp_path / "alice")
+    second = tmp_path / "bob" / "a-clone-named-otherwise"
+    shutil.copytree(fixtures / "projects" / "requirements-app", second)
+    assert archlock(first, "lock") == 0
+    assert archlock(second, "lock") == 0
+    assert snapshot(first) == snapshot(second) and len(snapshot(first)) >= 7
+    assert 'name = "requirements-txt"' in (first / "uv.lock").read_text()
+    clone = tmp_path / "carol" / "checkout"
+    shutil.copytree(first, clone)
+    assert archlock(clone, "lock", "--check") == 0
+    assert archlock(clone, "lock", "--force") == 0
+    assert snapshot(clone) == snapshot(first)
+
+
 def standin_wheel(tmp_path: Path) -> Path:
     """The CPU torch wheel pip can get without the network stands in for the PyTorch CPU index."""
     folder = tmp_path / "flat"

@@ -171,6 +171,7 @@ def test_standin_pyproject_for_requirements_projects(tmp_path: Path, fixtures: P
     text = lock.standin_pyproject(project, project.envs())
     assert 'dependencies = ["six==1.16.0", "idna==3.10"]' in text
     assert "required-environments" in text and "platform_machine == 'aarch64'" in text
+    assert 'name = "requirements-txt"' in text  # never the folder's name: clones share uv.lock
 
 
 def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: Path) -> None:

@@ -41,6 +41,9 @@ from archlock.errors import ConfigError, DriftError, ExternalCommandError, Resol
 from archlock.lock import expect, fit, machines
 
 LOCK_FORMAT = lockfile.FORMAT
+# The stand-in's name is written into uv.lock; a constant, not the folder's name, so clones in
+# differently named folders share one byte-identical uv.lock (and `lock --check` passes in each).
+STANDIN_NAME = "requirements-txt"
 
 
 # -- the universal lock ---------------------------------------------------------------------
@@ -64,7 +67,7 @@ def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     return "\n".join(
         [
             "[project]",
-            f"name = {json.dumps(project.name)}",
+            f"name = {json.dumps(STANDIN_NAME)}",
             'version = "0"',
             f'requires-python = ">={lowest.major}.{lowest.minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
