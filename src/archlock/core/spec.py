@@ -240,7 +240,9 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         return
     if not isinstance(value, rule.type) or (rule.type is not bool and isinstance(value, bool)):
         got = type(value).__name__ if value is not None else "nothing"
-        written = src.text(where, repr(value))  # `3.10` as written, not the float 3.1 it reads as
+        # a number as written (`3.10`, not the float 3.1 it reads as); anything else as its repr
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        written = src.text(where, repr(value)) if number else repr(value)
         hint = (
             f'quote it: "{written}"'
             if rule.type is str and isinstance(value, (int, float))
