@@ -24,7 +24,7 @@ class ArchlockError(Exception):
 
 
 class ConfigError(ArchlockError):
-    """A user-written input (env spec, pyproject setting, report file) is wrong."""
+    """A user-written input (env spec, pyproject setting, report file, command line) is wrong."""
 
     exit_code = 2
 
