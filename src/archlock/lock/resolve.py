@@ -329,11 +329,17 @@ def explain_resolve_failure(
             fix="raise `macos:` to the floor uv names in the hint (torch >= 2.12 needs 14.0)",
         )
     if index and "unreachable" in text:
+        keep_pypi = (
+            f", or keep PyPI's torch whatever its build: delete `torch:` and add "
+            f"`accept-cuda-stack: true` in {env.path.name}"
+            if env.accelerator == "cpu"
+            else ""
+        )
         return ResolveError(
             f"{env.path}: torch.index {index.name!r} at {index.url} "
             f"(from {index.origin}) is unreachable",
             fix=f"set {index_env_var(index.name)} to a reachable mirror URL "
-            "or a local folder of wheels",
+            f"or a local folder of wheels{keep_pypi}",
         )
     return exc
 
