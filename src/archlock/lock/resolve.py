@@ -30,7 +30,7 @@ from pathlib import Path
 from packaging.markers import InvalidMarker, Marker
 from packaging.version import Version
 
-from archlock.core import lockfile
+from archlock.core import lockfile, sdist
 from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
 from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
@@ -254,6 +254,9 @@ def compile_env(
         except ResolveError as exc:
             raise explain_resolve_failure(exc, env, index, torch_pin) from None
         raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
+    raw_pylock, unknown = sdist.annotate(raw_pylock)  # what each source-only package is
+    for note in unknown:
+        print(f"note: {env.name}: {note}")
     pylock = relocate_mirror(raw_pylock, index)
     requirements = requirements_from_pylock(pylock)
     expected = expect.derive(env, pylock)
