@@ -266,3 +266,30 @@ def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(
         r"drags the CUDA stack: \d+ packages \(.*nvidia-.*\), [\d.]+ GB", finding["message"]
     )
     assert archlock(project, "audit", "--strict") == 6
+
+
+def test_source_only_packages_are_recorded_by_kind_and_audited_and_rendered(
+    fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real sdists from PyPI: the lock records what each is; audit fails on the CUDA extension
+    with the fix that builds it, and the pure-Python one keeps arm64's deps stage native."""
+    from archlock.build import render
+    from archlock.core import sdist
+    from archlock.core.platforms import PLATFORMS
+
+    project = copy_fixture(fixtures, "source-only", tmp_path)
+    assert archlock(project, "lock") == 0
+    pylock = project / "envs" / "locks" / "pylock.linux-arm64-cpu.toml"
+    kinds = {p["name"]: sdist.recorded(p) for p in tomllib.loads(pylock.read_text())["packages"]}
+    assert kinds == {"adam-atan2": "torch-extension", "antlr4-python3-runtime": "pure-python"}
+    assert archlock(project, "lock", "--check") == 0
+    capsys.readouterr()
+    assert archlock(project, "audit", "--env", "linux-amd64-cuda") == 6
+    out = capsys.readouterr().out
+    assert "adam-atan2 0.0.3 is a torch extension built from source (its setup.py builds" in out
+    assert "--no-build-isolation" in out and "compiler is in the image" not in out
+    assert "antlr4-python3-runtime 4.9.3 has no wheel for linux-amd64; its sdist is pure" in out
+    # only the extension keeps the emulated stage; the pure-Python sdist is built natively
+    arm = PLATFORMS["linux-arm64"]
+    assert render.targets_without_wheels(pylock, arm) == "no linux/arm64 wheel for adam-atan2"
+    assert render.pure_sdists(pylock) == ("antlr4-python3-runtime",)
