@@ -36,7 +36,7 @@ from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
 from archlock.core.spec import EnvSpec
-from archlock.core.uvtool import run_uv
+from archlock.core.uvtool import run_uv, without_hints
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
 from archlock.lock import expect, fit, machines
 
@@ -118,9 +118,12 @@ def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: boo
         try:
             run_uv(["lock", "--check"], cwd=work, env=macos_target(envs), what="uv lock --check")
         except ExternalCommandError as exc:  # uv says the lock no longer matches the project
-            return f"uv.lock is stale ({exc.message})"
+            return f"uv.lock is stale ({exc.message}: {' '.join(exc.detail)[:300]})"
         return None
-    run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+    try:
+        run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+    except ResolveError as exc:
+        raise for_the_user(exc, project, None) from None
     return None
 
 
@@ -252,7 +255,7 @@ def compile_env(
         try:
             run_uv(args, cwd=work, env=env_vars, what=f"{env.path}: locking env {env.name}")
         except ResolveError as exc:
-            raise explain_resolve_failure(exc, env, index, torch_pin) from None
+            raise explain_resolve_failure(exc, env, index, torch_pin, project) from None
         raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
     raw_pylock, unknown = sdist.annotate(raw_pylock)  # what each source-only package is
     for note in unknown:
@@ -321,10 +324,37 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
         )
 
 
+# hints uv gives about settings archlock writes from envs/*.yaml: the user cannot act on them
+ENVIRONMENT_HINTS = re.compile(r"tool\.uv\.environments|required-environments")
+PYTHON_HINTS = re.compile(r"requires-python")
+
+
+def for_the_user(exc: ResolveError, project: Project, env: EnvSpec | None) -> ResolveError:
+    """uv's failure with its reasons kept line by line, less its hints about what archlock
+    wrote (the platforms of envs/; for a requirements.txt project or an env, requires-python),
+    and the file to edit named."""
+    own = project.kind == "pyproject" and env is None  # the user wrote requires-python there
+    source = project.root / (
+        "pyproject.toml" if project.kind == "pyproject" else "requirements.txt"
+    )
+    detail = without_hints(exc.detail, ENVIRONMENT_HINTS)
+    if not own and detail != without_hints(detail, PYTHON_HINTS):
+        detail = without_hints(detail, PYTHON_HINTS)
+        python = f"`python:` in {env.path}" if env else "`python:` in envs/*.yaml"
+        fix = f"edit {source}, or raise {python} to a Python the requirement supports"
+    else:
+        fix = f"edit {source}" + (f" or {env.path}" if env else "")
+    return ResolveError(exc.message, fix=f"{fix}; uv's reasons follow", detail=detail)
+
+
 def explain_resolve_failure(
-    exc: ResolveError, env: EnvSpec, index: Index | None, torch_pin: str | None
+    exc: ResolveError,
+    env: EnvSpec,
+    index: Index | None,
+    torch_pin: str | None,
+    project: Project | None = None,
 ) -> Exception:
-    text = exc.message
+    text = re.sub(r"\s+", " ", " ".join((exc.message, *exc.detail)))
     if env.macos and re.search(r"macosx_\d+_\d+_arm64", text) and "torch" in text:
         return ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos} "
@@ -344,7 +374,7 @@ def explain_resolve_failure(
             fix=f"set {index_env_var(index.name)} to a reachable mirror URL "
             f"or a local folder of wheels{keep_pypi}",
         )
-    return exc
+    return for_the_user(exc, project, env) if project else exc
 
 
 def relocate_mirror(pylock: str, index: Index | None) -> str:
