@@ -330,3 +330,13 @@ def test_check_fails_while_the_locks_are_missing(
     assert "linux-arm64-cpu.txt: stale: linux-arm64-cpu.txt is missing" in err
     assert f"(fix: run `archlock --project {req} lock` and commit the result)" in err
     assert err.count("\n") == 1
+
+
+def test_a_pyproject_with_unpinned_torch_gets_the_cpu_index_too(pyproj: Path) -> None:
+    path = pyproj / "pyproject.toml"
+    path.write_text(path.read_text().replace('["numpy"]', '["numpy", "torch>=2.4"]'))
+    assert init(pyproj) == 0
+    project = Project.load(pyproj)
+    assert project.envs(["linux-arm64-cpu"])[0].torch_index == "pytorch-cpu"
+    settings = tomllib.loads(path.read_text())["tool"]["archlock"]
+    assert settings["indexes"] == {"pytorch-cpu": "https://download.pytorch.org/whl/cpu"}
