@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,29 @@ def test_unpinned_torch_locks_its_cpu_envs_from_the_cpu_index_or_says_how(
         f"archlock --project {root} verify"
     )
     assert archlock(root, "init", "--check").returncode == 0
+
+
+def test_the_cpu_env_init_writes_locks_from_a_mirror_and_points_at_the_real_index(
+    tmp_path: Path,
+) -> None:
+    """init's CPU env, locked through ARCHLOCK_INDEX_PYTORCH_CPU (a folder holding the +cpu
+    wheel, standing in for the PyTorch CPU index): torch's +cpu build, no CUDA stack, and the
+    pylock points at the URL init wrote, so the lock installs from the real index."""
+    from test_lock_real import standin_wheel
+
+    wheel = standin_wheel(tmp_path)
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "requirements.txt").write_text("torch==2.13.0\n")
+    written = archlock(root, "init", "--no-lock")
+    assert written.returncode == 0, written.stdout + written.stderr
+    mirror = {"ARCHLOCK_INDEX_PYTORCH_CPU": str(wheel.parent)}
+    done = archlock(root, "lock", "--env", "linux-amd64-cpu", env=mirror)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lock = (root / "envs" / "locks" / "linux-amd64-cpu.txt").read_text()
+    assert "torch==2.13.0+cpu" in lock and "nvidia" not in lock
+    pylock = tomllib.loads((root / "envs" / "locks" / "pylock.linux-amd64-cpu.toml").read_text())
+    torch = next(p for p in pylock["packages"] if p["name"] == "torch")
+    assert torch["wheels"][0]["url"].startswith(
+        "https://download.pytorch.org/whl/cpu/torch-2.13.0%2Bcpu-"
+    )
