@@ -10,15 +10,17 @@ from pathlib import Path
 
 import nox
 
+HERE = Path(__file__).resolve().parent
 nox.needs_version = ">=2025.2"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True  # a skipped session must never look like a pass
 nox.options.error_on_external_run = True
-# The main job (`nox`): lint and types, locks current, audit, rendered files current, scan,
-# this host verified.
+# The main job (`nox`): lint (code and workflows) and types, the sdist and wheel, locks current,
+# audit, rendered files current, scan, this host verified.
 nox.options.sessions = [
     "lint",
     "typecheck",
+    "dist",
     "lock-check",
     "audit",
     "render-check",
@@ -44,10 +46,23 @@ def _archlock(session: nox.Session, *args: str, locked: bool = True) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and format check (ruff check + ruff format --check; rules in pyproject.toml)."""
+    """Lint and format check (ruff; rules in pyproject.toml), then every workflow in
+    .github/workflows: actionlint (shellcheck on its scripts) and zizmor's security audit."""
     _install(session, "lint", project=False)
     session.run("ruff", "check", *session.posargs)
     session.run("ruff", "format", "--check", *session.posargs)
+    workflows = sorted(str(p) for p in (HERE / ".github" / "workflows").glob("*.yml"))
+    session.run("actionlint", "-no-color", "-shellcheck=shellcheck", *workflows)
+    session.run("zizmor", "--offline", "--no-progress", *workflows)
+
+
+@nox.session(venv_backend="none")
+def dist(session: nox.Session) -> None:
+    """Build the sdist and the wheel (uv build) into dist/ and check that both carry the
+    templates and the in-env scripts an installed archlock needs."""
+    out = str(HERE / "dist")
+    session.run(nox.virtualenv.UV, "build", "--clear", "--out-dir", out, str(HERE), external=True)
+    session.run(sys.executable, str(HERE / "scripts" / "check-dist.py"), out, external=True)
 
 
 @nox.session

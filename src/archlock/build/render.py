@@ -8,8 +8,10 @@ Environment with StrictUndefined renders them, and every output carries the gene
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +20,12 @@ from typing import Any
 import jinja2
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from archlock.build import cigraph, diskbudget
 from archlock.core import docker as du
 from archlock.core import sdist, settings
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
-from archlock.errors import ConfigError, DriftError
-from archlock.verify import cigraph
+from archlock.errors import CheckFailed, ConfigError, DriftError
 
 COMMAND = "nox -s render  (or: archlock render)"
 DOCKER_DIR = "docker"
@@ -63,6 +65,7 @@ class ImageTarget:
     opt_in: bool = False
     extra_index_url: str | None = None
     toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
+    wheel_bytes: int = 0  # bytes of wheels the lock installs (the CI disk budget reads it)
     # True: the dependency stage runs on the build platform (uv installs the target's wheels, no
     # emulation); False: it runs on the target platform, emulated where that differs.
     deps_on_build_platform: bool = True
@@ -241,6 +244,7 @@ def _target(
         opt_in=spec.opt_in,
         extra_index_url=_image_index_url(project, spec),
         toolchain=spec.image_toolchain,
+        wheel_bytes=diskbudget.wheel_bytes(project.env_pylock(spec.name)),
     )
 
 
@@ -376,7 +380,7 @@ def render_files(
     ci: dict[str, Any] | None = None,
 ) -> dict[Path, str]:
     """Every output path (absolute) -> its full text, header included; `ci`: the workflow's verify
-    jobs (archlock.verify.cigraph.workflow_context; default: the targets on hosted runners)."""
+    jobs (archlock.build.cigraph.workflow_context; default: the targets on hosted runners)."""
     if not targets:
         raise ConfigError(
             "no Linux env with a lock to render",
@@ -464,13 +468,24 @@ def write(project_root: Path, files: dict[Path, str]) -> list[str]:
 def render_project(
     project_root: Path, workflow_dir: str | None = None
 ) -> tuple[dict[Path, str], list[str]]:
+    """Every rendered file and the notes for the user (problems among them, as warnings)."""
+    files, notes, problems = render_checked(project_root, workflow_dir)
+    return files, notes + [f"warning: {line}" for line in problems]
+
+
+def render_checked(
+    project_root: Path, workflow_dir: str | None = None, today: datetime.date | None = None
+) -> tuple[dict[Path, str], list[str], list[str]]:
+    """Files, notes, and the problems that would make the workflow fail on GitHub (a runner
+    label GitHub has retired, a build too big for any runner it names, a login that cannot work)."""
     from archlock.core.project import Project
 
     project = Project.load(project_root)
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
     ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
-    return render_files(project.root, settings, targets, ci), notes
+    problems = cigraph.problems(ci, settings.registry, today or datetime.date.today())
+    return render_files(project.root, settings, targets, ci), notes, problems
 
 
 # -- CLI ----------------------------------------------------------------------------------------
@@ -488,14 +503,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    files, notes = render_project(args.project, args.workflow_dir)
+    files, notes, problems = render_checked(args.project, args.workflow_dir)
     root = args.project.resolve()
     for note in notes:
         print(f"archlock render: note: {note}")
+    for problem in problems:
+        print(f"archlock render: warning: {problem}", file=sys.stderr)
     if args.check:
         stale = stale_files(root, files)
         if stale:
             raise DriftError(f"stale rendered files: {', '.join(stale)}", fix="run nox -s render")
+        if problems:
+            raise CheckFailed(
+                f"the workflow would fail on GitHub: {problems[0]}",
+                fix="change the settings the warning names, then run nox -s render",
+            )
         print(f"archlock render: {len(files)} files current")
         return 0
     changed = write(root, files)

@@ -107,6 +107,25 @@ SECTIONS: dict[str, dict[str, Key]] = {
             {},
             "runner labels per env for its verify job, e.g. a GPU or a real Apple Silicon runner",
         ),
+        Key(
+            "build-runners",
+            "table[list[str]]",
+            {},
+            "runner labels per env for its image build, e.g. a larger runner for a heavy env",
+        ),
+        Key(
+            "registry-username-secret",
+            "str",
+            None,
+            "name of the repository secret holding the registry user (default: the GitHub actor)",
+        ),
+        Key(
+            "registry-password-secret",
+            "str",
+            None,
+            "name of the repository secret holding the registry password or token"
+            " (default: GITHUB_TOKEN, for GHCR)",
+        ),
     ),
     "scan": _keys(
         Key("disable", "list[str]", [], "rules off everywhere"),

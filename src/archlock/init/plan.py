@@ -21,6 +21,7 @@ from archlock.core.platforms import Platform
 from archlock.core.project import Project, default_envs_dir
 from archlock.core.spec import load_spec
 from archlock.init import pyproject
+from archlock.init.source import requirement as archlock_requirement
 
 COMMAND = "archlock init"
 SPEC_HEAD = "# Written by `archlock init` from archlock's default for this target; edit freely.\n"
@@ -120,7 +121,9 @@ def pyproject_change(project: Project, run: list[str], metric: str | None) -> Ch
 
 def noxfile(project: Project, force: bool) -> Change:
     path = project.root / "noxfile.py"
-    body = render.environment(project.root).get_template(NOXFILE_TEMPLATE).render()
+    pinned = repr(archlock_requirement())  # the archlock running now, never a bare name
+    template = render.environment(project.root).get_template(NOXFILE_TEMPLATE)
+    body = template.render(archlock_literal=pinned)
     text = with_header(body, f"{COMMAND} --force")
     return decide(path, text, ours=path.is_file() and is_generated(path), force=force)
 

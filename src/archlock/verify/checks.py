@@ -135,6 +135,8 @@ def check_device(
 ) -> Check:
     facts, want = torch_doc(doc), ACCELERATOR_TABLE[env.expect_device]
     ran = (suite_doc or {}).get("device")
+    if not facts.get("importable"):
+        return skipped("torch does not import (see torch_version)")
     if want.available and not facts.get(want.available):
         return device_missing(want, findings, ctx)
     unsupported = first(findings, "cuda-arch")

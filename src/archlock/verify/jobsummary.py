@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from archlock.verify import cigraph
+from archlock.build import cigraph
 
 ICONS = {"pass": "pass", "fail": "**FAIL**", "skipped": "skipped"}
 
