@@ -49,7 +49,8 @@ def exit_codes_epilog() -> str:
     return (
         "exit codes:\n" + "\n".join(lines) + "\n\n"
         "Without --project, archlock acts on the nearest folder, from here upward, with an envs/\n"
-        "folder or a pyproject.toml holding [tool.archlock] (not above a .git folder); else here."
+        "folder or a pyproject.toml holding [tool.archlock]; else the nearest with a\n"
+        "pyproject.toml or requirements.txt; else here. It looks no higher than a .git folder."
     )
 
 

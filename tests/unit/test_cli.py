@@ -47,7 +47,9 @@ def test_find_root_stops_at_a_repository_root_and_falls_back_to_the_start(
     (repo / ".git").mkdir(parents=True)
     (repo / "src").mkdir()
     (repo / "requirements.txt").write_text("six\n")
-    assert find_root(repo / "src") == repo / "src"  # not set up yet: where the command ran
+    assert find_root(repo / "src") == repo  # not set up yet: the nearest project file
+    (repo / "requirements.txt").unlink()
+    assert find_root(repo / "src") == repo / "src"  # nothing at all: where the command ran
 
 
 def test_a_verb_in_a_subfolder_acts_on_the_project(

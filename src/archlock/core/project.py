@@ -40,15 +40,22 @@ def default_envs_dir() -> Path:
 
 def find_root(start: Path) -> Path:
     """The project a command run in `start` acts on, looking upward as git and uv do: the nearest
-    folder with an `envs/` folder or a pyproject.toml holding [tool.archlock]. The search stops
-    at a repository's root (a folder holding `.git`); with no such folder it is `start` itself
-    (a project archlock has not set up yet, such as one `archlock init` is about to)."""
+    folder with an `envs/` folder or a pyproject.toml holding [tool.archlock]; failing that (a
+    project archlock has not set up yet, such as one `archlock init` is about to), the nearest
+    with a pyproject.toml or a requirements.txt; failing that, `start` itself. The search stops
+    at a repository's root (a folder holding `.git`)."""
     start = start.resolve()
+    folders: list[Path] = []
     for folder in (start, *start.parents):
-        if (folder / "envs").is_dir() or _has_archlock_table(folder / "pyproject.toml"):
-            return folder
+        folders.append(folder)
         if (folder / ".git").exists():
             break
+    for folder in folders:
+        if (folder / "envs").is_dir() or _has_archlock_table(folder / "pyproject.toml"):
+            return folder
+    for folder in folders:
+        if (folder / "pyproject.toml").is_file() or (folder / "requirements.txt").is_file():
+            return folder
     return start
 
 
