@@ -194,6 +194,30 @@ def test_a_pure_python_sdist_no_longer_forces_emulation(tmp_path: Path) -> None:
     assert render.targets_without_wheels(path, arm) == "no linux/arm64 wheel for oldlib"
 
 
+def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
+    tmp_path: Path, fixtures: Path
+) -> None:
+    import shutil
+
+    from archlock.core.project import Project
+
+    shutil.copytree(fixtures / "projects" / "requirements-app", tmp_path / "app")
+    project = Project.load(tmp_path / "app")
+    project.locks_dir.mkdir(parents=True)
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        project.env_lock(env).write_text("antlr4-python3-runtime==4.9.3\n")
+        path = pylock(tmp_path, {"six": "six-1.16.0-py2.py3-none-any.whl"})
+        pure = 'tool.archlock = { sdist-kind = "pure-python" }\n'
+        text = f'[[packages]]\nname = "antlr4-python3-runtime"\nversion = "1"\n{pure}'
+        project.env_pylock(env).write_text(path.read_text() + text)
+    targets, notes = render.image_targets(project, render.load_settings(project))
+    assert [t.env for t in targets] == ["linux-amd64-cuda", "linux-arm64-cpu"]
+    assert not any("emulated" in note for note in notes), notes
+    for target in targets:
+        assert target.deps_on_build_platform and target.emulated_because == ""
+        assert target.sdists_built_here == ("antlr4-python3-runtime",)
+
+
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert f'io.archlock.lock-sha256="{SHA}"' in text
