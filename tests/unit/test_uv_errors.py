@@ -32,6 +32,14 @@ error: No solution found when resolving dependencies for split (markers: platfor
 hint: The resolution failed for an environment that is not the current one, consider limiting the environments with `tool.uv.environments`.
 """  # noqa: E501
 
+# `uv lock` where PyPI's certificate is signed by a proxy's CA that uv does not trust
+UNTRUSTED_PROXY = """\
+error: Failed to fetch: `https://pypi.org/simple/six/`
+  cause: error sending request for url (https://pypi.org/simple/six/)
+  cause: client error (Connect)
+  cause: invalid peer certificate: UnknownIssuer
+"""
+
 
 @pytest.fixture
 def req_project(tmp_path: Path, fixtures: Path) -> Project:
@@ -123,3 +131,11 @@ def test_the_cli_prints_the_line_then_uvs_lines_indented(
     )
     assert err[1].startswith("  error: No solution found") and len(err) == 3
     assert err[2].startswith("    cause: Because there is no version of six==999")
+
+
+def test_an_unreachable_index_is_not_blamed_on_a_file(req_project: Project) -> None:
+    raw = classify_failure(UNTRUSTED_PROXY, "uv lock (/r)")
+    assert isinstance(raw, ResolveError) and raw.message == "uv lock (/r): an index is unreachable"
+    exc = resolve.for_the_user(raw, req_project, None)
+    assert exc.fix and exc.fix.startswith("make the index reachable") and "edit" not in exc.fix
+    assert exc.detail[-1] == "  cause: invalid peer certificate: UnknownIssuer"

@@ -338,7 +338,12 @@ def for_the_user(exc: ResolveError, project: Project, env: EnvSpec | None) -> Re
         "pyproject.toml" if project.kind == "pyproject" else "requirements.txt"
     )
     detail = without_hints(exc.detail, ENVIRONMENT_HINTS)
-    if not own and detail != without_hints(detail, PYTHON_HINTS):
+    if exc.message.endswith("an index is unreachable"):  # nothing in a file to edit
+        fix = (
+            "make the index reachable (network; behind a TLS-intercepting proxy, its CA bundle "
+            "in SSL_CERT_FILE) or point uv at a mirror (UV_DEFAULT_INDEX)"
+        )
+    elif not own and detail != without_hints(detail, PYTHON_HINTS):
         detail = without_hints(detail, PYTHON_HINTS)
         python = f"`python:` in {env.path}" if env else "`python:` in envs/*.yaml"
         fix = f"edit {source}, or raise {python} to a Python the requirement supports"
