@@ -1,6 +1,7 @@
 """One exception family. Only `archlock.cli.main` turns these into exit codes.
 
 Every message is one line a user can act on: what happened, where (file and key), and the fix.
+A tool's own explanation (uv's resolver reasons) may follow it as `detail`, one line each.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ class ArchlockError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, fix: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, fix: str | None = None, detail: tuple[str, ...] = ()
+    ) -> None:
         self.message = message
         self.fix = fix
+        # what a tool said, line by line (uv's reasons), shown indented under the one line
+        self.detail = detail
         super().__init__(self.line())
 
     def line(self) -> str:
@@ -24,7 +29,7 @@ class ArchlockError(Exception):
 
 
 class ConfigError(ArchlockError):
-    """A user-written input (env spec, pyproject setting, report file) is wrong."""
+    """A user-written input (env spec, pyproject setting, report file, command line) is wrong."""
 
     exit_code = 2
 
@@ -65,6 +70,8 @@ def exit_code_of(verb: str, call: Callable[[], int | None]) -> int:
         return int(call() or 0)
     except ArchlockError as exc:
         print(f"archlock {verb}: error: {exc.line()}", file=sys.stderr)
+        for line in exc.detail:
+            print(f"  {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"archlock {verb}: interrupted; no file was half-written", file=sys.stderr)

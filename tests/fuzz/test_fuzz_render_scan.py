@@ -28,6 +28,7 @@ TARGET = render.ImageTarget(
     install_project=True,
     runner="ubuntu-24.04-arm",
     extra_index_url="https://download.example.org/whl/cpu",
+    sdists_built_here=("antlr4-python3-runtime",),
 )
 SETTINGS = render.RenderSettings(
     image_name="team/app",
@@ -74,7 +75,7 @@ def field_value(current: str) -> Any:
 @given(st.data())
 def test_rendered_fields(data: st.DataObject) -> None:
     where = data.draw(
-        st.sampled_from(["target", "settings", "node-key", "node-value", "runner-key"])
+        st.sampled_from(["target", "sdist", "settings", "node-key", "node-value", "runner-key"])
     )
     # the fields to replace; the replacing (and its validation) happens inside build()
     target_changes: dict[str, Any] = {}
@@ -82,6 +83,8 @@ def test_rendered_fields(data: st.DataObject) -> None:
     if where == "target":
         name = data.draw(st.sampled_from(TEXT_FIELDS))
         target_changes[name] = data.draw(field_value(getattr(TARGET, name)))
+    elif where == "sdist":  # a pure-Python sdist's name, as the lock recorded it
+        target_changes["sdists_built_here"] = (data.draw(field_value("antlr4-python3-runtime")),)
     elif where == "settings":
         name = data.draw(st.sampled_from(SETTING_FIELDS))
         settings_changes[name] = data.draw(field_value(getattr(SETTINGS, name)))

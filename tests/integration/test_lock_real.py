@@ -104,6 +104,25 @@ def test_requirements_only_project(fixtures: Path, tmp_path: Path) -> None:
     assert archlock(project, "lock", "--check") == 5
 
 
+def test_requirements_lock_does_not_depend_on_the_folder_name(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    """Two clones in differently named folders lock byte-identically; a clone of a locked
+    project passes `lock --check` and relocking it changes no byte."""
+    first = copy_fixture(fixtures, "requirements-app", tmp_path / "alice")
+    second = tmp_path / "bob" / "a-clone-named-otherwise"
+    shutil.copytree(fixtures / "projects" / "requirements-app", second)
+    assert archlock(first, "lock") == 0
+    assert archlock(second, "lock") == 0
+    assert snapshot(first) == snapshot(second) and len(snapshot(first)) >= 7
+    assert 'name = "requirements-txt"' in (first / "uv.lock").read_text()
+    clone = tmp_path / "carol" / "checkout"
+    shutil.copytree(first, clone)
+    assert archlock(clone, "lock", "--check") == 0
+    assert archlock(clone, "lock", "--force") == 0
+    assert snapshot(clone) == snapshot(first)
+
+
 def standin_wheel(tmp_path: Path) -> Path:
     """The CPU torch wheel pip can get without the network stands in for the PyTorch CPU index."""
     folder = tmp_path / "flat"
@@ -254,3 +273,30 @@ def test_audit_reports_the_cuda_stack_pypi_puts_on_graviton(
     )
     assert "accept-cuda-stack: true" in finding["fix"]  # lock's fix, the same rule
     assert archlock(project, "audit", "--strict") == 6
+
+
+def test_source_only_packages_are_recorded_by_kind_and_audited_and_rendered(
+    fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real sdists from PyPI: the lock records what each is; audit fails on the CUDA extension
+    with the fix that builds it, and the pure-Python one keeps arm64's deps stage native."""
+    from archlock.build import render
+    from archlock.core import sdist
+    from archlock.core.platforms import PLATFORMS
+
+    project = copy_fixture(fixtures, "source-only", tmp_path)
+    assert archlock(project, "lock") == 0
+    pylock = project / "envs" / "locks" / "pylock.linux-arm64-cpu.toml"
+    kinds = {p["name"]: sdist.recorded(p) for p in tomllib.loads(pylock.read_text())["packages"]}
+    assert kinds == {"adam-atan2": "torch-extension", "antlr4-python3-runtime": "pure-python"}
+    assert archlock(project, "lock", "--check") == 0
+    capsys.readouterr()
+    assert archlock(project, "audit", "--env", "linux-amd64-cuda") == 6
+    out = capsys.readouterr().out
+    assert "adam-atan2 0.0.3 is a torch extension built from source (its setup.py builds" in out
+    assert "--no-build-isolation" in out and "compiler is in the image" not in out
+    assert "antlr4-python3-runtime 4.9.3 has no wheel for linux-amd64; its sdist is pure" in out
+    # only the extension keeps the emulated stage; the pure-Python sdist is built natively
+    arm = PLATFORMS["linux-arm64"]
+    assert render.targets_without_wheels(pylock, arm) == "no linux/arm64 wheel for adam-atan2"
+    assert render.pure_sdists(pylock) == ("antlr4-python3-runtime",)

@@ -53,6 +53,55 @@ def test_source_build_is_reported(project: Project) -> None:
     assert "builds from source" in finding.message
 
 
+def sdist_only(name: str, kind: str, why: str) -> str:
+    return pkg(name, size=None, sdist=True).replace(
+        'version = "1.0"\n',
+        f'version = "1.0"\ntool.archlock = {{ sdist-kind = "{kind}", why = "{why}" }}\n',
+    )
+
+
+def test_source_only_packages_are_told_apart_by_kind(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        project,
+        "linux-arm64-cpu",
+        sdist_only("antlr4-python3-runtime", "pure-python", "only Python sources"),
+        sdist_only("cdeps", "compiled", "it ships compiled-language sources (src/a.c)"),
+    )
+    env = project.envs(["linux-arm64-cpu"])[0]
+    pure, compiled = audit.audit_env(project, env).findings
+    assert (pure.kind, pure.severity) == ("pure-python-sdist", "info")
+    assert "builds into a wheel on the build machine, with no emulation" in pure.message
+    assert (compiled.kind, compiled.severity) == ("compiled-sdist", "warning")
+    assert "(src/a.c)" in compiled.message
+    assert "`image.toolchain: true` in linux-arm64-cpu.yaml" in compiled.fix
+    assert cli.main(["--project", str(project.root), "audit", "--env", "linux-arm64-cpu"]) == 0
+
+
+def test_a_torch_extension_gets_the_build_that_works_not_a_compiler(project: Project) -> None:
+    why = "its setup.py builds with torch.utils.cpp_extension"
+    for env_name in ("linux-amd64-cuda", "linux-arm64-cpu", "macos-arm64"):
+        write(project, env_name, sdist_only("adam-atan2", "torch-extension", why))
+    (cuda,) = audit.audit_env(project, project.envs(["linux-amd64-cuda"])[0]).findings
+    assert (cuda.kind, cuda.severity) == ("torch-extension-sdist", "error")
+    assert "installs without its compiled backend" in cuda.message and why in cuda.message
+    assert "--no-build-isolation" in cuda.fix and "CUDA toolkit (nvcc)" in cuda.fix
+    assert "prebuilt wheel" in cuda.fix and "compiler is in the image" not in cuda.fix
+    for env_name in ("linux-arm64-cpu", "macos-arm64"):
+        (finding,) = audit.audit_env(project, project.envs([env_name])[0]).findings
+        assert finding.severity == "error" and "has no CUDA to build or run" in finding.message
+        assert "adam-atan2; sys_platform == 'linux' and platform_machine == 'x86_64'" in (
+            finding.fix
+        )
+
+
+def test_an_unclassified_sdist_says_how_to_classify_it(project: Project) -> None:
+    write(project, "linux-arm64-cpu", pkg("oldlib", size=None, sdist=True))
+    (finding,) = audit.audit_env(project, project.envs(["linux-arm64-cpu"])[0]).findings
+    assert finding.fix.startswith("run `archlock lock --force --env linux-arm64-cpu`")
+
+
 @pytest.mark.parametrize(
     ("env", "package", "replacement"),
     [

@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from archlock.cli import main
+from archlock.core.platforms import PLATFORMS
 from archlock.core.project import Project, default_envs_dir
 from archlock.core.spec import load_spec
+from archlock.errors import ResolveError
+from archlock.init import cli as init_cli
+from archlock.init import plan
 from archlock.verify import runs
 
 RUN = "python train.py --steps 5"
@@ -233,3 +237,106 @@ def test_check_names_what_init_would_change_and_writes_nothing(
     (req / "noxfile.py").write_text((req / "noxfile.py").read_text() + "# drift\n")
     assert init(req, "--check") == 5
     assert "would change: noxfile.py (fix: run archlock init)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("requirement", "platform", "from_index"),
+    [
+        ("torch", "linux-arm64", True),  # unpinned: the newest release, a CUDA build on PyPI
+        ("torch>=2.4", "linux-arm64", True),
+        ("torch==2.13.0", "linux-arm64", True),
+        ("torch>2.12,<2.13", "linux-arm64", True),
+        ("torch==2.10.0; python_full_version < '3.15'", "linux-arm64", False),
+        ("torch<2.11", "linux-arm64", False),
+        ("torch~=2.10.0", "linux-arm64", False),
+        ("torch==2.10.*", "linux-arm64", False),
+        ("torch==2.10.0", "linux-amd64", True),  # PyPI's x86_64 torch is always a CUDA build
+        ("torch", "macos-arm64", False),
+        ("numpy", "linux-arm64", False),  # no torch: nothing to take from the index
+    ],
+)
+def test_cpu_envs_take_torch_from_the_cpu_index_when_pypi_would_give_cuda(
+    tmp_path: Path, requirement: str, platform: str, from_index: bool
+) -> None:
+    (tmp_path / "requirements.txt").write_text(f"{requirement}\nnumpy\n")
+    assert plan.admits_pypi_cuda_torch(Project.load(tmp_path), PLATFORMS[platform]) is from_index
+
+
+def test_unpinned_torch_gets_the_cpu_index_with_its_url(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("torch\nnumpy\n")
+    assert init(tmp_path) == 0
+    project = Project.load(tmp_path)
+    envs = {e.name: e for e in project.all_envs()}
+    for name in ("linux-arm64-cpu", "linux-amd64-cpu"):
+        assert (envs[name].torch_index, envs[name].torch_variant) == ("pytorch-cpu", "cpu")
+    assert envs["linux-amd64-cuda"].torch_index is None and envs["macos-arm64"].torch_index is None
+    index = project.index("pytorch-cpu", envs["linux-arm64-cpu"])
+    assert index.url == "https://download.pytorch.org/whl/cpu" and not index.is_mirror
+    spec = (tmp_path / "envs" / "linux-arm64-cpu.yaml").read_text()
+    assert spec.rstrip().endswith("base: python:3.11-slim-bookworm")  # image: stays last
+
+
+def test_pinned_cpu_torch_release_keeps_pypi_and_an_existing_index_is_kept(req: Path) -> None:
+    (req / "pyproject.toml").write_text('[tool.archlock.indexes]\npytorch-cpu = "/srv/wheels"\n')
+    assert init(req) == 0
+    project = Project.load(req)
+    arm = project.envs(["linux-arm64-cpu"])[0]
+    assert arm.torch_index is None  # torch==2.10.0: PyPI's aarch64 wheel is the CPU build
+    assert tomllib.loads((req / "pyproject.toml").read_text())["tool"]["archlock"]["indexes"] == {
+        "pytorch-cpu": "/srv/wheels"
+    }
+
+
+def test_last_line_names_the_next_command(
+    req: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert init(req) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"archlock init: done; next: archlock --project {req} lock && "
+        f"archlock --project {req} render"
+    )
+    monkeypatch.chdir(req / "envs")  # from inside the project: the plain command
+    assert main(["init", "--no-lock"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "archlock init: done; next: archlock lock && archlock render"
+    )
+
+
+def test_a_failed_lock_keeps_the_fix_and_says_to_run_init_again(
+    req: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(project: Project) -> None:
+        raise ResolveError("envs/x.yaml: torch.index is unreachable", fix="set ARCHLOCK_INDEX_X")
+
+    monkeypatch.setattr(init_cli, "lock_and_render", unreachable)
+    monkeypatch.chdir(req)
+    assert main(["init"]) == 4
+    err = capsys.readouterr().err
+    assert err == (
+        "archlock init: error: envs/x.yaml: torch.index is unreachable "
+        "(fix: set ARCHLOCK_INDEX_X; then run `archlock init`)\n"
+    )
+    assert (req / "envs" / "linux-arm64-cpu.yaml").is_file()  # init's files are written
+
+
+def test_check_fails_while_the_locks_are_missing(
+    req: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert init(req) == 0
+    capsys.readouterr()
+    assert main(["--project", str(req), "init", "--check"]) == 5
+    err = capsys.readouterr().err
+    assert "init's files are current, but the locks are not: uv.lock is missing" in err
+    assert "linux-arm64-cpu.txt: stale: linux-arm64-cpu.txt is missing" in err
+    assert f"(fix: run `archlock --project {req} lock` and commit the result)" in err
+    assert err.count("\n") == 1
+
+
+def test_a_pyproject_with_unpinned_torch_gets_the_cpu_index_too(pyproj: Path) -> None:
+    path = pyproj / "pyproject.toml"
+    path.write_text(path.read_text().replace('["numpy"]', '["numpy", "torch>=2.4"]'))
+    assert init(pyproj) == 0
+    project = Project.load(pyproj)
+    assert project.envs(["linux-arm64-cpu"])[0].torch_index == "pytorch-cpu"
+    settings = tomllib.loads(path.read_text())["tool"]["archlock"]
+    assert settings["indexes"] == {"pytorch-cpu": "https://download.pytorch.org/whl/cpu"}

@@ -135,6 +135,12 @@ def test_unreachable_index_names_the_override(app: Project) -> None:
     )
     assert "torch.index 'pytorch-cpu' at http://127.0.0.1:9/simple" in explained.line()
     assert "set ARCHLOCK_INDEX_PYTORCH_CPU" in explained.line()
+    # a CPU env may keep PyPI's build instead; the line says where and how
+    assert (
+        "or keep PyPI's torch whatever its build: delete `torch:` and add "
+        "`accept-cuda-stack: true` in linux-amd64-cpu.yaml"
+    ) in explained.line()
+    assert "\n" not in explained.line()
 
 
 def test_torch_must_agree_across_envs(repo: Path) -> None:
@@ -171,6 +177,7 @@ def test_standin_pyproject_for_requirements_projects(tmp_path: Path, fixtures: P
     text = lock.standin_pyproject(project, project.envs())
     assert 'dependencies = ["six==1.16.0", "idna==3.10"]' in text
     assert "required-environments" in text and "platform_machine == 'aarch64'" in text
+    assert 'name = "requirements-txt"' in text  # never the folder's name: clones share uv.lock
 
 
 def test_pyproject_environments_must_cover_every_env(tmp_path: Path, fixtures: Path) -> None:

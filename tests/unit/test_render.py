@@ -173,6 +173,51 @@ def test_wheels_for_the_target_let_the_deps_stage_run_on_the_build_platform(tmp_
     assert "is missing" in render.targets_without_wheels(tmp_path / "absent.toml", arm)
 
 
+def test_a_pure_python_sdist_no_longer_forces_emulation(tmp_path: Path) -> None:
+    """The lock records what a source-only package is (core/sdist.py): a pure-Python sdist
+    builds the same wheel on any CPU, so the deps stage stays on the build platform; one that
+    compiles, or one the lock could not classify, still keeps the emulated stage."""
+    from archlock.core.platforms import PLATFORMS
+
+    arm = PLATFORMS["linux-arm64"]
+    path = pylock(tmp_path, {**PYLOCK_WHEELS, "antlr4-python3-runtime": None, "oldlib": None})
+    text = path.read_text()
+    for name, kind in (("antlr4-python3-runtime", "pure-python"), ("oldlib", "compiled")):
+        head = f'name = "{name}"\nversion = "1"\n'
+        text = text.replace(head, head + f'tool.archlock = {{ sdist-kind = "{kind}" }}\n')
+    path.write_text(text)
+    assert render.targets_without_wheels(path, arm) == "no linux/arm64 wheel for oldlib"
+    path.write_text(text.replace('"compiled"', '"pure-python"'))
+    assert render.targets_without_wheels(path, arm) == ""
+    assert render.pure_sdists(path) == ("antlr4-python3-runtime", "oldlib")
+    path.write_text(text.replace('tool.archlock = { sdist-kind = "compiled" }\n', ""))
+    assert render.targets_without_wheels(path, arm) == "no linux/arm64 wheel for oldlib"
+
+
+def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
+    tmp_path: Path, fixtures: Path
+) -> None:
+    import shutil
+
+    from archlock.core.project import Project
+
+    shutil.copytree(fixtures / "projects" / "requirements-app", tmp_path / "app")
+    project = Project.load(tmp_path / "app")
+    project.locks_dir.mkdir(parents=True)
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        project.env_lock(env).write_text("antlr4-python3-runtime==4.9.3\n")
+        path = pylock(tmp_path, {"six": "six-1.16.0-py2.py3-none-any.whl"})
+        pure = 'tool.archlock = { sdist-kind = "pure-python" }\n'
+        text = f'[[packages]]\nname = "antlr4-python3-runtime"\nversion = "1"\n{pure}'
+        project.env_pylock(env).write_text(path.read_text() + text)
+    targets, notes = render.image_targets(project, render.load_settings(project))
+    assert [t.env for t in targets] == ["linux-amd64-cuda", "linux-arm64-cpu"]
+    assert not any("emulated" in note for note in notes), notes
+    for target in targets:
+        assert target.deps_on_build_platform and target.emulated_because == ""
+        assert target.sdists_built_here == ("antlr4-python3-runtime",)
+
+
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert f'io.archlock.lock-sha256="{SHA}"' in text

@@ -21,7 +21,7 @@ import jinja2
 
 from archlock.build import cigraph, diskbudget
 from archlock.core import docker as du
-from archlock.core import settings
+from archlock.core import sdist, settings
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.core.rules.wheels import filename, platform_tags
@@ -46,6 +46,9 @@ DEFAULT_UV_IMAGE = (
 DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
 
 
+PACKAGE_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,198}[a-z0-9])?")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImageTarget:
     """What one env's image needs, every field validated for the formats it reaches."""
@@ -67,6 +70,9 @@ class ImageTarget:
     # emulation); False: it runs on the target platform, emulated where that differs.
     deps_on_build_platform: bool = True
     emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
+    # pure-Python sdists (core/sdist.py) the dependency stage builds into wheels on the build
+    # platform: uv's --no-build must spare them there
+    sdists_built_here: tuple[str, ...] = ()
 
     @property
     def uv_python_platform(self) -> str:
@@ -103,6 +109,8 @@ class ImageTarget:
                 f"{where} torch index",
                 "an http(s) URL without quotes or spaces",
             )
+        for name in self.sdists_built_here:
+            du.check(name, PACKAGE_NAME_RE, f"{where} sdist name", "a normalised package name")
         if self.deps_on_build_platform and len(self.platforms) != 1:
             raise ConfigError(
                 f"{where}: a build-platform dependency stage needs exactly one platform",
@@ -223,6 +231,7 @@ def _target(
     return ImageTarget(
         deps_on_build_platform=not missing,
         emulated_because=missing,
+        sdists_built_here=() if missing else pure_sdists(project.env_pylock(spec.name)),
         env=spec.name,
         platforms=(platform,),
         python=spec.python,
@@ -250,24 +259,43 @@ def uv_platform_of(docker_platform: str) -> str:
 
 def targets_without_wheels(pylock: Path, platform: Platform) -> str:
     """Why the env's dependencies cannot be installed from the build platform ("" if they can):
-    every locked package needs a wheel for the target (an sdist would build for the wrong CPU)."""
+    every locked package needs a wheel for the target (an sdist that compiles would build for the
+    wrong CPU), or must be a pure-Python sdist, whose wheel is the same on every CPU."""
     if not pylock.is_file():
         return (
             f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels"
             " is unknown"
         )
-    try:
-        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
     lacking = [
         str(p.get("name"))
-        for p in packages
+        for p in _packages(pylock)
         if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))
+        and sdist.recorded(p) != sdist.PURE
     ]
     if not lacking:
         return ""
     return f"no {platform.docker_platform} wheel for {', '.join(sorted(lacking))}"
+
+
+def pure_sdists(pylock: Path) -> tuple[str, ...]:
+    """The env's packages without a wheel that the lock found to be pure Python."""
+    if not pylock.is_file():
+        return ()
+    return tuple(
+        sorted(
+            str(p.get("name"))
+            for p in _packages(pylock)
+            if not p.get("wheels") and sdist.recorded(p) == sdist.PURE
+        )
+    )
+
+
+def _packages(pylock: Path) -> list[Any]:
+    try:
+        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
+    return [p for p in packages if isinstance(p, dict)] if isinstance(packages, list) else []
 
 
 def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:

@@ -22,6 +22,9 @@ class Platform:
     accelerators: frozenset[str]  # accelerators this platform can have
     native_setup: str | None = None  # the command that builds an env natively, where one exists
     default_macos: str | None = None  # macOS floor the lock targets unless the spec says otherwise
+    # the first torch release whose PyPI wheel for this platform is a CUDA build ("0": every one;
+    # None: none), so a CPU env here takes torch's +cpu build from the PyTorch CPU index
+    pypi_torch_cuda_from: str | None = None
 
 
 PLATFORMS: dict[str, Platform] = {
@@ -46,6 +49,7 @@ PLATFORMS: dict[str, Platform] = {
         marker="sys_platform == 'linux' and platform_machine == 'x86_64'",
         docker_platform="linux/amd64",
         accelerators=frozenset({"cuda", "cpu"}),
+        pypi_torch_cuda_from="0",
     ),
     "linux-arm64": Platform(
         name="linux-arm64",
@@ -56,6 +60,7 @@ PLATFORMS: dict[str, Platform] = {
         marker="sys_platform == 'linux' and platform_machine == 'aarch64'",
         docker_platform="linux/arm64",
         accelerators=frozenset({"cuda", "cpu"}),
+        pypi_torch_cuda_from="2.11",
     ),
 }
 

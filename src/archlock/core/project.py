@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -35,6 +36,39 @@ REQUIREMENT_RE = re.compile(
 
 def default_envs_dir() -> Path:
     return Path(str(resources.files("archlock") / "data" / "envs"))
+
+
+def find_root(start: Path) -> Path:
+    """The project a command run in `start` acts on, looking upward as git and uv do: the nearest
+    folder with an `envs/` folder or a pyproject.toml holding [tool.archlock]; failing that (a
+    project archlock has not set up yet, such as one `archlock init` is about to), the nearest
+    with a pyproject.toml or a requirements.txt; failing that, `start` itself. The search stops
+    at a repository's root (a folder holding `.git`)."""
+    start = start.resolve()
+    folders: list[Path] = []
+    for folder in (start, *start.parents):
+        folders.append(folder)
+        if (folder / ".git").exists():
+            break
+    for folder in folders:
+        if (folder / "envs").is_dir() or _has_archlock_table(folder / "pyproject.toml"):
+            return folder
+    for folder in folders:
+        if (folder / "pyproject.toml").is_file() or (folder / "requirements.txt").is_file():
+            return folder
+    return start
+
+
+def _has_archlock_table(path: Path) -> bool:
+    """Whether pyproject.toml sets [tool.archlock]. One that does not parse counts when it names
+    that table in its text: the verb reading it then reports what is wrong, in the right file."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        return isinstance(tomllib.loads(text).get("tool", {}).get("archlock"), dict)
+    except (OSError, UnicodeDecodeError, AttributeError):
+        return False
+    except tomllib.TOMLDecodeError:
+        return re.search(r"^\s*\[\s*tool\s*\.\s*archlock\b", text, re.MULTILINE) is not None
 
 
 def index_env_var(name: str) -> str:

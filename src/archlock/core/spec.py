@@ -240,12 +240,15 @@ def _check_value(value: Any, rule: Key, where: tuple[str, ...], src: Located, pa
         return
     if not isinstance(value, rule.type) or (rule.type is not bool and isinstance(value, bool)):
         got = type(value).__name__ if value is not None else "nothing"
+        # a number as written (`3.10`, not the float 3.1 it reads as); anything else as its repr
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        written = src.text(where, repr(value)) if number else repr(value)
         hint = (
-            f'quote it: "{value}"'
+            f'quote it: "{written}"'
             if rule.type is str and isinstance(value, (int, float))
             else rule.doc
         )
-        _fail(path, src, where, f"must be a {rule.type.__name__}, got {got} ({value!r})", hint)
+        _fail(path, src, where, f"must be a {rule.type.__name__}, got {got} ({written})", hint)
     if rule.choices and value not in rule.choices:
         close = difflib.get_close_matches(str(value), rule.choices, n=1)
         suggestion = f"did you mean {close[0]!r}? " if close else ""

@@ -52,22 +52,39 @@ def run_uv(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, wha
     return UvResult(proc.stdout, proc.stderr)
 
 
+NOISE = ("Using ", "Resolved ", "warning: `VIRTUAL_ENV`")
+
+
+def uv_lines(stderr: str) -> tuple[str, ...]:
+    """uv's explanation as it wrote it, line by line (its indentation kept, blank lines and
+    progress chatter dropped), at most 40 lines."""
+    lines = [line.rstrip() for line in stderr.splitlines()]
+    kept = [line for line in lines if line.strip() and not line.lstrip().startswith(NOISE)]
+    return tuple(kept[:40]) or ("uv failed without a message",)
+
+
 def uv_reason(stderr: str) -> str:
-    """uv's own explanation, squeezed onto one line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    keep = [
-        line
-        for line in lines
-        if not line.startswith(("Using ", "Resolved ", "warning: `VIRTUAL_ENV`"))
-    ]
-    text = " ".join(keep) or "uv failed without a message"
-    return re.sub(r"\s+", " ", text)[:600]
+    """uv's explanation squeezed onto one line (where only a line fits, e.g. a stale reason)."""
+    return re.sub(r"\s+", " ", " ".join(uv_lines(stderr)))[:600]
+
+
+def without_hints(lines: tuple[str, ...], settings: re.Pattern[str]) -> tuple[str, ...]:
+    """uv's lines less each `hint:` paragraph that names one of `settings` (ones archlock wrote,
+    which the user cannot act on); a hint's paragraph runs to the next unindented line."""
+    out: list[str] = []
+    dropping = False
+    for line in lines:
+        if not line.startswith(" "):
+            dropping = line.startswith("hint:") and bool(settings.search(line))
+        if not dropping:
+            out.append(line)
+    return tuple(out)
 
 
 def classify_failure(stderr: str, what: str) -> ResolveError | ExternalCommandError:
-    reason = uv_reason(stderr)
+    detail = uv_lines(stderr)
     if "No solution found" in stderr or "unsatisfiable" in stderr:
-        return ResolveError(f"{what}: no solution: {reason}")
+        return ResolveError(f"{what}: no solution", detail=detail)
     if UNREACHABLE.search(stderr):
-        return ResolveError(f"{what}: an index is unreachable: {reason}")
-    return ExternalCommandError(f"{what}: uv failed: {reason}")
+        return ResolveError(f"{what}: an index is unreachable", detail=detail)
+    return ExternalCommandError(f"{what}: uv failed", detail=detail)

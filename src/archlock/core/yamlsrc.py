@@ -27,10 +27,16 @@ SEQ_TAG = _CORE + "seq"
 
 @dataclass
 class Located:
-    """A loaded YAML document plus `lines[("a", "b")]` = line of key a.b (1-based)."""
+    """A loaded YAML document plus `lines[("a", "b")]` = line of key a.b (1-based) and
+    `texts[("a", "b")]` = a.b's scalar as written (`3.10`, which YAML reads as the float 3.1)."""
 
     data: Any
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+    texts: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def text(self, keys: tuple[str, ...], value: Any) -> str:
+        """The value as the user wrote it, else as Python shows it."""
+        return self.texts.get(keys, str(value))
 
     def line(self, *keys: str) -> int:
         for depth in range(len(keys), 0, -1):
@@ -122,6 +128,8 @@ def _mapping(
                 walk, key_node, f"{dotted}: key appears twice", "keep one of the two entries"
             )
         walk.out.lines[(*where, key)] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            walk.out.texts[(*where, key)] = value_node.value
         result[key] = _convert(value_node, (*where, key), walk, depth + 1)
     return result
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import shlex
+from pathlib import Path
 
 from archlock.build import render
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many
-from archlock.core.project import Project
-from archlock.errors import ConfigError, DriftError
+from archlock.core.project import Project, find_root
+from archlock.errors import ArchlockError, ConfigError, DriftError
 from archlock.init.plan import Change, plan
 from archlock.lock.resolve import lock_project
 from archlock.verify import runs
@@ -42,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--metric", help="regex whose group 1 is the number every env must agree on"
     )
     parser.add_argument(
-        "--check", action="store_true", help="fail (exit 5) naming each file init would change"
+        "--check",
+        action="store_true",
+        help="fail (exit 5) naming each file init would change, or (unless --no-lock) each "
+        "missing or stale lock",
     )
     parser.add_argument(
         "--no-lock", action="store_true", help="write the files only; do not lock and render"
@@ -99,6 +104,28 @@ def lock_and_render(project: Project) -> None:
     print(f"archlock init: render: {len(changed)} of {len(files)} files written")
 
 
+def command(project: Project, verb: str) -> str:
+    """The exact archlock command line for `verb` on this project, as typed from here."""
+    here = find_root(Path.cwd()) == project.root
+    return (
+        f"archlock {verb}"
+        if here
+        else f"archlock --project {shlex.quote(str(project.root))} {verb}"
+    )
+
+
+def check_locks(project: Project) -> None:
+    """`init --check`'s second half: lock --check's own stamps, so a project init set up but
+    never locked (or whose locks went stale) fails too."""
+    try:
+        lock_project(Project.load(project.root), None, check=True, force=False)
+    except DriftError as exc:
+        raise DriftError(
+            f"init's files are current, but the locks are not: {exc.message}",
+            fix=f"run `{command(project, 'lock')}` and commit the result",
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     project.direct_requirements()  # a requirements.txt lock cannot read is refused before writing
@@ -118,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
             raise DriftError(
                 f"archlock init would change: {', '.join(stale)}", fix="run archlock init"
             )
-        print("archlock init: every file current")
+        if not args.no_lock:
+            check_locks(project)
+        print("archlock init: every file current" + ("" if args.no_lock else "; locks current"))
         return 0
     if args.dry_run:
         print(
@@ -127,10 +156,16 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     atomic_write_many({c.path: c.text for c in changes if c.action in ("create", "update")})
-    if not args.no_lock:
+    if args.no_lock:
+        print(
+            f"archlock init: done; next: {command(project, 'lock')} && {command(project, 'render')}"
+        )
+        return 0
+    try:
         lock_and_render(project)
-    print(
-        "archlock init: done; next: archlock build, then archlock verify "
-        "(nox -s build, nox -s verify)"
-    )
+    except ArchlockError as exc:  # init's files stay: the fix, then init again finishes the job
+        exc.fix = f"{exc.fix}; then run `{command(project, 'init')}`" if exc.fix else None
+        exc.message += "" if exc.fix else f"; fix it, then run `{command(project, 'init')}`"
+        raise
+    print(f"archlock init: done; next: {command(project, 'build')} && {command(project, 'verify')}")
     return 0

@@ -11,8 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
+
 from archlock.build import render
 from archlock.core.fsutil import is_generated, with_header
+from archlock.core.lockfile import canonical
+from archlock.core.platforms import Platform
 from archlock.core.project import Project, default_envs_dir
 from archlock.core.spec import load_spec
 from archlock.init import pyproject
@@ -23,6 +28,15 @@ SPEC_HEAD = "# Written by `archlock init` from archlock's default for this targe
 GITIGNORE_LINES = (".archlock/", ".nox/", "/results/")
 NOXFILE_TEMPLATE = "init-noxfile.py.j2"
 SHIPPED_PYTHON = "3.11"  # what archlock's default specs name; a project needing more gets its floor
+CPU_INDEX = pyproject.CPU_INDEX
+TORCH_FROM_CPU_INDEX = f"""\
+# Written by archlock init: your torch requirement admits releases whose PyPI wheel for this
+# platform is a CUDA build, so torch's +cpu build comes from the PyTorch CPU index (its URL is
+# under [tool.archlock.indexes] in pyproject.toml; ARCHLOCK_INDEX_PYTORCH_CPU names a mirror).
+torch:
+  index: {CPU_INDEX}
+  variant: cpu
+"""
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,31 @@ def env_python(project: Project) -> str | None:
     )
 
 
-def spec_text(source: Path, python: str | None) -> str:
+def admits_pypi_cuda_torch(project: Project, platform: Platform) -> bool:
+    """Whether the project's torch requirement lets in a release whose PyPI wheel for `platform`
+    is a CUDA build (unpinned torch does: the newest release wins)."""
+    floor = platform.pypi_torch_cuda_from
+    if floor is None:
+        return False
+    for line in project.direct_requirements():
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonical(requirement.name) != "torch" or requirement.url:
+            continue
+        named = [Version(s.version.removesuffix(".*")) for s in requirement.specifier]
+        candidates = [Version(floor), Version("9999")]
+        candidates += [v for n in named if n >= Version(floor) for v in (n, Version(f"{n}.1"))]
+        if any(requirement.specifier.contains(v, prereleases=True) for v in candidates):
+            return True
+    return False
+
+
+def spec_text(source: Path, python: str | None, cpu_index: bool = False) -> str:
     text = source.read_text(encoding="utf-8")
+    if cpu_index and not re.search(r"^torch:", text, re.MULTILINE):
+        text = re.sub(r"^(?=expect:)", TORCH_FROM_CPU_INDEX, text, count=1, flags=re.MULTILINE)
     if python:  # the interpreter, the image base that carries it, and the comment naming it
         text = text.replace(f'python: "{SHIPPED_PYTHON}"', f'python: "{python}"')
         text = text.replace(f"python:{SHIPPED_PYTHON}-", f"python:{python}-")
@@ -65,7 +102,9 @@ def env_specs(project: Project, force: bool) -> list[Change]:
     python = env_python(project)
     changes = []
     for source in sorted(default_envs_dir().glob("*.yaml")):
-        text = spec_text(source, python)
+        spec = load_spec(source)
+        cpu_index = spec.accelerator == "cpu" and admits_pypi_cuda_torch(project, spec.platform)
+        text = spec_text(source, python, cpu_index)
         changes.append(decide(project.envs_dir / source.name, text, ours=False, force=force))
     return changes
 

@@ -24,10 +24,15 @@ REQUIREMENTS_NOTE = """\
 """
 ARCHLOCK_TABLE = """\
 # archlock's settings (`archlock --help`). Lock more than the dependencies with
-# groups = ["..."] / extras = ["..."]. Name the torch index of an env that uses one (torch.index
-# in envs/*.yaml), e.g. for the opt-in linux-amd64-cpu env:
-# [tool.archlock.indexes]
-# pytorch-cpu = "URL of the PyTorch CPU wheel index, or a folder of wheels"
+# groups = ["..."] / extras = ["..."].
+"""
+CPU_INDEX = "pytorch-cpu"
+CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+INDEXES_LINES = f"""\
+# The wheel indexes envs/*.yaml name in torch.index: the CPU envs take torch's +cpu build from
+# the PyTorch CPU index. Where it is unreachable, ARCHLOCK_INDEX_PYTORCH_CPU names a mirror
+# (a URL or a folder of wheels); the locks then still install from this URL.
+{CPU_INDEX} = "{CPU_INDEX_URL}"
 """
 VERIFY_EXAMPLE = """\
 # Your own run in every env (host venv and image), with a time limit; the metric's number
@@ -95,6 +100,9 @@ def archlock_tables(text: str, run: list[str], metric: str | None, where: Path) 
     data = tomllib.loads(text)
     if table_of(data, "tool.archlock") is None:
         text = add_keys(text, "tool.archlock", ARCHLOCK_TABLE, where)
+    indexes = table_of(data, "tool.archlock.indexes")
+    if not isinstance(indexes, dict) or CPU_INDEX not in indexes:
+        text = add_keys(text, "tool.archlock.indexes", INDEXES_LINES, where)
     verify = table_of(data, "tool.archlock.verify")
     if verify is None:
         return add_keys(

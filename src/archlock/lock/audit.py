@@ -2,7 +2,9 @@
 
 Reads the per-env `pylock.<env>.toml` (uv has already kept only the files that fit the
 env's platform) and reports, per env:
-* packages with no wheel for the target: they would build from source there;
+* packages with no wheel for the target, by what their sdist is (the lock records it, see
+  core/sdist.py): pure Python (built on the build machine, fine), compiled (needs a compiler on
+  the target) or a torch extension (needs torch and CUDA at build time, or a prebuilt wheel);
 * packages known to break on that kind of target, with the replacement (table below);
 * a CPU env that drags the CUDA stack (nvidia-* / cuda-* wheels), with the bytes it costs,
   unless its spec says `accept-cuda-stack: true` (the rule lock applies too).
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from archlock.core import sdist
 from archlock.core.fsutil import atomic_write, output_file
 from archlock.core.project import Project
 from archlock.core.rules.build import CPU_INDEX_FIX, cuda_stack, cuda_stack_unwanted
@@ -101,8 +104,10 @@ KNOWN_BREAKERS: tuple[Breaker, ...] = (
 class Finding:
     env: str
     package: str
-    severity: str  # "error" | "warning"
-    kind: str  # "source-build" | "known-breaker" | "cuda-stack-in-cpu-env"
+    severity: str  # "error" | "warning" | "info" (nothing to fix)
+    # "source-build" (an sdist the lock did not classify) | "pure-python-sdist" |
+    # "compiled-sdist" | "torch-extension-sdist" | "known-breaker" | "cuda-stack-in-cpu-env"
+    kind: str
     message: str
     fix: str
 
@@ -162,20 +167,7 @@ def audit_env(project: Project, env: EnvSpec) -> EnvAudit:
 
 def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
     name = package["name"]
-    found = []
-    if not package.get("wheels"):
-        found.append(
-            Finding(
-                env.name,
-                name,
-                "warning",
-                "source-build",
-                f"{name} {package['version']} has no wheel for {env.platform.name}: "
-                "it builds from source there",
-                "pin a version with a wheel for this platform, "
-                "or make sure a compiler is in the image / Xcode CLT on the Mac",
-            )
-        )
+    found = [source_finding(env, package)] if not package.get("wheels") else []
     for breaker in KNOWN_BREAKERS:
         if fnmatch.fnmatch(name, breaker.pattern) and breaker.applies(env):
             found.append(
@@ -189,6 +181,75 @@ def package_findings(env: EnvSpec, package: dict[str, Any]) -> list[Finding]:
                 )
             )
     return found
+
+
+def source_finding(env: EnvSpec, package: dict[str, Any]) -> Finding:
+    """A package without a wheel for the env, by what its sdist is (the lock recorded it)."""
+    name, version = package["name"], package["version"]
+    kind, why = sdist.recorded(package), sdist.recorded_why(package)
+    head = f"{name} {version} has no wheel for {env.platform.name}"
+    if kind == sdist.PURE:
+        return Finding(
+            env.name,
+            name,
+            "info",
+            "pure-python-sdist",
+            f"{head}; its sdist is pure Python ({why}): it builds into a wheel on the build "
+            "machine, with no emulation and no compiler",
+            "nothing to do; a release with a py3-none-any wheel would skip the build",
+        )
+    if kind == sdist.TORCH_EXTENSION:
+        return torch_extension_finding(env, name, version, why)
+    if kind == sdist.COMPILED:
+        compiler = "Xcode's command line tools" if env.platform.os == "macos" else "gcc/g++"
+        return Finding(
+            env.name,
+            name,
+            "warning",
+            "compiled-sdist",
+            f"{head}; its sdist compiles ({why}): it builds on {env.platform.name} itself "
+            "(emulated in an image built on another CPU)",
+            f"pin a release with a {env.platform.name} wheel, or give the build {compiler} "
+            f"(`image.toolchain: true` in {env.path.name})",
+        )
+    return Finding(
+        env.name,
+        name,
+        "warning",
+        "source-build",
+        f"{head}: it builds from source there, and what its sdist holds is not recorded",
+        f"run `archlock lock --force --env {env.name}` so the lock records whether it is pure "
+        "Python, compiled or a torch extension",
+    )
+
+
+def torch_extension_finding(env: EnvSpec, name: str, version: str, why: str) -> Finding:
+    """A torch/CUDA extension sdist: built in uv's isolated environment there is no torch, so
+    it installs without its compiled backend and its import fails."""
+    if not env.accelerator_facts.cuda:
+        return Finding(
+            env.name,
+            name,
+            "error",
+            "torch-extension-sdist",
+            f"{name} {version} is a torch CUDA extension built from source ({why}); "
+            f"a {env.accelerator} env has no CUDA to build or run its backend",
+            f"keep it out of this env with a marker (`{name}; sys_platform == 'linux' and "
+            "platform_machine == 'x86_64'`) and fall back in code where its import fails",
+        )
+    return Finding(
+        env.name,
+        name,
+        "error",
+        "torch-extension-sdist",
+        f"{name} {version} is a torch extension built from source ({why}): built without "
+        "torch (uv's isolated build) it installs without its compiled backend and its import "
+        "fails",
+        "build its wheel with the locked torch and the CUDA toolkit (nvcc) present and no build "
+        f"isolation (`pip wheel --no-build-isolation --no-deps {name}=={version}` in an image "
+        "with both, TORCH_CUDA_ARCH_LIST set) and install it from a prebuilt wheel index or "
+        "folder, or pin a release that ships wheels",
+    )
 
 
 def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Finding]:

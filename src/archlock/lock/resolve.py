@@ -29,7 +29,7 @@ from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
 
-from archlock.core import lockfile
+from archlock.core import lockfile, sdist
 from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
 from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
@@ -38,11 +38,14 @@ from archlock.core.rules.build import Expectations
 from archlock.core.rules.machine import Machine
 from archlock.core.rules.versions import below, version_tuple
 from archlock.core.spec import EnvSpec
-from archlock.core.uvtool import run_uv
+from archlock.core.uvtool import run_uv, without_hints
 from archlock.errors import ConfigError, DriftError, ExternalCommandError, ResolveError
 from archlock.lock import expect, fit, machines
 
 LOCK_FORMAT = lockfile.FORMAT
+# The stand-in's name is written into uv.lock; a constant, not the folder's name, so clones in
+# differently named folders share one byte-identical uv.lock (and `lock --check` passes in each).
+STANDIN_NAME = "requirements-txt"
 
 
 # -- the universal lock ---------------------------------------------------------------------
@@ -66,7 +69,7 @@ def standin_pyproject(project: Project, envs: list[EnvSpec]) -> str:
     return "\n".join(
         [
             "[project]",
-            f"name = {json.dumps(project.name)}",
+            f"name = {json.dumps(STANDIN_NAME)}",
             'version = "0"',
             f'requires-python = ">={major}.{minor}"',
             f"dependencies = {json.dumps(project.direct_requirements())}",
@@ -117,9 +120,12 @@ def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: boo
         try:
             run_uv(["lock", "--check"], cwd=work, env=macos_target(envs), what="uv lock --check")
         except ExternalCommandError as exc:  # uv says the lock no longer matches the project
-            return f"uv.lock is stale ({exc.message})"
+            return f"uv.lock is stale ({exc.message}: {' '.join(exc.detail)[:300]})"
         return None
-    run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+    try:
+        run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+    except ResolveError as exc:
+        raise for_the_user(exc, project, None) from None
     return None
 
 
@@ -251,8 +257,11 @@ def compile_env(
         try:
             run_uv(args, cwd=work, env=env_vars, what=f"{env.path}: locking env {env.name}")
         except ResolveError as exc:
-            raise explain_resolve_failure(exc, env, index, torch_pin) from None
+            raise explain_resolve_failure(exc, env, index, torch_pin, project) from None
         raw_pylock = (work / "pylock.toml").read_text(encoding="utf-8")
+    raw_pylock, unknown = sdist.annotate(raw_pylock)  # what each source-only package is
+    for note in unknown:
+        print(f"note: {env.name}: {note}")
     pylock = relocate_mirror(raw_pylock, index)
     requirements = requirements_from_pylock(pylock)
     expected = expect.derive(env, pylock)
@@ -317,10 +326,42 @@ def preflight_macos(env: EnvSpec, torch_pin: str | None) -> None:
         )
 
 
+# hints uv gives about settings archlock writes from envs/*.yaml: the user cannot act on them
+ENVIRONMENT_HINTS = re.compile(r"tool\.uv\.environments|required-environments")
+PYTHON_HINTS = re.compile(r"requires-python")
+
+
+def for_the_user(exc: ResolveError, project: Project, env: EnvSpec | None) -> ResolveError:
+    """uv's failure with its reasons kept line by line, less its hints about what archlock
+    wrote (the platforms of envs/; for a requirements.txt project or an env, requires-python),
+    and the file to edit named."""
+    own = project.kind == "pyproject" and env is None  # the user wrote requires-python there
+    source = project.root / (
+        "pyproject.toml" if project.kind == "pyproject" else "requirements.txt"
+    )
+    detail = without_hints(exc.detail, ENVIRONMENT_HINTS)
+    if exc.message.endswith("an index is unreachable"):  # nothing in a file to edit
+        fix = (
+            "make the index reachable (network; behind a TLS-intercepting proxy, its CA bundle "
+            "in SSL_CERT_FILE) or point uv at a mirror (UV_DEFAULT_INDEX)"
+        )
+    elif not own and detail != without_hints(detail, PYTHON_HINTS):
+        detail = without_hints(detail, PYTHON_HINTS)
+        python = f"`python:` in {env.path}" if env else "`python:` in envs/*.yaml"
+        fix = f"edit {source}, or raise {python} to a Python the requirement supports"
+    else:
+        fix = f"edit {source}" + (f" or {env.path}" if env else "")
+    return ResolveError(exc.message, fix=f"{fix}; uv's reasons follow", detail=detail)
+
+
 def explain_resolve_failure(
-    exc: ResolveError, env: EnvSpec, index: Index | None, torch_pin: str | None
+    exc: ResolveError,
+    env: EnvSpec,
+    index: Index | None,
+    torch_pin: str | None,
+    project: Project | None = None,
 ) -> Exception:
-    text = exc.message
+    text = re.sub(r"\s+", " ", " ".join((exc.message, *exc.detail)))
     if env.macos and re.search(r"macosx_\d+_\d+_arm64", text) and "torch" in text:
         return ConfigError(
             f"{env.path}: macos: torch {torch_pin} has no wheel for macOS {env.macos} "
@@ -328,13 +369,19 @@ def explain_resolve_failure(
             fix="raise `macos:` to the floor uv names in the hint (torch >= 2.12 needs 14.0)",
         )
     if index and "unreachable" in text:
+        keep_pypi = (
+            f", or keep PyPI's torch whatever its build: delete `torch:` and add "
+            f"`accept-cuda-stack: true` in {env.path.name}"
+            if env.accelerator == "cpu"
+            else ""
+        )
         return ResolveError(
             f"{env.path}: torch.index {index.name!r} at {index.url} "
             f"(from {index.origin}) is unreachable",
             fix=f"set {index_env_var(index.name)} to a reachable mirror URL "
-            "or a local folder of wheels",
+            f"or a local folder of wheels{keep_pypi}",
         )
-    return exc
+    return for_the_user(exc, project, env) if project else exc
 
 
 def relocate_mirror(pylock: str, index: Index | None) -> str:
