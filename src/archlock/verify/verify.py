@@ -34,7 +34,7 @@ from archlock.core.platforms import Platform
 from archlock.errors import ConfigError, ExternalCommandError
 from archlock.inenv import suite
 from archlock.lock import expect as lock_expect
-from archlock.lock import fit
+from archlock.lock import fit, resolve
 from archlock.verify import runs
 from archlock.verify.checks import compare, required
 from archlock.verify.execute import run_project_tests, run_script, suite_args
@@ -239,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     from archlock.core.project import Project
 
     project = Project.load(args.project)
+    resolve.refuse_torn(project)  # verify compares an env with its lock: not a torn one
     target: Target
     if args.image:
         if args.venv or args.no_sync:
