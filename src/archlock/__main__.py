@@ -1,9 +1,13 @@
+import signal
 import sys
 
 try:
     from archlock.cli import main
-except KeyboardInterrupt:  # Ctrl-C while archlock itself is imported: one line, not a traceback
-    print("archlock: interrupted while starting; nothing was changed", file=sys.stderr)
-    sys.exit(130)
 
-sys.exit(main())
+    code = main()
+    # the work is done: a Ctrl-C now would only turn the exit into a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+except KeyboardInterrupt:  # while archlock itself is imported, or as main() returns
+    print("archlock: interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)
