@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,6 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[type-arg]
     outcome = yield
     report = outcome.get_result()
+    if report.failed and "test_seed" in getattr(item, "fixturenames", ()):
+        report.sections.append(("seed", f"replay with {SEED_VARIABLE}={test_seed_value()}"))
     if not item.config.getoption("--integration") or not report.skipped:
         return
     reason = (
@@ -45,6 +48,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type
     if not reason.startswith(ALLOWED_SKIP_PREFIX):
         report.outcome = "failed"
         report.longrepr = f"skipped under --integration, which CI treats as a failure: {reason}"
+
+
+# Tests that draw random instants or values take them from one seed: fixed unless overridden,
+# shown in the header and with every failure, so a red run replays. No test seeds from the clock.
+SEED_VARIABLE = "ARCHLOCK_TEST_SEED"
+DEFAULT_SEED = 18
+
+
+def test_seed_value() -> int:
+    text = os.environ.get(SEED_VARIABLE, "")
+    try:
+        return int(text) if text else DEFAULT_SEED
+    except ValueError:
+        raise pytest.UsageError(f"{SEED_VARIABLE}={text!r}: not an integer") from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"{SEED_VARIABLE}={test_seed_value()}"
+
+
+@pytest.fixture
+def test_seed() -> int:
+    """The seed for anything a test draws at random (see SEED_VARIABLE)."""
+    return test_seed_value()
 
 
 @pytest.fixture

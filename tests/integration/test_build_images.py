@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -239,34 +240,40 @@ def test_source_only_change_reuses_the_dependency_layer(
     ):  # the project as committed: never a venv
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, copy / name)
-    (copy / "src" / "archlock" / "_touched.py").write_text("CHANGED = 'yes'\n")
-    tag = "archlock-it:source-change"
-    report = build.build(
-        options(
-            infra,
-            copy,
-            TAGS["buildx"],
-            (f"linux-arm64-cpu.tags={tag}",),
-            targets=("linux-arm64-cpu",),
+    # content no earlier run can have built: a warm BuildKit cache must not make COPY a hit
+    nonce = uuid.uuid4().hex
+    (copy / "src" / "archlock" / "_touched.py").write_text(f"CHANGED = {nonce!r}\n")
+    tag = f"archlock-it:source-change-{nonce[:12]}"
+    try:
+        report = build.build(
+            options(
+                infra,
+                copy,
+                TAGS["buildx"],
+                (f"linux-arm64-cpu.tags={tag}",),
+                targets=("linux-arm64-cpu",),
+            )
         )
-    )
-    lines = "\n".join(report.log).splitlines()
-    assert step_state(lines, "--require-hashes --no-deps") == "CACHED", "\n".join(
-        lines[-60:]
-    )  # torch not reinstalled
-    assert step_state(lines, "COPY . /app") == "DONE"  # the source layer did change
-    changed = docker(
-        "run",
-        "--rm",
-        "--platform",
-        "linux/arm64",
-        tag,
-        "python",
-        "-c",
-        "import archlock._touched as t; print(t.CHANGED)",
-    )
-    assert changed.strip() == "yes"  # the installed project is the new source, not a cached wheel
-    docker("image", "rm", tag)
+        lines = "\n".join(report.log).splitlines()
+        assert step_state(lines, "--require-hashes --no-deps") == "CACHED", "\n".join(
+            lines[-60:]
+        )  # torch not reinstalled
+        assert step_state(lines, "COPY . /app") == "DONE"  # the source layer did change
+        changed = docker(
+            "run",
+            "--rm",
+            "--platform",
+            "linux/arm64",
+            tag,
+            "python",
+            "-c",
+            "import archlock._touched as t; print(t.CHANGED)",
+        )
+        assert changed.strip() == nonce  # the installed project is the new source, no cached wheel
+    finally:
+        subprocess.run(
+            ["docker", "image", "rm", tag], capture_output=True, timeout=120, check=False
+        )
 
 
 def step_state(lines: list[str], needle: str) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from archlock.core import commit, lockfile
 from archlock.core.project import Index, Project
 from archlock.core.spec import load_spec
-from archlock.errors import ConfigError, ResolveError
+from archlock.errors import ConfigError, DriftError, ResolveError
 from archlock.lock import resolve as lock
 
 PYLOCK = """\
@@ -238,9 +239,33 @@ def test_opt_in_envs_are_skipped_until_named_or_locked(repo: Path) -> None:
         project.envs(["linux-arm64-cp"])
 
 
-def test_a_truncated_stamp_reads_as_the_inputs_it_still_names() -> None:
-    """Found by tests/fuzz (hand-edited locks): a stamp cut mid-part raised ValueError."""
-    from archlock.core.lockfile import read_stamp
+def test_a_malformed_stamp_is_a_stale_lock_named_by_its_file(app: Project) -> None:
+    env = app.envs(["linux-amd64-cpu"])[0]
+    inputs = lock.env_inputs(app, env, "torch==2.13.0\n")
+    for path in (app.env_lock(env.name), app.env_pylock(env.name)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(lock.stamped("torch==2.13.0+cpu\n", env, inputs))
+    text = app.env_lock(env.name).read_text()
+    garbage = lockfile.STAMP_RE.sub("# archlock-inputs: garbage-without-equals", text)
+    app.env_lock(env.name).write_text(garbage)
+    assert lock.staleness(app, env, inputs) == (
+        f"{env.name}.txt has a malformed archlock-inputs stamp "
+        "('garbage-without-equals' is not key=value)"
+    )
+    commit.refuse_torn_locks(
+        app.root, app.locks_dir
+    )  # not a tear: the stale lock is named by --check
 
-    inputs, body = read_stamp("# archlock-inputs: spec=abc pins=12 pyproj\n")
-    assert (inputs, body) == ({"spec": "abc", "pins": "12"}, None)
+
+def test_two_locks_of_one_env_with_different_stamps_are_a_torn_set(app: Project) -> None:
+    env = app.envs(["linux-amd64-cpu"])[0]
+    old, new = (lock.env_inputs(app, env, f"torch=={v}\n") for v in ("2.13.0", "2.14.0"))
+    app.locks_dir.mkdir(parents=True, exist_ok=True)
+    app.env_lock(env.name).write_text(lock.stamped("torch==2.14.0+cpu\n", env, new))
+    app.env_pylock(env.name).write_text(lock.stamped("torch==2.13.0+cpu\n", env, old))
+    with pytest.raises(DriftError) as torn:
+        commit.refuse_torn_locks(app.root, app.locks_dir)
+    assert torn.value.line() == (
+        f"an interrupted lock left old and new files (envs/locks/{env.name}.txt) "
+        "(fix: run `archlock lock`)"
+    )

@@ -470,3 +470,41 @@ def test_another_project_renders_with_archlocks_templates(
         "archlock render: error: stale rendered files: docker/linux-arm64-cpu.Dockerfile"
     )
     assert "\n" not in err
+
+
+def test_a_torn_set_is_refused_in_one_line_and_render_finishes_its_own(
+    tmp_path: Path, fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from archlock import cli
+    from archlock.core import commit
+
+    project = tmp_path / "app"
+    shutil.copytree(fixtures / "projects" / "requirements-app", project)
+    locks = project / "envs" / "locks"
+    locks.mkdir(parents=True)
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        (locks / f"{env}.txt").write_text(f"torch==2.10.0 --hash=sha256:{'0' * 64}\n")
+    assert cli.main(["render", "--project", str(project)]) == 0
+    journal = commit.journal_path(project, "lock")
+    journal.write_text('{"set": "lock", "phase": "commit", "files": []}\n')
+    for argv in (["render"], ["render", "--check"], ["build", "--no-render-check"]):
+        capsys.readouterr()
+        assert cli.main([*argv, "--project", str(project)]) == 5
+        assert capsys.readouterr().err.splitlines() == [
+            f"archlock {argv[0]}: error: an interrupted lock left old and new files "
+            "(.archlock/commit/lock.json) (fix: run `archlock lock`)"
+        ]
+    journal.unlink()
+    bake = project / "docker" / "docker-bake.hcl"
+    old = bake.read_text()
+    with commit.writing(project, "render") as writer:  # a render cut after its journal
+        entries = writer._stage({bake: b"new"}, {})
+        writer._write_journal("commit", entries)
+    assert cli.main(["render", "--project", str(project), "--check"]) == 5
+    assert "an interrupted render left old and new files" in capsys.readouterr().err
+    assert cli.main(["render", "--project", str(project)]) == 0  # rolls it forward, re-renders
+    assert bake.read_text() == old
+    assert "finished an interrupted render" in capsys.readouterr().err
+    assert cli.main(["render", "--project", str(project), "--check"]) == 0

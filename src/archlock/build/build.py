@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archlock.build import plan, render
-from archlock.core import cabundle, proc, settings
+from archlock.core import cabundle, commit, proc, settings
 from archlock.core import docker as du
 from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
 
@@ -294,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     cli = {"ca-bundle": args.ca_bundle, "network": args.network}
     values = settings.section(project, "build", cli=cli)
+    commit.refuse_torn_locks(project.root, project.locks_dir)
+    commit.refuse_torn(project.root, "render")
     if not args.no_render_check:
         check_rendered(project.root)
     options = BuildOptions(

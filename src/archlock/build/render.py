@@ -20,9 +20,9 @@ from typing import Any
 import jinja2
 
 from archlock.build import cigraph, diskbudget
+from archlock.core import commit, sdist, settings
 from archlock.core import docker as du
-from archlock.core import sdist, settings
-from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
+from archlock.core.fsutil import current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.core.rules.wheels import filename, platform_tags
 from archlock.errors import CheckFailed, ConfigError, DriftError
@@ -449,15 +449,24 @@ def _leftovers(project_root: Path, files: dict[Path, str]) -> list[Path]:
 
 
 def write(project_root: Path, files: dict[Path, str]) -> list[str]:
-    changed = [p for p, text in files.items() if current_text(p) != text]
-    atomic_write_many({p: files[p] for p in changed})
-    for path in files:
-        if path.name.endswith(".sh"):
-            path.chmod(0o755)
-    removed = _leftovers(project_root, files)
-    for path in removed:
-        path.unlink()
-    return [p.relative_to(project_root).as_posix() for p in changed + removed]
+    """Write what changed and remove leftovers, as one set (core/commit.py): all or nothing."""
+    with commit.writing(project_root, "render") as writer:
+        return write_set(project_root, files, writer)
+
+
+def write_set(project_root: Path, files: dict[Path, str], writer: commit.Writer) -> list[str]:
+    wanted: dict[Path, str | bytes | None] = dict(files)
+    wanted.update({p: None for p in _leftovers(project_root, files)})
+    modes = {p: 0o755 for p in files if p.name.endswith(".sh")}
+    for path, mode in modes.items():  # a script whose text is current but whose mode is not
+        if (
+            path.is_file()
+            and path.stat().st_mode & 0o777 != mode
+            and current_text(path) == files[path]
+        ):
+            path.chmod(mode)
+    changed = writer.commit(wanted, modes)
+    return [p.relative_to(project_root).as_posix() for p in changed]
 
 
 def render_project(
@@ -476,6 +485,9 @@ def render_checked(
     from archlock.core.project import Project
 
     project = Project.load(project_root)
+    commit.refuse_torn_locks(
+        project.root, project.locks_dir
+    )  # rendered from a torn lock set, the files would be wrong
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
     ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
@@ -505,6 +517,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"archlock render: warning: {problem}", file=sys.stderr)
     if args.check:
+        commit.refuse_torn(root, "render")
         stale = stale_files(root, files)
         if stale:
             raise DriftError(f"stale rendered files: {', '.join(stale)}", fix="run nox -s render")

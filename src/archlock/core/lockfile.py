@@ -66,12 +66,21 @@ def body_of(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
 
 
+class StampError(ValueError):
+    """A stamp line that is not `key=value` pairs (a hand edit): the lock counts as stale."""
+
+
 def read_stamp(text: str) -> tuple[dict[str, str], str | None]:
-    """(the stamped inputs, the stamped body hash) of a lock; ({}, None) for an unstamped file."""
+    """(the stamped inputs, the stamped body hash) of a lock; ({}, None) for an unstamped file.
+    A malformed `# archlock-inputs:` line raises StampError, whose text says what is wrong."""
     match = STAMP_RE.search(text)
-    parts = match.group("inputs").split() if match else []
-    # a hand-edited (truncated) stamp keeps its whole parts; the rest reads as changed inputs
-    inputs = dict(part.split("=", 1) for part in parts if "=" in part)
+    inputs: dict[str, str] = {}
+    for part in match.group("inputs").split() if match else []:
+        key, equals, value = part.partition("=")
+        if not (key and equals):
+            shown = part if len(part) <= 40 else part[:40] + "..."
+            raise StampError(f"has a malformed archlock-inputs stamp ({shown!r} is not key=value)")
+        inputs[key] = value
     body = BODY_RE.search(text)
     return inputs, body.group("body") if body else None
 

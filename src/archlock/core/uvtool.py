@@ -41,11 +41,25 @@ def uv_binary() -> str:
         ) from None
 
 
-def run_uv(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, what: str) -> UvResult:
-    """Run `uv ARGS`; a failure raises ResolveError/ExternalCommandError with uv's own reason."""
+def run_uv(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    what: str,
+    keep_fds: tuple[int, ...] = (),
+) -> UvResult:
+    """Run `uv ARGS`; a failure raises ResolveError/ExternalCommandError with uv's own reason.
+    `keep_fds` stay open in uv (a lock it must hold for as long as it runs)."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run(
-        [uv_binary(), *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
+        [uv_binary(), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        pass_fds=keep_fds,
     )
     if proc.returncode != 0:
         raise classify_failure(proc.stderr, what)

@@ -10,7 +10,8 @@
 3. Each lock's header stamps hashes of its inputs (spec, project requirements, pins, format).
    An env whose stamp still matches is not re-resolved; `--check` reads only the stamps.
 4. torch's version must be identical in every env; only the build (+cpu, CUDA, MPS) differs.
-All files are staged and renamed at the end: an interrupt leaves the previous files intact.
+All files are written as one set through core/commit.py: a run killed at any instant leaves the
+old set, the new set, or a journal that every reader refuses and the next `lock` rolls forward.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
 
-from archlock.core import lockfile, sdist
-from archlock.core.fsutil import atomic_write, atomic_write_many, current_text, temp_dir
+from archlock.core import commit, lockfile, sdist
+from archlock.core.fsutil import current_text, temp_dir
 from archlock.core.lockfile import body_of, digest, read_stamp
 from archlock.core.platforms import torch_macos_floor
 from archlock.core.project import Index, Project, index_env_var
@@ -112,9 +113,11 @@ def macos_target(envs: list[EnvSpec]) -> dict[str, str]:
     return {"MACOSX_DEPLOYMENT_TARGET": floors[0]} if floors else {}
 
 
-def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: bool) -> str | None:
-    """Update (or with check=True, verify) uv.lock. Returns a staleness reason or None."""
-    if check:
+def lock_universal(
+    project: Project, envs: list[EnvSpec], work: Path, writer: commit.Writer | None
+) -> str | None:
+    """Update (or without a writer, verify) uv.lock. Returns a staleness reason or None."""
+    if writer is None:
         if not project.uv_lock.exists():
             return "uv.lock is missing"
         try:
@@ -122,34 +125,33 @@ def lock_universal(project: Project, envs: list[EnvSpec], work: Path, check: boo
         except ExternalCommandError as exc:  # uv says the lock no longer matches the project
             return f"uv.lock is stale ({exc.message}: {' '.join(exc.detail)[:300]})"
         return None
+    # uv holds the set's lock too: a killed run's uv cannot write behind the next run
+    what = f"uv lock ({project.root})"
     try:
-        run_uv(["lock"], cwd=work, env=macos_target(envs), what=f"uv lock ({project.root})")
+        run_uv(["lock"], cwd=work, env=macos_target(envs), what=what, keep_fds=(writer.lock_fd,))
     except ResolveError as exc:
         raise for_the_user(exc, project, None) from None
     return None
 
 
 @contextmanager
-def staged_uv_lock(project: Project, work: Path, check: bool) -> Iterator[dict[Path, bytes]]:
+def staged_uv_lock(
+    project: Project, work: Path, writer: commit.Writer | None
+) -> Iterator[dict[Path, bytes]]:
     """Run the body with the new uv.lock in `work`; afterwards uv.lock holds its old bytes again
-    and the new ones wait in the yielded dict, to be written with the env locks as one set."""
-    if check or work != project.root:
-        staged: dict[Path, bytes] = {}
+    and the new ones wait in the yielded dict, to be written with the env locks as one set.
+    In the project itself (`uv lock` rewrites it in place) the old bytes are kept by `writer`,
+    so even a killed run leaves them to be put back by the next `archlock lock`."""
+    staged: dict[Path, bytes] = {}
+    if writer is None or work != project.root:
         yield staged
-        if not check and (work / "uv.lock").is_file():
+        if writer is not None and (work / "uv.lock").is_file():
             staged[project.uv_lock] = (work / "uv.lock").read_bytes()
         return
-    old = project.uv_lock.read_bytes() if project.uv_lock.is_file() else None
-    staged = {}
-    try:
+    with writer.in_place(project.uv_lock):
         yield staged
-    finally:
         if project.uv_lock.is_file():
             staged[project.uv_lock] = project.uv_lock.read_bytes()
-        if old is None:
-            project.uv_lock.unlink(missing_ok=True)
-        elif staged.get(project.uv_lock) != old:
-            atomic_write(project.uv_lock, old)
 
 
 def export_pins(project: Project, work: Path) -> str:
@@ -200,7 +202,10 @@ def staleness(project: Project, env: EnvSpec, inputs: dict[str, str]) -> str | N
         text = current_text(path)
         if text is None:
             return f"{path.name} is not a readable UTF-8 file"
-        stamped, body = read_stamp(text)
+        try:
+            stamped, body = read_stamp(text)
+        except lockfile.StampError as exc:
+            return f"{path.name} {exc}"
         if not stamped:
             return f"{path.name} has no archlock stamp"
         changed = [INPUT_NAMES[k] for k in INPUT_NAMES if stamped.get(k) != inputs[k]]
@@ -431,11 +436,33 @@ def lock_project(
 ) -> list[EnvOutcome]:
     envs = project.envs(names)
     serves = {env.name: machines.load_all(project.envs_dir, env) for env in envs}  # fail early
-    with universal_project(project, envs) as work, staged_uv_lock(project, work, check) as uv_lock:
-        universal_problem = lock_universal(project, envs, work, check)
+    if check:
+        commit.refuse_torn_locks(project.root, project.locks_dir)
+        return check_project(project, envs, serves, force)
+    with commit.writing(project.root, "lock") as writer:
+        return write_project(project, envs, serves, force, writer)
+
+
+Serves = dict[str, list[Machine]]
+Todo = list[tuple[EnvSpec, dict[str, str], str | None]]
+
+
+def resolve_universal(
+    project: Project, envs: list[EnvSpec], writer: commit.Writer | None
+) -> tuple[str | None, str, dict[Path, bytes]]:
+    """(why uv.lock is stale under --check, the pins, the new uv.lock waiting to be written)."""
+    with universal_project(project, envs) as work, staged_uv_lock(project, work, writer) as new:
+        problem = lock_universal(project, envs, work, writer)
         pins = export_pins(project, work) if (work / "uv.lock").exists() else ""
+    return problem, pins, new
+
+
+def partition(
+    project: Project, envs: list[EnvSpec], pins: str, force: bool
+) -> tuple[list[EnvSpec], Todo]:
+    """(envs whose locks are current, envs to lock with their inputs and why)."""
     fresh: list[EnvSpec] = []
-    todo: list[tuple[EnvSpec, dict[str, str], str | None]] = []
+    todo: Todo = []
     for env in envs:
         inputs = env_inputs(project, env, pins)
         reason = staleness(project, env, inputs)
@@ -443,13 +470,28 @@ def lock_project(
             fresh.append(env)
         else:
             todo.append((env, inputs, reason))
-    settled = {e.name: settle_expectations(project, e, serves[e.name], check) for e in fresh}
-    if check:
-        outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
-        outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
-        report_drift(project, universal_problem, outcomes)
-        check_torch_agrees(outcomes)
-        return outcomes
+    return fresh, todo
+
+
+def check_project(
+    project: Project, envs: list[EnvSpec], serves: Serves, force: bool
+) -> list[EnvOutcome]:
+    universal_problem, pins, _ = resolve_universal(project, envs, None)
+    fresh, todo = partition(project, envs, pins, force)
+    settled = {e.name: settle_expectations(project, e, serves[e.name], True) for e in fresh}
+    outcomes = [settled[e.name].outcome(torch_in_lock(project, e)) for e in fresh]
+    outcomes += [EnvOutcome(e, "stale", r, None) for e, _, r in todo]
+    report_drift(project, universal_problem, outcomes)
+    check_torch_agrees(outcomes)
+    return outcomes
+
+
+def write_project(
+    project: Project, envs: list[EnvSpec], serves: Serves, force: bool, writer: commit.Writer
+) -> list[EnvOutcome]:
+    _, pins, uv_lock = resolve_universal(project, envs, writer)
+    fresh, todo = partition(project, envs, pins, force)
+    settled = {e.name: settle_expectations(project, e, serves[e.name], False) for e in fresh}
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
         locks = list(
             pool.map(lambda it: compile_env(project, it[0], pins, it[1], serves[it[0].name]), todo)
@@ -460,13 +502,13 @@ def lock_project(
         for lock, (_, _, reason) in zip(locks, todo, strict=True)
     ]
     check_torch_agrees(outcomes)
-    files: dict[Path, str | bytes] = dict(uv_lock)  # uv.lock lands with the env locks or not at all
+    files: dict[Path, str | bytes | None] = dict(uv_lock)  # uv.lock lands with the env locks
     files.update({s.path: s.text for s in settled.values() if s.reason})
     for lock in locks:
         files[project.env_lock(lock.env.name)] = lock.requirements
         files[project.env_pylock(lock.env.name)] = lock.pylock
         files[expect.path_for(project.locks_dir, lock.env.name)] = expect.to_json(lock.expect)
-    atomic_write_many(files)
+    writer.commit(files)
     expected = {n: s.expect for n, s in settled.items()}
     expected.update({lk.env.name: lk.expect for lk in locks})
     for env in envs:

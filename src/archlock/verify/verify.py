@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from archlock.core import commit
 from archlock.core import docker as du
 from archlock.core.diagnose import Context
 from archlock.core.fsutil import atomic_write
@@ -239,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     from archlock.core.project import Project
 
     project = Project.load(args.project)
+    # verify compares an env with its lock: not a torn one
+    commit.refuse_torn_locks(project.root, project.locks_dir)
     target: Target
     if args.image:
         if args.venv or args.no_sync:
