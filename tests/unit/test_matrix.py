@@ -11,7 +11,7 @@ import pytest
 
 from archlock.errors import ConfigError, DriftError
 from archlock.verify import matrix
-from archlock.verify.matrixrender import render_html, render_markdown
+from archlock.verify.matrixrender import render_html, render_markdown, short_hashes
 from archlock.verify.matrixtable import CROSS_ENV_CHECK, FEATURES, build_table
 from archlock.verify.resultfile import default_output
 
@@ -169,3 +169,18 @@ def test_host_and_image_results_of_one_env_keep_a_file_and_a_column_each(tmp_pat
     ]
     text = render_markdown(columns, build_table(items)[1])
     assert text.count("linux-arm64-cpu (image) sha256:") >= 2
+
+
+def test_digests_and_lock_hashes_are_shortened_on_the_page_and_kept_whole_behind_a_click() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert short_hashes(f"reg/app@{digest}") == "reg/app@sha256:abababababab\u2026"
+    assert short_hashes("envs/locks/a.txt sha256:" + "0f" * 32).endswith(
+        "sha256:0f0f0f0f0f0f\u2026"
+    )
+    assert short_hashes("sha256:abc host venv") == "sha256:abc host venv"  # not a full hash
+    item = result("linux-arm64-cpu", "image")
+    item["image"]["digest"] = f"reg/app@{digest}"
+    page = render_html(*build_table([("a.json", item)]))
+    assert f'title="reg/app@{digest}"><details><summary>reg/app@sha256:abababababab\u2026' in page
+    assert f"<code>reg/app@{digest}</code></details>" in page
+    assert f"reg/app@{digest}" in render_markdown(*build_table([("a.json", item)]))  # the record
