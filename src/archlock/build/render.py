@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from archlock.build import context
 from archlock.core import docker as du
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
@@ -363,6 +364,7 @@ def render_files(
         "multiarch": multiarch(targets),
         "python": targets[0].python,
         "nodes": sorted(settings.builder_nodes.items()),
+        "context_patterns": context.context_patterns(project_root),
         **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}))),
     }
     docker = project_root / DOCKER_DIR
@@ -469,10 +471,17 @@ def run(args: argparse.Namespace) -> int:
         if stale:
             raise DriftError(f"stale rendered files: {', '.join(stale)}", fix="run nox -s render")
         print(f"archlock render: {len(files)} files current")
+        print(f"archlock render: {context_line(root)}")
         return 0
     changed = write(root, files)
     print(
         f"archlock render: {len(changed)} of {len(files)} files written"
         + (f": {', '.join(changed)}" if changed else "")
     )
+    print(f"archlock render: {context_line(root)}")
     return 0
+
+
+def context_line(root: Path) -> str:
+    """What `COPY . /app` would send, as the generated .dockerignore leaves it."""
+    return context.describe(context.measure(root, context.context_patterns(root)))
