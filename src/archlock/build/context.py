@@ -35,6 +35,7 @@ TOOL_DEFAULTS = (
     "**/.ruff_cache",
     "**/.mypy_cache",
     "**/.ipynb_checkpoints",
+    "**/.hypothesis",
     "**/.DS_Store",
     "**/__pycache__",
     "**/*.pyc",
