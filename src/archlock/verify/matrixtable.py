@@ -33,6 +33,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("loss parity vs CPU", "loss_parity"),
     ("checkpoint device -> CPU", "checkpoint"),
     ("native binaries", "native_binaries"),
+    ("packages import", "imports"),
     ("torch build", "torch_build"),
     ("no Rosetta / emulation surprise", "emulation"),
 )
