@@ -117,7 +117,11 @@ def compile_pattern(raw: str) -> Pattern | None:
     text = os.path.normpath(raw[1:] if exclusion else raw).lstrip("/")
     if text in ("", "."):
         return None
-    return Pattern(text, exclusion, re.compile(glob_regex(text)))
+    try:
+        regex = re.compile(glob_regex(text))
+    except re.error:  # a class Go rejects too, e.g. [z-a]: the text itself, literally
+        regex = re.compile(re.escape(text) + "$")
+    return Pattern(text, exclusion, regex)
 
 
 def glob_regex(pattern: str) -> str:
