@@ -226,6 +226,7 @@ def test_an_emulated_linux_process_cannot_tell_a_vm(fixtures: Path) -> None:
         ("../../../bin/tool", None),
         ("__pycache__/single.cpython-311.pyc", None),
         ("distutils-precedence.pth", None),
+        ("numpy.libs/libgfortran-040039e1.so.5.0.0", None),  # auditwheel's vendored libraries
         ("README.txt", None),
     ],
 )
@@ -246,3 +247,7 @@ def test_top_level_modules_come_from_top_level_txt_else_record() -> None:
     assert probe_packages.top_level_modules(listed) == ["_yaml", "yaml"]  # no tests, no hooks
     recorded = Dist(None, ["six.py", "six-1.0.dist-info/RECORD", "not a-name/x.py"])
     assert probe_packages.top_level_modules(recorded) == ["six"]
+    # setuptools' top_level.txt may name folders it never installed (seen: botorch's "dist",
+    # "tutorials", "website"); the RECORD says what is there
+    both = Dist("botorch\ndist\ntutorials\nwebsite\n", ["botorch/__init__.py"])
+    assert probe_packages.top_level_modules(both) == ["botorch"]
