@@ -7,7 +7,8 @@ the image's own copy of the project). The same POSIX shell both ways: /bin/sh is
 image (Debian's dash, Alpine's busybox) and on every host, where bash is not (Alpine, busybox),
 so a command means the same on a laptop and in the image. As in any POSIX sh, a pipeline's exit
 status is its last command's. The limit kills the shell's whole process group (host) or the
-container (image); stdout and stderr are read as one stream, in the order they were written.
+container (image); stdout and stderr are read as one stream, in the order they were written
+(from an image, in the order the engine relays its two streams).
 Each becomes a check `run_<n>` whose facts (command, exit, duration, tail, metric) go into the
 result file and the matrix.
 With `metric` set, the last match of that pattern's first group is the env's number; the matrix
