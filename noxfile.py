@@ -136,7 +136,7 @@ def scan(session: nox.Session) -> None:
 
 @nox.session
 def verify(session: nox.Session) -> None:
-    """Sync this host's env from its lock, run probe + suite in it, write results/<env>.json."""
+    """Sync this host's env from its lock, run probe + suite there: results/<env>.host.json."""
     _archlock(session, "verify")
 
 

@@ -6,7 +6,8 @@
 #
 # Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock), `runtime` (the base,
 # the venv copied in as one layer, then the source; uv, the lock and the package cache are only
-# ever mounted, never stored; runs as the unprivileged user `app`, uid 10001).
+# ever mounted, never stored; runs as the unprivileged user `app`, uid 10001, which owns /app
+# and its HOME, /home/app, where the caches point).
 # `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
 # target platform (linux/arm64) with --python-platform, and the same-minor Python of the same
 # base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
@@ -48,14 +49,17 @@ RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock
 FROM ${BASE_IMAGE} AS runtime
 COPY --from=deps /opt/venv /opt/venv
 # Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
-# and add the unprivileged user.
+# and add the unprivileged user with its HOME, and the project folder it owns (made here, empty:
+# the source below is copied in as the user's, so no layer repeats it to change its owner).
 RUN python3.11 -m venv --upgrade --without-pip /opt/venv \
-    && useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
+    && useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app \
+    && install -d -o 10001 -g 10001 /app
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY . /app
+# Training writes next to its code (data/, checkpoints): the project folder is the run user's.
+COPY --chown=10001:10001 . /app
 # The project itself, without its dependencies (the lock installed those above).
 ARG COMPILE_BYTECODE=1
 RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
@@ -64,6 +68,13 @@ RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
     if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
     && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
     && uv pip install --python /opt/venv/bin/python --no-deps /app
+# Caches and run files go under the run user's HOME, which it owns: torch hub, Hugging Face,
+# wandb, and everything that follows XDG (pip, triton, matplotlib under ~/.config).
+ENV HOME=/home/app \
+    XDG_CACHE_HOME=/home/app/.cache \
+    TORCH_HOME=/home/app/.cache/torch \
+    HF_HOME=/home/app/.cache/huggingface \
+    WANDB_DIR=/home/app
 USER 10001:10001
 
 # Last, so that a new revision changes no layer above.

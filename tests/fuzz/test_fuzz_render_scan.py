@@ -4,6 +4,7 @@ control character in it (it is refused with one line), and no source text crashe
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from fuzz_support import attempt, examples, flag, has_control, nasty_text, scrat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archlock.build import render
+from archlock.build import context, render
 from archlock.core import docker as du
 from archlock.scan.config import ScanConfig
 from archlock.scan.engine import scan_file, scan_source
@@ -176,6 +177,9 @@ def test_scan_source_texts(source: str) -> None:
     attempt("scan", lambda: scan_source(source, "fuzz.py", ScanConfig()))
 
 
+GLOBS = ["*.bin", "/data/", "!keep", "[z-a]", "a/**/b", "\\#x", "\\", "[", "**", "!/", "a\\"]
+
+
 @settings(max_examples=examples(150))
 @given(st.binary(max_size=300))
 def test_scan_file_bytes(raw: bytes) -> None:
@@ -193,3 +197,26 @@ def test_scan_pathological_sources() -> None:
     ):
         found, _ = attempt("scan", lambda s=source: scan_source(s, "big.py", ScanConfig()))
         flag("scan", "pathological source not reported", found is not None)
+
+
+GLOBS = ["*.bin", "/data/", "!keep", "[z-a]", "a/**/b", "\\#x", "\\", "[", "**", "!/", "a\\"]
+
+
+@settings(max_examples=examples(150))
+@given(st.lists(st.one_of(nasty_text(), st.sampled_from(GLOBS)), max_size=6))
+def test_gitignore_lines_reach_the_dockerignore_as_one_pattern_each(lines: list[str]) -> None:
+    root = Path(tempfile.mkdtemp(dir=ROOT))
+    (root / ".gitignore").write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+
+    def build() -> tuple[list[str], bool]:
+        patterns = context.context_patterns(root)
+        files = render.render_files(root, SETTINGS, [TARGET])
+        text = files[root / "docker" / f"{TARGET.env}.Dockerfile.dockerignore"]
+        flag("render", "control character rendered", not has_control(text.replace("\n", "")))
+        listed = [x for x in text.splitlines() if x and not x.startswith("#")]
+        flag("render", "injected line", listed == [*patterns, f"!{TARGET.lock_path}"], listed)
+        return patterns, context.Matcher(listed).excluded("envs/locks/linux-arm64-cpu.txt")
+
+    result, _ = attempt("render", build)
+    if result is not None:
+        flag("render", "the lock left out of the context", result[1] is False)

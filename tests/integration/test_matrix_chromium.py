@@ -96,3 +96,81 @@ def test_chromium_renders_every_cell(tmp_path: Path) -> None:
     shot = tmp_path / "matrix.png"
     chromium(page, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1400,900")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+# Real-shaped long values: a registry digest, a lock hash, a CI runner, a long CPU name.
+DIGEST = "sha256:" + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+LOCK_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+# Runs on load: every cell whose content is wider than the cell, closed and with every <details>
+# open (the full value), and the table's width, written into the DOM for --dump-dom.
+MEASURE = """<script>
+function overflowing() {
+  const found = [];
+  for (const cell of document.querySelectorAll('#matrix td, #matrix th')) {
+    const right = cell.getBoundingClientRect().right;
+    const inner = [...cell.querySelectorAll('*')]
+      .some(e => e.getBoundingClientRect().right > right + 0.5);
+    if (cell.scrollWidth > cell.clientWidth || inner) {
+      const row = cell.parentElement.dataset;
+      found.push([cell.dataset.env || '', row.fact || row.check || cell.textContent.slice(0, 20),
+                  cell.scrollWidth, cell.clientWidth]);
+    }
+  }
+  return found;
+}
+window.addEventListener('load', () => {
+  const closed = overflowing();
+  document.querySelectorAll('#matrix details').forEach(d => { d.open = true; });
+  const opened = overflowing();
+  const table = document.getElementById('matrix').getBoundingClientRect().width;
+  const cells = document.querySelectorAll('#matrix td, #matrix th').length;
+  document.body.dataset.measured = JSON.stringify({closed, opened, table, cells,
+                                                   window: window.innerWidth});
+});
+</script>"""
+
+
+def long_result(env: str, mode: str) -> dict[str, Any]:
+    item = verify_result(env, mode)
+    if mode == "image":
+        item["image"] = {
+            "tag": f"ghcr.io/example-organisation/research-model-training:{env}-0123456789ab",
+            "digest": f"ghcr.io/example-organisation/research-model-training@{DIGEST}",
+            "id": DIGEST,
+        }
+    item["lock"] = {"path": f"envs/locks/{env}.txt", "sha256": LOCK_SHA, "torch": "2.10.0"}
+    item["runner"] = {"name": "GitHub Actions 1000000042", "kind": "github-hosted", "os": "Linux"}
+    item["hardware"] = {"cpu": "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz", "gpus": []}
+    return item
+
+
+@pytest.mark.integration
+def test_no_cell_overflows_at_1400_px_and_hashes_are_one_click_away(tmp_path: Path) -> None:
+    """Digests and lock hashes once ran over into the next column."""
+    if not CHROMIUM.exists():
+        pytest.skip("host-lacks: Debian chromium at /usr/bin/chromium")
+    results = tmp_path / "results"
+    results.mkdir()
+    items = [
+        long_result("linux-amd64-cuda", "image"),
+        long_result("linux-arm64-cpu", "host"),
+        long_result("linux-arm64-cpu", "image"),
+    ]
+    for number, item in enumerate(items):
+        (results / f"{item['env']}.{item['mode']}.{number}.json").write_text(json.dumps(item))
+    args = argparse.Namespace(project=tmp_path, results=None, markdown=None, html=None, check=False)
+    assert matrix.run(args) == 0
+    page = (results / "matrix.html").read_text()
+    short = f"<summary>envs/locks/linux-arm64-cpu.txt sha256:{LOCK_SHA[:12]}\u2026</summary>"
+    assert short in page  # shortened ...
+    assert f'title="envs/locks/linux-arm64-cpu.txt sha256:{LOCK_SHA}"' in page  # ... on hover
+    assert f"<code>envs/locks/linux-arm64-cpu.txt sha256:{LOCK_SHA}</code>" in page  # on click
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", MEASURE + "\n</body>"))
+    dom = chromium(probe, tmp_path / "profile", "--window-size=1400,900", "--dump-dom").stdout
+    found = re.search(r'data-measured="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    measured = json.loads(html.unescape(found.group(1)))
+    assert measured["window"] == 1400 and measured["cells"] > 50
+    assert measured["closed"] == [] and measured["opened"] == [], measured
+    assert measured["table"] <= 1400

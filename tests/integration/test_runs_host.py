@@ -46,3 +46,44 @@ def test_a_command_the_env_lacks_is_a_failed_check(tmp_path: Path) -> None:
     check = runs.run_checks(settings("no-such-trainer --fast"), tmp_path, target)["run_1"]
     assert check["status"] == "fail" and "no-such-trainer" in check["why"]
     assert "add no-such-trainer to what the env locks" in check["fix"]
+
+
+def test_a_shell_command_line_runs_whole_and_its_metric_is_read_from_the_pipe(
+    tmp_path: Path,
+) -> None:
+    """The command that once ran prepare.py with `&& python train.py ...` as its arguments."""
+    (tmp_path / "a.py").write_text(
+        "import sys\nassert sys.argv[1:] == [], sys.argv\nopen('prepared', 'w').write('ok')\n"
+    )
+    (tmp_path / "b.py").write_text(
+        "import sys\n"
+        "assert open('prepared').read() == 'ok'\n"
+        "print('step 1 loss 0.75', file=sys.stderr, flush=True)\n"
+        "print('loss 0.5', flush=True)\n"
+    )
+    target = SimpleNamespace(mode="host", python=PYTHON)
+    line = 'MSG="two words"; python a.py && python b.py | tee x && echo "$MSG"'
+    check = runs.run_checks(settings(line), tmp_path, target)["run_1"]
+    assert check["status"] == "pass", check
+    assert check["metric"] == 0.5 and check["tail"].splitlines()[-1] == "two words"
+    assert (tmp_path / "x").read_text() == "loss 0.5\n"  # the pipe carried stdout to tee
+
+
+def test_the_limit_kills_the_whole_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "hang.py").write_text(
+        "import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
+        "print('loss 1.0', flush=True)\ntime.sleep(60)\n"
+    )
+    target = SimpleNamespace(mode="host", python=PYTHON)
+    line = "python hang.py | cat && echo never"
+    check = runs.run_checks(settings(line, timeout=2), tmp_path, target)["run_1"]
+    assert check["status"] == "fail" and check["why"] == "timed out after 2 s: loss 1.0"
+    pid = int((tmp_path / "pid").read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in zombie_state(pid)
+
+
+def zombie_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"

@@ -118,10 +118,17 @@ def test_uploads_overwrite_keep_a_week_and_always_is_only_for_cleanup() -> None:
         )
         assert upload["if"] == "${{ !cancelled() }}"
         assert upload["with"]["path"] == "results/${{ env.ENV_NAME }}.json"
+        # verify's own default is keyed by target (<env>.image.json, <env>.host.json): the job
+        # names the file it uploads
+        verify_runs = [
+            s["run"] for s in jobs[f"verify-{env}"]["steps"] if "nox -s verify" in s.get("run", "")
+        ]
+        assert verify_runs and all('--output "results/$ENV_NAME.json"' in r for r in verify_runs)
     runs = [s["run"] for s in jobs["verify-macos-arm64"]["steps"] if "run" in s]
     assert runs[1:] == [
         "nox -s setup-mac",
-        'nox -s verify -- --env "$ENV_NAME" --summary "$GITHUB_STEP_SUMMARY"',
+        'nox -s verify -- --env "$ENV_NAME" --output "results/$ENV_NAME.json" '
+        '--summary "$GITHUB_STEP_SUMMARY"',
     ]
 
 

@@ -137,3 +137,69 @@ def test_a_torch_pin_that_is_not_a_version_sets_no_macos_floor_and_no_crash() ->
     doc["os"]["version"] = "12.7"
     (found,) = [f for f in diagnose.diagnose(doc, ctx(env, lock)) if f.kind == "macos-floor"]
     assert found.why == "macOS 12.7 is below the env's floor 13.0"
+
+
+def failed_import(dist: str, module: str, error: str) -> dict[str, str]:
+    return {"distribution": dist, "version": "0.0.3", "module": module, "error": error}
+
+
+@pytest.mark.parametrize(
+    ("failure", "fix"),
+    [
+        (  # a source-only CUDA extension built without torch: its backend never compiled
+            failed_import(
+                "adam-atan2",
+                "adam_atan2",
+                "ModuleNotFoundError: No module named 'adam_atan2_backend'",
+            ),
+            "adam-atan2 is installed without its module adam_atan2_backend (a source build that "
+            "skipped its compiled part): build it with what it compiles against (torch, the CUDA "
+            "toolchain) present, or install a prebuilt wheel; then resync",
+        ),
+        (
+            failed_import("ext", "ext", "ModuleNotFoundError: No module named 'ext._C'"),
+            "ext is installed without its module ext._C",
+        ),
+        (  # another distribution's module, which the project does not declare
+            failed_import("plotter", "plotter", "ModuleNotFoundError: No module named 'pandas'"),
+            "plotter imports pandas, which is not installed: add the distribution that provides "
+            "it to the project's dependencies and re-lock",
+        ),
+        (
+            failed_import("odd", "odd", "RuntimeError: no display"),
+            "run `python -c 'import odd'` in this env for the whole error, then fix or replace "
+            "odd in the lock (resync)",
+        ),
+    ],
+)
+def test_a_module_that_does_not_import_fails_verify_with_the_fix_for_its_cause(
+    failure: dict[str, str], fix: str
+) -> None:
+    doc = probe_doc()
+    doc["imports"] = {"checked": 12, "failed": [failure]}
+    found = [f for f in diagnose.diagnose(doc, ctx()) if f.kind == "packages-import"]
+    assert len(found) == 1 and found[0].severity == "error"
+    assert found[0].fix.startswith(fix)
+    module = failure["module"]
+    assert found[0].why == (
+        f"1 installed module(s) do not import: {failure['distribution']} 0.0.3: "
+        f"import {module}: {failure['error']}"
+    )
+    check = compare(ctx(), doc, suite_doc())["imports"]
+    assert (check["status"], check["why"], check["fix"]) == ("fail", found[0].why, found[0].fix)
+
+
+def test_the_import_check_passes_skips_or_says_why_it_did_not_run() -> None:
+    doc = probe_doc()
+    doc["imports"] = {"checked": 12, "failed": []}
+    assert compare(ctx(), doc, suite_doc())["imports"] == {
+        "status": "pass",
+        "why": "all 12 top-level modules import",
+        "summary": "12 modules",
+    }
+    doc["imports"] = {"skipped": "--no-imports"}
+    assert compare(ctx(), doc, suite_doc())["imports"]["status"] == "skipped"
+    doc["imports"] = None
+    doc["errors"] = {"imports": "OSError: no such file"}
+    broken = compare(ctx(), doc, suite_doc())["imports"]
+    assert broken["status"] == "fail" and broken["why"].endswith("OSError: no such file")

@@ -11,8 +11,9 @@ import pytest
 
 from archlock.errors import ConfigError, DriftError
 from archlock.verify import matrix
-from archlock.verify.matrixrender import render_html, render_markdown
+from archlock.verify.matrixrender import render_html, render_markdown, short_hashes
 from archlock.verify.matrixtable import CROSS_ENV_CHECK, FEATURES, build_table
+from archlock.verify.resultfile import default_output
 
 
 def result(env: str, mode: str = "host", **statuses: tuple[str, str]) -> dict[str, Any]:
@@ -144,3 +145,42 @@ def test_cross_env_losses_row() -> None:
         "fail: max relative difference 4.0e-02 from linux-amd64-cuda (tolerance 0.001)",
         "not run",
     ]
+
+
+def test_host_and_image_results_of_one_env_keep_a_file_and_a_column_each(tmp_path: Path) -> None:
+    """verify and verify --image of one env once both wrote results/<env>.json."""
+    host = default_output(tmp_path, "linux-arm64-cpu", "host")
+    image = default_output(tmp_path, "linux-arm64-cpu", "image")
+    assert (host.name, image.name) == ("linux-arm64-cpu.host.json", "linux-arm64-cpu.image.json")
+    assert host.parent == image.parent == tmp_path / "results"
+    first, second = result("linux-arm64-cpu", "image"), result("linux-arm64-cpu", "image")
+    first["image"]["digest"] = "reg/app@sha256:" + "0a" * 32
+    second["image"]["digest"] = "reg/app@sha256:" + "1b" * 32
+    items = [
+        (host.name, result("linux-arm64-cpu")),
+        (image.name, first),
+        ("linux-arm64-cpu.image-old.json", second),
+    ]
+    columns, _ = build_table(items)
+    assert [c.key for c in columns] == [
+        "linux-arm64-cpu",
+        "linux-arm64-cpu (image) sha256:1b1b1b1b1b1b",  # sorted by file after env and target
+        "linux-arm64-cpu (image) sha256:0a0a0a0a0a0a",
+    ]
+    text = render_markdown(columns, build_table(items)[1])
+    assert text.count("linux-arm64-cpu (image) sha256:") >= 2
+
+
+def test_digests_and_lock_hashes_are_shortened_on_the_page_and_kept_whole_behind_a_click() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert short_hashes(f"reg/app@{digest}") == "reg/app@sha256:abababababab\u2026"
+    assert short_hashes("envs/locks/a.txt sha256:" + "0f" * 32).endswith(
+        "sha256:0f0f0f0f0f0f\u2026"
+    )
+    assert short_hashes("sha256:abc host venv") == "sha256:abc host venv"  # not a full hash
+    item = result("linux-arm64-cpu", "image")
+    item["image"]["digest"] = f"reg/app@{digest}"
+    page = render_html(*build_table([("a.json", item)]))
+    assert f'title="reg/app@{digest}"><details><summary>reg/app@sha256:abababababab\u2026' in page
+    assert f"<code>reg/app@{digest}</code></details>" in page
+    assert f"reg/app@{digest}" in render_markdown(*build_table([("a.json", item)]))  # the record

@@ -211,3 +211,43 @@ def test_an_emulated_linux_process_cannot_tell_a_vm(fixtures: Path) -> None:
     assert facts == {"virtual": None, "evidence": "emulated process: the host's CPU is not visible"}
     rosetta = probe_system.vm_facts(answers(fixtures, "mac-vm-hosted-runner"), emulated=True)
     assert rosetta["virtual"] is True  # sysctl answers come from the kernel, Rosetta or not
+
+
+# -- the import check's plan --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "module"),
+    [
+        ("pkg/__init__.py", "pkg"),
+        ("pkg/sub/mod.py", "pkg"),
+        ("single.py", "single"),
+        ("_speedups.cpython-311-x86_64-linux-gnu.so", "_speedups"),
+        ("pkg-1.0.dist-info/RECORD", None),
+        ("pkg-1.0.data/scripts/x", None),
+        ("../../../bin/tool", None),
+        ("__pycache__/single.cpython-311.pyc", None),
+        ("distutils-precedence.pth", None),
+        ("numpy.libs/libgfortran-040039e1.so.5.0.0", None),  # auditwheel's vendored libraries
+        ("README.txt", None),
+    ],
+)
+def test_record_paths_name_their_top_level_module(path: str, module: str | None) -> None:
+    assert probe_packages.module_of(path) == module
+
+
+class Dist:
+    def __init__(self, top_level: str | None, files: list[str]) -> None:
+        self.top_level, self.files = top_level, files
+
+    def read_text(self, name: str) -> str | None:
+        return self.top_level if name == "top_level.txt" else None
+
+
+def test_top_level_modules_come_from_top_level_txt_else_record() -> None:
+    listed = Dist("yaml\n_yaml\n\ntests\n__editable___x_finder\n", [])
+    assert probe_packages.top_level_modules(listed) == ["_yaml", "yaml"]  # no tests, no hooks
+    recorded = Dist(None, ["six.py", "six-1.0.dist-info/RECORD", "not a-name/x.py"])
+    assert probe_packages.top_level_modules(recorded) == ["six"]
+    # setuptools' top_level.txt may name folders it never installed (seen: botorch's "dist",
+    # "tutorials", "website"); the RECORD says what is there
+    both = Dist("botorch\ndist\ntutorials\nwebsite\n", ["botorch/__init__.py"])
+    assert probe_packages.top_level_modules(both) == ["botorch"]

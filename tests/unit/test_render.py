@@ -98,9 +98,23 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert "uv pip install --python /opt/venv/bin/python --require-hashes --no-deps" in deps
     runtime = stage(text, "runtime")
     assert runtime.startswith("COPY --from=deps /opt/venv /opt/venv\n")
-    assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index("COPY . /app")
+    assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index(
+        "COPY --chown=10001:10001 . /app"
+    )
     assert "COPY --from=uv" not in text  # uv is only ever bind-mounted: never in a layer
     assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
+    # /app and HOME are the run user's without a second copy of the source (no chown -R layer)
+    assert "&& install -d -o 10001 -g 10001 /app\n" in runtime
+    assert "chown" not in text.replace("COPY --chown=10001:10001 . /app", "")
+    assert runtime.index("install -d -o 10001") < runtime.index("WORKDIR /app")
+    caches = runtime[runtime.index("ENV HOME=/home/app") : runtime.index("USER 10001")]
+    for line in (
+        "XDG_CACHE_HOME=/home/app/.cache",
+        "TORCH_HOME=/home/app/.cache/torch",
+        "HF_HOME=/home/app/.cache/huggingface",
+        "WANDB_DIR=/home/app",
+    ):
+        assert line in caches
     assert "PATH=/opt/venv/bin:$PATH" in runtime
 
 
@@ -244,7 +258,9 @@ def test_requirements_only_project_copies_source_without_installing(
 ) -> None:
     out = render.render_files(tmp_path, settings, [make_target(install_project=False)])
     text = out[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
-    assert "COPY . /app" in text and "--no-deps /app" not in stage(text, "runtime")
+    assert "COPY --chown=10001:10001 . /app" in text and "--no-deps /app" not in stage(
+        text, "runtime"
+    )
 
 
 def test_torch_index_reaches_uv_as_extra_index(
@@ -458,7 +474,7 @@ def test_another_project_renders_with_archlocks_templates(
     dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
     runtime = dockerfile[dockerfile.index(" AS runtime") :]
     assert (
-        "COPY . /app" in runtime and "uv pip install" not in runtime
+        "COPY --chown=10001:10001 . /app" in runtime and "uv pip install" not in runtime
     )  # requirements-only: no package
     assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
     assert cli.main(["render", "--project", str(project), "--check"]) == 0

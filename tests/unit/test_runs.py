@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -174,6 +175,48 @@ def test_an_image_run_is_a_named_container_removed_when_it_hangs(
     name = next(w for w in first if w.startswith("--name=")).removeprefix("--name=")
     assert first[:3] == ["docker", "run", "--rm"] and name.startswith("archlock-run-")
     assert first[first.index("--platform") + 1] == "linux/arm64" and "--gpus" in first
-    assert first[-3:] == ["app:it", "python", "train.py"]
+    assert first[-4:] == ["app:it", "/bin/sh", "-c", "python train.py"]
     assert second == ["docker", "rm", "--force", name]
     assert check["status"] == "fail" and check["why"].startswith("timed out after 60 s")
+
+
+# -- shell semantics --------------------------------------------------------------------------
+def test_a_run_is_one_shell_command_line_on_the_host_and_in_an_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`&&`, pipes and quotes reach /bin/sh whole (prepare.py once got `&& ...` as arguments)."""
+    calls: list[tuple[list[str], dict[str, object]]] = []
+
+    def fake_run(argv: list[str], **options: object) -> proc.Result:
+        calls.append((list(argv), options))
+        return outcome("loss 1.0\n")
+
+    monkeypatch.setattr(du, "engine", lambda: du.Engine("docker", "docker"))
+    monkeypatch.setattr(proc, "run", fake_run)
+    line = "python a.py && python b.py --name 'x y' | tee \"$OUT\""
+    settings = runs.RunSettings((line,), LOSS, 1e-3, 60.0)
+    host = SimpleNamespace(mode="host", python=Path("/venv/bin/python"))
+    image = SimpleNamespace(mode="image", tag="app:it", platform=None, gpus=False)
+    assert runs.run_checks(settings, Path("/p"), host)["run_1"]["status"] == "pass"
+    assert runs.run_checks(settings, Path("/p"), image)["run_1"]["status"] == "pass"
+    (on_host, host_options), (in_image, image_options) = calls
+    assert on_host == ["/bin/sh", "-c", line] and in_image[-3:] == on_host
+    assert host_options["merge_stderr"] is True and image_options["merge_stderr"] is True
+    env = host_options["env"]
+    assert isinstance(env, dict) and env["PATH"].startswith("/venv/bin" + os.pathsep)
+
+
+@pytest.mark.parametrize(
+    ("last_line", "named"),
+    [
+        ("sh: 1: no-such-trainer: not found", "no-such-trainer"),  # dash
+        ("/bin/sh: line 1: no-such-trainer: command not found", "no-such-trainer"),  # bash as sh
+        ("sh: no-such-trainer: not found", "no-such-trainer"),  # busybox
+    ],
+)
+def test_a_command_the_shell_cannot_find_is_named_in_the_fix(last_line: str, named: str) -> None:
+    check = runs.judge("python a.py && no-such-trainer", outcome(last_line + "\n", 127), SETTINGS)
+    assert check["status"] == "fail" and check["why"] == f"exited 127: {last_line}"
+    assert check["fix"].startswith(f"add {named} to what the env locks")
+    other = runs.judge("python a.py", outcome("Traceback ...\nKeyError: 1\n", 1), SETTINGS)
+    assert other["fix"].startswith("run `python a.py` in this env and fix it")

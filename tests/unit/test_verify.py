@@ -589,7 +589,7 @@ def test_image_verify_end_to_end_with_recorded_docker(
     docker = FakeDocker(info, doc, suite_doc(compile="skipped")).install(monkeypatch)
     monkeypatch.setattr(verify, "host_platform", lambda: PLATFORMS["linux-amd64"])
     assert verify.run(image_args(project)) == 0
-    result = json.loads((project.root / "results" / "linux-arm64-cpu.json").read_text())
+    result = json.loads((project.root / "results" / "linux-arm64-cpu.image.json").read_text())
     assert (result["mode"], result["status"], result["image"]["platform"]) == (
         "image",
         "pass",

@@ -310,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
         force_fallback=args.fallback,
         timeout=float(values["timeout"]),
     )
+    print(f"archlock build: {render.context_line(project.root)}")
     report = build(options)
     for image in report.images:
         built = f"{image.target} {image.platform} in {image.seconds:.0f} s"

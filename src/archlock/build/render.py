@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from archlock.build import cigraph, diskbudget
+from archlock.build import cigraph, context, diskbudget
 from archlock.core import commit, sdist, settings
 from archlock.core import docker as du
 from archlock.core.fsutil import current_text, is_generated, with_header
@@ -390,6 +390,7 @@ def render_files(
         "multiarch": multiarch(targets),
         "python": targets[0].python,
         "nodes": sorted(settings.builder_nodes.items()),
+        "context_patterns": context.context_patterns(project_root),
         **(ci or cigraph.workflow_context(targets, [], cigraph.CiSettings({}))),
     }
     docker = project_root / DOCKER_DIR
@@ -485,9 +486,8 @@ def render_checked(
     from archlock.core.project import Project
 
     project = Project.load(project_root)
-    commit.refuse_torn_locks(
-        project.root, project.locks_dir
-    )  # rendered from a torn lock set, the files would be wrong
+    # rendered from a torn lock set, the files would be wrong
+    commit.refuse_torn_locks(project.root, project.locks_dir)
     settings = load_settings(project, workflow_dir)
     targets, notes = image_targets(project, settings)
     ci = cigraph.workflow_context(targets, cigraph.mac_envs(project), cigraph.load(project))
@@ -527,10 +527,17 @@ def run(args: argparse.Namespace) -> int:
                 fix="change the settings the warning names, then run nox -s render",
             )
         print(f"archlock render: {len(files)} files current")
+        print(f"archlock render: {context_line(root)}")
         return 0
     changed = write(root, files)
     print(
         f"archlock render: {len(changed)} of {len(files)} files written"
         + (f": {', '.join(changed)}" if changed else "")
     )
+    print(f"archlock render: {context_line(root)}")
     return 0
+
+
+def context_line(root: Path) -> str:
+    """What `COPY . /app` would send, as the generated .dockerignore leaves it."""
+    return context.describe(context.measure(root, context.context_patterns(root)))

@@ -12,6 +12,7 @@ repro with another env) come in through `Context`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,11 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("torch-import", "torch is installed as locked but does not import"),
     ("packages-missing", "a locked package is not installed"),
     ("packages-different", "a package is installed at another version than the lock's"),
+    (
+        "packages-import",
+        "an installed package's module does not import (a source build that "
+        "left out its compiled part, a missing dependency)",
+    ),
     ("packages-extra", "a package the lock lacks can change code paths (flash-attn, triton)"),
     ("compiled-arch", "a compiled file of another architecture fails to load when imported"),
     ("macos-floor", "macOS below the lock's floor: no wheels for it, or MPS ops missing"),
@@ -295,6 +301,58 @@ def check_packages(facts: Facts, ctx: Context) -> list[Finding]:
     return out
 
 
+MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([^']+)'")
+
+
+def check_imports(facts: Facts, ctx: Context) -> list[Finding]:
+    """A distribution whose top-level module does not import: named, with its error."""
+    failed = (facts.get("imports") or {}).get("failed") or []
+    if not failed:
+        return []
+    items = [
+        f"{f['distribution']} {f['version']}: import {f['module']}: {f['error']}" for f in failed
+    ]
+    names = sorted({canonical(f["distribution"]) for f in failed})
+    why = f"{len(failed)} installed module(s) do not import: {short(items, 2)}"
+    return [
+        Finding(
+            "packages-import",
+            "packages",
+            None,
+            None,
+            "error",
+            why,
+            import_fix(failed[0], ctx),
+            tuple(items),
+            {"names": names, "failed": failed[:20]},
+        )
+    ]
+
+
+def import_fix(first: dict[str, Any], ctx: Context) -> str:
+    """The fix for the first failure, by its cause: a module it needs that is not installed (its
+    own compiled part, or an undeclared dependency), or an error of its own."""
+    dist, module = first["distribution"], first["module"]
+    missing = MISSING_MODULE.match(str(first["error"]))
+    # its own part: `pkg._C`, `pkg_backend` (named after the module); else another distribution's
+    own = missing and missing.group(1).split(".")[0].startswith(module.split(".")[0])
+    if missing and not own:
+        return (
+            f"{dist} imports {missing.group(1)}, which is not installed: add the distribution "
+            f"that provides it to the project's dependencies and re-lock"
+        )
+    if missing:
+        return (
+            f"{dist} is installed without its module {missing.group(1)} (a source build that "
+            f"skipped its compiled part): build it with what it compiles against (torch, the CUDA "
+            f"toolchain) present, or install a prebuilt wheel; then {ctx.resync}"
+        )
+    return (
+        f"run `python -c 'import {module}'` in this env for the whole error, then fix or "
+        f"replace {dist} in the lock ({ctx.resync})"
+    )
+
+
 def packages_finding(
     kind: str, items: list[str], what: str, fix: str, names: list[str], severity: str = "error"
 ) -> Finding:
@@ -480,6 +538,7 @@ CHECKS = (
     check_torch,
     check_torch_import,
     check_packages,
+    check_imports,
     check_binaries,
     check_macos,
     check_glibc,

@@ -174,11 +174,13 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     input: str | None = None,
+    merge_stderr: bool = False,
 ) -> proc.Result:
     """`<client> args...`, captured."""
     return proc.run(
         [engine().cli, *args],
         timeout=timeout,
+        merge_stderr=merge_stderr,
         cwd=cwd,
         env=env,
         input=input,
@@ -283,9 +285,10 @@ def run_container(
     user: str | None = None,
     name: str | None = None,
     gpus: bool = False,
+    merge_stderr: bool = False,
 ) -> proc.Result:
     """`run --rm` of `image` with `argv`; the container is removed even when the limit passes.
-    `gpus`: every GPU of the host is passed in (`--gpus all`)."""
+    `gpus`: every GPU of the host is passed in (`--gpus all`); `merge_stderr`: as proc.run."""
     args = ["run", "--rm"]
     args += ["--platform", platform] if platform else []
     args += [f"--name={name}"] if name else []
@@ -298,7 +301,7 @@ def run_container(
     args += ["--entrypoint", entrypoint] if entrypoint else []
     args += ["--network", network] if network else []
     args += ["--user", user] if user else []
-    done = run([*args, image, *argv], timeout=timeout)
+    done = run([*args, image, *argv], timeout=timeout, merge_stderr=merge_stderr)
     if done.timed_out and name:
         run(["rm", "--force", name], timeout=SHORT)  # the client died; the container may not have
     return done

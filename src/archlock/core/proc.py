@@ -76,8 +76,10 @@ def _start(
     cwd: str | os.PathLike[str] | None,
     env: Mapping[str, str] | None,
     has_input: bool,
+    merge_stderr: bool = False,
 ) -> subprocess.Popen[str]:
     pipe = subprocess.PIPE if capture else None
+    errors = subprocess.STDOUT if capture and merge_stderr else pipe
     try:
         return subprocess.Popen(
             list(argv),
@@ -85,7 +87,7 @@ def _start(
             env=dict(env) if env is not None else None,
             stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
             stdout=pipe,
-            stderr=pipe,
+            stderr=errors,
             text=True,
             errors="replace",
             start_new_session=True,  # its own process group: a timeout kills grandchildren too
@@ -138,9 +140,19 @@ def run(
     env: Mapping[str, str] | None = None,
     input: str | None = None,
     missing_fix: str | None = None,
+    merge_stderr: bool = False,
 ) -> Result:
-    """Run `argv` to completion or to `timeout` seconds, capturing its output."""
-    child = _start(argv, missing_fix, capture=True, cwd=cwd, env=env, has_input=input is not None)
+    """Run `argv` to completion or to `timeout` seconds, capturing its output (`merge_stderr`:
+    stderr into stdout, in the order the child wrote them; the result's stderr is empty)."""
+    child = _start(
+        argv,
+        missing_fix,
+        capture=True,
+        cwd=cwd,
+        env=env,
+        has_input=input is not None,
+        merge_stderr=merge_stderr,
+    )
     return _finish(child, argv, timeout, input)
 
 

@@ -24,6 +24,10 @@ Schema `archlock.probe/1` (keys are only ever added within a schema version):
     binaries      {scanned, compiled, expected_arch, expected_format,
                    foreign: [{path (relative to site), site, format, archs}], foreign_total}
                    or {skipped: why}
+    imports       {checked: N, failed: [{distribution, version, module, error}]} or
+                   {skipped: why}: each distribution's top-level modules (top_level.txt, else
+                   its RECORD) imported in a child interpreter (`-I`, a time limit; a crash or a
+                   hang is pinned on its module); torch is the torch section's
     torch         {importable: false, error: "ImportError: ..."} or
                   {importable: true, version, local (e.g. "cpu", "cu128" or null), git_version,
                    cuda, hip, cudnn, arch_list, cuda_available, device_count,
@@ -196,9 +200,13 @@ def _section(errors: dict, name: str, func, *args):
 
 
 def probe(
-    sysm: system.System | None = None, with_torch: bool = True, with_scan: bool = True
+    sysm: system.System | None = None,
+    with_torch: bool = True,
+    with_scan: bool = True,
+    with_imports: bool = False,
 ) -> dict:
-    """Every fact, as the `archlock.probe/1` document."""
+    """Every fact, as the `archlock.probe/1` document (`with_imports`: import every installed
+    distribution's top-level modules, in a child interpreter)."""
     sysm = sysm or System()
     errors: dict[str, str] = {}
     exe_archs = _section(errors, "python", sysm.archs, sysm.executable()) or []
@@ -219,6 +227,10 @@ def probe(
         )
     else:
         doc["binaries"] = {"skipped": "--no-scan"}
+    if with_imports:
+        doc["imports"] = _section(errors, "imports", packages.import_checks)
+    else:
+        doc["imports"] = {"skipped": "--no-imports"}
     doc["torch"] = (
         _section(errors, "torch", torch_facts) if with_torch else {"skipped": "--no-torch"}
     )
@@ -234,6 +246,11 @@ def probe(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="do not import torch")
     parser.add_argument("--no-scan", action="store_true", help="skip the compiled-file scan")
+    parser.add_argument(
+        "--no-imports",
+        action="store_true",
+        help="do not import each distribution's top-level modules (in a child interpreter)",
+    )
     parser.add_argument("--output", "-o", help="write the JSON here instead of stdout")
     parser.add_argument(
         "--profile",
@@ -272,7 +289,12 @@ def run(args: argparse.Namespace) -> int:
         emit(doc, output)
         sys.stdout.write("wrote %s: %s\n" % (output, profile.profile_summary(doc)))
         return 0
-    emit(probe(with_torch=not args.no_torch, with_scan=not args.no_scan), args.output)
+    doc = probe(
+        with_torch=not args.no_torch,
+        with_scan=not args.no_scan,
+        with_imports=not args.no_imports,
+    )
+    emit(doc, args.output)
     return 0
 
 

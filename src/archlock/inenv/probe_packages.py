@@ -155,3 +155,139 @@ def scan_binaries(sites: list[str], arch: str | None, fmt: str | None) -> dict:
         "foreign": foreign[:FOREIGN_LIMIT],
         "foreign_total": len(foreign),
     }
+
+
+# -- do the installed distributions import? -------------------------------------------------------
+# Top-level names that are not the distribution's code, or are checked elsewhere: torch (the
+# probe's own torch section imports it, with its facts), test and example folders some sdists
+# install by mistake, and installers' hooks.
+IMPORT_SKIP = frozenset(
+    ["torch", "tests", "test", "testing", "docs", "examples", "benchmarks", "scripts"]
+)
+IMPORT_SKIP_DISTS = frozenset(["torch"])  # its functorch and torchgen are torch's, checked there
+IMPORT_BUDGET = 900.0  # seconds for all the children together (torch-based ones under QEMU)
+# The child: import each module in turn, saying so before and after (a crash or a hang is then
+# pinned on the module it began).
+IMPORTER = r"""
+import importlib, sys
+for name in sys.argv[1:]:
+    sys.stdout.write("begin %s\n" % name); sys.stdout.flush()
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        text = ("%s: %s" % (type(exc).__name__, exc)).splitlines() or ["?"]
+        sys.stdout.write("fail %s %s\n" % (name, text[0][:300]))
+    else:
+        sys.stdout.write("ok %s\n" % name)
+    sys.stdout.flush()
+"""
+
+
+def top_level_modules(dist) -> list[str]:
+    """The modules `dist` installs at the top of site-packages: from its RECORD (a package
+    folder, a .py file, an extension module: what is really there), else top_level.txt (which
+    setuptools may fill with folders it never installed, or stale names)."""
+    files = dist.files
+    if files:
+        names = [module_of(str(path)) for path in files]
+    else:
+        listed = dist.read_text("top_level.txt") or ""
+        names = [line.strip().replace("/", ".") for line in listed.splitlines()]
+    found = []
+    for name in names:
+        if name and name not in found and importable_name(name):
+            found.append(name)
+    return sorted(found)
+
+
+def module_of(path: str) -> str | None:
+    """The top-level module a RECORD path belongs to, or None (metadata, scripts, data)."""
+    parts = path.replace("\\", "/").split("/")
+    head = parts[0]
+    if head.startswith("..") or head.endswith((".dist-info", ".egg-info", ".data", ".pth")):
+        return None
+    if len(parts) > 1:  # a package folder (not numpy.libs, auditwheel's vendored libraries)
+        return head if head.isidentifier() and head != "__pycache__" else None
+    stem, ext = os.path.splitext(head)
+    if ext == ".py":
+        return stem
+    if ext in (".so", ".pyd"):
+        return stem.split(".")[0]
+    return None
+
+
+def importable_name(name: str) -> bool:
+    top = name.split(".")[0]
+    return (
+        all(part.isidentifier() for part in name.split("."))
+        and not top.startswith("__")
+        and top not in IMPORT_SKIP
+    )
+
+
+def import_plan() -> list[tuple[str, str, str]]:
+    """(module, distribution, version) for every top-level module of every distribution."""
+    from importlib import metadata
+
+    seen, plan = set(), []
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        if name.lower() in IMPORT_SKIP_DISTS:
+            continue
+        for module in top_level_modules(dist):
+            plan.append((module, name, dist.version))
+    return sorted(plan)
+
+
+def run_importer(modules: list[str], timeout: float) -> tuple[dict, str | None]:
+    """{module: None (imported) or the error} for the modules the child got to, and the module
+    it was importing when it died or ran out of time (None when it finished)."""
+    import subprocess
+
+    command = [sys.executable, "-I", "-c", IMPORTER] + modules
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=timeout
+        )
+        out, ended = done.stdout, "exited %d" % done.returncode
+    except subprocess.TimeoutExpired as exc:
+        out, ended = exc.stdout or b"", "timed out after %g s" % timeout
+    results, current = {}, None
+    for line in out.decode("utf-8", "replace").splitlines():
+        word, _, rest = line.partition(" ")
+        name, _, error = rest.partition(" ")
+        if word == "begin":
+            current = name
+        elif word in ("ok", "fail") and name == current:
+            results[name], current = (error or "failed") if word == "fail" else None, None
+    if current is not None:
+        results[current] = "the interpreter %s while importing it" % ended
+    return results, current
+
+
+def import_checks(budget: float = IMPORT_BUDGET) -> dict:
+    """Each installed distribution's top-level modules, imported in a child interpreter (a crash
+    or a hang in one does not stop the others), within `budget` seconds in all: {checked,
+    failed: [{distribution, version, module, error}], unchecked: [modules the time ran out for]}."""
+    import time
+
+    plan = import_plan()
+    pending = sorted(set(module for module, _, _ in plan))  # a namespace may span distributions
+    results: dict = {}
+    deadline = time.monotonic() + budget
+    while pending and time.monotonic() < deadline - 1:
+        got, stuck = run_importer(pending, deadline - time.monotonic())
+        results.update(got)
+        if stuck is None and len(got) < len(pending):  # the child died before it began
+            for module in pending:
+                results.setdefault(module, "the importing interpreter did not run")
+        pending = [module for module in pending if module not in results]
+    failed = [
+        {"distribution": dist, "version": version, "module": module, "error": results[module]}
+        for module, dist, version in plan
+        if results.get(module)
+    ]
+    return {"checked": len(results), "failed": failed, "unchecked": pending}

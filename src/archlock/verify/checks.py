@@ -108,6 +108,22 @@ def check_packages(findings: Findings, ctx: Context) -> Check:
     )
 
 
+def check_imports(doc: dict[str, Any], findings: Findings) -> Check:
+    """Every installed distribution's top-level modules import (torch: torch_version)."""
+    facts = doc.get("imports") or {}
+    error = (doc.get("errors") or {}).get("imports")
+    if error:
+        return failed(f"the import check did not run: {error}", "run the probe in this env")
+    if "checked" not in facts:
+        return skipped(f"not probed ({facts.get('skipped') or 'an older probe'})")
+    found = first(findings, "packages-import")
+    if found:
+        return failed(found.why, found.fix, failed=found.data["failed"])
+    count, unchecked = facts["checked"], facts.get("unchecked") or []
+    late = f"; {len(unchecked)} not checked: the time ran out" if unchecked else ""
+    return passed(f"all {count} top-level modules import{late}", summary=f"{count} modules")
+
+
 def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
     return doc.get("torch") or {}
 
@@ -265,6 +281,7 @@ def compare(
         checks["macos"] = floor
     checks["native_binaries"] = check_native_binaries(doc, findings)
     checks["packages"] = check_packages(findings, ctx)
+    checks["imports"] = check_imports(doc, findings)
     checks["torch_version"] = check_torch_version(doc, findings, ctx)
     checks["torch_build"] = check_torch_build(doc, findings)
     checks["device"] = check_device(ctx.env, doc, suite_doc, findings, ctx)

@@ -6,7 +6,7 @@ check, one build of every Linux image, `verify --image` for each (arm64 under QE
 is amd64), then the matrix with its gate. Each step is a child `archlock <verb>` with a time
 limit; a failed verify does not stop the others (CI's verify jobs are independent), the matrix
 runs last and names what is missing. Results go to `results/ci/` so they never overwrite the
-host verify's `results/<env>.json`.
+results verify writes by default (`results/<env>.host.json`, `results/<env>.image.json`).
 """
 
 from __future__ import annotations

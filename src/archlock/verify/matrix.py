@@ -103,7 +103,7 @@ def enforce(
         names = ", ".join(missing)
         raise CheckFailed(
             f"matrix: no result for expected env(s) {names} in {folder}",
-            fix="see that env's verify job: it stopped before writing results/<env>.json, "
+            fix="see that env's verify job: it stopped before writing its result file, "
             "or its artifact was not uploaded",
         )
     bad = gate_failures(*table, getattr(args, "expect", [])) if getattr(args, "gate", False) else []

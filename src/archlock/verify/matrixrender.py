@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import jinja2
 
@@ -17,6 +18,24 @@ FACT_ROWS = (
     ("image digest", "image"),
     ("lock", "lock"),
 )
+
+
+HASH = re.compile(r"\b(sha256:[0-9a-f]{12})[0-9a-f]{20,}\b")
+
+
+def short_hashes(text: str) -> str:
+    """Digests and lock hashes cut to `sha256:` and 12 hex digits, then `…`: 64 digits do not
+    fit a column (the page keeps the full value one click away, and on hover)."""
+    return HASH.sub(lambda found: found.group(1) + "\u2026", text)
+
+
+def fact_rows(columns: list[Column]) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Per fact row: (label, name, [(full, shown) per column])."""
+    rows = []
+    for label, name in FACT_ROWS:
+        values = [str(getattr(column, name) or "-") for column in columns]
+        rows.append((label, name, [(value, short_hashes(value)) for value in values]))
+    return rows
 
 
 def tolerance_note(reference: str | None) -> str:
@@ -69,4 +88,6 @@ def template() -> jinja2.Template:
 def render_html(columns: list[Column], rows: list[Row]) -> str:
     header = html.escape(f"{GENERATED_MARK} - do not edit by hand. Regenerate with: {COMMAND}")
     note = tolerance_note(reference_key(rows, columns)).replace("`", "")  # Markdown's quotes
-    return template().render(header=header, columns=columns, rows=rows, facts=FACT_ROWS, note=note)
+    return template().render(
+        header=header, columns=columns, rows=rows, facts=fact_rows(columns), note=note
+    )

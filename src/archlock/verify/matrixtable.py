@@ -7,6 +7,7 @@ training losses against a CPU run's, within the env device's tolerance), and per
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -32,6 +33,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("loss parity vs CPU", "loss_parity"),
     ("checkpoint device -> CPU", "checkpoint"),
     ("native binaries", "native_binaries"),
+    ("packages import", "imports"),
     ("torch build", "torch_build"),
     ("no Rosetta / emulation surprise", "emulation"),
 )
@@ -263,9 +265,30 @@ def run_rows(ordered: list[tuple[str, dict[str, Any]]], columns: list[Column]) -
     return rows
 
 
+def distinct_keys(columns: list[Column]) -> list[Column]:
+    """Two results of one env and target (two images of an env, a host result copied in twice)
+    are two columns: each shared key gets its image digest's first hex digits, else its file."""
+    counts: dict[str, int] = {}
+    for column in columns:
+        counts[column.key] = counts.get(column.key, 0) + 1
+    return [
+        column
+        if counts[column.key] == 1
+        else dataclasses.replace(column, key=f"{column.key} {short_ref(column)}")
+        for column in columns
+    ]
+
+
+def short_ref(column: Column) -> str:
+    digest = re.search(r"sha256:([0-9a-f]{12})", column.image)
+    return f"sha256:{digest.group(1)}" if digest else column.source
+
+
 def build_table(results: list[tuple[str, dict[str, Any]]]) -> tuple[list[Column], list[Row]]:
-    ordered = sorted(results, key=lambda item: (item[1]["env"], item[1].get("mode", "host")))
-    columns = [make_column(source, result) for source, result in ordered]
+    ordered = sorted(
+        results, key=lambda item: (item[1]["env"], item[1].get("mode", "host"), item[0])
+    )
+    columns = distinct_keys([make_column(source, result) for source, result in ordered])
     rows = [
         Row(label, check, tuple(make_cell(r, check) for _, r in ordered))
         for label, check in FEATURES

@@ -17,6 +17,13 @@ from archlock.verify.targets import Target
 SCHEMA = "archlock.verify/1"
 
 
+def default_output(root: Path, env: str, mode: str) -> Path:
+    """`results/<env>.<mode>.json` (mode: host | image): verify on the host and verify --image of
+    the same env keep a file each, so the matrix shows both columns. Which image a result came
+    from is its `image.digest`; the matrix tells two images of one env apart by it."""
+    return root / "results" / f"{env}.{mode}.json"
+
+
 def host_description(doc: dict[str, Any]) -> dict[str, Any]:
     osf, emu = doc.get("os") or {}, doc.get("emulation") or {}
     gpus = [d["name"] for d in torch_doc(doc).get("devices") or []]

@@ -1,9 +1,16 @@
 """The project's own run: `[tool.archlock.verify] run` in every env, held to the same numbers.
 
-Each command runs with a time limit in the env verify is checking: on the host with the env's
-venv first on PATH (cwd: the project), in an image as `docker run IMAGE ARGV` through
-archlock.core.docker (cwd: the image's own copy of the project). Each becomes a check `run_<n>`
-whose facts (command, exit, duration, tail, metric) go into the result file and the matrix.
+Each command is a shell command line (`&&`, pipes, variables, quotes), run by `/bin/sh -c` with a
+time limit in the env verify is checking: on the host with the env's venv first on PATH (cwd: the
+project), in an image as `docker run IMAGE /bin/sh -c COMMAND` through archlock.core.docker (cwd:
+the image's own copy of the project). The same POSIX shell both ways: /bin/sh is in every base
+image (Debian's dash, Alpine's busybox) and on every host, where bash is not (Alpine, busybox),
+so a command means the same on a laptop and in the image. As in any POSIX sh, a pipeline's exit
+status is its last command's. The limit kills the shell's whole process group (host) or the
+container (image); stdout and stderr are read as one stream, in the order they were written
+(from an image, in the order the engine relays its two streams).
+Each becomes a check `run_<n>` whose facts (command, exit, duration, tail, metric) go into the
+result file and the matrix.
 With `metric` set, the last match of that pattern's first group is the env's number; the matrix
 compares it across envs within `tolerance` (relative to the larger value, absolute below 1).
 """
@@ -82,14 +89,29 @@ def extract_metric(text: str, pattern: re.Pattern[str]) -> float | None:
 
 
 # -- running ----------------------------------------------------------------------------------
+SHELL = "/bin/sh"
+
+
+def shell_argv(command: str) -> list[str]:
+    """The one way a `run` command starts, on the host and in an image."""
+    return [SHELL, "-c", command]
+
+
 def host_command(python: Path, command: str, root: Path, timeout: float) -> proc.Result:
     """`command` with the venv of `python` first on PATH, in the project folder."""
     venv_bin = str(python.parent)
     env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
     env["VIRTUAL_ENV"] = str(python.parent.parent)
     env.pop("PYTHONHOME", None)
-    fix = f"add {shlex.split(command)[0]} to what the env locks, or correct {WHERE} run"
-    return proc.run(shlex.split(command), timeout=timeout, cwd=root, env=env, missing_fix=fix)
+    fix = f"install a POSIX shell at {SHELL} (every run command starts there)"
+    return proc.run(
+        shell_argv(command),
+        timeout=timeout,
+        cwd=root,
+        env=env,
+        missing_fix=fix,
+        merge_stderr=True,
+    )
 
 
 def image_command(target: Any, command: str, timeout: float) -> proc.Result:
@@ -97,8 +119,9 @@ def image_command(target: Any, command: str, timeout: float) -> proc.Result:
     (by name: killing the client does not stop the container)."""
     return du.run_container(
         target.tag,
-        shlex.split(command),
+        shell_argv(command),
         timeout=timeout,
+        merge_stderr=True,
         platform=target.platform,
         name=f"archlock-run-{uuid.uuid4().hex[:12]}",
         gpus=bool(getattr(target, "gpus", False)),
@@ -129,8 +152,7 @@ def judge(command: str, result: proc.Result, run: RunSettings) -> dict[str, Any]
         fix = f"make `{command}` finish sooner, or raise {WHERE} timeout"
         return {"status": "fail", "why": result.why(), "fix": fix, **facts}
     if not result.ok:
-        fix = f"run `{command}` in this env and fix it (its last lines are in the result file)"
-        return {"status": "fail", "why": result.why(), "fix": fix, **facts}
+        return {"status": "fail", "why": result.why(), "fix": failure_fix(command, result), **facts}
     if run.metric and metric is None:
         why = f"exited 0 but printed no number matching {run.metric.pattern!r}"
         fix = f"print the metric, or correct {WHERE} metric"
@@ -143,6 +165,17 @@ def judge(command: str, result: proc.Result, run: RunSettings) -> dict[str, Any]
         "summary": summary,
         **facts,
     }
+
+
+NOT_FOUND = re.compile(r"([^\s:]+): (?:command )?not found$")  # dash, busybox, bash
+
+
+def failure_fix(command: str, result: proc.Result) -> str:
+    """The shell's 127 names the command the env lacks; anything else is the command's own."""
+    missing = NOT_FOUND.search(result.tail(1).strip()) if result.returncode == 127 else None
+    if missing:
+        return f"add {missing.group(1)} to what the env locks, or correct {WHERE} run"
+    return f"run `{command}` in this env and fix it (its last lines are in the result file)"
 
 
 def run_checks(run: RunSettings, root: Path, target: Any) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,8 @@ compares what they saw with the env spec and the lock. Image mode (`--image TAG`
 two files inside a built image (`python` on PATH is the env's interpreter, the image's
 `io.archlock.env` label names the env).
 
-Result `archlock.verify/1`, one file per env (`results/<env>.json`):
+Result `archlock.verify/1`, one file per env and target (`results/<env>.host.json`,
+`results/<env>.image.json`):
 
     schema, env, platform, accelerator, mode ("host"|"image"), image ({tag, id, platform,
     digest} or null), host ({description, os, arch, emulated, by, gpus}), created (UTC), archlock
@@ -38,7 +39,13 @@ from archlock.lock import expect as lock_expect
 from archlock.verify import runs
 from archlock.verify.checks import check_machine, compare, required
 from archlock.verify.execute import run_project_tests, run_script, suite_args
-from archlock.verify.resultfile import build_result, file_sha256, raise_on_failure, summary
+from archlock.verify.resultfile import (
+    build_result,
+    default_output,
+    file_sha256,
+    raise_on_failure,
+    summary,
+)
 from archlock.verify.targets import (
     HostTarget,
     ImageTarget,
@@ -212,7 +219,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-sync", action="store_true", help="use the venv as it is; do not sync it from the lock"
     )
     parser.add_argument("--image", help="verify inside this built image instead of a host venv")
-    parser.add_argument("--output", type=Path, help="result file (default: results/<env>.json)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="result file (default: results/<env>.host.json; --image: results/<env>.image.json)",
+    )
     parser.add_argument("--device", choices=("cuda", "mps", "cpu"), help="force the suite's device")
     parser.add_argument(
         "--skip", action="append", default=[], choices=suite.CHECKS[1:], help="skip a suite check"
@@ -255,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
         )
         target = host_target(project, env, args)
     result = verify_target(project, env, target, args)
-    output = args.output or project.root / "results" / f"{env.name}.json"
+    output = args.output or default_output(project.root, env.name, result["mode"])
     atomic_write(output, json.dumps(result, indent=2) + "\n")
     print(summary(result))
     if getattr(args, "summary", None):
