@@ -63,6 +63,10 @@ def bound(n: int, k: int) -> float:
     return 2 * k * math.log2(n) + 2 if n > 0 else 2
 
 
+def _size_then_items(indices: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    return len(indices), indices
+
+
 class _Surprise(Exception):
     """The monotone search met an answer it cannot use: ddmin takes over."""
 
@@ -90,7 +94,8 @@ class Tester(Generic[T]):
         failing = [key for key, outcome in self.cache.items() if outcome is Outcome.FAIL]
         if not failing:
             return ()
-        return tuple(sorted(min(failing, key=lambda key: (len(key), sorted(key)))))
+        ordered: list[tuple[int, ...]] = [tuple(sorted(key)) for key in failing]
+        return min(ordered, key=_size_then_items)
 
 
 def minimize(items: Sequence[T], test: Callable[[tuple[T, ...]], Outcome]) -> Result[T]:
