@@ -70,6 +70,12 @@ def test_the_drift_set_splits_every_difference_into_one_item() -> None:
     assert "torch 2.10.0+cpu (lock 2.10.0)" in untestable  # a local build: not on PyPI
     assert "VIRTUAL_ENV=/home/t/.venv (unset in the locked env)" in untestable
     assert any(c.kind == "binary" for c, _ in drifts.untestable)
+    assert "Python 3.11 (lock 3.11)" not in untestable
+    other = report()
+    other["probe"]["python"]["version"] = "3.12.1"
+    assert "Python 3.12 (lock 3.11)" in {
+        c.title for c, _ in drift_set(other, amd64_target(), {}).untestable
+    }
     # the project itself and installers are never drift
     assert not {"archlock", "pip"} & {c.name for c in drifts.changes}
     assert [c.fix for c in drifts.changes] == [

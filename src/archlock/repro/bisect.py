@@ -156,8 +156,9 @@ def verdict(
     trials = len(log)
     if result.status == "does-not-reproduce":
         first = log[0] if log else {}
+        how = "fail" if first.get("outcome") == "pass" else "fail the recorded way"
         text = (
-            f"it does not fail in a container with every drift applied "
+            f"it does not {how} in a container with every drift applied "
             f"({first.get('why', 'no trial')}): the cause is outside the packages — stop"
         )
         return {"status": result.status, "text": text, "outside": outside(report, drifts)}

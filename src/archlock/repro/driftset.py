@@ -20,7 +20,7 @@ from archlock.repro.run import NOT_CARRIED
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "version" | "extra" | "missing" | "env" | "binary"
+    kind: str  # "version" | "extra" | "missing" | "env" | "binary" | "python"
     name: str  # the canonical package name, the variable, or the file
     report: str | None  # the teammate's value (None: missing there)
     lock: str | None  # the lock's value (None: not in the lock / unset)
@@ -35,6 +35,8 @@ class Change:
             return f"{self.name} missing (lock {self.lock})"
         if self.kind == "env":
             return f"{self.name}={self.report} (unset in the locked env)"
+        if self.kind == "python":
+            return f"Python {self.report} (lock {self.lock})"
         return f"foreign binary {self.name} ({self.report})"
 
     @property
@@ -114,6 +116,10 @@ def drift_set(report: dict[str, Any], target: Target, left_out: dict[str, str]) 
             untestable.append((change, left_out[change.name]))
         else:
             changes.append(change)
+    python = ".".join(str((report["probe"].get("python") or {}).get("version")).split(".")[:2])
+    if python != target.env.python:
+        why = "every trial runs on the lock's Python minor, over the locked env's image"
+        untestable.append((Change("python", "python", python, target.env.python), why))
     for item in (report["probe"].get("binaries") or {}).get("foreign") or []:
         archs = "/".join(item.get("archs") or []) or str(item.get("format"))
         why = "a compiled file of another architecture: a trial installs wheels, it cannot plant it"
