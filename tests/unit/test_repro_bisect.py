@@ -218,3 +218,49 @@ def test_bisect_refuses_a_report_without_a_failing_command(
 
 def test_lock_pins_are_read_once() -> None:  # the fixture lock the unit target mirrors
     assert "torch" in lock_pins(PROJECT.env_lock("linux-amd64-cuda").read_text())
+
+
+def test_an_interrupt_mid_trial_removes_the_run_and_its_new_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    monkeypatch.setattr(trial, "prepare", lambda r: calls.append(("prepare", (r.run_id,))))
+
+    def cleanup(run_id: str, images: Any = ()) -> None:
+        calls.append(("cleanup", (run_id, *images)))
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trial, "cleanup", cleanup)
+    monkeypatch.setattr(trial, "run_trial", interrupted)
+    drifts = DriftSet((Change("env", "A", "1", None),), ())
+    with pytest.raises(KeyboardInterrupt):
+        bisect.narrow(runner(tmp_path, report()), drifts, bisect.Limits(), ["new-base"])
+    assert calls == [
+        ("prepare", ("abc123",)),
+        ("cleanup", ("abc123", "new-base")),
+        ("cleanup", ("abc123",)),
+    ]
+
+
+def test_the_run_time_limit_ends_the_narrowing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trial, "prepare", lambda r: None)
+    monkeypatch.setattr(trial, "cleanup", lambda run_id, images=(): None)
+    items = tuple(Change("env", f"V{i}", "1", None) for i in range(8))
+
+    def slow(runner: Any, subset: Any, number: int, timeout: float) -> trial.Ran:
+        assert timeout <= 300
+        outcome = Outcome.FAIL if items[5] in subset else Outcome.PASS
+        return trial.Ran(outcome, 1, "", "", 1.0)
+
+    monkeypatch.setattr(trial, "run_trial", slow)
+    clock = iter(range(0, 10_000, 100))
+    monkeypatch.setattr(bisect.time, "monotonic", lambda: float(next(clock)))
+    result, log, _ = bisect.narrow(
+        runner(tmp_path, report()), DriftSet(items, ()), bisect.Limits(300, 450), []
+    )
+    assert result.status == "out-of-time" and not result.complete
+    assert items[5] in result.culprits and len(log) < 8

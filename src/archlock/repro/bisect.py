@@ -163,7 +163,7 @@ def verdict(
         )
         return {"status": result.status, "text": text, "outside": outside(report, drifts)}
     if result.status == "lock-fails":
-        how = log[1]["why"] if len(log) > 1 else "?"
+        how = log[-1]["why"] if log else "?"
         text = (
             f"the locked env fails too ({how}): the cause is in the project, not in the drift "
             f"— {trials} trials, {seconds:.0f} s"
