@@ -5,7 +5,9 @@ tests/integration/test_repro_bisect.py."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,8 @@ def report(**env: str) -> dict[str, Any]:
     ]
     doc["probe"]["env"] = env
     doc["probe"]["binaries"]["foreign"] = [{"path": "numpy/core/_x.so", "archs": ["arm64"]}]
-    return doc
+    out: dict[str, Any] = doc
+    return out
 
 
 def test_the_drift_set_splits_every_difference_into_one_item() -> None:
@@ -257,8 +260,8 @@ def test_the_run_time_limit_ends_the_narrowing(
         return trial.Ran(outcome, 1, "", "", 1.0)
 
     monkeypatch.setattr(trial, "run_trial", slow)
-    clock = iter(range(0, 10_000, 100))
-    monkeypatch.setattr(bisect.time, "monotonic", lambda: float(next(clock)))
+    clock = itertools.count(0, 100)
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))
     result, log, _ = bisect.narrow(
         runner(tmp_path, report()), DriftSet(items, ()), bisect.Limits(300, 450), []
     )
