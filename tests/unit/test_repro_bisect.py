@@ -215,8 +215,9 @@ def test_bisect_refuses_a_report_without_a_failing_command(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "command.exit_code: the recorded command succeeded" in err
-    both = cli.main(["--project", str(REPO), "repro", str(path), "--bisect", "--diff-only"])
-    assert both == 2
+    for other in ("--diff-only", "--venv", "--as-locked"):
+        both = cli.main(["--project", str(REPO), "repro", str(path), "--bisect", other])
+        assert both == 2 and f"--bisect with {other}" in capsys.readouterr().err
 
 
 def test_lock_pins_are_read_once() -> None:  # the fixture lock the unit target mirrors

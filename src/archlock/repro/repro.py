@@ -20,7 +20,6 @@ every drift, checks that the lock passes, and narrows the drift to the smallest 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import shlex
@@ -379,7 +378,7 @@ def bisect_report(
     host: Platform | None,
 ) -> dict[str, Any]:
     bisectable(report, path)
-    where = rr.where_to_run(report, host, dataclasses.replace(options, venv=False))
+    where = rr.where_to_run(report, host, options)
     if isinstance(where, str):
         print(f"\n{where}")
         return {"status": "unsupported", "text": where}
@@ -492,8 +491,12 @@ def run(args: argparse.Namespace) -> int:
         output_file(args.json, "--json")
     if args.markdown:
         output_file(args.markdown, "--markdown")
-    if args.bisect and args.diff_only:
-        raise ConfigError("--bisect with --diff-only: bisect reruns the command", fix="drop one")
+    if args.bisect and (args.diff_only or args.venv or args.as_locked):
+        other = "--diff-only" if args.diff_only else "--venv" if args.venv else "--as-locked"
+        raise ConfigError(
+            f"--bisect with {other}: bisect reruns the command in containers over the locked env",
+            fix=f"drop {other} or --bisect",
+        )
     report = load_report(args.report)
     project = Project.load(args.project)
     options = None if args.diff_only else options_from(args, project)
