@@ -175,6 +175,7 @@ def repro(session: nox.Session) -> None:
     """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT`."""
     if not session.posargs:
         session.error(
-            "Usage: nox -s repro -- REPORT [--diff-only] [--as-locked] [--approximate linux-arm64]"
+            "Usage: nox -s repro -- REPORT [--diff-only] [--bisect] [--as-locked] "
+            "[--approximate linux-arm64]"
         )
     _archlock(session, "repro")

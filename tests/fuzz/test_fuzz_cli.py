@@ -71,10 +71,20 @@ VERBS = {
     "render": ["--check", "--workflow-dir"],
     "scan": ["--format", "--output", "--fail-on", "PATH"],
     "matrix": ["--results", "--markdown", "--html", "--check"],
-    "repro": ["REPORT", "--diff-only", "--env", "--json", "--timeout"],
+    "repro": [
+        "REPORT",
+        "--diff-only",
+        "--env",
+        "--json",
+        "--markdown",
+        "--timeout",
+        "--bisect",
+        "--trial-timeout",
+        "--bisect-timeout",
+    ],
     "schema": ["--check"],
 }
-SWITCHES = {"--strict", "--check", "--diff-only"}
+SWITCHES = {"--strict", "--check", "--diff-only", "--bisect"}
 REQUIRED = {"render": ["--check"], "schema": ["--check"], "repro": ["--diff-only"]}
 
 

@@ -10,7 +10,11 @@ reproduce it.
 4. Reproduce (`archlock.repro.run`): the report's package versions (or `--as-locked`, the lock's)
    on the report's platform, the recorded command again, and a verdict.
 
-`--json FILE` writes the whole result (`archlock.repro/1`, docs/report-schema.md) atomically.
+`--bisect` (archlock.repro.bisect) instead rebuilds the teammate's env as the locked env plus
+every drift, checks that the lock passes, and narrows the drift to the smallest failing subset.
+
+`--json FILE` writes the whole result (`archlock.repro/1`, docs/report-schema.md) atomically;
+`--markdown FILE` the same diagnosis as Markdown.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from typing import Any
 
 from archlock.build.render import DEFAULT_UV_IMAGE
 from archlock.core import cabundle, cliargs
+from archlock.core import docker as du
 from archlock.core.fsutil import atomic_write, output_file, temp_dir
+from archlock.core.lockfile import canonical
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import Platform
 from archlock.core.project import Project
@@ -32,9 +38,10 @@ from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError
 from archlock.inenv import locate
 from archlock.lock import expect as lock_expect
+from archlock.repro import bisect, markdown, sandbox, trial
 from archlock.repro import run as rr
-from archlock.repro import sandbox
-from archlock.repro.drift import Drift, Target, diagnose, ignored_env
+from archlock.repro.drift import Drift, Target, diagnose, ignored_env, resync
+from archlock.repro.driftset import drift_set
 from archlock.repro.reportfile import load_report, report_sha
 from archlock.verify.targets import host_platform
 
@@ -313,6 +320,100 @@ def announce(report: dict[str, Any], where: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# bisect
+# ---------------------------------------------------------------------------------------------
+
+
+def bisectable(report: dict[str, Any], path: Path) -> None:
+    command = report.get("command")
+    if command is None:
+        raise ConfigError(
+            f"{path}: command: the report recorded no command, so there is nothing to bisect",
+            fix="make the report with the failing command: archlock report -- CMD ARGS",
+        )
+    if command["exit_code"] == 0:
+        raise ConfigError(
+            f"{path}: command.exit_code: the recorded command succeeded: nothing to bisect",
+            fix="make the report with the command that fails",
+        )
+
+
+def base_for_bisect(
+    project: Project, target: Target, where: rr.Where, options: rr.Options
+) -> tuple[str, rr.Requirements, str]:
+    """The cached base (tag, requirements, Dockerfile): the locked env, named by its content so
+    every report against the same lock shares it."""
+    env = locked_env_for(project, target.env, where.platform)
+    reqs = rr.lock_requirements(project.env_lock(env.name), env.python)
+    labels = {"io.archlock.repro.env": env.name, "io.archlock.repro.source": "lock"}
+    text = sandbox.dockerfile(
+        base_image(project, env, where, options), options.uv_image, reqs, options, labels
+    )
+    digest = hashlib.sha256((text + reqs.text()).encode()).hexdigest()[:12]
+    return f"{rr.IMAGE_NAME}/{where.platform.name}:base-{digest}", reqs, text
+
+
+def build_base(
+    tag: str, reqs: rr.Requirements, text: str, where: rr.Where, options: rr.Options
+) -> dict[str, Any]:
+    if du.image_exists(tag):
+        print(f"  base: {tag} (the locked env, cached)")
+        return {"image": tag, "built": False, "seconds": 0.0}
+    print(f"  base: building {tag} (the locked env, {reqs.count} packages)", flush=True)
+    try:
+        seconds = sandbox.build_image(tag, text, reqs, where, options)
+    except KeyboardInterrupt:
+        du.remove_images(tag)
+        raise
+    return {"image": tag, "built": True, "seconds": round(seconds, 1)}
+
+
+def bisect_report(
+    report: dict[str, Any],
+    path: Path,
+    project: Project,
+    target: Target,
+    options: rr.Options,
+    limits: bisect.Limits,
+    host: Platform | None,
+) -> dict[str, Any]:
+    bisectable(report, path)
+    where = rr.where_to_run(report, host, options)
+    if isinstance(where, str):
+        print(f"\n{where}")
+        return {"status": "unsupported", "text": where}
+    reqs = rr.preflight(
+        rr.report_requirements(report, project.name, options), where.platform, options
+    )
+    left = {canonical(pin.partition("==")[0]): why for pin, why in reqs.left_out}
+    drifts = drift_set(report, target, left)
+    print(
+        f"\nBisecting {len(drifts.changes)} drift(s) in containers for "
+        f"{where.platform.docker_platform}"
+    )
+    for change, why in drifts.untestable:
+        print(f"  not replayed: {change.title}: {why}")
+    tag, base_reqs, text = base_for_bisect(project, target, where, options)
+    base = build_base(tag, base_reqs, text, where, options)
+    runner = trial.Runner(
+        bisect.new_run_id(),
+        tag,
+        str(where.platform.docker_platform),
+        report,
+        project.root,
+        options.ca_bundle,
+    )
+    result, log, seconds = bisect.narrow(runner, drifts, limits, [tag] if base["built"] else [])
+    found = bisect.verdict(result, log, seconds, report, drifts, resync(target))
+    print(f"\nVerdict: {found['status']}: {found['text']}")
+    for line in found.get("outside") or []:
+        print(f"  outside the packages: {line}")
+    if found.get("fix"):
+        print(f"  fix: {found['fix']}")
+    return dict(found, **bisect.record(result, log, seconds, drifts, base))
+
+
+# ---------------------------------------------------------------------------------------------
 # the verb
 # ---------------------------------------------------------------------------------------------
 
@@ -362,14 +463,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="seconds the rerun may take (default 1800)",
     )
     parser.add_argument(
+        "--bisect",
+        action="store_true",
+        help="narrow the drift to the smallest subset that still fails (delta debugging)",
+    )
+    parser.add_argument(
+        "--trial-timeout",
+        type=cliargs.seconds,
+        default=bisect.DEFAULT_TRIAL_TIMEOUT,
+        help=f"seconds one bisect trial may take (default {bisect.DEFAULT_TRIAL_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--bisect-timeout",
+        type=cliargs.seconds,
+        default=bisect.DEFAULT_TOTAL_TIMEOUT,
+        help=f"seconds all bisect trials may take (default {bisect.DEFAULT_TOTAL_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--json", type=Path, help="also write the result as JSON (archlock.repro/1)"
     )
+    parser.add_argument("--markdown", type=Path, help="also write the diagnosis as Markdown")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.json:
         output_file(args.json, "--json")
+    if args.markdown:
+        output_file(args.markdown, "--markdown")
+    if args.bisect and (args.diff_only or args.venv or args.as_locked):
+        other = "--diff-only" if args.diff_only else "--venv" if args.venv else "--as-locked"
+        raise ConfigError(
+            f"--bisect with {other}: bisect reruns the command in containers over the locked env",
+            fix=f"drop {other} or --bisect",
+        )
     report = load_report(args.report)
     project = Project.load(args.project)
     options = None if args.diff_only else options_from(args, project)
@@ -388,10 +515,17 @@ def run(args: argparse.Namespace) -> int:
         "drift": [drift.as_dict() for drift in drifts],
         "reproduction": None,
     }
-    if options is not None:
+    if options is not None and args.bisect:
+        limits = bisect.Limits(args.trial_timeout, args.bisect_timeout)
+        result["bisect"] = bisect_report(
+            report, args.report, project, target, options, limits, host_platform()
+        )
+    elif options is not None:
         result["reproduction"] = reproduce(
             report, args.report, project, target, options, host_platform()
         )
     if args.json:
         atomic_write(args.json, json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        atomic_write(args.markdown, markdown.render(result))
     return 0

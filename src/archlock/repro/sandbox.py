@@ -1,6 +1,7 @@
 """Where a report is rebuilt: an image for the report's platform (docker, `--network host`, the
 CA bundle as the BuildKit secret `ca-bundle`), or a throwaway venv on the report's own platform;
-and the recorded command run again there. What to install and the verdict are archlock.repro.run's.
+and the recorded command run again there (in an image through archlock.core.docker, the one
+container runner). What to install and the verdict are archlock.repro.run's.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -33,6 +35,9 @@ from archlock.repro.run import (
     project_cwd,
     rerun_argv,
 )
+
+MERGED_OUTPUT = 'exec "$@" 2>&1'  # sh -c: the command's stderr into its stdout, in order
+TIMED_OUT = 124  # the exit code a run past its limit is given (as timeout(1) gives it)
 
 # ---------------------------------------------------------------------------------------------
 # images
@@ -126,35 +131,38 @@ def image_tag(report_sha: str, platform: Platform, source: str) -> str:
 def run_in_image(
     tag: str, report: dict[str, Any], where: Where, project: Path, options: Options
 ) -> dict[str, Any]:
-    docker = du.docker_cli()
-    name = f"archlock-repro-{os.getpid()}-{int(time.time())}"
+    """The recorded command in `tag`, through the one container runner (archlock.core.docker):
+    its output merged in order inside the container, the last lines kept as a report keeps them.
+    """
     rel = project_cwd(report, project)
     env, _ = carried_env(report)
-    cmd = [
-        docker,
-        "run",
-        "--rm",
-        "--name",
-        name,
-        "--platform",
-        str(where.platform.docker_platform),
-        "--network",
-        "host",
-    ]
-    for key, value in sorted(env.items()):
-        cmd += ["-e", f"{key}={value}"]
-    if rel is not None:
-        cmd += ["-v", f"{project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
     argv = rerun_argv(report, "/opt/venv/bin", "/app" if rel is not None else None)
-    outcome = command.run_command(
-        cmd + [tag] + argv,
-        os.getcwd(),
-        options.timeout,
-        len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES,
+    done = du.run_container(
+        tag,
+        ["-c", MERGED_OUTPUT, "sh", *argv],
+        timeout=options.timeout,
+        platform=str(where.platform.docker_platform),
+        mounts=[f"{project}:/app:ro"] if rel is not None else [],
+        env=dict(sorted(env.items())),
+        workdir=posixpath.normpath(f"/app/{rel}") if rel is not None else None,
+        entrypoint="sh",
+        network="host",
+        name=f"archlock-repro-{os.getpid()}-{secrets.token_hex(4)}",
     )
-    if outcome["timed_out"]:
-        du.run(["rm", "--force", name], timeout=du.SHORT)
-    return dict(outcome, argv=argv)
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    for line in lines:
+        print(f"    | {line}")
+    keep = len(report["command"].get("output_tail") or []) or report_script.TAIL_LINES
+    return {
+        "exit_code": TIMED_OUT if done.returncode is None else done.returncode,
+        "signal": None,
+        "timed_out": done.timed_out,
+        "duration_s": round(done.duration, 2),
+        "output_tail": [line[: command.MAX_LINE] for line in lines[-keep:]],
+        "output_lines": len(lines),
+        "tail_lines": keep,
+        "argv": argv,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
