@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import jinja2
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from archlock.core import docker as du
-from archlock.core import settings
+from archlock.core import settings, tomlsrc
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
 from archlock.errors import ConfigError, DriftError
@@ -252,14 +251,15 @@ def targets_without_wheels(pylock: Path, platform: Platform) -> str:
             f"{pylock.name} is missing, so which packages have {platform.docker_platform} wheels"
             " is unknown"
         )
-    try:
-        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
+    fix = "regenerate it: run `archlock lock --force`"
+    data = tomlsrc.load_toml(pylock, what="pylock file", fix=fix)
+    packages = tomlsrc.array_of_tables(data, "packages", pylock, fix)
     lacking = [
         str(p.get("name"))
         for p in packages
-        if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))
+        if not any(
+            _wheel_fits(w, platform) for w in tomlsrc.array_of_tables(p, "wheels", pylock, fix)
+        )
     ]
     if not lacking:
         return ""
@@ -454,9 +454,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--check", action="store_true", help="fail (exit 5) naming each stale rendered file"
     )
     parser.add_argument(
-        "--workflow-dir", help="folder for the workflow (default: .github/workflows)"
+        "--workflow-dir",
+        type=_workflow_dir,
+        help="folder for the workflow (default: .github/workflows)",
     )
     parser.set_defaults(func=run)
+
+
+def _workflow_dir(text: str) -> str:
+    """--workflow-dir: a usage error (exit 2, naming the option) before any work, not a setting
+    error blamed on pyproject.toml."""
+    if not du.REL_PATH_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a folder inside the project; give a relative path such as "
+            ".github/workflows"
+        )
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
