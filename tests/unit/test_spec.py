@@ -236,6 +236,8 @@ def test_deprecated_expect_cuda_loads_with_a_note(tmp_path: Path) -> None:
         (CUDA, '"twelve"', "'twelve' is not a CUDA version"),
         (CUDA, '"12.8\\n"', "is not a CUDA version"),
         (CUDA, '"12"', "'12' is not a CUDA version"),
+        (CUDA, "12.8", "12.8 is not a CUDA version"),  # unquoted: a number
+        (CUDA, "[]", "[] is not a CUDA version"),
     ],
 )
 def test_a_meaningless_expect_cuda_is_refused_with_the_fix(

@@ -416,7 +416,7 @@ def _expect_cuda_is_meaningful(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     if spec.accelerator != "cuda":
         message = f"{value!r} means nothing in a {spec.accelerator} env (it has no CUDA)"
         return ("expect.cuda", message, _DROP_EXPECT_CUDA)
-    if not re.fullmatch(CUDA_VERSION_RE, value):
+    if not isinstance(value, str) or not re.fullmatch(CUDA_VERSION_RE, value):
         return ("expect.cuda", f"{value!r} is not a CUDA version", _DROP_EXPECT_CUDA)
     return None
 
