@@ -121,7 +121,8 @@ def render_plan(plan: Plan, dry_run: bool) -> list[str]:
     ]
     lines += [f"note: {note}" for note in plan.notes]
     total = human_bytes(plan.total())
-    images = " (images can share layers: at most)" if plan.total("images") else ""
+    shared = plan.total("images") + plan.total("dangling")
+    images = " (images can share layers: at most)" if shared else ""
     lines.append(f"{'would free' if dry_run else 'planned'}: {total}{images}")
     return lines
 
@@ -217,7 +218,9 @@ def plan_clean(options: Options) -> Plan:
         titles = None if options.all_projects else project_titles(options.project)
         plan.items += select_images(_inspect(_image_ids(f"label={ENV_LABEL}")), titles)
     if "dangling" in options.parts:
-        plan.items += dangling_items(_inspect(_image_ids("dangling=true")))
+        listed = {i.what for i in plan.items}  # an untagged image of ours is listed once
+        dangling = dangling_items(_inspect(_image_ids("dangling=true")))
+        plan.items += [i for i in dangling if i.what not in listed]
     if "cache" in options.parts:
         if du.engine().kind == "podman":
             plan.notes.append("cache: podman keeps no BuildKit cache: skipped")
