@@ -171,6 +171,13 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+def clean(session: nox.Session) -> None:
+    """Remove archlock's images, dangling layers, build cache beyond the cap, unreferenced
+    registry blobs; `-- --dry-run` lists them with their sizes."""
+    _archlock(session, "clean")
+
+
+@nox.session
 def repro(session: nox.Session) -> None:
     """Diagnose a teammate's report, then rebuild and rerun it: `nox -s repro -- REPORT`."""
     if not session.posargs:

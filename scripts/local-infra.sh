@@ -8,8 +8,11 @@
 #      private apt configuration (its own sources file, lists and cache under $INFRA_DIR/apt):
 #      the system's apt sources are never changed and nothing is installed through dpkg;
 #   3. registers that QEMU for linux/arm64 in binfmt_misc with the F flag (in place of bookworm's);
-#   4. lets the engine's BuildKit grant the `network.host` entitlement (daemon.json), then starts
-#      dockerd (--iptables=false) unless `docker info` already answers; never a second one;
+#   4. lets the engine's BuildKit grant the `network.host` entitlement and caps its build cache
+#      (daemon.json: builder.gc, ARCHLOCK_BUILD_CACHE_CAP, default 20GB), then starts dockerd
+#      (--iptables=false) unless `docker info` already answers; never a second one. A running
+#      dockerd restarts only when daemon.json changed, and never while it builds or runs a
+#      container (then the next run restarts it);
 #   5. builds base images archlock/debian-bookworm:{amd64,arm64} from debootstrap root filesystems
 #      (FROM scratch + ADD rootfs.tar, built with --platform: `docker import` mislabels arm64);
 #   6. starts a registry on 127.0.0.1:5000 (BuildKit and buildx read bases from a registry);
@@ -17,7 +20,8 @@
 #      /uv and /uvx in an empty image);
 #   8. pushes bases and uv as manifest lists, and prints the references to build with
 #      (ARCHLOCK_BASE_IMAGE: the multi-arch base list; ARCHLOCK_BASE_IMAGE_<ARCH>: the local
-#      per-arch tags; ARCHLOCK_UV_IMAGE; ARCHLOCK_REGISTRY).
+#      per-arch tags; ARCHLOCK_UV_IMAGE; ARCHLOCK_REGISTRY; ARCHLOCK_REGISTRY_CONFIG, which
+#      `archlock clean` garbage-collects).
 #
 # Facts this relies on (measured on Debian 12, x86_64, docker.io 20.10 engine):
 # - bookworm has no buildx. sid's docker-buildx 0.29.1 needs only libc6 >= 2.34 and runs with
@@ -36,13 +40,18 @@
 #   {"builder": {"Entitlements": {"network-host": true}}}. Engine 20.10 grants it by default;
 #   the setting makes that explicit for engines that do not. With --iptables=false the bridge has
 #   no outbound access, so builds that reach a package index need host networking.
+# - BuildKit's garbage collection (docker docs: "Build garbage collection"): with the docker
+#   driver it is set in daemon.json, {"builder": {"gc": {"enabled": true, "defaultKeepStorage":
+#   "20GB"}}}; engine 20.10 reads those two keys (newer engines too) and derives its default
+#   policies from the cap. 20GB holds CI's warm layers (the 7.5 GB CUDA image's venv layer, the
+#   small arm64 images, uv's cache mounts) while a few runs no longer pile up 50 GB.
 #
 # Usage: scripts/local-infra.sh [--print-env]
 #   --print-env   only print the KEY=VALUE lines (for `eval` or a dotenv file) at the end
 # Settings (environment): ARCHLOCK_INFRA_DIR (state and logs), UV_VERSION, DEBIAN_SUITE,
 #   DEBIAN_MIRROR (debootstrap's default when empty), DEBIAN_NEWER_MIRROR (default: the Debian
 #   mirror of the system's own apt sources), BUILDX_DEB, QEMU_DEB (package=version pins),
-#   REGISTRY_ADDR, PYTHON (for `pip download`).
+#   REGISTRY_ADDR, PYTHON (for `pip download`), ARCHLOCK_BUILD_CACHE_CAP (BuildKit's GC cap, 20GB).
 set -euo pipefail
 
 INFRA_DIR="${ARCHLOCK_INFRA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/archlock/infra}"
@@ -54,6 +63,7 @@ PYTHON="${PYTHON:-python3}"
 DEBIAN_NEWER_MIRROR="${DEBIAN_NEWER_MIRROR:-}"
 BUILDX_DEB="${BUILDX_DEB:-docker-buildx=0.29.1+ds1-4}" # from sid
 QEMU_DEB="${QEMU_DEB:-qemu-user=1:10.0.13+ds-0+deb13u1}" # from trixie
+BUILD_CACHE_CAP="${ARCHLOCK_BUILD_CACHE_CAP:-20GB}" # BuildKit's GC keeps its cache below this
 PLUGIN_DIR=/usr/local/libexec/docker/cli-plugins
 QEMU_BIN=/usr/local/bin/qemu-aarch64-static # registered by path; F: the kernel opens it once
 DAEMON_JSON=/etc/docker/daemon.json
@@ -83,8 +93,9 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-start_dockerd() {
+start_dockerd() { # a dockerd started here reads daemon.json as it is now
   if "$DOCKER" info >/dev/null 2>&1; then log "dockerd already running"; return; fi
+  rm -f "$INFRA_DIR/dockerd-restart-pending"
   log "starting dockerd (log: $INFRA_DIR/dockerd.log)"
   # --iptables=false: this host may not allow NAT rules; builds that need the network use
   # --network host. Never --bridge=none: it deletes docker0 under any other daemon.
@@ -180,15 +191,17 @@ register_binfmt() { # our qemu-aarch64, F flag, in place of any other aarch64 en
   log "binfmt qemu-aarch64 -> $QEMU_BIN (F flag), replacing the previous entry"
 }
 
-grant_network_host() { # daemon.json builder.Entitlements.network-host = true; prints "changed"
+configure_builder() { # daemon.json: network-host entitlement + BuildKit GC cap; prints "changed"
   mkdir -p "$(dirname "$DAEMON_JSON")"
-  "$PYTHON" - "$DAEMON_JSON" <<'EOF' || die "cannot update $DAEMON_JSON (is it valid JSON?)"
+  "$PYTHON" - "$DAEMON_JSON" "$BUILD_CACHE_CAP" <<'EOF' || die "cannot update $DAEMON_JSON (is it valid JSON?)"
 import json, os, sys
-path = sys.argv[1]
+path, cap = sys.argv[1], sys.argv[2]
 config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
-entitlements = config.setdefault("builder", {}).setdefault("Entitlements", {})
-if entitlements.get("network-host") is not True:
-    entitlements["network-host"] = True
+builder = config.setdefault("builder", {})
+before = json.dumps(builder, sort_keys=True)
+builder.setdefault("Entitlements", {})["network-host"] = True
+builder.setdefault("gc", {}).update({"enabled": True, "defaultKeepStorage": cap})
+if json.dumps(builder, sort_keys=True) != before:
     with open(path + ".part", "w") as out:
         json.dump(config, out, indent=2)
     os.replace(path + ".part", path)
@@ -202,15 +215,27 @@ network_host_allowed() { # does the running engine let a build step use --networ
     || ! grep -q "entitlement" "$INFRA_DIR/probe.log"
 }
 
-restart_dockerd() { # only when the running engine refuses network.host; serialised with builds
-  local pid
-  pid=$(cat /var/run/docker.pid 2>/dev/null) || die "dockerd refuses network.host and has no pid file"
-  log "restarting dockerd (pid $pid) so that it reads $DAEMON_JSON"
+engine_busy() { # a build or a container that a restart would kill
+  pgrep -f -- '(docker|docker-buildx) (buildx )?(build|bake)( |$)' >/dev/null 2>&1 \
+    || [[ -n $("$DOCKER" ps -q 2>/dev/null) ]]
+}
+
+restart_dockerd() { # so that a running engine reads a changed daemon.json; never under a build
+  local pid pending="$INFRA_DIR/dockerd-restart-pending"
+  touch "$pending"
+  pid=$(cat /var/run/docker.pid 2>/dev/null) || die "dockerd must reread $DAEMON_JSON and has no pid file"
   exec 9>/tmp/docker.lock
   flock -w 900 9 || die "waited 15 min for /tmp/docker.lock; restart dockerd yourself"
+  if engine_busy; then
+    log "dockerd is building or running containers: it reads $DAEMON_JSON at the next run's restart"
+    exec 9>&-
+    return
+  fi
+  log "restarting dockerd (pid $pid) so that it reads $DAEMON_JSON"
   kill "$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   start_dockerd
+  rm -f "$pending"
   exec 9>&-
 }
 
@@ -341,11 +366,12 @@ main() {
   install_qemu
   register_binfmt
   local daemon_config
-  daemon_config=$(grant_network_host)
+  daemon_config=$(configure_builder)
+  if [[ $daemon_config == changed ]]; then touch "$INFRA_DIR/dockerd-restart-pending"; fi
   start_dockerd
   start_registry
   build_bases
-  if [[ $daemon_config == changed ]] && ! network_host_allowed; then restart_dockerd; fi
+  if [[ -e $INFRA_DIR/dockerd-restart-pending ]]; then restart_dockerd; fi
   network_host_allowed || die "the engine refuses --network host builds; see $INFRA_DIR/probe.log"
   local arch
   for arch in "${ARCHES[@]}"; do build_uv "$arch"; done
@@ -355,6 +381,7 @@ main() {
   for arch in "${ARCHES[@]}"; do echo "ARCHLOCK_BASE_IMAGE_${arch^^}=$BASE_NAME:$arch"; done
   echo "ARCHLOCK_UV_IMAGE=$REGISTRY_ADDR/$UV_NAME:$UV_VERSION"
   echo "ARCHLOCK_REGISTRY=$REGISTRY_ADDR"
+  echo "ARCHLOCK_REGISTRY_CONFIG=$INFRA_DIR/registry.yml"
 }
 
 main "$@"

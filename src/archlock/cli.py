@@ -23,6 +23,7 @@ VERB_MODULES = (
     "archlock.lock.schema",
     "archlock.build.render",
     "archlock.build.build",
+    "archlock.build.clean",
     "archlock.mac.cli",
     "archlock.inenv.probe",
     "archlock.verify.verify",

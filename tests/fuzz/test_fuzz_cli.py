@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archlock import cli
+from archlock.core import docker as du
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = scratch("cli")
@@ -64,6 +65,7 @@ VALUES = st.sampled_from(
         "a-folder/",
         str(REPORT),
         "/proc/self/mem",
+        "/proc/x/r.json",
     ]
 )
 VERBS = {
@@ -129,6 +131,10 @@ def test_generated_command_lines(argv: list[str]) -> None:
         return
     code, err = outcome
     flag("cli", "traceback printed", "Traceback" not in err, (argv, err))
+    if argv[0] == "render" and "--workflow-dir" in argv:
+        value = argv[argv.index("--workflow-dir") + 1]
+        if not du.REL_PATH_RE.fullmatch(value):
+            flag("cli", "bad --workflow-dir not a usage error", code == 2, (argv, code, err))
     if code != 0:
         errors = [line for line in err.splitlines() if ": error:" in line]
         flag("cli", "several error lines", len(errors) <= 1, (argv, err))

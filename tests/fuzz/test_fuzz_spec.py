@@ -4,6 +4,7 @@ and a spec that loads holds no control character in any field that reaches a ren
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from fuzz_support import attempt, examples, flag, has_control, json_values, nast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archlock.core.spec import load_spec
+from archlock.core.spec import CUDA_VERSION_RE, load_spec
 
 VALID: dict[str, Any] = {
     "description": "a target",
@@ -113,6 +114,47 @@ def test_generated_spec_values(path: tuple[str, ...], value: Any, drop: bool) ->
     spec, _ = attempt("spec", lambda: load_spec(target))
     if spec is not None:
         assert_clean(spec)
+        check_expect_cuda(spec, yaml.safe_load(text))
+
+
+def check_expect_cuda(spec: Any, data: Any) -> None:
+    """A spec that loads holds expect.cuda only as a CUDA version in a CUDA env (deprecated
+    and ignored, with a note); anything else was refused."""
+    expect = data.get("expect") if isinstance(data, dict) else None
+    if not isinstance(expect, dict) or expect.get("cuda") is None:  # `cuda:` alone: not given
+        return
+    value = expect["cuda"]
+    meaningful = spec.accelerator == "cuda" and bool(re.fullmatch(CUDA_VERSION_RE, str(value)))
+    flag("spec", "meaningless expect.cuda accepted", meaningful, (spec.accelerator, value))
+
+
+CUDA_ENVS = [
+    {"platform": "linux-amd64", "python": "3.11", "accelerator": "cuda"},
+    {"platform": "linux-amd64", "python": "3.11", "accelerator": "cpu"},
+    {"platform": "linux-arm64", "python": "3.11", "accelerator": "cpu"},
+    {"platform": "macos-arm64", "python": "3.11", "accelerator": "mps"},
+]
+
+
+@settings(max_examples=examples(200))
+@given(
+    st.sampled_from(CUDA_ENVS),
+    st.one_of(
+        st.sampled_from(["12.8", "13.0", "11.8", "12", "12.8.1", "cu128", "", "none"]),
+        nasty_text(st.just("12.8")),
+        json_values,
+    ),
+)
+def test_expect_cuda_in_every_accelerator(env: dict[str, str], value: Any) -> None:
+    target = spec_file("cuda-env")
+    try:
+        text = yaml.safe_dump({**env, "expect": {"cuda": value}}, allow_unicode=True)
+    except (yaml.YAMLError, ValueError):
+        return
+    target.write_text(text, encoding="utf-8")
+    spec, _ = attempt("spec", lambda: load_spec(target))
+    if spec is not None:
+        check_expect_cuda(spec, yaml.safe_load(text))
 
 
 yaml_pieces = st.sampled_from(

@@ -232,6 +232,30 @@ def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
         assert target.sdists_built_here == ("antlr4-python3-runtime",)
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"packages = 5\n", "packages: must be an array of tables"),
+        (b'[[packages]]\nname = "x"\nwheels = 5\n', "wheels: must be an array of tables"),
+        (b'[[packages]]\nname = "x"\nwheels = [1]\n', "wheels: must be an array of tables"),
+        (b'lock-version = "1.0"\n# \xff\xfe\n', "pylock file is not UTF-8 text"),
+        (b"packages = [\n", "not valid TOML"),
+    ],
+)
+def test_a_malformed_pylock_is_one_line_naming_the_file(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    from archlock.core.platforms import PLATFORMS
+
+    path = tmp_path / "pylock.env.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        render.targets_without_wheels(path, PLATFORMS["linux-arm64"])
+    line = caught.value.line()
+    assert line.startswith(f"{path}: ") and said in line and "archlock lock" in line
+    assert "\n" not in line
+
+
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert f'io.archlock.lock-sha256="{SHA}"' in text
@@ -524,3 +548,17 @@ def test_a_torn_set_is_refused_in_one_line_and_render_finishes_its_own(
     assert bake.read_text() == old
     assert "finished an interrupted render" in capsys.readouterr().err
     assert cli.main(["render", "--project", str(project), "--check"]) == 0
+
+
+@pytest.mark.parametrize("value", ["", "/abs", "../outside", "x\n", "a b"])
+def test_a_bad_workflow_dir_is_a_usage_error_naming_the_option(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from archlock import cli
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["render", "--check", "--workflow-dir", value])
+    assert caught.value.code == 2  # argparse's usage error, the same code as ConfigError's
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("archlock render: error: argument --workflow-dir: ")
+    assert "pyproject.toml" not in err and "relative path" in err

@@ -210,3 +210,23 @@ def test_output_problem_refuses_folders_and_device_nodes(tmp_path: Path) -> None
     assert "is a folder" in (report.output_problem(str(tmp_path)) or "")
     assert "not a regular file" in (report.output_problem("/dev/null") or "")
     assert report.output_problem(str(tmp_path / "new" / "report.json")) is None
+
+
+def test_an_output_folder_that_refuses_files_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc passes the up-front check (a folder root may write in), then refuses the file."""
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--project", str(tmp_path), "report", "--no-torch", "--no-scan", "-o", "/proc/x/r.json"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("archlock report: error: --output /proc/x/r.json: cannot write /proc/x")
+    assert err.endswith("give --output a writable path") and "\n" not in err
+
+
+def test_when_the_markdown_cannot_be_written_no_json_is_left(tmp_path: Path) -> None:
+    (tmp_path / "r.md").mkdir()  # renaming onto a folder fails after the JSON is in place
+    problem = report.write_both(str(tmp_path / "r.json"), "{}", str(tmp_path / "r.md"), "# r")
+    assert problem is not None and "cannot write" in problem
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]

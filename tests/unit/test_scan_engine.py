@@ -53,6 +53,55 @@ def test_undecodable_file_is_a_finding(tmp_path: Path) -> None:
     assert [(f.rule_id, f.path) for f in result.findings] == [("AL001", "latin.py")]
 
 
+def _deny(monkeypatch: pytest.MonkeyPatch, locked: Path) -> None:
+    """What the kernel answers for a folder without read and search permission (root is never
+    refused, so the unit test stands in for it): stat of anything inside it and listing it fail."""
+    import os
+
+    real_stat, real_scandir = os.stat, os.scandir
+
+    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if Path(str(path)).parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_folder_that_cannot_be_read_is_a_finding_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, {"ok.py": CUDA_LINE, "locked/hidden.py": CUDA_LINE})
+    _deny(monkeypatch, tmp_path / "locked")
+    result = scan_path(tmp_path, tmp_path)
+    assert result.files == ("ok.py",)
+    unlisted = [f for f in result.findings if f.rule_id == "AL001"]
+    assert [(f.path, f.message) for f in unlisted] == [
+        ("locked", "folder not scanned: Permission denied")
+    ]
+
+
+def test_a_folder_without_permissions_is_a_finding_for_a_real_user(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder: the stand-in above covers it")
+    write(tmp_path, {"ok.py": CUDA_LINE, "locked/hidden.py": CUDA_LINE})
+    (tmp_path / "locked").chmod(0)
+    try:
+        result = scan_path(tmp_path, tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert result.files == ("ok.py",)
+    assert [f.path for f in result.findings if f.rule_id == "AL001"] == ["locked"]
+
+
 def test_encoding_cookie_is_honoured(tmp_path: Path) -> None:
     source = "# -*- coding: latin-1 -*-\nname = '\xe9t\xe9'; m = Model().cuda()\n"
     (tmp_path / "latin.py").write_bytes(source.encode("latin-1"))

@@ -230,6 +230,36 @@ def test_deprecated_expect_cuda_loads_with_a_note(tmp_path: Path) -> None:
     assert "expect.json" in note and note.endswith("remove it")
 
 
+@pytest.mark.parametrize(
+    ("head", "value", "said"),
+    [
+        (GOOD, '"12.8"', "'12.8' means nothing in a cpu env (it has no CUDA)"),
+        (MAC, '"12.8"', "'12.8' means nothing in a mps env (it has no CUDA)"),
+        (CUDA, '"twelve"', "'twelve' is not a CUDA version"),
+        (CUDA, '"12.8\\n"', "is not a CUDA version"),
+        (CUDA, '"12"', "'12' is not a CUDA version"),
+        (CUDA, "12.8", "12.8 is not a CUDA version"),  # unquoted: a number
+        (CUDA, "[]", "[] is not a CUDA version"),
+    ],
+)
+def test_a_meaningless_expect_cuda_is_refused_with_the_fix(
+    tmp_path: Path, head: str, value: str, said: str
+) -> None:
+    """Deprecated and ignored, but a value that is no CUDA version, or one for an env without
+    CUDA, was a mistake: one line naming the file, the key and the fix."""
+    path = tmp_path / "env.yaml"
+    path.write_text(head + f"expect:\n  cuda: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_spec(path)
+    line = caught.value.line()
+    line_no = head.count("\n") + 2
+    assert line.startswith(f"{path}:{line_no}: expect.cuda: ") and said in line
+    assert line.endswith(
+        "(fix: remove expect.cuda: the CUDA version comes from the lock "
+        "(envs/locks/<env>.expect.json))"
+    )
+
+
 def test_machines_and_accept_cuda_stack_load(tmp_path: Path) -> None:
     path = tmp_path / "graviton.yaml"
     path.write_text(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archlock.build import plan, render
+from archlock.build import disk, plan, render
 from archlock.core import cabundle, commit, proc, settings
 from archlock.core import docker as du
 from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
@@ -75,6 +75,7 @@ def build(options: BuildOptions) -> BuildReport:
         )
     started = time.monotonic()
     the_plan = plan_for(options)
+    _check_room(options.project, the_plan)
     if not options.force_fallback and du.has_buildx():
         report = _buildx(the_plan, options)
     else:
@@ -91,6 +92,14 @@ def plan_for(options: BuildOptions) -> plan.Plan:
     targets, _ = render.image_targets(project, render_settings)
     variables = plan.variables(render_settings, {**os.environ, **options.env})
     return plan.make_plan(targets, variables, options.targets, options.sets)
+
+
+def _check_room(root: Path, the_plan: plan.Plan) -> None:
+    """Refuse, before any step runs, a build the engine's disk cannot hold."""
+    from archlock.core.project import Project
+
+    needed = disk.needed_bytes(Project.load(root), (t.name for t in the_plan.targets))
+    disk.check_room(needed)
 
 
 def check_rendered(project: Path) -> None:

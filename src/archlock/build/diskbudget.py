@@ -9,12 +9,11 @@ that frees the runner's preinstalled toolchains or the larger runner named in
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archlock.errors import ConfigError
+from archlock.core import tomlsrc
 
 GB = 1_000_000_000
 # The image is ~1.8x the wheels it installs: 7.5 GB for this repository's linux-amd64-cuda image,
@@ -53,11 +52,13 @@ def wheel_bytes(pylock: Path) -> int:
     """The bytes of wheels a lock installs: per package, its largest listed wheel (0 if unknown)."""
     if not pylock.is_file():
         return 0
-    try:
-        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
-    return sum(max((_size(w) for w in p.get("wheels", [])), default=0) for p in packages)
+    fix = "regenerate it: run `archlock lock --force`"
+    data = tomlsrc.load_toml(pylock, what="pylock file", fix=fix)
+    packages = tomlsrc.array_of_tables(data, "packages", pylock, fix)
+    return sum(
+        max((_size(w) for w in tomlsrc.array_of_tables(p, "wheels", pylock, fix)), default=0)
+        for p in packages
+    )
 
 
 def _size(wheel: dict[str, Any]) -> int:

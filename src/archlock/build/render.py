@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import jinja2
 
 from archlock.build import cigraph, context, diskbudget
-from archlock.core import commit, sdist, settings
+from archlock.core import commit, sdist, settings, tomlsrc
 from archlock.core import docker as du
 from archlock.core.fsutil import current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
@@ -269,7 +268,7 @@ def targets_without_wheels(pylock: Path, platform: Platform) -> str:
     lacking = [
         str(p.get("name"))
         for p in _packages(pylock)
-        if not any(_wheel_fits(w, platform) for w in p.get("wheels", []))
+        if not any(_wheel_fits(w, platform) for w in _wheels(p, pylock))
         and sdist.recorded(p) != sdist.PURE
     ]
     if not lacking:
@@ -290,12 +289,17 @@ def pure_sdists(pylock: Path) -> tuple[str, ...]:
     )
 
 
-def _packages(pylock: Path) -> list[Any]:
-    try:
-        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pylock}: not valid TOML ({exc})", fix="run archlock lock") from None
-    return [p for p in packages if isinstance(p, dict)] if isinstance(packages, list) else []
+PYLOCK_FIX = "regenerate it: run `archlock lock --force`"
+
+
+def _packages(pylock: Path) -> list[dict[str, Any]]:
+    """The pylock's packages; a malformed file is one line naming it (core/tomlsrc.py)."""
+    data = tomlsrc.load_toml(pylock, what="pylock file", fix=PYLOCK_FIX)
+    return tomlsrc.array_of_tables(data, "packages", pylock, PYLOCK_FIX)
+
+
+def _wheels(package: dict[str, Any], pylock: Path) -> list[dict[str, Any]]:
+    return tomlsrc.array_of_tables(package, "wheels", pylock, PYLOCK_FIX)
 
 
 def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
@@ -504,9 +508,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--check", action="store_true", help="fail (exit 5) naming each stale rendered file"
     )
     parser.add_argument(
-        "--workflow-dir", help="folder for the workflow (default: .github/workflows)"
+        "--workflow-dir",
+        type=_workflow_dir,
+        help="folder for the workflow (default: .github/workflows)",
     )
     parser.set_defaults(func=run)
+
+
+def _workflow_dir(text: str) -> str:
+    """--workflow-dir: a usage error (exit 2, naming the option) before any work, not a setting
+    error blamed on pyproject.toml."""
+    if not du.REL_PATH_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a folder inside the project; give a relative path such as "
+            ".github/workflows"
+        )
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -404,8 +404,29 @@ def _variant_needs_index(spec: EnvSpec, data: dict[str, Any]) -> Problem:
     return None
 
 
+CUDA_VERSION_RE = r"^[0-9]{1,2}\.[0-9]{1,2}$"
+_DROP_EXPECT_CUDA = (
+    "remove expect.cuda: the CUDA version comes from the lock (envs/locks/<env>.expect.json)"
+)
+
+
+def _expect_cuda_is_meaningful(spec: EnvSpec, data: dict[str, Any]) -> Problem:
+    """`expect.cuda` is deprecated and ignored with a note; a value that is no CUDA version, or
+    one in an env whose accelerator has no CUDA, was a mistake when it was written: refuse it."""
+    value = data.get("expect", {}).get("cuda")
+    if value is None:
+        return None
+    if spec.accelerator != "cuda":
+        message = f"{value!r} means nothing in a {spec.accelerator} env (it has no CUDA)"
+        return ("expect.cuda", message, _DROP_EXPECT_CUDA)
+    if not isinstance(value, str) or not re.fullmatch(CUDA_VERSION_RE, value):
+        return ("expect.cuda", f"{value!r} is not a CUDA version", _DROP_EXPECT_CUDA)
+    return None
+
+
 COMBINATION_RULES = (
     _accelerator_fits_platform,
+    _expect_cuda_is_meaningful,
     _device_fits_accelerator,
     _cuda_stack_only_for_cpu,
     _image_only_on_linux,

@@ -1,4 +1,5 @@
-"""What counts as a control character in a value we check, for every checker alike."""
+"""Text rules for every checker and report alike: what counts as a control character, and how
+a byte count is shown."""
 
 from __future__ import annotations
 
@@ -12,3 +13,12 @@ CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 def has_control(text: str) -> bool:
     """True when `text` holds a character that could start a new line or hide one."""
     return any(unicodedata.category(char) in CONTROL_CATEGORIES for char in text)
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.2f} {unit}"
+        value /= 1000
+    return f"{size} B"

@@ -284,6 +284,26 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
+def write_both(path: str, text: str, md_path: str, md_text: str) -> str | None:
+    """Write the JSON report and its Markdown; on failure neither is left, and the reason (one
+    line) is returned. The path passed `output_problem`, but a folder such as /proc can still
+    refuse what it seemed to allow."""
+    try:
+        write_atomic(path, text)
+        try:
+            write_atomic(md_path, md_text)
+        except BaseException:
+            os.unlink(path)
+            raise
+    except OSError as exc:
+        where = exc.filename or path
+        return "cannot write %s: %s; give --output a writable path" % (
+            where,
+            exc.strerror or type(exc).__name__,
+        )
+    return None
+
+
 def output_problem(path: str) -> str | None:
     """Why the report cannot be written at `path` (checked before any work), or None."""
     for target in (path, markdown_path(path)):
@@ -379,8 +399,15 @@ def collect(args: argparse.Namespace, project: str | None = None) -> int:
         tail_lines=args.tail_lines,
     )
     md_path = markdown_path(args.output)
-    write_atomic(args.output, json.dumps(report, indent=2) + "\n")
-    write_atomic(md_path, markdown(report, os.path.basename(args.output)))
+    problem = write_both(
+        args.output,
+        json.dumps(report, indent=2) + "\n",
+        md_path,
+        markdown(report, os.path.basename(args.output)),
+    )
+    if problem:
+        sys.stderr.write("archlock report: error: --output %s: %s\n" % (args.output, problem))
+        return 2
     print(
         "archlock report: wrote %s and %s (attach the JSON; paste the Markdown into the issue)"
         % (args.output, md_path)

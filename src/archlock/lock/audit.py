@@ -27,6 +27,7 @@ from archlock.core.project import Project
 from archlock.core.rules.build import CPU_INDEX_FIX, cuda_stack, cuda_stack_unwanted
 from archlock.core.rules.wheels import wheel_size
 from archlock.core.spec import EnvSpec
+from archlock.core.text import human_bytes
 from archlock.core.tomlsrc import array_of_tables, load_toml
 from archlock.errors import CheckFailed, ConfigError, DriftError
 
@@ -270,15 +271,6 @@ def cuda_stack_findings(env: EnvSpec, packages: list[dict[str, Any]]) -> list[Fi
             CPU_INDEX_FIX.format(file=env.path.name),
         )
     ]
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.2f} {unit}"
-        value /= 1000
-    return f"{size} B"
 
 
 def render_text(audits: list[EnvAudit]) -> str:

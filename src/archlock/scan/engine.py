@@ -115,7 +115,16 @@ def _relative(path: Path, base: Path) -> str:
 def _skip_dir(folder: Path) -> bool:
     name = folder.name
     hidden_or_tool = name.startswith(".") or name in SKIP_DIRS or name.endswith(".egg-info")
-    return hidden_or_tool or (folder / "pyvenv.cfg").exists()  # a virtualenv under any name
+    return hidden_or_tool or _is_venv(folder)
+
+
+def _is_venv(folder: Path) -> bool:
+    """A virtualenv under any name. A folder that cannot be entered is not known to be one: the
+    walk then fails to list it, and that is a finding (AL001), not a traceback."""
+    try:
+        return (folder / "pyvenv.cfg").exists()
+    except OSError:
+        return False
 
 
 def discover(
