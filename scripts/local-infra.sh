@@ -93,13 +93,25 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+detached() { # CMD...: in its own session, holding none of this shell's open files. A daemon that
+  # inherits a caller's lock file (`flock LOCK local-infra.sh`, or restart_dockerd's fd 9) holds
+  # that lock for its whole life, and every later waiter blocks on it.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done 2>/dev/null
+    exec setsid nohup "$@"
+  )
+}
+
 start_dockerd() { # a dockerd started here reads daemon.json as it is now
   if "$DOCKER" info >/dev/null 2>&1; then log "dockerd already running"; return; fi
   rm -f "$INFRA_DIR/dockerd-restart-pending"
   log "starting dockerd (log: $INFRA_DIR/dockerd.log)"
   # --iptables=false: this host may not allow NAT rules; builds that need the network use
   # --network host. Never --bridge=none: it deletes docker0 under any other daemon.
-  setsid nohup dockerd --iptables=false >>"$INFRA_DIR/dockerd.log" 2>&1 </dev/null &
+  detached dockerd --iptables=false >>"$INFRA_DIR/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     "$DOCKER" info >/dev/null 2>&1 && { log "dockerd ready"; return; }
     sleep 0.5
@@ -302,7 +314,7 @@ storage:
 http: {addr: "$REGISTRY_ADDR"}
 EOF
   log "starting registry on $REGISTRY_ADDR (log: $INFRA_DIR/registry.log)"
-  setsid nohup docker-registry serve "$INFRA_DIR/registry.yml" >>"$INFRA_DIR/registry.log" 2>&1 </dev/null &
+  detached docker-registry serve "$INFRA_DIR/registry.yml" >>"$INFRA_DIR/registry.log" 2>&1 </dev/null &
   for _ in $(seq 1 40); do registry_up && return; sleep 0.25; done
   die "registry did not answer on $REGISTRY_ADDR; see $INFRA_DIR/registry.log"
 }
