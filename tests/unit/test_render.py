@@ -230,6 +230,12 @@ def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
     for target in targets:
         assert target.deps_on_build_platform and target.emulated_because == ""
         assert target.sdists_built_here == ("antlr4-python3-runtime",)
+        # uv may build the sdist on the build platform: --no-build would refuse it
+        deps = stage(render.dockerfile_text(target, "uv", "app"), "deps")
+        assert "--require-hashes --no-deps \\\n" in deps and "--no-build" not in deps
+        wheels_only = dataclasses.replace(target, sdists_built_here=())
+        deps = stage(render.dockerfile_text(wheels_only, "uv", "app"), "deps")
+        assert "--require-hashes --no-deps --no-build \\\n" in deps
 
 
 @pytest.mark.parametrize(
