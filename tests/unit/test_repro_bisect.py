@@ -1,6 +1,6 @@
 """repro --bisect without docker: the drift set, what a trial runs, how its outcome is read, the
 verdict in words, the Markdown, and the refusals. The container side is in
-tests/integration/test_repro_bisect.py."""
+tests/integration/test_repro_bisect_live.py."""
 
 from __future__ import annotations
 
