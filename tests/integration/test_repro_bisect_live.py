@@ -186,7 +186,15 @@ def test_a_failure_that_does_not_reproduce_in_a_container(world: dict[str, Any])
 
 
 def test_ctrl_c_leaves_no_container_volume_or_new_image(world: dict[str, Any]) -> None:
-    code = "import os, sys, time; time.sleep(120) if os.path.exists('/.dockerenv') else sys.exit(3)"
+    # fails at once on the teammate's machine (a file only it has), hangs in a trial: so the run
+    # is interrupted while a trial's container is up (a machine that is itself a container has
+    # /.dockerenv too, so that marker cannot tell them apart)
+    host_only = world["root"] / "host-only"
+    host_only.write_text("only on the teammate's machine\n")
+    code = (
+        f"import os, sys, time; sys.exit(3) if os.path.exists({str(host_only)!r}) "
+        "else time.sleep(120)"
+    )
     report = teammate_report(world, "interrupt", code)
     images = set(docker("images", "-q", "--filter", "label=io.archlock.repro.source").split())
     argv = [sys.executable, "-m", "archlock", "--project", str(world["project"]), "repro"]
