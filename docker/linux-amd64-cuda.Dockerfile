@@ -22,6 +22,9 @@
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
 #   UV_IMAGE    an image holding /uv (upstream's uv image, or a local one)
 #   COMPILE_BYTECODE  1 = precompile .pyc at install (faster start; the venv is read-only at run)
+#   SOURCE_DATE_EPOCH  the image's timestamps (archlock build passes a constant, not the clock):
+#               with it set, uv compiles hash-checked .pyc (no source mtimes inside), useradd writes
+#               it as the password change day, and BuildKit >= 0.13 stamps the config with it
 # Networks with a TLS-intercepting proxy: pass the proxy's CA bundle as the BuildKit secret
 # `ca-bundle` (`archlock build --ca-bundle FILE`); it is mounted for the install steps only and
 # never stored in a layer.
@@ -35,6 +38,7 @@ FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
+ARG SOURCE_DATE_EPOCH=315532800
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
 RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archlock/requirements.txt \
@@ -49,9 +53,12 @@ RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archloc
     && uv venv --python 3.11 /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
         --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
-        -r /tmp/archlock/requirements.txt
+        -r /tmp/archlock/requirements.txt \
+    && find /opt/venv -exec touch --no-dereference --date=@315532800 {} +
+# (every venv file dated 1980-01-01 whatever the epoch: the dependency layers stay byte-equal)
 
 FROM ${BASE_IMAGE} AS runtime
+ARG SOURCE_DATE_EPOCH=315532800
 COPY --from=deps /opt/venv /opt/venv
 # Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
 # and add the unprivileged user.

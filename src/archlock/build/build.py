@@ -17,10 +17,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from archlock.build import plan, render
+from archlock.build import plan, render, reproducible
 from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
 from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
@@ -121,11 +121,18 @@ def _buildx(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         attestations = driver != "docker" or du.containerd_store()
         if not attestations:
             report.notes.append(NO_ATTESTATIONS.format(driver=driver))
+    version = reproducible.buildkit_version()
+    rewrite_here = not reproducible.can_rewrite(version)
+    if rewrite_here:
+        note = reproducible.PUSH_NO_REWRITE if options.push else reproducible.NO_REWRITE
+        report.notes.append(note.format(version=reproducible.version_text(version)))
     _say_notes(report.notes)
-    flags = _flags(options)
+    flags = replace(_flags(options), rewrite_timestamp=not rewrite_here)
     for target in the_plan.targets:
         args = plan.buildx_args(target, flags, attestations)
         report.images.append(_build_one(report, options, target, [du.docker_cli(), *args]))
+        if rewrite_here and not options.push:
+            _rewrite(report, options, target)
     if options.push:
         report.manifests = _assemble(report, options, the_plan, imagetools=True)
     return report
@@ -150,6 +157,7 @@ def _fallback(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         report.images.append(
             _build_one(report, options, target, [cli, *plan.fallback_args(target, flags)])
         )
+        _rewrite(report, options, target)  # the engine's BuildKit: no rewrite-timestamp before 0.13
     if options.push:
         for image in report.images:
             for tag in image.tags:
@@ -165,6 +173,17 @@ def _build_one(
     started = time.monotonic()
     _run(report, options, argv, f"build of {target.name} ({target.platform})")
     return BuiltImage(target.name, target.platform, target.tags, time.monotonic() - started)
+
+
+def _rewrite(report: BuildReport, options: BuildOptions, target: plan.Target) -> None:
+    """Clamp a loaded image's timestamps to the build's epoch (builders without the option)."""
+    if not target.tags:
+        return
+    epoch = int(target.args.get("SOURCE_DATE_EPOCH", reproducible.DEFAULT_EPOCH))
+    image_id = reproducible.rewrite_loaded(target.tags[0], epoch, options.timeout)
+    for tag in target.tags[1:]:
+        _run(report, options, [du.docker_cli(), "tag", target.tags[0], tag], f"docker tag {tag}")
+    _announce(f"{target.name}: timestamps clamped to SOURCE_DATE_EPOCH={epoch}: {image_id}")
 
 
 def _assemble(
