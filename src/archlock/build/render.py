@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from archlock.build import layers as layer_plan
 from archlock.core import docker as du
 from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many, current_text, is_generated, with_header
@@ -64,6 +65,8 @@ class ImageTarget:
     # emulation); False: it runs on the target platform, emulated where that differs.
     deps_on_build_platform: bool = True
     emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
+    # the venv's layers, bottom first (archlock.build.layers); the last is always "rest"
+    layers: tuple[layer_plan.Layer, ...] = (layer_plan.Layer(layer_plan.REST, (), 0),)
 
     @property
     def uv_python_platform(self) -> str:
@@ -216,8 +219,15 @@ def _target(
             f"[tool.archlock.render] runners: no runner for {platform}",
             fix=f'add "{platform}" = "LABEL"',
         )
-    missing = targets_without_wheels(project.env_pylock(spec.name), spec.platform)
+    pylock = project.env_pylock(spec.name)
+    missing = targets_without_wheels(pylock, spec.platform)
+    sizes = (
+        layer_plan.wheel_sizes(pylock, lambda w: _wheel_fits(w, spec.platform))
+        if pylock.is_file()
+        else {}
+    )
     return ImageTarget(
+        layers=layer_plan.plan(sizes),
         deps_on_build_platform=not missing,
         emulated_because=missing,
         env=spec.name,
@@ -338,6 +348,7 @@ def environment(project_root: Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(du.FILTERS)
     env.globals["gh"] = du.gh
+    env.globals["split_lines"] = layer_plan.split_lines()
     return env
 
 
