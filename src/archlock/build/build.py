@@ -121,21 +121,37 @@ def _buildx(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         attestations = driver != "docker" or du.containerd_store()
         if not attestations:
             report.notes.append(NO_ATTESTATIONS.format(driver=driver))
-    version = reproducible.buildkit_version()
-    rewrite_here = not reproducible.can_rewrite(version)
-    if rewrite_here:
-        note = reproducible.PUSH_NO_REWRITE if options.push else reproducible.NO_REWRITE
-        report.notes.append(note.format(version=reproducible.version_text(version)))
+    rewrite_here = _rewrite_notes(report, options, attestations)
+    # an old builder that cannot attach attestations either: load, clamp, then push what was clamped
+    load_then_push = rewrite_here and options.push and not attestations
     _say_notes(report.notes)
-    flags = replace(_flags(options), rewrite_timestamp=not rewrite_here)
+    flags = replace(
+        _flags(options),
+        rewrite_timestamp=not rewrite_here,
+        push=options.push and not load_then_push,
+    )
     for target in the_plan.targets:
         args = plan.buildx_args(target, flags, attestations)
         report.images.append(_build_one(report, options, target, [du.docker_cli(), *args]))
-        if rewrite_here and not options.push:
+        if rewrite_here and (load_then_push or not options.push):
             _rewrite(report, options, target)
+        if load_then_push:
+            for tag in target.tags:
+                _run(report, options, [du.docker_cli(), "push", tag], f"docker push {tag}")
     if options.push:
         report.manifests = _assemble(report, options, the_plan, imagetools=True)
     return report
+
+
+def _rewrite_notes(report: BuildReport, options: BuildOptions, attestations: bool) -> bool:
+    """Whether archlock must clamp timestamps itself (the builder's BuildKit is older than 0.13)."""
+    version = reproducible.buildkit_version()
+    if reproducible.can_rewrite(version):
+        return False
+    pushed_unclamped = options.push and attestations
+    note = reproducible.PUSH_NO_REWRITE if pushed_unclamped else reproducible.NO_REWRITE
+    report.notes.append(note.format(version=reproducible.version_text(version)))
+    return True
 
 
 # -- fallback: the same targets, one platform at a time ------------------------------------------

@@ -32,7 +32,7 @@ DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 REWRITE_SINCE = (0, 13)  # BuildKit's exporter option rewrite-timestamp=true
 NO_REWRITE = (
     "the builder's BuildKit {version} cannot rewrite layer timestamps (v0.13 can): archlock "
-    "rewrites them after --load (save, clamp to SOURCE_DATE_EPOCH, load)"
+    "rewrites them after the build (save, clamp to SOURCE_DATE_EPOCH, load; then push if asked)"
 )
 PUSH_NO_REWRITE = (
     "the builder's BuildKit {version} cannot rewrite layer timestamps (v0.13 can): the pushed "
