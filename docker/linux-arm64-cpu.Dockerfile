@@ -4,10 +4,11 @@
 # Build from the project root: `archlock build --env linux-arm64-cpu` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-arm64-cpu`.
 #
-# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock), `runtime` (the base,
-# the venv copied in as one layer, then the source; uv, the lock and the package cache are only
-# ever mounted, never stored; runs as the unprivileged user `app`, uid 10001, which owns /app
-# and its HOME, /home/app, where the caches point).
+# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock, split into the layer
+# plan's folders), `runtime` (the base, the venv copied in as one layer per group of packages, then
+# the source; uv, the lock and the package cache are only ever mounted, never stored; runs as the
+# unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the caches
+# point).
 # `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
 # target platform (linux/arm64) with --python-platform, and the same-minor Python of the same
 # base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
@@ -17,6 +18,9 @@
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
 #   UV_IMAGE    an image holding /uv (upstream's uv image, or a local one)
 #   COMPILE_BYTECODE  1 = precompile .pyc at install (faster start; the venv is read-only at run)
+#   SOURCE_DATE_EPOCH  the image's timestamps (archlock build passes a constant, not the clock):
+#               with it set, uv compiles hash-checked .pyc (no source mtimes inside), useradd writes
+#               it as the password change day, and BuildKit >= 0.13 stamps the config with it
 # Networks with a TLS-intercepting proxy: pass the proxy's CA bundle as the BuildKit secret
 # `ca-bundle` (`archlock build --ca-bundle FILE`); it is mounted for the install steps only and
 # never stored in a layer.
@@ -30,6 +34,7 @@ FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
+ARG SOURCE_DATE_EPOCH=315532800
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
 RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt \
@@ -44,10 +49,46 @@ RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock
     && uv venv --python 3.11 /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
         --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
-        -r /tmp/archlock/requirements.txt
+        -r /tmp/archlock/requirements.txt \
+    && printf '%s\n' \
+        "import csv,glob,os,re,sys" \
+        "V,O='/opt/venv','/opt/layers'" \
+        "of={p:g for g,ps in (a.split('=',1) for a in sys.argv[1:]) for p in ps.split(',') if p}" \
+        "own={}" \
+        "for g in [a.split('=',1)[0] for a in sys.argv[1:]]:os.makedirs(O+'/'+g,exist_ok=True)" \
+        "for sp in glob.glob(V+'/lib/python*/site-packages'):" \
+        " for d in os.listdir(sp):" \
+        "  if d.endswith('.dist-info'):" \
+        "   g=of.get(re.sub(r'[-_.]+','-',d[:-10].split('-')[0]).lower(),'rest')" \
+        "   with open(os.path.join(sp,d,'RECORD'),newline='') as f:" \
+        "    for row in csv.reader(f):" \
+        "     if row:own[os.path.normpath(os.path.join(sp,row[0]))]=g" \
+        "def group(p):" \
+        " g=own.get(p)" \
+        " if g is None and os.path.basename(os.path.dirname(p))=='__pycache__':" \
+        "  src=os.path.dirname(os.path.dirname(p))+'/'+os.path.basename(p).split('.')[0]+'.py'" \
+        "  g=own.get(src)" \
+        " return g or 'rest'" \
+        "for root,dirs,files in os.walk(V,topdown=False):" \
+        " if not files and not dirs:os.makedirs(O+'/rest'+root[len(V):],exist_ok=True)" \
+        " for n in files+[d for d in dirs if os.path.islink(os.path.join(root,d))]:" \
+        "  p=os.path.join(root,n)" \
+        "  t=O+'/'+group(p)+p[len(V):]" \
+        "  os.makedirs(os.path.dirname(t),exist_ok=True)" \
+        "  os.rename(p,t)" \
+        " os.rmdir(root)" \
+        > /tmp/archlock-split.py \
+    && python3.11 /tmp/archlock-split.py torch=torch rest= \
+    && find /opt/layers -exec touch --no-dereference --date=@315532800 {} +
+# The venv is now split by the layer plan (archlock.build.layers): /opt/layers/<layer>/ holds the
+# files of that layer's packages at their venv paths, by each distribution's RECORD. Every file
+# is dated 1980-01-01 whatever the epoch, so a layer's bytes depend on its packages only.
 
 FROM ${BASE_IMAGE} AS runtime
-COPY --from=deps /opt/venv /opt/venv
+ARG SOURCE_DATE_EPOCH=315532800
+# The venv, one layer per group of the plan, least often changed first:
+COPY --from=deps /opt/layers/torch /opt/venv
+COPY --from=deps /opt/layers/rest /opt/venv
 # Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
 # and add the unprivileged user with its HOME, and the project folder it owns (made here, empty:
 # the source below is copied in as the user's, so no layer repeats it to change its owner).

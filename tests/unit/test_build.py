@@ -48,6 +48,7 @@ def test_variables_default_like_the_bake_file_and_yield_to_the_environment() -> 
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": "315532800",
     }
     env = plan.variables(
         render.RenderSettings(image_name="app"),
@@ -68,6 +69,7 @@ def test_plan_has_one_target_per_env_with_tags_args_and_the_manifest() -> None:
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": "315532800",
     }
     assert the_plan.manifest == "r:5000/app:dev"
     assert [t.in_manifest for t in the_plan.targets] == [
@@ -268,3 +270,13 @@ def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
         "no linux/arm64 wheel for x"
     ]
     assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []
+
+
+def test_builders_with_rewrite_timestamp_get_it_as_an_exporter_option() -> None:
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), ()).targets[0]
+    assert cpu.args["SOURCE_DATE_EPOCH"] == "315532800"
+    loaded = plan.buildx_args(cpu, plan.Flags(rewrite_timestamp=True), attestations=False)
+    assert "--output=type=docker,rewrite-timestamp=true" in loaded and "--load" not in loaded
+    pushed = plan.buildx_args(cpu, plan.Flags(push=True, rewrite_timestamp=True), True)
+    assert "--output=type=image,push=true,rewrite-timestamp=true" in pushed
+    assert "--push" not in pushed

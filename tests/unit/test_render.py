@@ -97,7 +97,9 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert "--mount=type=cache,target=/root/.cache/uv" in deps
     assert "uv pip install --python /opt/venv/bin/python --require-hashes --no-deps" in deps
     runtime = stage(text, "runtime")
-    assert runtime.startswith("COPY --from=deps /opt/venv /opt/venv\n")
+    assert runtime.startswith("ARG SOURCE_DATE_EPOCH=315532800\n# The venv, one layer per group")
+    copies = [line for line in runtime.splitlines() if line.startswith("COPY --from=deps")]
+    assert copies[-1] == "COPY --from=deps /opt/layers/rest /opt/venv"  # the layer plan's last
     assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index(
         "COPY --chown=10001:10001 . /app"
     )

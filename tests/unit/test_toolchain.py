@@ -67,7 +67,7 @@ def test_the_compiler_is_installed_before_the_venv_only_when_asked(tmp_path: Pat
     assert install, text
     # in the target-platform stage (the deps stage may run on the build machine's CPU), before the
     # venv is copied in: a new lock does not reinstall the compiler
-    assert text.index("AS runtime") < install.start() < text.index("COPY --from=deps /opt/venv")
+    assert text.index("AS runtime") < install.start() < text.index("COPY --from=deps /opt/layers/")
     assert "rm -rf /var/lib/apt/lists/*" in text
     # Python.h (inductor includes it) from python3.11-dev only where the base's Python lacks it
     assert "python3.11 -c 'import os, sysconfig; raise SystemExit(not os.path.isfile(" in text

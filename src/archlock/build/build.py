@@ -17,10 +17,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from archlock.build import disk, plan, render
+from archlock.build import disk, plan, render, reproducible
 from archlock.core import cabundle, commit, proc, settings
 from archlock.core import docker as du
 from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
@@ -130,14 +130,37 @@ def _buildx(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         attestations = driver != "docker" or du.containerd_store()
         if not attestations:
             report.notes.append(NO_ATTESTATIONS.format(driver=driver))
+    rewrite_here = _rewrite_notes(report, options, attestations)
+    # an old builder that cannot attach attestations either: load, clamp, then push what was clamped
+    load_then_push = rewrite_here and options.push and not attestations
     _say_notes(report.notes)
-    flags = _flags(options)
+    flags = replace(
+        _flags(options),
+        rewrite_timestamp=not rewrite_here,
+        push=options.push and not load_then_push,
+    )
     for target in the_plan.targets:
         args = plan.buildx_args(target, flags, attestations)
         report.images.append(_build_one(report, options, target, [du.docker_cli(), *args]))
+        if rewrite_here and (load_then_push or not options.push):
+            _rewrite(report, options, target)
+        if load_then_push:
+            for tag in target.tags:
+                _run(report, options, [du.docker_cli(), "push", tag], f"docker push {tag}")
     if options.push:
         report.manifests = _assemble(report, options, the_plan, imagetools=True)
     return report
+
+
+def _rewrite_notes(report: BuildReport, options: BuildOptions, attestations: bool) -> bool:
+    """Whether archlock must clamp timestamps itself (the builder's BuildKit is older than 0.13)."""
+    version = reproducible.buildkit_version()
+    if reproducible.can_rewrite(version):
+        return False
+    pushed_unclamped = options.push and attestations
+    note = reproducible.PUSH_NO_REWRITE if pushed_unclamped else reproducible.NO_REWRITE
+    report.notes.append(note.format(version=reproducible.version_text(version)))
+    return True
 
 
 # -- fallback: the same targets, one platform at a time ------------------------------------------
@@ -159,6 +182,7 @@ def _fallback(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         report.images.append(
             _build_one(report, options, target, [cli, *plan.fallback_args(target, flags)])
         )
+        _rewrite(report, options, target)  # the engine's BuildKit: no rewrite-timestamp before 0.13
     if options.push:
         for image in report.images:
             for tag in image.tags:
@@ -174,6 +198,17 @@ def _build_one(
     started = time.monotonic()
     _run(report, options, argv, f"build of {target.name} ({target.platform})")
     return BuiltImage(target.name, target.platform, target.tags, time.monotonic() - started)
+
+
+def _rewrite(report: BuildReport, options: BuildOptions, target: plan.Target) -> None:
+    """Clamp a loaded image's timestamps to the build's epoch (builders without the option)."""
+    if not target.tags:
+        return
+    epoch = int(target.args.get("SOURCE_DATE_EPOCH", reproducible.DEFAULT_EPOCH))
+    image_id = reproducible.rewrite_loaded(target.tags[0], epoch, options.timeout)
+    for tag in target.tags[1:]:
+        _run(report, options, [du.docker_cli(), "tag", target.tags[0], tag], f"docker tag {tag}")
+    _announce(f"{target.name}: timestamps clamped to SOURCE_DATE_EPOCH={epoch}: {image_id}")
 
 
 def _assemble(

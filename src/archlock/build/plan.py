@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from archlock.build import render
+from archlock.build import render, reproducible
 from archlock.errors import ConfigError
 
 CA_SECRET_ID = "ca-bundle"
 GROUPS = ("default", "release", "multiarch")
 SET_KEYS = "args.NAME, tags, no-cache"
+# build arguments every target gets from the bake file's variables
+SHARED_ARGS = ("UV_IMAGE", "SOURCE_URL", "REVISION", "COMPILE_BYTECODE", "SOURCE_DATE_EPOCH")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,7 @@ class Flags:
     network: str | None = None
     ca_bundle: Path | None = None
     progress_plain: bool = False  # step states readable in captured output
+    rewrite_timestamp: bool = False  # the builder's exporter clamps layer times (BuildKit >= 0.13)
 
 
 def variables(settings: render.RenderSettings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -62,6 +65,7 @@ def variables(settings: render.RenderSettings, environ: Mapping[str, str]) -> di
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": str(reproducible.source_date_epoch(environ)),
     }
     return {key: environ.get(key, value) for key, value in defaults.items()}
 
@@ -75,7 +79,7 @@ def make_plan(
     names = select(targets, wanted)
     members = {t.env for t in render.multiarch(targets)}
     prefix = f"{variables['REGISTRY']}{variables['IMAGE']}"
-    shared = {k: variables[k] for k in ("UV_IMAGE", "SOURCE_URL", "REVISION", "COMPILE_BYTECODE")}
+    shared = {k: variables[k] for k in SHARED_ARGS}
     chosen = []
     for image in targets:
         if image.env not in names:
@@ -171,8 +175,9 @@ def buildx_args(target: Target, flags: Flags, attestations: bool) -> list[str]:
     cmd = ["buildx", "build", *_common(target, flags)]
     if flags.network == "host":
         cmd += ["--allow", "network.host"]  # the entitlement; the daemon must grant it too
+    rewrite = ",rewrite-timestamp=true" if flags.rewrite_timestamp else ""
     if flags.push:
-        cmd.append("--push")
+        cmd.append(f"--output=type=image,push=true{rewrite}" if rewrite else "--push")
         if attestations:
             cmd += ["--sbom=true", "--provenance=mode=max"]
             cmd += ["--cache-from", f"type=registry,ref={target.cache_ref}"]
@@ -180,7 +185,7 @@ def buildx_args(target: Target, flags: Flags, attestations: bool) -> list[str]:
         else:
             cmd += ["--sbom=false", "--provenance=false"]
     else:
-        cmd.append("--load")
+        cmd.append(f"--output=type=docker{rewrite}" if rewrite else "--load")
     return [*cmd, "."]
 
 
