@@ -77,6 +77,7 @@ def _start(
     env: Mapping[str, str] | None,
     has_input: bool,
     merge_stderr: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[str]:
     pipe = subprocess.PIPE if capture else None
     errors = subprocess.STDOUT if capture and merge_stderr else pipe
@@ -91,6 +92,7 @@ def _start(
             text=True,
             errors="replace",
             start_new_session=True,  # its own process group: a timeout kills grandchildren too
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError:
         raise ToolMissingError(
@@ -141,9 +143,11 @@ def run(
     input: str | None = None,
     missing_fix: str | None = None,
     merge_stderr: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> Result:
     """Run `argv` to completion or to `timeout` seconds, capturing its output (`merge_stderr`:
-    stderr into stdout, in the order the child wrote them; the result's stderr is empty)."""
+    stderr into stdout, in the order the child wrote them; the result's stderr is empty;
+    `pass_fds`: descriptors the child keeps open, such as a lock it must hold while it runs)."""
     child = _start(
         argv,
         missing_fix,
@@ -152,6 +156,7 @@ def run(
         env=env,
         has_input=input is not None,
         merge_stderr=merge_stderr,
+        pass_fds=pass_fds,
     )
     return _finish(child, argv, timeout, input)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from archlock.core import proc
 from archlock.errors import ExternalCommandError, ResolveError, ToolMissingError
+
+# A cold resolve of a torch project is seconds (metadata only); an index that stops answering
+# must not hold a lock (and its journal) for ever.
+UV_TIMEOUT = 1800.0
 
 UNREACHABLE = re.compile(
     r"(Failed to fetch|error sending request|dns error|failed to lookup address|Connection refused"
@@ -52,18 +56,17 @@ def run_uv(
     """Run `uv ARGS`; a failure raises ResolveError/ExternalCommandError with uv's own reason.
     `keep_fds` stay open in uv (a lock it must hold for as long as it runs)."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    proc = subprocess.run(
-        [uv_binary(), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        pass_fds=keep_fds,
+    done = proc.run(
+        [uv_binary(), *args], timeout=UV_TIMEOUT, cwd=cwd, env=full_env, pass_fds=keep_fds
     )
-    if proc.returncode != 0:
-        raise classify_failure(proc.stderr, what)
-    return UvResult(proc.stdout, proc.stderr)
+    if done.timed_out:
+        raise ExternalCommandError(
+            f"{what}: uv did not finish in {UV_TIMEOUT:.0f} s and was stopped",
+            fix="check that the package indexes answer, then run it again",
+        )
+    if done.returncode != 0:
+        raise classify_failure(done.stderr, what)
+    return UvResult(done.stdout, done.stderr)
 
 
 NOISE = ("Using ", "Resolved ", "warning: `VIRTUAL_ENV`")
