@@ -98,8 +98,10 @@ def _check_room(root: Path, the_plan: plan.Plan) -> None:
     """Refuse, before any step runs, a build the engine's disk cannot hold."""
     from archlock.core.project import Project
 
-    needed = disk.needed_bytes(Project.load(root), (t.name for t in the_plan.targets))
-    disk.check_room(needed)
+    need = disk.needed_bytes(Project.load(root), (t.name for t in the_plan.targets))
+    note = disk.check_room(need)
+    if note:
+        print(f"archlock build: note: {note}", file=sys.stderr)
 
 
 def check_rendered(project: Path) -> None:

@@ -39,7 +39,8 @@ FREE_DISK_PATHS = (
 
 @dataclass(frozen=True)
 class DiskPlan:
-    peak: int  # estimated bytes at peak
+    peak: int  # estimated bytes at a cold build's peak (no layer cached)
+    image: int  # estimated bytes of the image itself: what stays once it is built
     free_disk: bool  # the hosted runner must free its preinstalled toolchains first
     too_big: bool  # more than a hosted runner has even after freeing: needs a larger runner
 
@@ -68,5 +69,6 @@ def _size(wheel: dict[str, Any]) -> int:
 
 def plan(wheels: int) -> DiskPlan:
     """What a hosted runner needs for a build installing `wheels` bytes of wheels."""
-    peak = int(wheels * IMAGE_PER_WHEEL_BYTE * PEAK_PER_IMAGE_BYTE) + SLACK
-    return DiskPlan(peak, peak > HOSTED_FREE, peak > HOSTED_FREE + FREED)
+    image = wheels * IMAGE_PER_WHEEL_BYTE
+    peak = int(image * PEAK_PER_IMAGE_BYTE) + SLACK
+    return DiskPlan(peak, int(image) + SLACK, peak > HOSTED_FREE, peak > HOSTED_FREE + FREED)
