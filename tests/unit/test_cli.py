@@ -114,3 +114,27 @@ def test_readme_documents_the_same_exit_codes(repo: Path) -> None:
     readme = repo.joinpath("README.md").read_text()
     for cls in errors.ArchlockError.__subclasses__():
         assert f"| {cls.exit_code} | `{cls.__name__}` |" in readme
+
+
+def test_the_console_script_turns_a_late_ctrl_c_into_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `archlock` script and `python -m archlock` enter through one function, which catches
+    a Ctrl-C that lands outside main() (while it imports, or as it returns): no traceback."""
+    import tomllib
+
+    import archlock.__main__ as entry
+    import archlock.cli
+
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"archlock": "archlock.__main__:run"}
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(archlock.cli, "main", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        entry.run()
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == "archlock: interrupted\n"
