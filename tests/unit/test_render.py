@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from archlock.build import render
 from archlock.core import docker as du
 from archlock.core.fsutil import GENERATED_MARK
+from archlock.core.project import Project
 from archlock.errors import ConfigError
 
 SHA = "ab" * 32
@@ -446,22 +448,19 @@ def test_yaml_str_is_json_and_refuses_actions_expressions() -> None:
 
 
 # -- settings and drift -------------------------------------------------------------------------
-@dataclasses.dataclass
-class FakeProject:
-    root: Path
-    settings: dict[str, object]
-    name: str = "My Project"
+def named_project(root: Path, table: dict[str, Any]) -> Project:
+    return Project(root, {"project": {"name": "My Project"}}, table)
 
 
 def test_settings_default_image_name_from_project(tmp_path: Path) -> None:
-    settings = render.load_settings(FakeProject(tmp_path, {}))
+    settings = render.load_settings(named_project(tmp_path, {}))
     assert settings.image_name == "my-project"
     assert settings.runners["linux/arm64"] == "ubuntu-24.04-arm"
 
 
 def test_unknown_setting_suggests_the_right_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'uv-image'"):
-        render.load_settings(FakeProject(tmp_path, {"render": {"uv_image": "x"}}))
+        render.load_settings(named_project(tmp_path, {"render": {"uv_image": "x"}}))
 
 
 def test_check_names_stale_and_leftover_files(

@@ -360,8 +360,8 @@ def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
     """The CA bundle `archlock build` would use for this project (archlock.core.cabundle)."""
     from archlock.core.project import Project
 
-    chosen = settings.section(Project.load(project_root), "build", cli={"ca-bundle": explicit})
-    return cabundle.resolve(chosen["ca-bundle"])
+    chosen = settings.given(Project.load(project_root).settings.build, ca_bundle=explicit)
+    return cabundle.resolve(chosen.ca_bundle)
 
 
 def bake_overrides(project_root: Path) -> dict[str, str]:
@@ -369,7 +369,7 @@ def bake_overrides(project_root: Path) -> dict[str, str]:
     uv-image), as the bake file's UV_IMAGE variable; nothing when neither is set."""
     from archlock.core.project import Project
 
-    uv_image = settings.section(Project.load(project_root), "render")["uv-image"]
+    uv_image = Project.load(project_root).settings.render.uv_image
     return {"UV_IMAGE": uv_image} if uv_image else {}
 
 

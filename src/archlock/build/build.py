@@ -301,8 +301,7 @@ def run(args: argparse.Namespace) -> int:
     from archlock.core.project import Project
 
     project = Project.load(args.project)
-    cli = {"ca-bundle": args.ca_bundle, "network": args.network}
-    values = settings.section(project, "build", cli=cli)
+    values = settings.given(project.settings.build, ca_bundle=args.ca_bundle, network=args.network)
     commit.refuse_torn_locks(project.root, project.locks_dir)
     commit.refuse_torn(project.root, "render")
     if not args.no_render_check:
@@ -313,11 +312,11 @@ def run(args: argparse.Namespace) -> int:
         push=args.push,
         load=args.load,
         sets=tuple(args.sets),
-        ca_bundle=cabundle.resolve(values["ca-bundle"]),
-        network=values["network"],
+        ca_bundle=cabundle.resolve(values.ca_bundle),
+        network=values.network,
         no_cache=args.no_cache,
         force_fallback=args.fallback,
-        timeout=float(values["timeout"]),
+        timeout=float(values.timeout),
     )
     print(f"archlock build: {render.context_line(project.root)}")
     report = build(options)

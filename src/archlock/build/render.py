@@ -23,6 +23,7 @@ from archlock.core import commit, sdist, settings, tomlsrc
 from archlock.core import docker as du
 from archlock.core.fsutil import current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.project import Project
 from archlock.core.rules.wheels import filename, platform_tags
 from archlock.errors import CheckFailed, ConfigError, DriftError
 
@@ -168,15 +169,15 @@ class RenderSettings:
 
 
 # -- inputs -------------------------------------------------------------------------------------
-def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettings:
-    raw = settings.section(project, "render", cli={"workflow-dir": workflow_dir})
+def load_settings(project: Project, workflow_dir: str | None = None) -> RenderSettings:
+    raw = settings.given(project.settings.render, workflow_dir=workflow_dir)
     return RenderSettings(
-        image_name=raw["image"] or _default_image_name(project.name),
-        uv_image=raw["uv-image"] or DEFAULT_UV_IMAGE,
-        registry=raw["registry"],
-        workflow_dir=raw["workflow-dir"],
-        runners={**DEFAULT_RUNNERS, **raw["runners"]},
-        builder_nodes=dict(raw["builder-nodes"]),
+        image_name=raw.image or _default_image_name(project.name),
+        uv_image=raw.uv_image or DEFAULT_UV_IMAGE,
+        registry=raw.registry,
+        workflow_dir=raw.workflow_dir,
+        runners={**DEFAULT_RUNNERS, **raw.runners},
+        builder_nodes=dict(raw.builder_nodes),
     )
 
 

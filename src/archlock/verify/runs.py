@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from archlock.core import docker as du
-from archlock.core import proc, settings
+from archlock.core import proc
+from archlock.core.project import Project
 from archlock.errors import ConfigError, ToolMissingError
 
 TAIL_LINES = 20
@@ -42,23 +43,23 @@ class RunSettings:
     timeout: float
 
 
-def load(project: Any) -> RunSettings:
+def load(project: Project) -> RunSettings:
     """The section, checked: every command splits into words, the metric has a number group."""
-    raw = settings.section(project, "verify")
+    raw = project.settings.verify
     where = f"{project.root / 'pyproject.toml'}: {WHERE}"
-    for command in raw["run"]:
+    for command in raw.run:
         try:
             words = shlex.split(command)
         except ValueError as exc:
             raise ConfigError(f"{where} run: {command!r}: {exc}", fix="close the quote") from None
         if not words:
             raise ConfigError(f"{where} run: an empty command", fix="remove it or write a command")
-    metric = compile_metric(raw["metric"], where) if raw["metric"] else None
-    if raw["tolerance"] < 0 or raw["timeout"] <= 0:
+    metric = compile_metric(raw.metric, where) if raw.metric else None
+    if raw.tolerance < 0 or raw.timeout <= 0:
         raise ConfigError(
             f"{where}: tolerance must be >= 0 and timeout > 0", fix="e.g. tolerance = 1e-3"
         )
-    return RunSettings(tuple(raw["run"]), metric, float(raw["tolerance"]), float(raw["timeout"]))
+    return RunSettings(raw.run, metric, float(raw.tolerance), float(raw.timeout))
 
 
 def compile_metric(pattern: str, where: str) -> re.Pattern[str]:
