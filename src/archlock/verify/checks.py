@@ -10,6 +10,7 @@ from typing import Any
 from archlock.core import diagnose
 from archlock.core.diagnose import Context
 from archlock.core.platforms import ACCELERATOR_TABLE, Accelerator
+from archlock.core.spec import EnvSpec
 from archlock.inenv.locate import build_of, build_text
 
 Check = dict[str, Any]
@@ -157,7 +158,7 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
 
 
 def check_device(
-    env: Any,
+    env: EnvSpec,
     doc: dict[str, Any],
     suite_doc: dict[str, Any] | None,
     findings: Findings,
