@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from archlock.build import diskbudget, runners
 from archlock.core import docker as du
@@ -41,6 +41,23 @@ UNTRUSTED = (
 QEMU_ASKED = "inputs.qemu || vars.ARCHLOCK_ARM64_QEMU == 'true'"
 SECRET_RE = re.compile(r"^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]{0,99}$")
 GHCR = "ghcr.io"
+
+
+class ImageBuild(Protocol):
+    """What the graph reads of one image to build (archlock.build.render.ImageTarget)."""
+
+    @property
+    def env(self) -> str: ...
+    @property
+    def platforms(self) -> tuple[str, ...]: ...
+    @property
+    def accelerator(self) -> str: ...
+    @property
+    def runner(self) -> str: ...
+    @property
+    def opt_in(self) -> bool: ...
+    @property
+    def wheel_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -194,13 +211,15 @@ def mac_job(env: str, accelerator: str, ci: CiSettings) -> VerifyJob:
     return VerifyJob(env, None, accelerator, runs_on, (HOSTED_MAC,), bool(labels))
 
 
-def build_job(target: Any, ci: CiSettings) -> BuildJob:
+def build_job(target: ImageBuild, ci: CiSettings) -> BuildJob:
     disk = diskbudget.plan(target.wheel_bytes)
     labels = ci.build_runners.get(target.env)
     return BuildJob(target.env, target.platforms[0], target.runner, labels, disk)
 
 
-def workflow_context(targets: list[Any], mac_envs: list[Any], ci: CiSettings) -> dict[str, Any]:
+def workflow_context(
+    targets: Sequence[ImageBuild], mac_envs: list[EnvSpec], ci: CiSettings
+) -> dict[str, Any]:
     """What workflow.yml.j2 needs beyond the build targets: per-env jobs, login, expected envs."""
     shipped = [t for t in targets if not t.opt_in]
     builds = [build_job(t, ci) for t in shipped]

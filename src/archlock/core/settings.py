@@ -255,10 +255,9 @@ def _values(
     section: str,
     where: Path,
     *,
-    cli: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One section's values by key name, every key present, in the documented precedence."""
+    """One section's values by key name, every key present: environment > file > default."""
     keys = SECTIONS[section]
     raw = table if not section else table.get(section, {})
     label = table_name(section)
@@ -275,10 +274,7 @@ def _values(
     environ = os.environ if environ is None else environ
     values = {}
     for name, key in keys.items():
-        given = (cli or {}).get(name)
-        if given is not None:
-            values[name] = given
-        elif key.env and environ.get(key.env):
+        if key.env and environ.get(key.env):
             values[name] = _from_env(key, environ[key.env], label)
         else:
             values[name] = raw.get(name, key.default)
