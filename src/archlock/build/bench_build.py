@@ -40,6 +40,7 @@ from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
 from archlock.core.platforms import for_host
 from archlock.core.project import Project
+from archlock.errors import ExternalCommandError
 
 COPY_IGNORE = (
     ".git",
@@ -254,8 +255,11 @@ def _size(ref: str) -> int:
 
 
 def _payload(ref: str, paths: list[str]) -> int:
-    out = du.output(["run", "--rm", "--entrypoint", "du", ref, "-sb", *paths], timeout=600)
-    return sum(int(line.split()[0]) for line in out.splitlines() if line.strip())
+    done = du.Container(ref, ("-sb", *paths), entrypoint="du").run(timeout=600)
+    if not done.ok:
+        fix = "see the message above; is the engine running?"
+        raise ExternalCommandError(f"du in {ref} failed: {done.why()}", fix=fix)
+    return sum(int(line.split()[0]) for line in done.stdout.splitlines() if line.strip())
 
 
 def _ours(copy: Path, target: str, base: build.BuildOptions, no_cache: bool) -> float:
