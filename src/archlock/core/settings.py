@@ -14,9 +14,8 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from archlock.errors import ConfigError
 
@@ -375,37 +374,32 @@ def given(section: S, **cli: Any) -> S:
     return replace(section, **{name: value for name, value in cli.items() if value is not None})
 
 
+class _Once(Generic[S]):
+    """A section of `Settings`: read on first access, then kept on the instance."""
+
+    def __init__(self, kind: type[S]) -> None:
+        self.kind = kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: Settings, owner: type | None = None) -> S:
+        value = read(settings.table, self.kind, settings.where)
+        settings.__dict__[self.name] = value  # found first from now on: read once
+        return value
+
+
 class Settings:
     """One project's `[tool.archlock.*]`: each section read and checked once, when first asked
     for (a verb that never reads a section never fails on it), then shared by every verb."""
 
+    top = _Once(Top)
+    render = _Once(Render)
+    build = _Once(Build)
+    verify = _Once(Verify)
+    ci = _Once(Ci)
+    scan = _Once(Scan)
+
     def __init__(self, table: Mapping[str, Any], where: Path) -> None:
         self.table = table
         self.where = where
-
-    def _read(self, kind: type[S]) -> S:
-        return read(self.table, kind, self.where)
-
-    @cached_property
-    def top(self) -> Top:
-        return self._read(Top)
-
-    @cached_property
-    def render(self) -> Render:
-        return self._read(Render)
-
-    @cached_property
-    def build(self) -> Build:
-        return self._read(Build)
-
-    @cached_property
-    def verify(self) -> Verify:
-        return self._read(Verify)
-
-    @cached_property
-    def ci(self) -> Ci:
-        return self._read(Ci)
-
-    @cached_property
-    def scan(self) -> Scan:
-        return self._read(Scan)
