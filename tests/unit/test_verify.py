@@ -32,7 +32,7 @@ from archlock.inenv.suite import CHECKS as SUITE_CHECKS
 from archlock.lock import expect as lock_expectations
 from archlock.verify import verify
 from archlock.verify.checks import FAULT_FIX, compare, required
-from archlock.verify.execute import parse_json_output, suite_args
+from archlock.verify.execute import parse_json_output, run_script, suite_args
 from archlock.verify.resultfile import build_result, redact, runner_facts
 from archlock.verify.targets import (
     HostTarget,
@@ -737,6 +737,28 @@ def test_the_loss_hook_reaches_the_container(
     target.run_script("suite")
     command = docker.commands[-1]
     assert command[command.index("ARCHLOCK_SUITE_FAULT=loss") - 1] == "-e"
+
+
+def test_an_image_without_python_refuses_verify_and_a_failing_script_is_a_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = ImageTarget("app:arm64", "linux/arm64", "sha256:1", tmp_path)
+    no_python = subprocess.CompletedProcess(
+        [], 127, "", 'docker: Error response from daemon: exec: "python": not found\n'
+    )
+    monkeypatch.setattr(image, "run_script", lambda *_: no_python)
+    with pytest.raises(ConfigError) as caught:
+        run_script(image, "probe")
+    assert caught.value.line().startswith("--image app:arm64: cannot run `python` in it: docker:")
+    crashed = subprocess.CompletedProcess([], 1, "", "Traceback\nSegmentation fault\n")
+    monkeypatch.setattr(image, "run_script", lambda *_: crashed)
+    assert run_script(image, "probe") == (
+        None,
+        "probe.py exited 1 without a result: Segmentation fault",
+    )
+    host = HostTarget(Path("/venv/bin/python"))
+    monkeypatch.setattr(host, "run_script", lambda *_: no_python)
+    assert run_script(host, "probe")[0] is None  # a host venv's 127 is the script's own failure
 
 
 def test_a_failed_run_is_explained_by_dockers_own_error_line() -> None:

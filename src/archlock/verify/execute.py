@@ -7,13 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from archlock.errors import ConfigError
 from archlock.verify.checks import Check, failed, passed
-from archlock.verify.targets import ImageTarget, Target, telling_line
-
-IMAGE_PYTHON_FIX = (
-    "an env image must have the env's interpreter on PATH as `python` (archlock build images do)"
-)
+from archlock.verify.targets import Target, telling_line
 
 
 def parse_json_output(text: str) -> dict[str, Any] | None:
@@ -33,11 +28,9 @@ def run_script(target: Target, script: str, *args: str) -> tuple[dict[str, Any] 
     done = target.run_script(script, *args)
     doc = parse_json_output(done.stdout)
     if doc is None:
-        if isinstance(target, ImageTarget) and done.returncode in (126, 127):
-            raise ConfigError(
-                f"--image {target.tag}: cannot run `python` in it: {telling_line(done)}",
-                fix=IMAGE_PYTHON_FIX,
-            )
+        refusal = target.refusal(done)
+        if refusal is not None:
+            raise refusal
         return None, f"{script}.py exited {done.returncode} without a result: {telling_line(done)}"
     return doc, ""
 

@@ -34,6 +34,9 @@ IMAGE_PROJECT = "/opt/archlock-project"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
 TIMED_OUT = 124  # the exit status a run past its limit reports (as timeout(1) does)
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
+IMAGE_PYTHON_FIX = (
+    "an env image must have the env's interpreter on PATH as `python` (archlock build images do)"
+)
 
 
 def finished(done: proc.Result) -> subprocess.CompletedProcess[str]:
@@ -93,6 +96,11 @@ class Target(Protocol):
         """The result file's `image`: what was run, or None for a host venv."""
         ...
 
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
+        """The error a script run without a result means the target itself is unusable (then
+        no check can run there), or None: the script's own failure."""
+        ...
+
 
 @dataclass
 class HostTarget:
@@ -127,6 +135,9 @@ class HostTarget:
         )
 
     def describe(self) -> dict[str, Any] | None:
+        return None
+
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
         return None
 
 
@@ -192,6 +203,13 @@ class ImageTarget:
     def describe(self) -> dict[str, Any]:
         described = {"tag": self.tag, "id": self.image_id, "platform": self.platform}
         return {**described, "digest": self.digest}
+
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
+        """126 / 127: the engine found no `python` to run in the image."""
+        if done.returncode not in (126, 127):
+            return None
+        why = f"--image {self.tag}: cannot run `python` in it: {telling_line(done)}"
+        return ConfigError(why, fix=IMAGE_PYTHON_FIX)
 
 
 def stage_scripts(folder: Path) -> Path:
