@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from archlock.core.diagnose import ProbeDoc
 from archlock.verify.checks import Check, failed, passed
 from archlock.verify.targets import Target, telling_line
 
@@ -35,6 +36,13 @@ def run_script(target: Target, script: str, *args: str) -> tuple[dict[str, Any] 
     return doc, ""
 
 
+def run_probe(target: Target) -> tuple[ProbeDoc | None, str]:
+    """probe.py's document (read as archlock.probe/1: the diagnosis checks each section it
+    reads), else None and why."""
+    doc, error = run_script(target, "probe")
+    return cast(ProbeDoc | None, doc), error
+
+
 def run_project_tests(target: Target, root: Path) -> Check:
     done = target.run_tests(root)
     lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
@@ -51,7 +59,7 @@ def run_project_tests(target: Target, root: Path) -> Check:
     )
 
 
-def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[str]) -> list[str]:
+def suite_args(probe_doc: ProbeDoc | None, device: str | None, skip: list[str]) -> list[str]:
     args: list[str] = []
     if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
         args.append("--emulated")

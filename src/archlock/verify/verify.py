@@ -40,7 +40,7 @@ from archlock.inenv import suite
 from archlock.lock import expect as lock_expect
 from archlock.verify import runs
 from archlock.verify.checks import check_machine, compare, required
-from archlock.verify.execute import run_project_tests, run_script, suite_args
+from archlock.verify.execute import run_probe, run_project_tests, run_script, suite_args
 from archlock.verify.resultfile import (
     build_result,
     default_output,
@@ -139,7 +139,7 @@ def verify_target(
 ) -> dict[str, Any]:
     own_runs = runs.load(project)  # [tool.archlock.verify]: checked before anything runs
     ctx = context(project, env, target, args)
-    doc, error = run_script(target, "probe")
+    doc, error = run_probe(target)
     if doc is None:
         raise ExternalCommandError(f"verify {env.name}: {error}")
     suite_doc, suite_error = run_script(target, "suite", *suite_args(doc, args.device, args.skip))
