@@ -99,8 +99,8 @@ def with_value(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 def load_everything(root: Path) -> Any:
     project = Project.load(root)
-    for section in settings_table.SECTIONS:
-        settings_table.section(project, section)
+    for kind in settings_table.TYPES:
+        settings_table.read(project.table, kind, project.root / "pyproject.toml")
     rendered = render.load_settings(project)
     return project, rendered, project.direct_requirements()
 

@@ -16,13 +16,13 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from test_build_images import ca_bundle, docker, infra  # noqa: F401  (infra: the fixture)
 
 from archlock.build import render
 from archlock.verify import runs
+from archlock.verify.targets import ImageTarget
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -126,7 +126,7 @@ def test_the_run_user_writes_in_the_project_home_and_caches(
         )
         metric = runs.compile_metric(r"loss ([0-9.]+)", "test")
         settings = runs.RunSettings((line,), metric, 1e-3, 300.0)
-        target = SimpleNamespace(mode="image", tag=tag, platform="linux/amd64", gpus=False)
+        target = ImageTarget(tag, "linux/amd64", "", root)  # run commands mount no scripts
         check = runs.run_checks(settings, root, target)["run_1"]
         assert check["status"] == "pass", check
         assert check["metric"] == 0.5 and "warming up" in check["tail"]  # through the pipe

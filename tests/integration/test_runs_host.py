@@ -6,11 +6,11 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from archlock.verify import runs
+from archlock.verify.targets import HostTarget
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def settings(*commands: str, timeout: float = 30) -> runs.RunSettings:
 
 def test_python_is_the_envs_and_the_metric_is_read(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text("import sys\nprint(sys.executable)\nprint('loss 0.25')\n")
-    target = SimpleNamespace(mode="host", python=PYTHON)
+    target = HostTarget(PYTHON)
     check = runs.run_checks(settings("python train.py"), tmp_path, target)["run_1"]
     assert check["status"] == "pass", check
     assert check["tail"].splitlines()[0] == str(PYTHON) and check["metric"] == 0.25
@@ -33,7 +33,7 @@ def test_a_hanging_run_is_killed_at_its_limit_and_fails_with_its_tail(tmp_path: 
     (tmp_path / "hang.py").write_text(
         "import time\nprint('loss 1.0', flush=True)\ntime.sleep(60)\n"
     )
-    target = SimpleNamespace(mode="host", python=PYTHON)
+    target = HostTarget(PYTHON)
     started = time.monotonic()
     check = runs.run_checks(settings("python hang.py", timeout=2), tmp_path, target)["run_1"]
     assert time.monotonic() - started < 15
@@ -42,7 +42,7 @@ def test_a_hanging_run_is_killed_at_its_limit_and_fails_with_its_tail(tmp_path: 
 
 
 def test_a_command_the_env_lacks_is_a_failed_check(tmp_path: Path) -> None:
-    target = SimpleNamespace(mode="host", python=PYTHON)
+    target = HostTarget(PYTHON)
     check = runs.run_checks(settings("no-such-trainer --fast"), tmp_path, target)["run_1"]
     assert check["status"] == "fail" and "no-such-trainer" in check["why"]
     assert "add no-such-trainer to what the env locks" in check["fix"]
@@ -61,7 +61,7 @@ def test_a_shell_command_line_runs_whole_and_its_metric_is_read_from_the_pipe(
         "print('step 1 loss 0.75', file=sys.stderr, flush=True)\n"
         "print('loss 0.5', flush=True)\n"
     )
-    target = SimpleNamespace(mode="host", python=PYTHON)
+    target = HostTarget(PYTHON)
     line = 'MSG="two words"; python a.py && python b.py | tee x && echo "$MSG"'
     check = runs.run_checks(settings(line), tmp_path, target)["run_1"]
     assert check["status"] == "pass", check
@@ -74,7 +74,7 @@ def test_the_limit_kills_the_whole_pipeline(tmp_path: Path) -> None:
         "import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
         "print('loss 1.0', flush=True)\ntime.sleep(60)\n"
     )
-    target = SimpleNamespace(mode="host", python=PYTHON)
+    target = HostTarget(PYTHON)
     line = "python hang.py | cat && echo never"
     check = runs.run_checks(settings(line, timeout=2), tmp_path, target)["run_1"]
     assert check["status"] == "fail" and check["why"] == "timed out after 2 s: loss 1.0"

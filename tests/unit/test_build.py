@@ -219,10 +219,8 @@ def test_ca_bundle_from_flag_env_settings_or_the_system(
     pem.write_text("pem")
 
     def chosen(cli: str | None, table: dict[str, str], environ: dict[str, str]) -> Path | None:
-        values = settings.read(
-            {"build": table}, "build", tmp_path, cli={"ca-bundle": cli}, environ=environ
-        )
-        return cabundle.resolve(values["ca-bundle"])
+        values = settings.read({"build": table}, settings.Build, tmp_path, environ=environ)
+        return cabundle.resolve(settings.given(values, ca_bundle=cli).ca_bundle)
 
     monkeypatch.setattr(cabundle, "system_bundle", lambda: Path("/system.pem"))
     assert chosen(None, {}, {}) == Path("/system.pem")  # one rule with repro: the system bundle

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from rendered_model import Dockerfile, Instruction, Run, logical_lines, parse, parse_bake
 
 from archlock.build import render
 from archlock.core import docker as du
 from archlock.core.fsutil import GENERATED_MARK
+from archlock.core.project import Project
 from archlock.errors import ConfigError
 
 SHA = "ab" * 32
@@ -54,14 +58,26 @@ def files(tmp_path: Path, settings: render.RenderSettings) -> dict[str, str]:
     return {p.relative_to(tmp_path).as_posix(): text for p, text in out.items()}
 
 
-def stage(dockerfile: str, name: str) -> str:
-    match = re.search(
-        rf"^FROM (?:--platform=\S+ )?\S+ AS {name}\n(.*?)(?=^FROM |\Z)",
-        dockerfile,
-        re.DOTALL | re.MULTILINE,
-    )
-    assert match, name
-    return match.group(1)
+def dockerfile(files: dict[str, str], env: str = "linux-arm64-cpu") -> Dockerfile:
+    return parse(files[f"docker/{env}.Dockerfile"])
+
+
+def rendered(tmp_path: Path, settings: render.RenderSettings, target: render.ImageTarget) -> str:
+    return render.render_files(tmp_path, settings, [target])[
+        tmp_path / f"docker/{target.env}.Dockerfile"
+    ]
+
+
+def install_step(run: Run) -> list[str]:
+    """The words of the `uv pip install` step of a RUN."""
+    (step,) = [step for step in run.steps if step.startswith("uv pip install ")]
+    return shlex.split(step)
+
+
+def mount(run: Run, **wanted: str) -> dict[str, str]:
+    """The one mount of `run` with these keys and values."""
+    (found,) = [m for m in run.mounts if all(m.get(k) == v for k, v in wanted.items())]
+    return found
 
 
 # -- outputs ------------------------------------------------------------------------------------
@@ -87,52 +103,72 @@ def test_rendering_is_deterministic(tmp_path: Path, settings: render.RenderSetti
 
 def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -> None:
     text = files["docker/linux-arm64-cpu.Dockerfile"]
-    assert "# syntax" not in text  # a syntax line makes BuildKit fetch a frontend image
-    deps = stage(text, "deps")
-    assert (
-        "--mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt"
-        in deps
-    )
-    assert "COPY" not in deps  # deps depend on the lock only, and store nothing but the venv
-    assert "--mount=type=cache,target=/root/.cache/uv" in deps
-    assert "uv pip install --python /opt/venv/bin/python --require-hashes --no-deps" in deps
-    runtime = stage(text, "runtime")
-    assert runtime.startswith("COPY --from=deps /opt/venv /opt/venv\n")
-    assert runtime.index("ENV VIRTUAL_ENV=/opt/venv") < runtime.index(
-        "COPY --chown=10001:10001 . /app"
-    )
-    assert "COPY --from=uv" not in text  # uv is only ever bind-mounted: never in a layer
-    assert re.search(r"^USER 10001:10001$", runtime, re.MULTILINE)
+    assert not text.startswith("# syntax")  # a syntax line makes BuildKit fetch a frontend image
+    parsed = parse(text)
+    assert list(parsed.stages) == ["uv", "uv-build", "deps", "runtime"]
+    deps, runtime = parsed.stage("deps"), parsed.stage("runtime")
+    # deps depend on the lock only, and store nothing but the venv
+    assert deps.keywords() == ["SHELL", "ARG", "RUN"]
+    (install,) = deps.runs()
+    lock = mount(install, source="envs/locks/linux-arm64-cpu.txt")
+    assert lock == {
+        "type": "bind",
+        "source": "envs/locks/linux-arm64-cpu.txt",
+        "target": "/tmp/archlock/requirements.txt",
+    }
+    assert mount(install, type="cache") == {"type": "cache", "target": "/root/.cache/uv"}
+    words = install_step(install)
+    assert words[:8] == [
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        "/opt/venv/bin/python",
+        "--require-hashes",
+        "--no-deps",
+        "--no-build",
+    ]
+    assert words[-2:] == ["-r", "/tmp/archlock/requirements.txt"]
+    # the venv, then the user and /app, then the source; uv is only ever mounted, never copied
+    copies = [i.args for i in runtime.all("COPY")]
+    assert copies == ["--from=deps /opt/venv /opt/venv", "--chown=10001:10001 . /app"]
+    assert runtime.instructions[0] == Instruction("COPY", "--from=deps /opt/venv /opt/venv")
+    relink = runtime.runs()[0]
     # /app and HOME are the run user's without a second copy of the source (no chown -R layer)
-    assert "&& install -d -o 10001 -g 10001 /app\n" in runtime
-    assert "chown" not in text.replace("COPY --chown=10001:10001 . /app", "")
-    assert runtime.index("install -d -o 10001") < runtime.index("WORKDIR /app")
-    caches = runtime[runtime.index("ENV HOME=/home/app") : runtime.index("USER 10001")]
-    for line in (
-        "XDG_CACHE_HOME=/home/app/.cache",
-        "TORCH_HOME=/home/app/.cache/torch",
-        "HF_HOME=/home/app/.cache/huggingface",
-        "WANDB_DIR=/home/app",
-    ):
-        assert line in caches
-    assert "PATH=/opt/venv/bin:$PATH" in runtime
+    assert relink.steps[-1] == "install -d -o 10001 -g 10001 /app"
+    assert not any("chown" in step for run in runtime.runs() for step in run.steps)
+    assert runtime.find("RUN", "python3.11 -m venv") < runtime.find("WORKDIR", "/app")
+    assert runtime.find("ENV", "VIRTUAL_ENV=") < runtime.find("COPY", "--chown=")
+    assert runtime.all("USER") == [Instruction("USER", "10001:10001")]
+    env = runtime.env()
+    assert env["VIRTUAL_ENV"] == "/opt/venv" and env["PATH"] == "/opt/venv/bin:$PATH"
+    assert {key: env[key] for key in ("HOME", "XDG_CACHE_HOME", "TORCH_HOME", "HF_HOME")} == {
+        "HOME": "/home/app",
+        "XDG_CACHE_HOME": "/home/app/.cache",
+        "TORCH_HOME": "/home/app/.cache/torch",
+        "HF_HOME": "/home/app/.cache/huggingface",
+    }
+    assert env["WANDB_DIR"] == "/home/app"
+    # the cache variables are set before the run user takes over
+    assert runtime.find("ENV", "HOME=") < runtime.find("USER")
 
 
 def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(
     files: dict[str, str],
 ) -> None:
-    text = files["docker/linux-arm64-cpu.Dockerfile"]
-    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps\n" in text
-    assert "FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build\n" in text
-    deps = stage(text, "deps")
-    assert "--mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv" in deps
-    assert (
-        "--no-build \\\n        --python-platform aarch64-manylinux_2_28 --python-version 3.11"
-        in deps
-    )
+    parsed = dockerfile(files)
+    deps, uv_build, runtime = (parsed.stage(name) for name in ("deps", "uv-build", "runtime"))
+    assert (deps.base, deps.platform) == ("${BASE_IMAGE}", "$BUILDPLATFORM")
+    assert (uv_build.base, uv_build.platform) == ("${UV_IMAGE}", "$BUILDPLATFORM")
+    (install,) = deps.runs()
+    uv = mount(install, target="/usr/local/bin/uv")
+    assert uv == {"type": "bind", "from": "uv-build", "source": "/uv", "target": uv["target"]}
+    words = install_step(install)
+    assert words[words.index("--python-platform") + 1] == "aarch64-manylinux_2_28"
+    assert words[words.index("--python-version") + 1] == "3.11" and "--no-build" in words
     # the target-platform stage only relinks the venv to its interpreter
-    assert "FROM ${BASE_IMAGE} AS runtime\n" in text
-    assert "RUN python3.11 -m venv --upgrade --without-pip /opt/venv" in stage(text, "runtime")
+    assert (runtime.base, runtime.platform) == ("${BASE_IMAGE}", None)
+    assert runtime.runs()[0].steps[0] == "python3.11 -m venv --upgrade --without-pip /opt/venv"
 
 
 def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
@@ -141,13 +177,15 @@ def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
     target = make_target(
         deps_on_build_platform=False, emulated_because="no linux/arm64 wheel for oldlib"
     )
-    text = render.render_files(tmp_path, settings, [target])[
-        tmp_path / "docker/linux-arm64-cpu.Dockerfile"
-    ]
-    assert "$BUILDPLATFORM" not in text and "--python-platform" not in text
-    assert "FROM ${BASE_IMAGE} AS deps\n" in text
-    assert "--mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv" in stage(text, "deps")
-    assert "# no linux/arm64 wheel for oldlib.\n" in text
+    parsed = parse(rendered(tmp_path, settings, target))
+    assert "uv-build" not in parsed.stages
+    assert all(stage.platform is None for stage in parsed.stages.values())
+    deps = parsed.stage("deps")
+    assert deps.base == "${BASE_IMAGE}"
+    (install,) = deps.runs()
+    assert mount(install, target="/usr/local/bin/uv")["from"] == "uv"
+    assert "--python-platform" not in install_step(install)
+    assert "no linux/arm64 wheel for oldlib." in parsed.comments
 
 
 PYLOCK_WHEELS = {
@@ -231,11 +269,12 @@ def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
         assert target.deps_on_build_platform and target.emulated_because == ""
         assert target.sdists_built_here == ("antlr4-python3-runtime",)
         # uv may build the sdist on the build platform: --no-build would refuse it
-        deps = stage(render.dockerfile_text(target, "uv", "app"), "deps")
-        assert "--require-hashes --no-deps \\\n" in deps and "--no-build" not in deps
+        (install,) = parse(render.dockerfile_text(target, "uv", "app")).stage("deps").runs()
+        assert "--no-deps" in install_step(install)
+        assert "--no-build" not in install_step(install)
         wheels_only = dataclasses.replace(target, sdists_built_here=())
-        deps = stage(render.dockerfile_text(wheels_only, "uv", "app"), "deps")
-        assert "--require-hashes --no-deps --no-build \\\n" in deps
+        (install,) = parse(render.dockerfile_text(wheels_only, "uv", "app")).stage("deps").runs()
+        assert "--no-build" in install_step(install)
 
 
 @pytest.mark.parametrize(
@@ -263,67 +302,109 @@ def test_a_malformed_pylock_is_one_line_naming_the_file(
 
 
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
-    text = files["docker/linux-arm64-cpu.Dockerfile"]
-    assert f'io.archlock.lock-sha256="{SHA}"' in text
-    assert 'io.archlock.env="linux-arm64-cpu"' in text
-    assert "org.opencontainers.image.source=$SOURCE_URL" in text
-    assert "org.opencontainers.image.revision=$REVISION" in text
-    assert f'if ! echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check --status' in text
-    assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in text
-    assert f"ARG UV_IMAGE={render.DEFAULT_UV_IMAGE}\n" in text
-    assert "--mount=type=secret,id=ca-bundle" in text
+    parsed = dockerfile(files)
+    runtime = parsed.stage("runtime")
+    labels = runtime.labels()
+    assert labels["io.archlock.lock-sha256"] == SHA
+    assert labels["io.archlock.env"] == "linux-arm64-cpu"
+    assert labels["org.opencontainers.image.source"] == "$SOURCE_URL"
+    assert labels["org.opencontainers.image.revision"] == "$REVISION"
+    (install,) = parsed.stage("deps").runs()
+    check = f'if ! echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check --status;'
+    assert install.steps[0].startswith(check)  # the lock is checked before anything installs
+    assert parsed.global_args == {
+        "BASE_IMAGE": "debian:bookworm-slim",
+        "UV_IMAGE": render.DEFAULT_UV_IMAGE,
+    }
+    for run in [*parsed.stage("deps").runs(), *runtime.runs()[1:]]:
+        assert {"type": "secret", "id": "ca-bundle"} in run.mounts
     # the revision labels come last: a new commit changes no layer above them
-    assert text.index("ARG REVISION") > text.index("USER 10001")
+    assert runtime.keywords()[-5:] == ["USER", "ARG", "ARG", "LABEL", "CMD"]
+    assert [i.pairs() for i in runtime.all("ARG")[-2:]] == [{"SOURCE_URL": ""}, {"REVISION": ""}]
 
 
 def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str]) -> None:
-    cuda = files["docker/linux-amd64-cuda.Dockerfile"]
-    assert "No CUDA base image" in cuda
-    assert "ARG BASE_IMAGE=debian:bookworm-slim@sha256:" + "0" * 64 in cuda
-    assert "No CUDA base image" not in files["docker/linux-arm64-cpu.Dockerfile"]
+    cuda = dockerfile(files, "linux-amd64-cuda")
+    assert any(line.startswith("No CUDA base image") for line in cuda.comments)
+    assert cuda.global_args["BASE_IMAGE"] == "debian:bookworm-slim@sha256:" + "0" * 64
+    cpu = dockerfile(files)
+    assert not any("No CUDA base image" in line for line in cpu.comments)
 
 
 def test_requirements_only_project_copies_source_without_installing(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
-    out = render.render_files(tmp_path, settings, [make_target(install_project=False)])
-    text = out[tmp_path / "docker/linux-arm64-cpu.Dockerfile"]
-    assert "COPY --chown=10001:10001 . /app" in text and "--no-deps /app" not in stage(
-        text, "runtime"
+    runtime = parse(rendered(tmp_path, settings, make_target(install_project=False))).stage(
+        "runtime"
     )
+    assert Instruction("COPY", "--chown=10001:10001 . /app") in runtime.instructions
+    steps = [step for run in runtime.runs() for step in run.steps]
+    assert not any(step.startswith("uv pip install") for step in steps)
+    installing = parse(rendered(tmp_path, settings, make_target())).stage("runtime").runs()
+    assert installing[-1].steps[-1] == "uv pip install --python /opt/venv/bin/python --no-deps /app"
 
 
 def test_torch_index_reaches_uv_as_extra_index(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
     target = make_target(extra_index_url="https://download.example/whl/cpu")
-    text = render.render_files(tmp_path, settings, [target])[
-        tmp_path / "docker/linux-arm64-cpu.Dockerfile"
-    ]
-    assert 'UV_EXTRA_INDEX_URL="https://download.example/whl/cpu" \\\n    && uv venv' in text
+    (install,) = parse(rendered(tmp_path, settings, target)).stage("deps").runs()
+    # exported in the step before uv runs
+    venv = next(i for i, step in enumerate(install.steps) if step.startswith("uv venv"))
+    exported = shlex.split(install.steps[venv - 1])
+    assert exported[0] == "export"
+    assert exported[-1] == "UV_EXTRA_INDEX_URL=https://download.example/whl/cpu"
 
 
 def test_bake_file_names_every_target_with_its_dockerfile_and_release(
     files: dict[str, str],
 ) -> None:
-    bake = files["docker/docker-bake.hcl"]
-    assert 'targets = ["linux-amd64-cuda", "linux-arm64-cpu"]' in bake
-    assert 'target "linux-arm64-cpu" {' in bake and 'target "linux-arm64-cpu-release" {' in bake
-    assert 'dockerfile = "docker/linux-arm64-cpu.Dockerfile"' in bake
-    assert 'platforms = ["linux/arm64"]' in bake
-    assert 'tags = ["${REGISTRY}${IMAGE}:${TAG}-linux-arm64-cpu"]' in bake
-    assert 'attest = ["type=sbom", "type=provenance,mode=max"]' in bake
+    bake = parse_bake(files["docker/docker-bake.hcl"])
+    envs = ["linux-amd64-cuda", "linux-arm64-cpu"]
+    assert bake[("group", "default")] == {"targets": envs}
+    assert bake[("group", "release")] == {"targets": [f"{env}-release" for env in envs]}
+    targets = {name for kind, name in bake if kind == "target"}
+    assert targets == {"_archlock", *envs, *(f"{env}-release" for env in envs)}
+    arm = bake[("target", "linux-arm64-cpu")]
+    assert arm["inherits"] == ["_archlock"]
+    assert arm["dockerfile"] == "docker/linux-arm64-cpu.Dockerfile"
+    assert arm["platforms"] == ["linux/arm64"]
+    assert arm["tags"] == ["${REGISTRY}${IMAGE}:${TAG}-linux-arm64-cpu"]
+    assert arm["args"] == {"BASE_IMAGE": "debian:bookworm-slim"}
+    release = bake[("target", "linux-arm64-cpu-release")]
+    assert release["inherits"] == ["linux-arm64-cpu"]
+    assert release["attest"] == ["type=sbom", "type=provenance,mode=max"]
 
 
 def test_workflow_has_native_runners_merge_qemu_mac_and_scan(files: dict[str, str]) -> None:
-    flow = files[".github/workflows/archlock-images.yml"]
-    assert "|| 'ubuntu-24.04-arm' }}" in flow and 'runs-on: "ubuntu-24.04"' in flow
-    assert "push-by-digest=true" in flow
-    assert "docker buildx imagetools create" in flow
-    assert "docker/setup-qemu-action" in flow and "qemu:" in flow
-    assert "nox -s verify -- --pull --env" in flow  # the Mac job: tests/unit/test_ci_graph.py
-    assert "nox -s scan" in flow
-    assert "nox -s render-check" in flow
+    flow = yaml.safe_load(files[".github/workflows/archlock-images.yml"])
+    jobs = flow["jobs"]
+    assert jobs["build-linux-amd64-cuda"]["runs-on"] == "ubuntu-24.04"
+    arm_runner = jobs["build-linux-arm64-cpu"]["runs-on"]
+    assert arm_runner.startswith("${{") and arm_runner.endswith("|| 'ubuntu-24.04-arm' }}")
+    assert "qemu" in flow[True]["workflow_dispatch"]["inputs"]  # `on:` loads as True
+    for env in ("linux-amd64-cuda", "linux-arm64-cpu"):
+        build = jobs[f"build-{env}"]["steps"]
+        assert any(uses(step).startswith("docker/setup-qemu-action@") for step in build)
+        push = named(build, "Build and push by digest")
+        assert "push-by-digest=true" in push["with"]["set"]
+        verify = named(jobs[f"verify-{env}"]["steps"], "Verify the image by digest")
+        assert verify["run"].startswith("nox -s verify -- --pull --env")
+    merge = next(s for s in jobs["publish"]["steps"] if "imagetools" in s.get("run", ""))
+    assert "docker buildx imagetools create" in merge["run"]
+    assert [s["run"] for s in jobs["scan"]["steps"] if "run" in s][-1] == "nox -s scan"
+    assert [s["run"] for s in jobs["render-check"]["steps"] if "run" in s][-1] == (
+        "nox -s render-check"
+    )
+
+
+def uses(step: dict[str, Any]) -> str:
+    return str(step.get("uses", ""))
+
+
+def named(steps: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (step,) = [step for step in steps if step.get("name") == name]
+    return step
 
 
 def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
@@ -334,11 +415,22 @@ def test_builder_nodes_render_a_buildx_append_script(tmp_path: Path) -> None:
     out = render.render_files(tmp_path, settings, [make_target()])
     script = out[tmp_path / "docker/buildx-nodes.sh"]
     assert script.startswith("#!/usr/bin/env bash\n")
-    assert (
-        "docker buildx create --name archlock --node archlock-linux-amd64 \\\n"
-        '  --platform linux/amd64 "ssh://ci@x86-box"' in script
-    )
-    assert "--append --node archlock-linux-arm64" in script
+    commands = [shlex.split(line, comments=True) for line in logical_lines(script)[0]]
+    create = ["docker", "buildx", "create", "--name", "archlock"]
+    creates = [words for words in commands if words[:5] == create]
+    assert creates == [
+        [
+            *create,
+            "--node",
+            "archlock-linux-amd64",
+            "--platform",
+            "linux/amd64",
+            "ssh://ci@x86-box",
+        ],
+        [*create, "--append", "--node", "archlock-linux-arm64"]
+        + ["--platform", "linux/arm64", "tcp://graviton:1234"],
+    ]
+    assert commands.index(creates[-1]) < commands.index(["docker", "buildx", "use", "archlock"])
 
 
 def test_multiarch_takes_one_non_opt_in_env_per_platform() -> None:
@@ -446,22 +538,19 @@ def test_yaml_str_is_json_and_refuses_actions_expressions() -> None:
 
 
 # -- settings and drift -------------------------------------------------------------------------
-@dataclasses.dataclass
-class FakeProject:
-    root: Path
-    settings: dict[str, object]
-    name: str = "My Project"
+def named_project(root: Path, table: dict[str, Any]) -> Project:
+    return Project(root, {"project": {"name": "My Project"}}, table)
 
 
 def test_settings_default_image_name_from_project(tmp_path: Path) -> None:
-    settings = render.load_settings(FakeProject(tmp_path, {}))
+    settings = render.load_settings(named_project(tmp_path, {}))
     assert settings.image_name == "my-project"
     assert settings.runners["linux/arm64"] == "ubuntu-24.04-arm"
 
 
 def test_unknown_setting_suggests_the_right_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'uv-image'"):
-        render.load_settings(FakeProject(tmp_path, {"render": {"uv_image": "x"}}))
+        render.load_settings(named_project(tmp_path, {"render": {"uv_image": "x"}}))
 
 
 def test_check_names_stale_and_leftover_files(

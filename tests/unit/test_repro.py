@@ -594,21 +594,24 @@ def test_dockerfile_installs_exactly_the_pins_with_the_ca_secret() -> None:
 
 
 def test_ca_bundle_and_uv_image_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a project reads its settings once, environment included: each state gets its own project
     monkeypatch.delenv(rr.cabundle.CA_ENV, raising=False)
     monkeypatch.delenv(rr.UV_IMAGE_ENV, raising=False)
-    assert rr.default_ca_bundle(PROJECT, "none") is None
+    project = Project.load(REPO)
+    assert rr.default_ca_bundle(project, "none") is None
     pem = tmp_path / "ca.pem"
     pem.write_text("x")
-    assert rr.default_ca_bundle(PROJECT, str(pem)) == pem
-    monkeypatch.setenv(rr.cabundle.CA_ENV, str(pem))
-    assert rr.default_ca_bundle(PROJECT, None) == pem
+    assert rr.default_ca_bundle(project, str(pem)) == pem
     with pytest.raises(ConfigError, match="CA bundle .* not found"):
-        rr.default_ca_bundle(PROJECT, str(tmp_path / "nope.pem"))
+        rr.default_ca_bundle(project, str(tmp_path / "nope.pem"))
     # the uv image: the same setting render reads, the same environment override
-    assert rr.default_uv_image(PROJECT, None) == rr.DEFAULT_UV_IMAGE
+    assert rr.default_uv_image(project, None) == rr.DEFAULT_UV_IMAGE
+    monkeypatch.setenv(rr.cabundle.CA_ENV, str(pem))
     monkeypatch.setenv(rr.UV_IMAGE_ENV, "registry.example/uv:1")
-    assert rr.default_uv_image(PROJECT, None) == "registry.example/uv:1"
-    assert rr.default_uv_image(PROJECT, "other/uv:2") == "other/uv:2"
+    project = Project.load(REPO)
+    assert rr.default_ca_bundle(project, None) == pem
+    assert rr.default_uv_image(project, None) == "registry.example/uv:1"
+    assert rr.default_uv_image(project, "other/uv:2") == "other/uv:2"
 
 
 def test_diff_only_prints_the_drift_with_fixes(

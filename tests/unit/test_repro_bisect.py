@@ -99,16 +99,27 @@ def test_a_trial_installs_exactly_the_subset_then_runs_the_command(tmp_path: Pat
         Change("missing", "idna", None, "3.6"),
         Change("env", "OMP_NUM_THREADS", "3", None),
     ]
-    args = trial.docker_args(runner(tmp_path, report()), changes, "archlock-bisect-abc123-4")
-    assert args[:6] == ["run", "--rm", "--name", "archlock-bisect-abc123-4", "--label",
-                        "io.archlock.repro.bisect=abc123"]  # fmt: skip
-    assert "OMP_NUM_THREADS=3" in args and "archlock-bisect-abc123:/archlock-uv-cache" in args
-    shell = args[args.index("-c") + 1]
+    box = trial.container(runner(tmp_path, report()), changes, "archlock-bisect-abc123-4")
+    assert (box.name, dict(box.labels)) == (
+        "archlock-bisect-abc123-4",
+        {"io.archlock.repro.bisect": "abc123"},  # cleanup finds it by this label
+    )
+    assert (box.image, box.platform, box.entrypoint) == (
+        "archlock-repro/x:base-1",
+        "linux/amd64",
+        "sh",
+    )
+    assert box.env["OMP_NUM_THREADS"] == "3" and box.env["UV_CACHE_DIR"] == "/archlock-uv-cache"
+    assert box.mounts[0] == "archlock-bisect-abc123:/archlock-uv-cache"
+    assert box.argv[0] == "-c"
+    shell = box.argv[1]
     assert "install --quiet --python /opt/venv/bin/python --no-deps numpy==2.1.3" in shell
     assert "uninstall --quiet --python /opt/venv/bin/python idna" in shell
     assert shell.endswith('exec "$@" 2>&1')
-    at = args.index("-c")
-    assert args[at + 2 : at + 4] == ["sh", "/opt/venv/bin/python"]  # then the recorded argv
+    assert box.argv[2:4] == ("sh", "/opt/venv/bin/python")  # then the recorded argv
+    args = box.args()  # the one runner's command line
+    assert args[:2] == ["run", "--rm"] and "--label" in args
+    assert args[args.index("--label") + 1] == "io.archlock.repro.bisect=abc123"
     # the empty subset: the locked env, nothing installed
     assert trial.script([]) == 'exec "$@" 2>&1'
 

@@ -7,7 +7,6 @@ import json
 import os
 import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from archlock.core.project import Project
 from archlock.errors import CheckFailed, ConfigError
 from archlock.verify import matrix, runs
 from archlock.verify.matrixtable import build_table, metric_disagreements
+from archlock.verify.targets import HostTarget, ImageTarget
 
 LOSS = re.compile(r"loss ([0-9.]+)")
 
@@ -169,7 +169,7 @@ def test_an_image_run_is_a_named_container_removed_when_it_hangs(
 
     monkeypatch.setattr(du, "engine", lambda: du.Engine("docker", "docker"))
     monkeypatch.setattr(proc, "run", fake_run)  # under archlock.core.docker's container runner
-    target = SimpleNamespace(mode="image", tag="app:it", platform="linux/arm64", gpus=True)
+    target = ImageTarget("app:it", "linux/arm64", "sha256:1", Path("/s"), gpus=True)
     check = runs.run_checks(SETTINGS, Path("/p"), target)["run_1"]
     first, second = calls
     name = next(w for w in first if w.startswith("--name=")).removeprefix("--name=")
@@ -195,8 +195,8 @@ def test_a_run_is_one_shell_command_line_on_the_host_and_in_an_image(
     monkeypatch.setattr(proc, "run", fake_run)
     line = "python a.py && python b.py --name 'x y' | tee \"$OUT\""
     settings = runs.RunSettings((line,), LOSS, 1e-3, 60.0)
-    host = SimpleNamespace(mode="host", python=Path("/venv/bin/python"))
-    image = SimpleNamespace(mode="image", tag="app:it", platform=None, gpus=False)
+    host = HostTarget(Path("/venv/bin/python"))
+    image = ImageTarget("app:it", "linux/amd64", "sha256:1", Path("/s"))
     assert runs.run_checks(settings, Path("/p"), host)["run_1"]["status"] == "pass"
     assert runs.run_checks(settings, Path("/p"), image)["run_1"]["status"] == "pass"
     (on_host, host_options), (in_image, image_options) = calls

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from archlock.inenv.suite import CHECKS as SUITE_CHECKS
 from archlock.lock import expect as lock_expectations
 from archlock.verify import verify
 from archlock.verify.checks import FAULT_FIX, compare, required
-from archlock.verify.execute import parse_json_output, suite_args
+from archlock.verify.execute import parse_json_output, run_script, suite_args
 from archlock.verify.resultfile import build_result, redact, runner_facts
 from archlock.verify.targets import (
     HostTarget,
@@ -516,24 +517,58 @@ def test_image_labels_and_platform() -> None:
         image_env_name({"Config": {"Labels": None}}, "t", None)
 
 
-class FakeDocker:
-    """Answers the container client (`archlock.core.docker.run`) the way the engine does,
-    recording each command line."""
+SuiteAnswer = dict[str, Any] | Callable[[list[str]], dict[str, Any]]
 
-    def __init__(self, info: dict[str, Any], probe: dict[str, Any], suite: dict[str, Any]) -> None:
+
+class FakeDocker:
+    """Answers the container client (`archlock.core.docker.run`) as the engine would for an
+    env image: `image inspect` gives the image's facts; `run` finds the script it names through
+    the `-v` mounts and, like python, fails (exit 2) when the file is not there; otherwise it
+    answers as probe.py and suite.py print (`suite` may depend on the suite's arguments).
+    Every command line is kept, and each script that ran with its arguments."""
+
+    def __init__(self, info: dict[str, Any], probe: dict[str, Any], suite: SuiteAnswer) -> None:
         self.info, self.probe, self.suite = info, probe, suite
         self.commands: list[list[str]] = []
+        self.ran: list[tuple[str, list[str]]] = []
 
     def __call__(self, args: list[str], *, timeout: float, **_: Any) -> proc.Result:
         command = ["docker", *args]
         self.commands.append(command)
         if command[:3] == ["docker", "image", "inspect"]:
-            out = json.dumps([self.info])
-        elif command[-1].endswith("probe.py"):
-            out = json.dumps(self.probe)
-        else:
-            out = "[Gloo] noise\n" + json.dumps(self.suite)
-        return proc.Result(tuple(command), 0, out, "", False, 0.1, timeout)
+            return self.answer(command, timeout, json.dumps([self.info]))
+        script, script_args = self.script(command)
+        if script is None:  # not a script: python -m pytest
+            return self.answer(command, timeout, "1 passed\n")
+        if not script.is_file():
+            error = f"python: can't open file {str(script)!r}: [Errno 2] No such file\n"
+            return self.answer(command, timeout, "", 2, error)
+        self.ran.append((script.name, script_args))
+        if script.name == "probe.py":
+            return self.answer(command, timeout, json.dumps(self.probe))
+        suite = self.suite(script_args) if callable(self.suite) else self.suite
+        return self.answer(command, timeout, "[Gloo] noise\n" + json.dumps(suite))
+
+    @staticmethod
+    def script(command: list[str]) -> tuple[Path | None, list[str]]:
+        """The host file a `run` executes (through its mounts) and its arguments."""
+        mounts = {}
+        for flag, value in zip(command, command[1:], strict=False):
+            if flag == "-v":
+                host, inside = value.split(":")[:2]
+                mounts[inside] = Path(host)
+        start = command.index("python") + 1
+        if command[start] == "-m":
+            return None, []
+        folder, _, name = command[start].rpartition("/")
+        host = mounts.get(folder, Path("/nonexistent")) / name
+        return host, command[start + 1 :]
+
+    @staticmethod
+    def answer(
+        command: list[str], timeout: float, out: str, code: int = 0, err: str = ""
+    ) -> proc.Result:
+        return proc.Result(tuple(command), code, out, err, False, 0.1, timeout)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
         monkeypatch.setattr(du, "engine", lambda: du.Engine("/usr/bin/docker", "docker"))
@@ -586,23 +621,56 @@ def test_image_verify_end_to_end_with_recorded_docker(
         "host_arch": "x86_64",
         "process_arch": "arm64",
     }
-    docker = FakeDocker(info, doc, suite_doc(compile="skipped")).install(monkeypatch)
+
+    def suite_answer(args: list[str]) -> dict[str, Any]:  # as suite_kernels: no inductor in QEMU
+        return suite_doc(compile="skipped" if "--emulated" in args else "pass")
+
+    docker = FakeDocker(info, doc, suite_answer).install(monkeypatch)
     monkeypatch.setattr(verify, "host_platform", lambda: PLATFORMS["linux-amd64"])
     assert verify.run(image_args(project)) == 0
-    result = json.loads((project.root / "results" / "linux-arm64-cpu.image.json").read_text())
-    assert (result["mode"], result["status"], result["image"]["platform"]) == (
-        "image",
-        "pass",
-        "linux/arm64",
-    )
+    out = capsys.readouterr().out
+    output = project.root / "results" / "linux-arm64-cpu.image.json"
+    last = "verify linux-arm64-cpu: all checks pass or are skipped with a reason; result in"
+    assert out.endswith(f"{last} {output}\n")
+    result = json.loads(output.read_text())
+    assert (result["env"], result["mode"], result["status"]) == ("linux-arm64-cpu", "image", "pass")
+    assert result["image"] == {
+        "tag": "app:arm64",
+        "id": "sha256:abc",
+        "platform": "linux/arm64",
+        "digest": None,
+    }
+    # every check the image's own probe and suite answers lead to
+    statuses = {name: check["status"] for name, check in result["checks"].items()}
+    skipped = {"imports", "compile"}  # a probe without import facts; the suite under QEMU
+    assert statuses == {
+        name: "skipped" if name in skipped else "pass"
+        for name in (
+            "interpreter",
+            "emulation",
+            "native_binaries",
+            "packages",
+            "imports",
+            "torch_version",
+            "torch_build",
+            "device",
+            "suite_device",
+            *SUITE_CHECKS[1:],
+            "machine",
+        )
+    }
+    emulation = result["checks"]["emulation"]["why"]
+    assert emulation.startswith("emulated by qemu-user on a x86_64 host, as expected")
+    assert result["checks"]["torch_build"]["why"] == "torch 2.10.0 (CPU-only build)"
     assert result["host"]["description"].endswith("(emulated by qemu-user on x86_64)")
     assert result["lock"]["sha256"] == hashlib.sha256(LOCK.encode()).hexdigest()
-    suite_command = docker.commands[2]
-    assert suite_command[-2:] == ["/opt/archlock-verify/suite.py", "--emulated"]
+    # what the container printed is recorded as it was (the suite's noise line dropped)
+    assert result["probe"] == doc and result["suite"] == suite_answer(["--emulated"])
+    # both scripts ran from the staged folder, the suite told what the probe saw
+    assert docker.ran == [("probe.py", []), ("suite.py", ["--emulated"])]
     staged = project.root / ".archlock" / "verify-scripts"
-    scripts = ["probe", *probe.SIBLINGS, "suite", *suite.SIBLINGS]  # the two and their parts
+    scripts = ["probe", *probe.SIBLINGS, "suite", *suite.SIBLINGS]  # and their parts
     assert sorted(p.name for p in staged.iterdir()) == sorted(f"{name}.py" for name in scripts)
-    assert "verify linux-arm64-cpu: all checks pass" in capsys.readouterr().out
 
 
 def test_image_verify_fails_with_one_line_and_a_fix(
@@ -669,6 +737,28 @@ def test_the_loss_hook_reaches_the_container(
     target.run_script("suite")
     command = docker.commands[-1]
     assert command[command.index("ARCHLOCK_SUITE_FAULT=loss") - 1] == "-e"
+
+
+def test_an_image_without_python_refuses_verify_and_a_failing_script_is_a_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = ImageTarget("app:arm64", "linux/arm64", "sha256:1", tmp_path)
+    no_python = subprocess.CompletedProcess(
+        [], 127, "", 'docker: Error response from daemon: exec: "python": not found\n'
+    )
+    monkeypatch.setattr(image, "run_script", lambda *_: no_python)
+    with pytest.raises(ConfigError) as caught:
+        run_script(image, "probe")
+    assert caught.value.line().startswith("--image app:arm64: cannot run `python` in it: docker:")
+    crashed = subprocess.CompletedProcess([], 1, "", "Traceback\nSegmentation fault\n")
+    monkeypatch.setattr(image, "run_script", lambda *_: crashed)
+    assert run_script(image, "probe") == (
+        None,
+        "probe.py exited 1 without a result: Segmentation fault",
+    )
+    host = HostTarget(Path("/venv/bin/python"))
+    monkeypatch.setattr(host, "run_script", lambda *_: no_python)
+    assert run_script(host, "probe")[0] is None  # a host venv's 127 is the script's own failure
 
 
 def test_a_failed_run_is_explained_by_dockers_own_error_line() -> None:

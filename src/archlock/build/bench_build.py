@@ -39,6 +39,8 @@ from archlock.build import build, plan, render
 from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
 from archlock.core.platforms import for_host
+from archlock.core.project import Project
+from archlock.errors import ExternalCommandError
 
 COPY_IGNORE = (
     ".git",
@@ -61,10 +63,7 @@ _ENTRY = re.compile(
 
 
 # -- shared -------------------------------------------------------------------------------------
-def image_targets(project_root: Path) -> tuple[render.RenderSettings, list[render.ImageTarget]]:
-    from archlock.core.project import Project
-
-    project = Project.load(project_root)
+def image_targets(project: Project) -> tuple[render.RenderSettings, list[render.ImageTarget]]:
     settings = render.load_settings(project)
     return settings, render.image_targets(project, settings)[0]
 
@@ -162,16 +161,14 @@ def _build_argv(target: plan.Target, flags: plan.Flags, fallback: bool) -> list[
 
 
 def bench_arch(project_root: Path, base: build.BuildOptions, runs: int = 3) -> dict[str, Any]:
-    settings, targets = image_targets(project_root)
+    project = Project.load(project_root)
+    settings, targets = image_targets(project)
     by_platform = {t.platforms[0]: t for t in targets if len(t.platforms) == 1}
     arm, amd = by_platform.get("linux/arm64"), by_platform.get("linux/amd64")
     if not arm or not amd:
         raise SystemExit(
             "bench: the arch part needs a linux/amd64 and a linux/arm64 env with a lock"
         )
-    from archlock.core.project import Project
-
-    project = Project.load(project_root)
     lock = shared_lock([project.env_lock(t.env).read_text() for t in (amd, arm)])
     names = {line.split("==")[0] for line in lock.splitlines() if "==" in line}
     variables = plan.variables(settings, {**os.environ, **base.env})
@@ -258,8 +255,11 @@ def _size(ref: str) -> int:
 
 
 def _payload(ref: str, paths: list[str]) -> int:
-    out = du.output(["run", "--rm", "--entrypoint", "du", ref, "-sb", *paths], timeout=600)
-    return sum(int(line.split()[0]) for line in out.splitlines() if line.strip())
+    done = du.Container(ref, ("-sb", *paths), entrypoint="du").run(timeout=600)
+    if not done.ok:
+        fix = "see the message above; is the engine running?"
+        raise ExternalCommandError(f"du in {ref} failed: {done.why()}", fix=fix)
+    return sum(int(line.split()[0]) for line in done.stdout.splitlines() if line.strip())
 
 
 def _ours(copy: Path, target: str, base: build.BuildOptions, no_cache: bool) -> float:
@@ -285,7 +285,7 @@ def _naive(
 
 
 def bench_build(project_root: Path, base: build.BuildOptions) -> dict[str, float | str]:
-    _, targets = image_targets(project_root)
+    _, targets = image_targets(Project.load(project_root))
     image = native_target(targets)
     the_plan = build.plan_for(replace(base, targets=(image.env,)))
     target = the_plan.targets[0]
@@ -356,20 +356,15 @@ def print_build_ratios(r: dict[str, float | str]) -> None:
 
 
 # -- entry points --------------------------------------------------------------------------------
-def bench_ca_bundle(project_root: Path, explicit: Path | None) -> Path | None:
+def bench_ca_bundle(project: Project, explicit: Path | None) -> Path | None:
     """The CA bundle `archlock build` would use for this project (archlock.core.cabundle)."""
-    from archlock.core.project import Project
-
-    chosen = settings.section(Project.load(project_root), "build", cli={"ca-bundle": explicit})
-    return cabundle.resolve(chosen["ca-bundle"])
+    return cabundle.resolve(settings.given(project.settings.build, ca_bundle=explicit).ca_bundle)
 
 
-def bake_overrides(project_root: Path) -> dict[str, str]:
+def bake_overrides(project: Project) -> dict[str, str]:
     """The uv image render and repro would use ($ARCHLOCK_UV_IMAGE, [tool.archlock.render]
     uv-image), as the bake file's UV_IMAGE variable; nothing when neither is set."""
-    from archlock.core.project import Project
-
-    uv_image = settings.section(Project.load(project_root), "render")["uv-image"]
+    uv_image = project.settings.render.uv_image
     return {"UV_IMAGE": uv_image} if uv_image else {}
 
 
@@ -382,12 +377,12 @@ def run_build_bench(
     runs: int = 3,
 ) -> None:
     """What `archlock bench` calls for its build parts (`sets`: overrides such as a local base)."""
-    env = bake_overrides(project_root)
+    project = Project.load(project_root)
     base = build.BuildOptions(
         project=project_root,
-        ca_bundle=bench_ca_bundle(project_root, ca_bundle),
+        ca_bundle=bench_ca_bundle(project, ca_bundle),
         network=network,
-        env=env,
+        env=bake_overrides(project),
         sets=sets,
     )
     if "build" in parts:

@@ -23,6 +23,7 @@ from pathlib import Path
 from archlock.build import disk, plan, render
 from archlock.core import cabundle, commit, proc, settings
 from archlock.core import docker as du
+from archlock.core.project import Project
 from archlock.errors import DriftError, ExternalCommandError, ToolMissingError
 
 CA_SECRET_ID, CA_ENV = cabundle.CA_SECRET_ID, cabundle.CA_ENV
@@ -74,8 +75,9 @@ def build(options: BuildOptions) -> BuildReport:
             fix="start dockerd (on Debian: scripts/local-infra.sh)",
         )
     started = time.monotonic()
-    the_plan = plan_for(options)
-    _check_room(options.project, the_plan)
+    project = Project.load(options.project)
+    the_plan = _plan(project, options)
+    _check_room(project, the_plan)
     if not options.force_fallback and du.has_buildx():
         report = _buildx(the_plan, options)
     else:
@@ -85,20 +87,19 @@ def build(options: BuildOptions) -> BuildReport:
 
 
 def plan_for(options: BuildOptions) -> plan.Plan:
-    from archlock.core.project import Project
+    return _plan(Project.load(options.project), options)
 
-    project = Project.load(options.project)
+
+def _plan(project: Project, options: BuildOptions) -> plan.Plan:
     render_settings = render.load_settings(project)
     targets, _ = render.image_targets(project, render_settings)
     variables = plan.variables(render_settings, {**os.environ, **options.env})
     return plan.make_plan(targets, variables, options.targets, options.sets)
 
 
-def _check_room(root: Path, the_plan: plan.Plan) -> None:
+def _check_room(project: Project, the_plan: plan.Plan) -> None:
     """Refuse, before any step runs, a build the engine's disk cannot hold."""
-    from archlock.core.project import Project
-
-    need = disk.needed_bytes(Project.load(root), (t.name for t in the_plan.targets))
+    need = disk.needed_bytes(project, (t.name for t in the_plan.targets))
     note = disk.check_room(need)
     if note:
         print(f"archlock build: note: {note}", file=sys.stderr)
@@ -300,11 +301,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from archlock.core.project import Project
-
     project = Project.load(args.project)
-    cli = {"ca-bundle": args.ca_bundle, "network": args.network}
-    values = settings.section(project, "build", cli=cli)
+    values = settings.given(project.settings.build, ca_bundle=args.ca_bundle, network=args.network)
     commit.refuse_torn_locks(project.root, project.locks_dir)
     commit.refuse_torn(project.root, "render")
     if not args.no_render_check:
@@ -315,11 +313,11 @@ def run(args: argparse.Namespace) -> int:
         push=args.push,
         load=args.load,
         sets=tuple(args.sets),
-        ca_bundle=cabundle.resolve(values["ca-bundle"]),
-        network=values["network"],
+        ca_bundle=cabundle.resolve(values.ca_bundle),
+        network=values.network,
         no_cache=args.no_cache,
         force_fallback=args.fallback,
-        timeout=float(values["timeout"]),
+        timeout=float(values.timeout),
     )
     print(f"archlock build: {render.context_line(project.root)}")
     report = build(options)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from archlock.build import diskbudget, runners
 from archlock.core import docker as du
 from archlock.core import settings
+from archlock.core.project import Project
+from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError
 
 HOSTED_MAC = runners.HOSTED_MAC
@@ -38,6 +41,23 @@ UNTRUSTED = (
 QEMU_ASKED = "inputs.qemu || vars.ARCHLOCK_ARM64_QEMU == 'true'"
 SECRET_RE = re.compile(r"^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]{0,99}$")
 GHCR = "ghcr.io"
+
+
+class ImageBuild(Protocol):
+    """What the graph reads of one image to build (archlock.build.render.ImageTarget)."""
+
+    @property
+    def env(self) -> str: ...
+    @property
+    def platforms(self) -> tuple[str, ...]: ...
+    @property
+    def accelerator(self) -> str: ...
+    @property
+    def runner(self) -> str: ...
+    @property
+    def opt_in(self) -> bool: ...
+    @property
+    def wheel_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -126,30 +146,29 @@ class Login:
     workflow_token: bool  # GITHUB_TOKEN: it logs in to GHCR only
 
 
-def load(project: Any) -> CiSettings:
+def load(project: Project) -> CiSettings:
     """`[tool.archlock.ci]`, checked: every key names an env of the project, every label a label,
     every secret a secret name."""
-    raw = settings.section(project, "ci")
+    raw = project.settings.ci
     known = [spec.name for spec in project.all_envs()]
     where = f"{project.root / 'pyproject.toml'}: [tool.archlock.ci]"
-    tables = {
-        key: _labels(raw[key], known, f"{where} {key}") for key in ("runners", "build-runners")
-    }
-    secrets = {}
-    for key in ("registry-username-secret", "registry-password-secret"):
-        if raw[key] is not None:
-            secrets[key] = du.check(
-                raw[key], SECRET_RE, f"{where} {key}", "a repository secret's name, e.g. REG_TOKEN"
-            )
     return CiSettings(
-        tables["runners"],
-        tables["build-runners"],
-        secrets.get("registry-username-secret"),
-        secrets.get("registry-password-secret"),
+        _labels(raw.runners, known, f"{where} runners"),
+        _labels(raw.build_runners, known, f"{where} build-runners"),
+        _secret(raw.registry_username_secret, f"{where} registry-username-secret"),
+        _secret(raw.registry_password_secret, f"{where} registry-password-secret"),
     )
 
 
-def _labels(raw: dict[str, list[str]], known: list[str], where: str) -> dict[str, tuple[str, ...]]:
+def _secret(name: str | None, where: str) -> str | None:
+    if name is None:
+        return None
+    return du.check(name, SECRET_RE, where, "a repository secret's name, e.g. REG_TOKEN")
+
+
+def _labels(
+    raw: Mapping[str, tuple[str, ...]], known: list[str], where: str
+) -> dict[str, tuple[str, ...]]:
     for env, labels in raw.items():
         if env not in known:
             raise ConfigError(f"{where}.{env}: no such env", fix=settings.suggest(env, known))
@@ -192,13 +211,15 @@ def mac_job(env: str, accelerator: str, ci: CiSettings) -> VerifyJob:
     return VerifyJob(env, None, accelerator, runs_on, (HOSTED_MAC,), bool(labels))
 
 
-def build_job(target: Any, ci: CiSettings) -> BuildJob:
+def build_job(target: ImageBuild, ci: CiSettings) -> BuildJob:
     disk = diskbudget.plan(target.wheel_bytes)
     labels = ci.build_runners.get(target.env)
     return BuildJob(target.env, target.platforms[0], target.runner, labels, disk)
 
 
-def workflow_context(targets: list[Any], mac_envs: list[Any], ci: CiSettings) -> dict[str, Any]:
+def workflow_context(
+    targets: Sequence[ImageBuild], mac_envs: list[EnvSpec], ci: CiSettings
+) -> dict[str, Any]:
     """What workflow.yml.j2 needs beyond the build targets: per-env jobs, login, expected envs."""
     shipped = [t for t in targets if not t.opt_in]
     builds = [build_job(t, ci) for t in shipped]
@@ -238,7 +259,7 @@ def problems(context: dict[str, Any], registry_prefix: str, today: datetime.date
     return found
 
 
-def mac_envs(project: Any) -> list[Any]:
+def mac_envs(project: Project) -> list[EnvSpec]:
     """The macOS envs CI verifies: not opt-in, with a lock."""
     return [
         spec

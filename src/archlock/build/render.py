@@ -23,7 +23,9 @@ from archlock.core import commit, sdist, settings, tomlsrc
 from archlock.core import docker as du
 from archlock.core.fsutil import current_text, is_generated, with_header
 from archlock.core.platforms import PLATFORMS, Platform
+from archlock.core.project import Project
 from archlock.core.rules.wheels import filename, platform_tags
+from archlock.core.spec import EnvSpec
 from archlock.errors import CheckFailed, ConfigError, DriftError
 
 COMMAND = "nox -s render  (or: archlock render)"
@@ -168,15 +170,15 @@ class RenderSettings:
 
 
 # -- inputs -------------------------------------------------------------------------------------
-def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettings:
-    raw = settings.section(project, "render", cli={"workflow-dir": workflow_dir})
+def load_settings(project: Project, workflow_dir: str | None = None) -> RenderSettings:
+    raw = settings.given(project.settings.render, workflow_dir=workflow_dir)
     return RenderSettings(
-        image_name=raw["image"] or _default_image_name(project.name),
-        uv_image=raw["uv-image"] or DEFAULT_UV_IMAGE,
-        registry=raw["registry"],
-        workflow_dir=raw["workflow-dir"],
-        runners={**DEFAULT_RUNNERS, **raw["runners"]},
-        builder_nodes=dict(raw["builder-nodes"]),
+        image_name=raw.image or _default_image_name(project.name),
+        uv_image=raw.uv_image or DEFAULT_UV_IMAGE,
+        registry=raw.registry,
+        workflow_dir=raw.workflow_dir,
+        runners={**DEFAULT_RUNNERS, **raw.runners},
+        builder_nodes=dict(raw.builder_nodes),
     )
 
 
@@ -184,7 +186,9 @@ def _default_image_name(project_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", project_name.lower()).strip("-") or "project"
 
 
-def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTarget], list[str]]:
+def image_targets(
+    project: Project, settings: RenderSettings
+) -> tuple[list[ImageTarget], list[str]]:
     """One target per Linux env with a lock; notes for the envs left out and why."""
     targets: list[ImageTarget] = []
     notes: list[str] = []
@@ -203,10 +207,6 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
             raise ConfigError(
                 f"{lock}: lock missing for env {spec.name}", fix="run archlock lock (nox -s lock)"
             )
-        if spec.image_ref is None:
-            raise ConfigError(
-                f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base"
-            )
         target = _target(project, settings, spec, platform, lock)
         if target.emulated_because:
             notes.append(
@@ -218,8 +218,12 @@ def image_targets(project: Any, settings: RenderSettings) -> tuple[list[ImageTar
 
 
 def _target(
-    project: Any, settings: RenderSettings, spec: Any, platform: str, lock: Path
+    project: Project, settings: RenderSettings, spec: EnvSpec, platform: str, lock: Path
 ) -> ImageTarget:
+    if spec.image_ref is None:
+        raise ConfigError(
+            f"{spec.path}: image.base: a Linux env needs a base image", fix="set image.base"
+        )
     runner = settings.runners.get(platform)
     if runner is None:
         raise ConfigError(
@@ -312,12 +316,12 @@ def _wheel_fits(wheel: dict[str, Any], platform: Platform) -> bool:
     )
 
 
-def _is_package(project: Any) -> bool:
+def _is_package(project: Project) -> bool:
     pyproject = project.pyproject or {}
     return "project" in pyproject and "build-system" in pyproject
 
 
-def _image_index_url(project: Any, spec: Any) -> str | None:
+def _image_index_url(project: Project, spec: EnvSpec) -> str | None:
     """The index an image installs torch from: the configured URL, never a local mirror folder."""
     if spec.torch_index is None:
         return None

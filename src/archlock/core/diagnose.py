@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from archlock.core import platforms
 from archlock.core.envvars import ENV_EFFECTS, env_effect
@@ -40,7 +40,29 @@ from archlock.core.rules.versions import below, minor
 from archlock.core.spec import EnvSpec
 from archlock.inenv.locate import build_of, build_text
 
-Facts = dict[str, Any]
+Section = dict[str, Any]  # one section of a probe document: a JSON object
+
+
+class ProbeDoc(TypedDict, total=False):
+    """An archlock.probe/1 document (archlock.inenv.probe) as the diagnosis reads it: any
+    section may be missing (an older probe, or one whose section failed) or null."""
+
+    schema: str
+    os: Section | None
+    machine: Section | None
+    emulation: Section | None
+    python: Section | None
+    distributions: list[Section] | None
+    binaries: Section | None
+    imports: Section | None
+    torch: Section | None
+    gpu: Section | None
+    vm: Section | None
+    env: Section | None
+    errors: Section | None
+
+
+Facts = ProbeDoc
 
 # (kind, why it ranks here) -- the order IS the ranking
 KINDS: tuple[tuple[str, str], ...] = (
@@ -188,7 +210,7 @@ def check_emulation(facts: Facts, ctx: Context) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------
 
 
-def torch_facts(facts: Facts) -> Facts:
+def torch_facts(facts: Facts) -> Section:
     return facts.get("torch") or {}
 
 

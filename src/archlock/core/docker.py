@@ -5,7 +5,8 @@ functions below before it reaches a rendered file. Checks reject; quoting escape
 would interpret. Both refuse control characters, so no value can start a new instruction.
 
 Running: `engine()` finds docker or podman once; every call goes through `archlock.core.proc`
-with a time limit (`run`, `stream`, `output`, `run_container`, `image_exists`, ...).
+with a time limit (`run`, `stream`, `output`, `image_exists`, ...); every container runs as a
+`Container` (`run_container` for a one-off).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -271,11 +272,57 @@ def remove_images(*refs: str) -> None:
         run(["image", "rm", "--force", *refs], timeout=SHORT)
 
 
+@dataclass(frozen=True)
+class Container:
+    """One `run --rm` of an image: every container archlock starts is described by one of these
+    (verify's targets and runs, repro's reproduction and bisect trials, the build bench)."""
+
+    image: str
+    argv: tuple[str, ...] = ()
+    platform: str | None = None
+    name: str | None = None  # lets a container outliving its client be removed by name
+    labels: Mapping[str, str] = field(default_factory=dict)
+    gpus: bool = False  # every GPU of the host is passed in (`--gpus all`)
+    mounts: tuple[str, ...] = ()  # `-v` values: host:container[:ro], or volume:container
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    entrypoint: str | None = None
+    network: str | None = None
+    user: str | None = None
+
+    def args(self) -> list[str]:
+        """The client's arguments (after `docker` or `podman`)."""
+        args = ["run", "--rm"]
+        args += ["--platform", self.platform] if self.platform else []
+        args += [f"--name={self.name}"] if self.name else []
+        for key, value in self.labels.items():
+            args += ["--label", f"{key}={value}"]
+        args += ["--gpus", "all"] if self.gpus else []
+        for mount in self.mounts:
+            args += ["-v", mount]
+        for key, value in self.env.items():
+            args += ["-e", f"{key}={value}"]
+        args += ["-w", self.workdir] if self.workdir else []
+        args += ["--entrypoint", self.entrypoint] if self.entrypoint else []
+        args += ["--network", self.network] if self.network else []
+        args += ["--user", self.user] if self.user else []
+        return [*args, self.image, *self.argv]
+
+    def run(self, *, timeout: float, merge_stderr: bool = False) -> proc.Result:
+        """Run it; the container is removed even when the limit passes (`merge_stderr`: as
+        proc.run)."""
+        done = run(self.args(), timeout=timeout, merge_stderr=merge_stderr)
+        if done.timed_out and self.name:
+            run(["rm", "--force", self.name], timeout=SHORT)  # the client died, maybe not it
+        return done
+
+
 def run_container(
     image: str,
     argv: Sequence[str] = (),
     *,
     timeout: float,
+    merge_stderr: bool = False,
     platform: str | None = None,
     mounts: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
@@ -285,23 +332,19 @@ def run_container(
     user: str | None = None,
     name: str | None = None,
     gpus: bool = False,
-    merge_stderr: bool = False,
 ) -> proc.Result:
-    """`run --rm` of `image` with `argv`; the container is removed even when the limit passes.
-    `gpus`: every GPU of the host is passed in (`--gpus all`); `merge_stderr`: as proc.run."""
-    args = ["run", "--rm"]
-    args += ["--platform", platform] if platform else []
-    args += [f"--name={name}"] if name else []
-    args += ["--gpus", "all"] if gpus else []
-    for mount in mounts:
-        args += ["-v", mount]
-    for key, value in (env or {}).items():
-        args += ["-e", f"{key}={value}"]
-    args += ["-w", workdir] if workdir else []
-    args += ["--entrypoint", entrypoint] if entrypoint else []
-    args += ["--network", network] if network else []
-    args += ["--user", user] if user else []
-    done = run([*args, image, *argv], timeout=timeout, merge_stderr=merge_stderr)
-    if done.timed_out and name:
-        run(["rm", "--force", name], timeout=SHORT)  # the client died; the container may not have
-    return done
+    """A one-off `Container(...).run(...)`."""
+    container = Container(
+        image,
+        tuple(argv),
+        platform=platform,
+        name=name,
+        gpus=gpus,
+        mounts=tuple(mounts),
+        env=dict(env or {}),
+        workdir=workdir,
+        entrypoint=entrypoint,
+        network=network,
+        user=user,
+    )
+    return container.run(timeout=timeout, merge_stderr=merge_stderr)

@@ -96,7 +96,7 @@ class Index:
 class Project:
     root: Path
     pyproject: dict[str, Any] | None
-    settings: dict[str, Any] = field(default_factory=dict)
+    table: dict[str, Any] = field(default_factory=dict)  # [tool.archlock] as written
 
     @classmethod
     def load(cls, root: Path) -> Project:
@@ -115,8 +115,8 @@ class Project:
                 f"{root}: neither pyproject.toml nor requirements.txt found",
                 fix="run archlock in a project folder or pass --project PATH",
             )
-        settings = settings_table.raw_table(pyproject, pyproject_path)
-        project = cls(root=root, pyproject=pyproject, settings=settings)
+        table = settings_table.raw_table(pyproject, pyproject_path)
+        project = cls(root=root, pyproject=pyproject, table=table)
         project._check_settings()
         return project
 
@@ -186,14 +186,20 @@ class Project:
             chosen.append(by_name[name])
         return chosen
 
+    # -- settings ----------------------------------------------------------------------------
+    @cached_property
+    def settings(self) -> settings_table.Settings:
+        """[tool.archlock.*], typed; each section read once, for every verb that asks."""
+        return settings_table.Settings(self.table, self.root / "pyproject.toml")
+
     # -- what the envs lock ------------------------------------------------------------------
     @property
     def groups(self) -> list[str]:
-        return list(self.settings.get("groups", []))
+        return list(self.settings.top.groups)
 
     @property
     def extras(self) -> list[str]:
-        return list(self.settings.get("extras", []))
+        return list(self.settings.top.extras)
 
     def direct_requirements(self) -> list[str]:
         """The project's own requirement lines (dependencies + configured extras and groups)."""
@@ -223,7 +229,7 @@ class Project:
 
     # -- indexes -----------------------------------------------------------------------------
     def index(self, name: str, spec: EnvSpec) -> Index:
-        configured = self.settings.get("indexes", {}).get(name)
+        configured = self.settings.top.indexes.get(name)
         var = index_env_var(name)
         override = os.environ.get(var)
         if override:
@@ -243,10 +249,9 @@ class Project:
 
     def _check_settings(self) -> None:
         where = self.root / "pyproject.toml"
-        settings_table.check_top_level(self.settings, where)
-        top = settings_table.read(self.settings, "", where)
+        settings_table.check_top_level(self.table, where)
         groups = (self.pyproject or {}).get("dependency-groups", {})
-        for group in top["groups"]:
+        for group in self.settings.top.groups:
             if not isinstance(groups, dict) or group not in groups:
                 raise ConfigError(
                     f"{where}: [tool.archlock] groups: no dependency group {group!r}",

@@ -1,19 +1,21 @@
 """The one reader of `[tool.archlock.*]` in pyproject.toml.
 
 Every setting is declared here as data: its section, name, type, default, environment override
-and help. `section()` reads one section in a fixed precedence: command line > environment >
-pyproject.toml > default. An unknown key is an error with a did-you-mean; a value of the wrong
-type is an error naming pyproject.toml, the key and what to write instead.
+and help. `read()` reads one section into its frozen dataclass (`Render`, `Build`, ...) in a
+fixed precedence: environment > pyproject.toml > default; `given()` lays command-line values
+over it, so the command line wins. `Settings` holds a project's sections, each read once, when
+a verb first asks for it (`Project.settings`). An unknown key is an error with a did-you-mean; a
+value of the wrong type is an error naming pyproject.toml, the key and what to write instead.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from archlock.errors import ConfigError
 
@@ -140,7 +142,7 @@ def table_name(section: str) -> str:
     return "[tool.archlock]" if not section else f"[tool.archlock.{section}]"
 
 
-def suggest(word: str, choices: Any) -> str:
+def suggest(word: str, choices: Iterable[str]) -> str:
     """`did you mean 'x'?`, or the list of choices when nothing is close."""
     choices = list(choices)
     close = difflib.get_close_matches(word, choices, n=1)
@@ -247,15 +249,14 @@ def _wrong_kind(where: Path, label: str, name: str, kind: str, value: Any) -> Co
     return ConfigError(message, fix=f"write {name} = {example}")
 
 
-def read(
+def _values(
     table: Mapping[str, Any],
     section: str,
     where: Path,
     *,
-    cli: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One section's values by key name, every key present, in the documented precedence."""
+    """One section's values by key name, every key present: environment > file > default."""
     keys = SECTIONS[section]
     raw = table if not section else table.get(section, {})
     label = table_name(section)
@@ -272,16 +273,133 @@ def read(
     environ = os.environ if environ is None else environ
     values = {}
     for name, key in keys.items():
-        given = (cli or {}).get(name)
-        if given is not None:
-            values[name] = given
-        elif key.env and environ.get(key.env):
+        if key.env and environ.get(key.env):
             values[name] = _from_env(key, environ[key.env], label)
         else:
             values[name] = raw.get(name, key.default)
     return values
 
 
-def section(project: Any, name: str, *, cli: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`read` for a loaded `archlock.core.project.Project`."""
-    return read(project.settings, name, project.root / "pyproject.toml", cli=cli)
+# -- the sections, typed: one frozen dataclass each, its fields the section's keys ---------------
+@dataclass(frozen=True)
+class Section:
+    SECTION: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class Top(Section):
+    SECTION: ClassVar[str] = ""
+    groups: tuple[str, ...]
+    extras: tuple[str, ...]
+    indexes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Render(Section):
+    SECTION: ClassVar[str] = "render"
+    image: str | None
+    uv_image: str | None
+    registry: str
+    workflow_dir: str
+    runners: Mapping[str, str]
+    builder_nodes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Build(Section):
+    SECTION: ClassVar[str] = "build"
+    ca_bundle: str | Path | None
+    network: str | None
+    timeout: int
+
+
+@dataclass(frozen=True)
+class Verify(Section):
+    SECTION: ClassVar[str] = "verify"
+    run: tuple[str, ...]
+    metric: str | None
+    tolerance: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Ci(Section):
+    SECTION: ClassVar[str] = "ci"
+    runners: Mapping[str, tuple[str, ...]]
+    build_runners: Mapping[str, tuple[str, ...]]
+    registry_username_secret: str | None
+    registry_password_secret: str | None
+
+
+@dataclass(frozen=True)
+class Scan(Section):
+    SECTION: ClassVar[str] = "scan"
+    disable: tuple[str, ...]
+    per_path: Mapping[str, tuple[str, ...]]
+    exclude: tuple[str, ...]
+    fail_on: str | None
+
+
+TYPES: tuple[type[Section], ...] = (Top, Render, Build, Verify, Ci, Scan)
+S = TypeVar("S", bound=Section)
+
+
+def field_name(key: str) -> str:
+    """`uv-image` -> `uv_image`: a key as its dataclass names it."""
+    return key.replace("-", "_")
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return {name: _frozen(item) for name, item in value.items()}
+    return value
+
+
+def read(
+    table: Mapping[str, Any],
+    kind: type[S],
+    where: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> S:
+    """One section, checked and typed: environment > pyproject.toml > default."""
+    values = _values(table, kind.SECTION, where, environ=environ)
+    return kind(**{field_name(name): _frozen(value) for name, value in values.items()})
+
+
+def given(section: S, **cli: Any) -> S:
+    """`section` with the command line's values over it (an option left out is None)."""
+    return replace(section, **{name: value for name, value in cli.items() if value is not None})
+
+
+class _Once(Generic[S]):
+    """A section of `Settings`: read on first access, then kept on the instance."""
+
+    def __init__(self, kind: type[S]) -> None:
+        self.kind = kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: Settings, owner: type | None = None) -> S:
+        value = read(settings.table, self.kind, settings.where)
+        settings.__dict__[self.name] = value  # found first from now on: read once
+        return value
+
+
+class Settings:
+    """One project's `[tool.archlock.*]`: each section read and checked once, when first asked
+    for (a verb that never reads a section never fails on it), then shared by every verb."""
+
+    top = _Once(Top)
+    render = _Once(Render)
+    build = _Once(Build)
+    verify = _Once(Verify)
+    ci = _Once(Ci)
+    scan = _Once(Scan)
+
+    def __init__(self, table: Mapping[str, Any], where: Path) -> None:
+        self.table = table
+        self.where = where

@@ -8,7 +8,6 @@ import shlex
 from pathlib import Path
 
 from archlock.build import render
-from archlock.core import settings
 from archlock.core.fsutil import atomic_write_many
 from archlock.core.project import Project, find_root
 from archlock.errors import ArchlockError, ConfigError, DriftError
@@ -59,7 +58,7 @@ def check_run_options(project: Project, run: list[str], metric: str | None) -> N
     """Refuse bad --run / --metric before anything is planned or written."""
     if metric:
         runs.compile_metric(metric, "--metric:")
-        configured = settings.section(project, "verify")["run"]
+        configured = project.settings.verify.run
         if not (run or configured):
             raise ConfigError("--metric without a run to read it from", fix="add --run COMMAND")
     for command in run:

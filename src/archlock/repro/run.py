@@ -103,13 +103,12 @@ class Requirements:
 
 def default_ca_bundle(project: Project, explicit: str | None) -> Path | None:
     """The CA bundle `archlock build` would use (archlock.core.cabundle's one rule)."""
-    chosen = settings.section(project, "build", cli={"ca-bundle": explicit})["ca-bundle"]
-    return cabundle.resolve(chosen)
+    return cabundle.resolve(settings.given(project.settings.build, ca_bundle=explicit).ca_bundle)
 
 
 def default_uv_image(project: Project, explicit: str | None) -> str:
     """--uv-image, else render's `uv-image` setting ($ARCHLOCK_UV_IMAGE, pyproject), else uv's."""
-    chosen = settings.section(project, "render", cli={"uv-image": explicit})["uv-image"]
+    chosen = settings.given(project.settings.render, uv_image=explicit).uv_image
     value = chosen or DEFAULT_UV_IMAGE
     return du.check(value, du.IMAGE_REF_RE, "--uv-image", "an image reference holding /uv")
 

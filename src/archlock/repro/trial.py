@@ -61,21 +61,30 @@ def script(changes: Sequence[Change]) -> str:
     return (prefix if steps else "") + 'exec "$@" 2>&1'
 
 
-def docker_args(runner: Runner, changes: Sequence[Change], name: str) -> list[str]:
-    env = {c.name: str(c.report) for c in changes if c.kind == "env"}
-    args = ["run", "--rm", "--name", name, "--label", f"{LABEL}={runner.run_id}"]
-    args += ["--platform", runner.platform, "--network", "host"]
-    args += ["-v", f"{runner.volume}:{CACHE}", "-e", f"UV_CACHE_DIR={CACHE}"]
-    args += ["-e", "UV_NO_PROGRESS=1", "-e", "UV_LINK_MODE=copy", "-e", "NO_COLOR=1"]
+def container(runner: Runner, changes: Sequence[Change], name: str) -> du.Container:
+    """The trial's container: the subset applied over the locked env, the recorded command run,
+    the uv cache a volume shared by the run's trials; labelled so cleanup finds it."""
+    env = {"UV_CACHE_DIR": CACHE, "UV_NO_PROGRESS": "1", "UV_LINK_MODE": "copy", "NO_COLOR": "1"}
+    env.update(sorted((c.name, str(c.report)) for c in changes if c.kind == "env"))
+    mounts = [f"{runner.volume}:{CACHE}"]
     if runner.ca_bundle:
-        args += ["-v", f"{runner.ca_bundle}:{CA_PATH}:ro"]
-    for key, value in sorted(env.items()):
-        args += ["-e", f"{key}={value}"]
+        mounts.append(f"{runner.ca_bundle}:{CA_PATH}:ro")
     rel = rr.project_cwd(runner.report, runner.project)
     if rel is not None:
-        args += ["-v", f"{runner.project}:/app:ro", "-w", posixpath.normpath(f"/app/{rel}")]
+        mounts.append(f"{runner.project}:/app:ro")
     argv = rr.rerun_argv(runner.report, "/opt/venv/bin", "/app" if rel is not None else None)
-    return [*args, "--entrypoint", "sh", runner.image, "-c", script(changes), "sh", *argv]
+    return du.Container(
+        runner.image,
+        ("-c", script(changes), "sh", *argv),
+        platform=runner.platform,
+        name=name,
+        labels={LABEL: runner.run_id},
+        mounts=tuple(mounts),
+        env=env,
+        workdir=posixpath.normpath(f"/app/{rel}") if rel is not None else None,
+        entrypoint="sh",
+        network="host",
+    )
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,7 @@ def classify(report: dict[str, Any], code: int | None, lines: list[str], timed_o
 
 def run_trial(runner: Runner, changes: Sequence[Change], number: int, timeout: float) -> Ran:
     name = f"archlock-bisect-{runner.run_id}-{number}"
-    done = du.run(docker_args(runner, changes, name), timeout=timeout)
-    if done.timed_out:
-        du.run(["rm", "--force", name], timeout=du.SHORT)
+    done = container(runner, changes, name).run(timeout=timeout)
     lines = done.stdout.splitlines() or done.stderr.splitlines()
     ran = classify(runner.report, done.returncode, lines, done.timed_out)
     return Ran(ran.outcome, ran.exit_code, ran.signature, ran.why, done.duration)

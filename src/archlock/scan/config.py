@@ -52,7 +52,7 @@ class ScanConfig:
         return any(matches(path, glob) for glob in self.exclude)
 
 
-def _rule_ids(ids: list[str], where: str, source: str) -> frozenset[str]:
+def _rule_ids(ids: tuple[str, ...], where: str, source: str) -> frozenset[str]:
     for rule_id in ids:
         if rule_id not in RULES_BY_ID:
             raise ConfigError(
@@ -76,15 +76,15 @@ def from_table(table: Any, source: str) -> ScanConfig:
     if not isinstance(table, dict):
         message = f"{source}: {TABLE} must be a table"
         raise ConfigError(message, fix='[tool.archlock.scan] disable = ["AL105"]')
-    values = settings.read({"scan": table}, "scan", Path(source))
-    per_path = values["per-path"].items()
+    values = settings.read({"scan": table}, settings.Scan, Path(source))
+    per_path = values.per_path.items()
     return ScanConfig(
-        disable=_rule_ids(values["disable"], "disable", source),
+        disable=_rule_ids(values.disable, "disable", source),
         per_path=tuple(
             (glob, _rule_ids(ids, f"per-path {glob!r}", source)) for glob, ids in per_path
         ),
-        exclude=tuple(values["exclude"]),
-        fail_on=None if values["fail-on"] is None else _fail_on(values["fail-on"], source),
+        exclude=values.exclude,
+        fail_on=None if values.fail_on is None else _fail_on(values.fail_on, source),
     )
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from archlock.core import diagnose
-from archlock.core.diagnose import Context
+from archlock.core.diagnose import Context, ProbeDoc, Section
 from archlock.core.platforms import ACCELERATOR_TABLE, Accelerator
+from archlock.core.spec import EnvSpec
 from archlock.inenv.locate import build_of, build_text
 
 Check = dict[str, Any]
@@ -34,7 +35,7 @@ def first(findings: Findings, *kinds: str) -> diagnose.Finding | None:
     return next((f for f in findings if f.kind in kinds and f.severity == "error"), None)
 
 
-def check_interpreter(doc: dict[str, Any], findings: Findings) -> Check:
+def check_interpreter(doc: ProbeDoc, findings: Findings) -> Check:
     found = first(findings, "platform", "interpreter-arch", "python-version")
     if found:
         return failed(found.why, found.fix)
@@ -43,7 +44,7 @@ def check_interpreter(doc: dict[str, Any], findings: Findings) -> Check:
     return passed(f"{name} {python.get('version')} runs as {python.get('arch')}")
 
 
-def check_emulation(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
+def check_emulation(doc: ProbeDoc, findings: Findings, ctx: Context) -> Check:
     facts = doc.get("emulation") or {}
     found = first(findings, "emulation")
     if found:
@@ -60,7 +61,7 @@ def check_emulation(doc: dict[str, Any], findings: Findings, ctx: Context) -> Ch
     )
 
 
-def check_macos_floor(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check | None:
+def check_macos_floor(doc: ProbeDoc, findings: Findings, ctx: Context) -> Check | None:
     floor = diagnose.macos_floor(ctx.env, ctx.pins)
     if floor is None:
         return None
@@ -70,7 +71,7 @@ def check_macos_floor(doc: dict[str, Any], findings: Findings, ctx: Context) -> 
     return passed(f"macOS {(doc.get('os') or {}).get('version')} >= {floor[0]}")
 
 
-def check_machine(doc: dict[str, Any], ctx: Context) -> Check:
+def check_machine(doc: ProbeDoc, ctx: Context) -> Check:
     """The locked wheels' glibc floor against this machine. The lock's other needs each have
     one check: the macOS floor `macos`, the NVIDIA driver and the GPU's kernels `device`."""
     if ctx.expect is None:
@@ -84,7 +85,7 @@ def check_machine(doc: dict[str, Any], ctx: Context) -> Check:
     return passed(f"meets the lock's needs: glibc >= {floor.version}")
 
 
-def check_native_binaries(doc: dict[str, Any], findings: Findings) -> Check:
+def check_native_binaries(doc: ProbeDoc, findings: Findings) -> Check:
     scan = doc.get("binaries") or {}
     if "skipped" in scan or "foreign_total" not in scan:
         return failed("the compiled-file scan did not run", "run the probe without --no-scan")
@@ -108,7 +109,7 @@ def check_packages(findings: Findings, ctx: Context) -> Check:
     )
 
 
-def check_imports(doc: dict[str, Any], findings: Findings) -> Check:
+def check_imports(doc: ProbeDoc, findings: Findings) -> Check:
     """Every installed distribution's top-level modules import (torch: torch_version)."""
     facts = doc.get("imports") or {}
     error = (doc.get("errors") or {}).get("imports")
@@ -124,11 +125,11 @@ def check_imports(doc: dict[str, Any], findings: Findings) -> Check:
     return passed(f"all {count} top-level modules import{late}", summary=f"{count} modules")
 
 
-def torch_doc(doc: dict[str, Any]) -> dict[str, Any]:
+def torch_doc(doc: ProbeDoc) -> Section:
     return doc.get("torch") or {}
 
 
-def check_torch_version(doc: dict[str, Any], findings: Findings, ctx: Context) -> Check:
+def check_torch_version(doc: ProbeDoc, findings: Findings, ctx: Context) -> Check:
     facts, locked = torch_doc(doc), ctx.pins.get("torch")
     broken, torch = first(findings, "torch-import"), first(findings, "torch")
     if broken:
@@ -144,7 +145,7 @@ def check_torch_version(doc: dict[str, Any], findings: Findings, ctx: Context) -
     return passed(f"torch {facts['version']}" + (f" as locked ({locked})" if locked else ""))
 
 
-def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
+def check_torch_build(doc: ProbeDoc, findings: Findings) -> Check:
     torch = first(findings, "torch")
     if torch and torch.data.get("build"):
         return failed(f"torch {torch.data['shown']}; {torch.data['build']}", torch.fix)
@@ -157,8 +158,8 @@ def check_torch_build(doc: dict[str, Any], findings: Findings) -> Check:
 
 
 def check_device(
-    env: Any,
-    doc: dict[str, Any],
+    env: EnvSpec,
+    doc: ProbeDoc,
     suite_doc: dict[str, Any] | None,
     findings: Findings,
     ctx: Context,
@@ -212,7 +213,7 @@ UNUSABLE_FIX = {
 }
 
 
-def reported_but_unusable(want: Accelerator, doc: dict[str, Any], why: str) -> Check:
+def reported_but_unusable(want: Accelerator, doc: ProbeDoc, why: str) -> Check:
     """A device torch reports but cannot compute on: a failure, except MPS on a virtual Mac
     (Apple's Virtualization framework gives no usable GPU; hosted macOS runners are VMs)."""
     if want.name == "mps" and (doc.get("vm") or {}).get("virtual"):
@@ -269,7 +270,7 @@ def suite_checks(suite_doc: dict[str, Any] | None, error: str) -> dict[str, Chec
 
 
 def compare(
-    ctx: Context, doc: dict[str, Any], suite_doc: dict[str, Any] | None, suite_error: str = ""
+    ctx: Context, doc: ProbeDoc, suite_doc: dict[str, Any] | None, suite_error: str = ""
 ) -> dict[str, Check]:
     findings = diagnose.diagnose(doc, ctx)
     checks: dict[str, Check] = {

@@ -17,9 +17,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from archlock.core import proc
+from archlock.core.project import Project
 from archlock.errors import CheckFailed, ConfigError
 
 RESULTS = "results/ci"
@@ -37,7 +37,7 @@ class Step:
     gating: bool = True  # a failure stops the steps after it (render, build)
 
 
-def image_refs(project: Any, environ: dict[str, str]) -> dict[str, str]:
+def image_refs(project: Project, environ: dict[str, str]) -> dict[str, str]:
     """Env name -> its image tag, `${REGISTRY}${IMAGE}:${TAG}-<env>`: the rendered bake file's
     convention, with its variables overridden by the environment as bake (and archlock build) do."""
     from archlock.build import render
@@ -48,7 +48,7 @@ def image_refs(project: Any, environ: dict[str, str]) -> dict[str, str]:
     return {env: f"{registry}{image}:{tag}-{env}" for env in linux_envs(project)}
 
 
-def linux_envs(project: Any) -> list[str]:
+def linux_envs(project: Project) -> list[str]:
     """The Linux envs the workflow verifies: those with a lock that are not opt-in."""
     return [
         spec.name
@@ -59,7 +59,7 @@ def linux_envs(project: Any) -> list[str]:
     ]
 
 
-def plan(project: Any, args: argparse.Namespace, refs: dict[str, str]) -> list[Step]:
+def plan(project: Project, args: argparse.Namespace, refs: dict[str, str]) -> list[Step]:
     """The graph as steps: render check, build, verify per Linux env, matrix with the gate."""
     envs = linux_envs(project)
     results = Path(args.results or project.root / RESULTS)
@@ -86,13 +86,13 @@ def plan(project: Any, args: argparse.Namespace, refs: dict[str, str]) -> list[S
     return steps
 
 
-def run_step(project: Any, step: Step) -> proc.Result:
+def run_step(project: Project, step: Step) -> proc.Result:
     argv = [sys.executable, "-m", "archlock", "--project", str(project.root), step.verb, *step.args]
     print(f"archlock ci: {step.name}: {' '.join(argv[3:])}", flush=True)
     return proc.stream(argv, timeout=LIMITS[step.verb], cwd=project.root)
 
 
-def run_plan(project: Any, steps: list[Step]) -> list[str]:
+def run_plan(project: Project, steps: list[Step]) -> list[str]:
     """Run the steps in order; return one line per failed step (empty: the graph passed)."""
     failed: list[str] = []
     for step in steps:
@@ -141,8 +141,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from archlock.core.project import Project
-
     project = Project.load(args.project)
     steps = plan(project, args, image_refs(project, dict(os.environ)))
     if args.dry_run:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from archlock.errors import ConfigError
+from archlock.core.diagnose import ProbeDoc
 from archlock.verify.checks import Check, failed, passed
-from archlock.verify.targets import ImageTarget, Target, telling_line
-
-IMAGE_PYTHON_FIX = (
-    "an env image must have the env's interpreter on PATH as `python` (archlock build images do)"
-)
+from archlock.verify.targets import Target, telling_line
 
 
 def parse_json_output(text: str) -> dict[str, Any] | None:
@@ -33,13 +29,18 @@ def run_script(target: Target, script: str, *args: str) -> tuple[dict[str, Any] 
     done = target.run_script(script, *args)
     doc = parse_json_output(done.stdout)
     if doc is None:
-        if isinstance(target, ImageTarget) and done.returncode in (126, 127):
-            raise ConfigError(
-                f"--image {target.tag}: cannot run `python` in it: {telling_line(done)}",
-                fix=IMAGE_PYTHON_FIX,
-            )
+        refusal = target.refusal(done)
+        if refusal is not None:
+            raise refusal
         return None, f"{script}.py exited {done.returncode} without a result: {telling_line(done)}"
     return doc, ""
+
+
+def run_probe(target: Target) -> tuple[ProbeDoc | None, str]:
+    """probe.py's document (read as archlock.probe/1: the diagnosis checks each section it
+    reads), else None and why."""
+    doc, error = run_script(target, "probe")
+    return cast(ProbeDoc | None, doc), error
 
 
 def run_project_tests(target: Target, root: Path) -> Check:
@@ -58,7 +59,7 @@ def run_project_tests(target: Target, root: Path) -> Check:
     )
 
 
-def suite_args(probe_doc: dict[str, Any] | None, device: str | None, skip: list[str]) -> list[str]:
+def suite_args(probe_doc: ProbeDoc | None, device: str | None, skip: list[str]) -> list[str]:
     args: list[str] = []
     if probe_doc and (probe_doc.get("emulation") or {}).get("emulated"):
         args.append("--emulated")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.build import cigraph
+from archlock.core.project import Project
 
 ICONS = {"pass": "pass", "fail": "**FAIL**", "skipped": "skipped"}
 
@@ -34,7 +35,7 @@ def where_line(result: dict[str, Any]) -> str:
     return "; ".join(cell(part) for part in parts)
 
 
-def verify_markdown(result: dict[str, Any], project: Any | None = None) -> str:
+def verify_markdown(result: dict[str, Any], project: Project | None = None) -> str:
     status = result.get("status", "?")
     lines = [f"### verify {result['env']} ({result.get('mode')}): {ICONS.get(status, status)}", ""]
     lines += [where_line(result), "", "| check | status | why |", "|---|---|---|"]

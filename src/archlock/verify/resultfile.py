@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock import __version__
-from archlock.core.diagnose import Context
+from archlock.core.diagnose import Context, ProbeDoc
 from archlock.errors import CheckFailed
 from archlock.verify.checks import Check, torch_doc
 from archlock.verify.targets import Target
@@ -24,7 +24,7 @@ def default_output(root: Path, env: str, mode: str) -> Path:
     return root / "results" / f"{env}.{mode}.json"
 
 
-def host_description(doc: dict[str, Any]) -> dict[str, Any]:
+def host_description(doc: ProbeDoc) -> dict[str, Any]:
     osf, emu = doc.get("os") or {}, doc.get("emulation") or {}
     gpus = [d["name"] for d in torch_doc(doc).get("devices") or []]
     arch = emu.get("process_arch") or (doc.get("python") or {}).get("arch")
@@ -57,7 +57,7 @@ def runner_facts(environ: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def hardware_facts(doc: dict[str, Any]) -> dict[str, Any]:
+def hardware_facts(doc: ProbeDoc) -> dict[str, Any]:
     """What the matrix shows per column: CPU, GPU model and driver, macOS version, VM or not."""
     osf = doc.get("os") or {}
     return {
@@ -90,7 +90,7 @@ def redact(value: Any, replacements: list[tuple[str, str]]) -> Any:
 def build_result(
     ctx: Context,
     target: Target,
-    doc: dict[str, Any],
+    doc: ProbeDoc,
     suite_doc: dict[str, Any] | None,
     checks: dict[str, Check],
     root: Path,

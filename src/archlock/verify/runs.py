@@ -18,17 +18,16 @@ compares it across envs within `tolerance` (relative to the larger value, absolu
 from __future__ import annotations
 
 import math
-import os
 import re
 import shlex
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archlock.core import docker as du
-from archlock.core import proc, settings
+from archlock.core import proc
+from archlock.core.project import Project
 from archlock.errors import ConfigError, ToolMissingError
+from archlock.verify.targets import Target
 
 TAIL_LINES = 20
 WHERE = "[tool.archlock.verify]"
@@ -42,23 +41,23 @@ class RunSettings:
     timeout: float
 
 
-def load(project: Any) -> RunSettings:
+def load(project: Project) -> RunSettings:
     """The section, checked: every command splits into words, the metric has a number group."""
-    raw = settings.section(project, "verify")
+    raw = project.settings.verify
     where = f"{project.root / 'pyproject.toml'}: {WHERE}"
-    for command in raw["run"]:
+    for command in raw.run:
         try:
             words = shlex.split(command)
         except ValueError as exc:
             raise ConfigError(f"{where} run: {command!r}: {exc}", fix="close the quote") from None
         if not words:
             raise ConfigError(f"{where} run: an empty command", fix="remove it or write a command")
-    metric = compile_metric(raw["metric"], where) if raw["metric"] else None
-    if raw["tolerance"] < 0 or raw["timeout"] <= 0:
+    metric = compile_metric(raw.metric, where) if raw.metric else None
+    if raw.tolerance < 0 or raw.timeout <= 0:
         raise ConfigError(
             f"{where}: tolerance must be >= 0 and timeout > 0", fix="e.g. tolerance = 1e-3"
         )
-    return RunSettings(tuple(raw["run"]), metric, float(raw["tolerance"]), float(raw["timeout"]))
+    return RunSettings(raw.run, metric, float(raw.tolerance), float(raw.timeout))
 
 
 def compile_metric(pattern: str, where: str) -> re.Pattern[str]:
@@ -97,41 +96,8 @@ def shell_argv(command: str) -> list[str]:
     return [SHELL, "-c", command]
 
 
-def host_command(python: Path, command: str, root: Path, timeout: float) -> proc.Result:
-    """`command` with the venv of `python` first on PATH, in the project folder."""
-    venv_bin = str(python.parent)
-    env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
-    env["VIRTUAL_ENV"] = str(python.parent.parent)
-    env.pop("PYTHONHOME", None)
-    fix = f"install a POSIX shell at {SHELL} (every run command starts there)"
-    return proc.run(
-        shell_argv(command),
-        timeout=timeout,
-        cwd=root,
-        env=env,
-        missing_fix=fix,
-        merge_stderr=True,
-    )
-
-
-def image_command(target: Any, command: str, timeout: float) -> proc.Result:
-    """`command` in a fresh container of the image; a container past its limit is removed
-    (by name: killing the client does not stop the container)."""
-    return du.run_container(
-        target.tag,
-        shell_argv(command),
-        timeout=timeout,
-        merge_stderr=True,
-        platform=target.platform,
-        name=f"archlock-run-{uuid.uuid4().hex[:12]}",
-        gpus=bool(getattr(target, "gpus", False)),
-    )
-
-
-def run_one(target: Any, command: str, root: Path, timeout: float) -> proc.Result:
-    if target.mode == "image":
-        return image_command(target, command, timeout)
-    return host_command(target.python, command, root, timeout)
+def run_one(target: Target, command: str, root: Path, timeout: float) -> proc.Result:
+    return target.run_command(shell_argv(command), root, timeout)
 
 
 # -- judging ----------------------------------------------------------------------------------
@@ -178,7 +144,7 @@ def failure_fix(command: str, result: proc.Result) -> str:
     return f"run `{command}` in this env and fix it (its last lines are in the result file)"
 
 
-def run_checks(run: RunSettings, root: Path, target: Any) -> dict[str, dict[str, Any]]:
+def run_checks(run: RunSettings, root: Path, target: Target) -> dict[str, dict[str, Any]]:
     """`run_1`, `run_2`, ...: one check per configured command, in order."""
     checks: dict[str, dict[str, Any]] = {}
     for number, command in enumerate(run.commands, 1):

@@ -1,8 +1,9 @@
 """Where verify runs probe.py and suite.py: a venv on this host, or a built image.
 
-A host target runs the scripts as plain files with the venv's interpreter; an image target runs
-them in a fresh container through the one container runner (`archlock.core.docker`), with the
-scripts mounted read-only. Every child has a time limit; a hang becomes exit 124 (`finished`).
+`Target` is what verify asks of either. A host target runs the scripts as plain files with the
+venv's interpreter; an image target runs them in a fresh container through the one container
+runner (`archlock.core.docker`), with the scripts mounted read-only. Every child has a time
+limit; a hang becomes exit 124 (`finished`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import re
 import shlex
 import shutil
 import subprocess
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from archlock.core import docker as du
 from archlock.core import proc
 from archlock.core.jsonsrc import parse_json
 from archlock.core.platforms import Platform, platform_of
+from archlock.core.project import Index, Project
+from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError, ExternalCommandError
 from archlock.inenv import probe, suite
 
@@ -30,6 +34,9 @@ IMAGE_PROJECT = "/opt/archlock-project"
 RUN_TIMEOUT = 1800.0  # torch imports take ~40 s under QEMU; the suite imports it three times
 TIMED_OUT = 124  # the exit status a run past its limit reports (as timeout(1) does)
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
+IMAGE_PYTHON_FIX = (
+    "an env image must have the env's interpreter on PATH as `python` (archlock build images do)"
+)
 
 
 def finished(done: proc.Result) -> subprocess.CompletedProcess[str]:
@@ -63,11 +70,46 @@ def script_path(name: str) -> Path:
     return Path({"probe": probe.__file__, "suite": suite.__file__}[name])
 
 
+class Target(Protocol):
+    """Where verify runs probe.py, suite.py, the project's tests and its own commands."""
+
+    mode: str  # "host" or "image": the result file's mode and which hints a failure gives
+    emulation_expected: bool  # the target runs under emulation on purpose (QEMU, Rosetta)
+
+    def gpus_visible(self) -> bool:
+        """Whether an NVIDIA GPU reaches what runs there."""
+        ...
+
+    def run_script(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """probe.py or suite.py with `args`, within RUN_TIMEOUT."""
+        ...
+
+    def run_tests(self, root: Path) -> subprocess.CompletedProcess[str]:
+        """pytest over the project at `root`, within RUN_TIMEOUT."""
+        ...
+
+    def run_command(self, argv: Sequence[str], root: Path, timeout: float) -> proc.Result:
+        """One of the project's own commands (stderr merged into stdout), within `timeout`."""
+        ...
+
+    def describe(self) -> dict[str, Any] | None:
+        """The result file's `image`: what was run, or None for a host venv."""
+        ...
+
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
+        """The error a script run without a result means the target itself is unusable (then
+        no check can run there), or None: the script's own failure."""
+        ...
+
+
 @dataclass
 class HostTarget:
     python: Path
     mode: str = "host"
     emulation_expected: bool = False
+
+    def gpus_visible(self) -> bool:
+        return host_has_nvidia()
 
     def command(self, script: str, *args: str) -> list[str]:
         return [str(self.python), str(script_path(script)), *args]
@@ -81,7 +123,21 @@ class HostTarget:
     def run_tests(self, root: Path) -> subprocess.CompletedProcess[str]:
         return run_process(self.tests_command(root), RUN_TIMEOUT)
 
+    def run_command(self, argv: Sequence[str], root: Path, timeout: float) -> proc.Result:
+        """`argv` with the venv first on PATH, in the project folder."""
+        venv_bin = str(self.python.parent)
+        env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+        env["VIRTUAL_ENV"] = str(self.python.parent.parent)
+        env.pop("PYTHONHOME", None)
+        fix = f"install a POSIX shell at {argv[0]} (every run command starts there)"
+        return proc.run(
+            argv, timeout=timeout, cwd=root, env=env, missing_fix=fix, merge_stderr=True
+        )
+
     def describe(self) -> dict[str, Any] | None:
+        return None
+
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
         return None
 
 
@@ -96,6 +152,9 @@ class ImageTarget:
     mode: str = "image"
     project_root: Path | None = None
     digest: str | None = None  # repo@sha256:... the image was pulled by or pushed as
+
+    def gpus_visible(self) -> bool:
+        return self.gpus
 
     def container_env(self) -> dict[str, str]:
         env = {"PYTHONDONTWRITEBYTECODE": "1"}
@@ -127,12 +186,30 @@ class ImageTarget:
         mount = f"{root}:{IMAGE_PROJECT}:ro"
         return self.run(["python", *PYTEST, IMAGE_PROJECT], mount, workdir=IMAGE_PROJECT)
 
+    def run_command(self, argv: Sequence[str], root: Path, timeout: float) -> proc.Result:
+        """`argv` in a fresh container of the image (the project is in the image; `root` is not
+        mounted); a container past its limit is removed (by name: killing the client does not
+        stop the container)."""
+        return du.run_container(
+            self.tag,
+            argv,
+            timeout=timeout,
+            merge_stderr=True,
+            platform=self.platform,
+            name=f"archlock-run-{uuid.uuid4().hex[:12]}",
+            gpus=self.gpus,
+        )
+
     def describe(self) -> dict[str, Any]:
         described = {"tag": self.tag, "id": self.image_id, "platform": self.platform}
         return {**described, "digest": self.digest}
 
-
-Target = HostTarget | ImageTarget
+    def refusal(self, done: subprocess.CompletedProcess[str]) -> ConfigError | None:
+        """126 / 127: the engine found no `python` to run in the image."""
+        if done.returncode not in (126, 127):
+            return None
+        why = f"--image {self.tag}: cannot run `python` in it: {telling_line(done)}"
+        return ConfigError(why, fix=IMAGE_PYTHON_FIX)
 
 
 def stage_scripts(folder: Path) -> Path:
@@ -232,7 +309,7 @@ def venv_version(venv: Path) -> str | None:
     return found.group(1) if found else None
 
 
-def sync_commands(env: Any, venv: Path, lock: Path, index: Any | None) -> list[list[str]]:
+def sync_commands(env: EnvSpec, venv: Path, lock: Path, index: Index | None) -> list[list[str]]:
     """`uv venv` + `uv pip sync --require-hashes` for the env's lock (argument lists after `uv`)."""
     keep = venv_version(venv) == env.python
     create = ["venv", "--python", env.python, "--allow-existing" if keep else "--clear", str(venv)]
@@ -246,7 +323,7 @@ def sync_commands(env: Any, venv: Path, lock: Path, index: Any | None) -> list[l
     return [create, sync]
 
 
-def sync_venv(project: Any, env: Any, venv: Path) -> None:
+def sync_venv(project: Project, env: EnvSpec, venv: Path) -> None:
     from archlock.core.uvtool import run_uv
 
     lock = project.env_lock(env.name)

@@ -33,12 +33,14 @@ from archlock.core.diagnose import Context
 from archlock.core.fsutil import atomic_write
 from archlock.core.lockfile import pins as lock_pins
 from archlock.core.platforms import Platform
+from archlock.core.project import Project
+from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError, ExternalCommandError
 from archlock.inenv import suite
 from archlock.lock import expect as lock_expect
 from archlock.verify import runs
 from archlock.verify.checks import check_machine, compare, required
-from archlock.verify.execute import run_project_tests, run_script, suite_args
+from archlock.verify.execute import run_probe, run_project_tests, run_script, suite_args
 from archlock.verify.resultfile import (
     build_result,
     default_output,
@@ -66,7 +68,9 @@ REQUIRE_DEVICE_ENV = "ARCHLOCK_REQUIRE_DEVICE"  # CI's GPU / real-Mac runners se
 
 
 # -- which env -----------------------------------------------------------------------------------
-def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: Path) -> Any:
+def choose_env(
+    envs: list[EnvSpec], name: str | None, host: Platform | None, where: Path
+) -> EnvSpec:
     """The named env, else the first env for this host's platform (non-opt-in first)."""
     if name:
         for env in envs:
@@ -88,13 +92,12 @@ def choose_env(envs: list[Any], name: str | None, host: Platform | None, where: 
     return mine[0]
 
 
-def project_envs(project: Any, name: str | None) -> list[Any]:
-    envs: list[Any] = project.envs([name]) if name else project.envs()
-    return envs
+def project_envs(project: Project, name: str | None) -> list[EnvSpec]:
+    return project.envs([name]) if name else project.envs()
 
 
 # -- the hints a failed check gives ---------------------------------------------------------------
-def resync_hint(env: Any, target: Target, venv: Path | None) -> str:
+def resync_hint(env: EnvSpec, target: Target, venv: Path | None) -> str:
     if target.mode == "image":
         return f"rebuild the image from the lock: archlock build --env {env.name}"
     return f"re-sync the venv from the lock: archlock verify --env {env.name}" + (
@@ -102,7 +105,7 @@ def resync_hint(env: Any, target: Target, venv: Path | None) -> str:
     )
 
 
-def reinstall_hint(env: Any, target: Target, venv: Path | None) -> str:
+def reinstall_hint(env: EnvSpec, target: Target, venv: Path | None) -> str:
     """A sync keeps an installed package at its locked version as it is, files and all."""
     if target.mode == "image":
         return resync_hint(env, target, venv)
@@ -112,7 +115,7 @@ def reinstall_hint(env: Any, target: Target, venv: Path | None) -> str:
 
 
 # -- verifying one target ----------------------------------------------------------------------
-def context(project: Any, env: Any, target: Target, args: argparse.Namespace) -> Context:
+def context(project: Project, env: EnvSpec, target: Target, args: argparse.Namespace) -> Context:
     """What the diagnosis compares the env with: its spec, its lock, what this target expects."""
     lock = project.env_lock(env.name)
     pins = lock_pins(lock.read_text(encoding="utf-8")) if lock.is_file() else {}
@@ -123,7 +126,7 @@ def context(project: Any, env: Any, target: Target, args: argparse.Namespace) ->
         lock_name,
         resync_hint(env, target, args.venv),
         target.emulation_expected,
-        getattr(target, "gpus", False) or (target.mode == "host" and host_has_nvidia()),
+        target.gpus_visible(),
         project_name=project.name,
         reinstall=reinstall_hint(env, target, args.venv),
         expect=lock_expect.load(project.locks_dir, env),
@@ -132,11 +135,11 @@ def context(project: Any, env: Any, target: Target, args: argparse.Namespace) ->
 
 
 def verify_target(
-    project: Any, env: Any, target: Target, args: argparse.Namespace
+    project: Project, env: EnvSpec, target: Target, args: argparse.Namespace
 ) -> dict[str, Any]:
     own_runs = runs.load(project)  # [tool.archlock.verify]: checked before anything runs
     ctx = context(project, env, target, args)
-    doc, error = run_script(target, "probe")
+    doc, error = run_probe(target)
     if doc is None:
         raise ExternalCommandError(f"verify {env.name}: {error}")
     suite_doc, suite_error = run_script(target, "suite", *suite_args(doc, args.device, args.skip))
@@ -152,7 +155,7 @@ def verify_target(
     return result
 
 
-def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
+def host_target(project: Project, env: EnvSpec, args: argparse.Namespace) -> HostTarget:
     here = host_platform()
     if here is None or env.platform.name != here.name:
         this = here.name if here else "not in the platform table"
@@ -172,7 +175,7 @@ def host_target(project: Any, env: Any, args: argparse.Namespace) -> HostTarget:
     return HostTarget(venv_python(venv))
 
 
-def image_target(project: Any, args: argparse.Namespace) -> tuple[Any, ImageTarget]:
+def image_target(project: Project, args: argparse.Namespace) -> tuple[EnvSpec, ImageTarget]:
     du.engine()  # docker or podman, else one line saying how to install one
     if getattr(args, "pull", False):
         pull_image(args.image, pull_platform(project, args.env))
@@ -195,7 +198,7 @@ def image_target(project: Any, args: argparse.Namespace) -> tuple[Any, ImageTarg
     return env, target
 
 
-def pull_platform(project: Any, name: str | None) -> str | None:
+def pull_platform(project: Project, name: str | None) -> str | None:
     """The docker platform of --env, which `--pull` asks for (None: the engine's default)."""
     if not name:
         return None
@@ -248,8 +251,6 @@ def add_ci_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archlock.core.project import Project
-
     project = Project.load(args.project)
     # verify compares an env with its lock: not a torn one
     commit.refuse_torn_locks(project.root, project.locks_dir)
