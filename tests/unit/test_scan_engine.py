@@ -11,6 +11,7 @@ from archlock.errors import ConfigError
 from archlock.scan import config as scan_config
 from archlock.scan.config import ScanConfig
 from archlock.scan.engine import scan_path, scan_source
+from archlock.scan.output import summary_line
 
 CUDA_LINE = "import torch\nmodel = Model().cuda()\n"
 
@@ -85,6 +86,8 @@ def test_a_folder_that_cannot_be_read_is_a_finding_not_a_traceback(
     assert [(f.path, f.message) for f in unlisted] == [
         ("locked", "folder not scanned: Permission denied")
     ]
+    # the summary counts the unlisted folder as a folder, not as one of the scanned files
+    assert summary_line(result).endswith("in 1 of 1 files and 1 folder not scanned")
 
 
 def test_encoding_cookie_is_honoured(tmp_path: Path) -> None:
@@ -297,6 +300,13 @@ def test_non_python_file_is_a_config_error(tmp_path: Path) -> None:
     write(tmp_path, {"README.md": "# hi\n"})
     with pytest.raises(ConfigError, match="not a Python file"):
         scan_path(tmp_path / "README.md", tmp_path)
+
+
+def test_a_target_that_is_neither_folder_nor_file_is_a_config_error(tmp_path: Path) -> None:
+    """/dev/null exists but is not a folder: one config error, not an AL001 finding whose fix
+    says to repair a syntax error (the fuzz suite's input `scan /dev/null --output -5`)."""
+    with pytest.raises(ConfigError, match="/dev/null: not a folder or a regular file"):
+        scan_path(Path("/dev/null"), tmp_path)
 
 
 def test_at_or_above_respects_severity_order(tmp_path: Path) -> None:

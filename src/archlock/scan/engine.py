@@ -180,6 +180,9 @@ def scan_path(target: Path, project: Path) -> ScanResult:
     if not target.exists():
         message = f"{target}: no such file or folder to scan"
         raise ConfigError(message, fix="pass a project folder or a .py file")
+    if not target.is_dir() and not target.is_file():  # /dev/null, a FIFO, a socket
+        message = f"{target}: not a folder or a regular file"
+        raise ConfigError(message, fix="pass a project folder or a .py file")
     if target.is_file() and target.suffix != ".py":
         raise ConfigError(f"{target}: not a Python file", fix="pass a project folder or a .py file")
     base = scan_base(target, project)

@@ -28,9 +28,12 @@ def summary_line(result: ScanResult) -> str:
     if not result.findings:
         return f"no findings in {scanned} file{'s' * (scanned != 1)} scanned"
     parts = [f"{n} {sev}{'s' * (n != 1)}" for sev, n in _counts(result.findings).items() if n]
-    files = len({f.path for f in result.findings})
+    paths = {f.path for f in result.findings}
+    files = len(paths & set(result.files))
     total = len(result.findings)
-    return f"{total} finding{'s' * (total != 1)} ({', '.join(parts)}) in {files} of {scanned} files"
+    line = f"{total} finding{'s' * (total != 1)} ({', '.join(parts)}) in {files} of {scanned} files"
+    unlisted = len(paths - set(result.files))  # folders the scan could not list (AL001)
+    return line + (f" and {unlisted} folder{'s' * (unlisted != 1)} not scanned" if unlisted else "")
 
 
 def render_text(result: ScanResult) -> str:
