@@ -173,7 +173,7 @@ class RenderSettings:
 def load_settings(project: Project, workflow_dir: str | None = None) -> RenderSettings:
     raw = settings.given(project.settings.render, workflow_dir=workflow_dir)
     return RenderSettings(
-        image_name=raw.image or _default_image_name(project.name),
+        image_name=raw.image or default_image_name(project.name),
         uv_image=raw.uv_image or DEFAULT_UV_IMAGE,
         registry=raw.registry,
         workflow_dir=raw.workflow_dir,
@@ -182,7 +182,9 @@ def load_settings(project: Project, workflow_dir: str | None = None) -> RenderSe
     )
 
 
-def _default_image_name(project_name: str) -> str:
+def default_image_name(project_name: str) -> str:
+    """The image name when [tool.archlock.render] image is unset (init writes it down for a
+    requirements-only project, whose name is its folder's)."""
     return re.sub(r"[^a-z0-9]+", "-", project_name.lower()).strip("-") or "project"
 
 
