@@ -8,12 +8,14 @@ Python >= 3.8, loaded by suite.py as a sibling (see suite.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import math
 import os
 import shutil
+import tempfile
 
 # its siblings, the same way inside the package and in a plain-file copy (see inenv/__init__.py)
 from . import suite_device
@@ -138,6 +140,23 @@ def compile_blocker(torch, device: str, emulated: bool) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def private_compile_cache():
+    """Inductor's and triton's caches in a folder removed afterwards, unless the user chose them:
+    their defaults (/tmp/torchinductor_<user>, ~/.triton) grew by the run and were never cleaned,
+    3 GB on a machine that verifies again and again."""
+    names = [n for n in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR") if not os.environ.get(n)]
+    folder = tempfile.mkdtemp(prefix="archlock-compile-")
+    for name in names:
+        os.environ[name] = os.path.join(folder, name.split("_")[0].lower())
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def check_compile(torch, device: str, emulated: bool) -> dict:
     blocker = compile_blocker(torch, device, emulated)
     if blocker:
@@ -151,8 +170,9 @@ def check_compile(torch, device: str, emulated: bool) -> dict:
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(16, 16, generator=gen).to(device)
     w = torch.randn(16, 16, generator=gen).to(device)
-    compiled = torch.compile(func, backend="inductor")
-    error = (compiled(x, w) - func(x, w)).abs().max().item()
+    with private_compile_cache():
+        compiled = torch.compile(func, backend="inductor")
+        error = (compiled(x, w) - func(x, w)).abs().max().item()
     status = "pass" if error < 1e-4 else "fail"
     return suite_device.result(
         status,
