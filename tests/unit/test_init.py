@@ -75,6 +75,33 @@ def test_requirements_project_gets_specs_settings_noxfile_and_gitignore(req: Pat
     ]
 
 
+def test_a_clone_in_another_folder_keeps_the_image_name_so_renders_the_same(req: Path) -> None:
+    """A requirements project's name is its folder's: init writes the image name down, so a
+    teammate's clone in a folder of another name renders the same docker/ files and workflow
+    (render --check, and build's render check, pass there); a name the user set is kept."""
+    from archlock.build import render
+
+    assert init(req) == 0
+    clone = req.parent / "teammate" / "nanogpt-fork"
+    shutil.copytree(req, clone)
+    assert render.load_settings(Project.load(clone)).image_name == "trainer"
+    assert 'image = "trainer"' in (clone / "pyproject.toml").read_text()
+    assert init(clone) == 0  # the clone's own init changes nothing
+    assert (clone / "pyproject.toml").read_text() == (req / "pyproject.toml").read_text()
+    mine = req.parent / "mine"
+    mine.mkdir()
+    (mine / "requirements.txt").write_text("numpy\n")
+    (mine / "pyproject.toml").write_text('[tool.archlock.render]\nimage = "team/app"\n')
+    assert init(mine) == 0
+    assert render.load_settings(Project.load(mine)).image_name == "team/app"
+    assert (mine / "pyproject.toml").read_text().count("image =") == 1
+
+
+def test_a_pyproject_projects_image_name_is_its_project_name_not_written(pyproj: Path) -> None:
+    assert init(pyproj) == 0
+    assert "[tool.archlock.render]" not in (pyproj / "pyproject.toml").read_text()
+
+
 def test_a_second_run_changes_nothing(req: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert init(req, "--run", RUN) == 0
     before = snapshot(req)

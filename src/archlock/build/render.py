@@ -171,7 +171,7 @@ class RenderSettings:
 def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettings:
     raw = settings.section(project, "render", cli={"workflow-dir": workflow_dir})
     return RenderSettings(
-        image_name=raw["image"] or _default_image_name(project.name),
+        image_name=raw["image"] or default_image_name(project.name),
         uv_image=raw["uv-image"] or DEFAULT_UV_IMAGE,
         registry=raw["registry"],
         workflow_dir=raw["workflow-dir"],
@@ -180,7 +180,9 @@ def load_settings(project: Any, workflow_dir: str | None = None) -> RenderSettin
     )
 
 
-def _default_image_name(project_name: str) -> str:
+def default_image_name(project_name: str) -> str:
+    """The image name when [tool.archlock.render] image is unset (init writes it down for a
+    requirements-only project, whose name is its folder's)."""
     return re.sub(r"[^a-z0-9]+", "-", project_name.lower()).strip("-") or "project"
 
 

@@ -115,7 +115,10 @@ def pyproject_change(project: Project, run: list[str], metric: str | None) -> Ch
     markers = sorted(
         {load_spec(source).platform.marker for source in default_envs_dir().glob("*.yaml")}
     )
-    text = pyproject.updated(path, project.kind, markers, run, metric)
+    # a requirements project's name is its folder's: the image name it gives is written down,
+    # so a clone in another folder renders the same files (a pyproject's [project] name travels)
+    image = render.default_image_name(project.name) if project.kind == "requirements" else None
+    text = pyproject.updated(path, project.kind, markers, run, metric, image)
     return decide(path, text, ours=True, force=False)
 
 

@@ -34,6 +34,11 @@ INDEXES_LINES = f"""\
 # (a URL or a folder of wheels); the locks then still install from this URL.
 {CPU_INDEX} = "{CPU_INDEX_URL}"
 """
+IMAGE_LINES = """\
+# The image name (tags <image>:<tag>-<env>), the folder's name when init ran: written down so
+# that a clone in a folder of another name renders the same docker/ files and workflow.
+image = {}
+"""
 VERIFY_EXAMPLE = """\
 # Your own run in every env (host venv and image), with a time limit; the metric's number
 # must agree across envs within tolerance:
@@ -95,11 +100,16 @@ def normal(marker: str) -> str:
     return re.sub(r"\s+", " ", marker.replace('"', "'")).strip()
 
 
-def archlock_tables(text: str, run: list[str], metric: str | None, where: Path) -> str:
-    """[tool.archlock] (with hints) and [tool.archlock.verify] (the run, or an example)."""
+def archlock_tables(
+    text: str, run: list[str], metric: str | None, where: Path, image: str | None = None
+) -> str:
+    """[tool.archlock] (with hints), [tool.archlock.render] image (when `image` is given and
+    none is set) and [tool.archlock.verify] (the run, or an example)."""
     data = tomllib.loads(text)
     if table_of(data, "tool.archlock") is None:
         text = add_keys(text, "tool.archlock", ARCHLOCK_TABLE, where)
+    if image and table_of(data, "tool.archlock.render.image") is None:
+        text = add_keys(text, "tool.archlock.render", IMAGE_LINES.format(json.dumps(image)), where)
     indexes = table_of(data, "tool.archlock.indexes")
     if not isinstance(indexes, dict) or CPU_INDEX not in indexes:
         text = add_keys(text, "tool.archlock.indexes", INDEXES_LINES, where)
@@ -126,12 +136,20 @@ def verify_lines(run: list[str], metric: str | None) -> str:
     return lines + (f"metric = {json.dumps(metric)}\n" if metric else "")
 
 
-def updated(path: Path, kind: str, markers: list[str], run: list[str], metric: str | None) -> str:
-    """pyproject.toml's text with archlock's additions (a new file for a requirements project)."""
+def updated(
+    path: Path,
+    kind: str,
+    markers: list[str],
+    run: list[str],
+    metric: str | None,
+    image: str | None = None,
+) -> str:
+    """pyproject.toml's text with archlock's additions (a new file for a requirements project).
+    `image`: the image name to write down when none is set (a requirements project's)."""
     text = path.read_text(encoding="utf-8") if path.is_file() else REQUIREMENTS_NOTE
     if kind == "pyproject":
         text = uv_environments(text, markers, path)
-    text = archlock_tables(text, run, metric, path)
+    text = archlock_tables(text, run, metric, path, image)
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # an edit archlock cannot make safely
