@@ -1,6 +1,8 @@
 """`python -m archlock` and the `archlock` console script: main(), and a Ctrl-C at any moment
-(while archlock imports, or as main() returns) ends in one line and exit 130, not a traceback."""
+(while archlock imports, or as main() returns) ends in one line and exit 130, not a traceback;
+a reader that goes away (`archlock matrix | head`) ends it quietly, as it ends `cat`."""
 
+import os
 import signal
 import sys
 
@@ -12,6 +14,10 @@ def run() -> None:
         code = main()
         # the work is done: a Ctrl-C now would only turn the exit into a traceback
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        code = 128 + signal.SIGPIPE  # what a shell reports for a writer its reader left
     except KeyboardInterrupt:
         print("archlock: interrupted", file=sys.stderr)
         code = 130
