@@ -91,3 +91,17 @@ def test_loss_fault_hook_and_a_forced_missing_device(torch_python: str) -> None:
     assert doc["checks"]["loss_parity"]["status"] == "fail"
     assert doc["checks"]["loss_parity"]["why"].startswith("cpu losses differ from CPU by ")
     assert doc["checks"]["training"]["status"] == "pass"
+
+
+def test_the_compile_check_leaves_no_cache_behind(torch_python: str, tmp_path: Path) -> None:
+    """inductor's cache, triton's and the precompiled header (its place ignores
+    TORCHINDUCTOR_CACHE_DIR and its key holds the venv's path) all go with the check: their
+    defaults are under TMPDIR and HOME, here the test's own."""
+    tmp, home = tmp_path / "tmp", tmp_path / "home"
+    tmp.mkdir(), home.mkdir()
+    others = [a for name in suite.CHECKS[1:] if name != "compile" for a in ("--skip", name)]
+    code, doc = run_suite(torch_python, *others, TMPDIR=str(tmp), HOME=str(home))
+    assert doc["checks"]["compile"]["status"] == "pass", doc["checks"]["compile"]
+    assert code == 0, doc
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [], left

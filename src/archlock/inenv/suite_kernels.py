@@ -149,12 +149,36 @@ def private_compile_cache():
     folder = tempfile.mkdtemp(prefix="archlock-compile-")
     for name in names:
         os.environ[name] = os.path.join(folder, name.split("_")[0].lower())
+    headers = private_header_dir(os.path.join(folder, "headers"))
     try:
         yield
     finally:
         for name in names:
             os.environ.pop(name, None)
+        headers()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def private_header_dir(folder: str):
+    """Inductor's precompiled header (123 MB) goes in `folder`; returns what puts it back. Its
+    place ignores TORCHINDUCTOR_CACHE_DIR (codecache's module globals, under the temp folder),
+    and its key holds the venv's include path, so every venv left one more there: 250 MB a CI
+    run. Where this torch has no such globals there is nothing to move."""
+    try:
+        codecache = importlib.import_module("torch._inductor.codecache")
+    except Exception:  # an inductor that does not import: check_compile reports it
+        return lambda: None
+    moved = {"_HEADER_DIR": folder, "_HEADER_LOCK_DIR": os.path.join(folder, "locks")}
+    saved = {name: getattr(codecache, name) for name in moved if hasattr(codecache, name)}
+    if len(saved) == len(moved):
+        for name, value in moved.items():
+            setattr(codecache, name, value)
+
+    def restore() -> None:
+        for name, value in saved.items():
+            setattr(codecache, name, value)
+
+    return restore
 
 
 def check_compile(torch, device: str, emulated: bool) -> dict:
