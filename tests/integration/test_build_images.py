@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from endtoend import ca_bundle, docker
 
 from archlock.build import build
 from archlock.core.project import Project
@@ -45,42 +46,6 @@ out.update(torch=torch.__version__, cuda=torch.version.cuda,
            device="cuda" if torch.cuda.is_available() else "cpu", total=float(torch.ones(8).sum()))
 print(json.dumps(out))
 """
-
-
-def docker(*args: str, timeout: float = 600) -> str:
-    done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr[-2000:]}"
-    return done.stdout
-
-
-@pytest.fixture(scope="session")
-def infra() -> dict[str, str]:
-    if os.geteuid() != 0:
-        pytest.skip(
-            "host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)"
-        )
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "local-infra.sh"), "--print-env"],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-
-
-def ca_bundle() -> Path | None:
-    for value in (
-        os.environ.get(build.CA_ENV),
-        os.environ.get("SSL_CERT_FILE"),
-        "/etc/ssl/certs/ca-certificates.crt",
-    ):
-        if value and Path(value).is_file():
-            return Path(value)
-    return None
 
 
 def options(

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_build_images import ca_bundle, docker, infra  # noqa: F401  (infra: the fixture)
+from endtoend import ca_bundle, docker
 
 from archlock.build import render
 from archlock.verify import runs
@@ -112,7 +112,7 @@ def render_and_build(root: Path, lock_sha: str, local: dict[str, str], tag: str)
 
 
 def test_the_run_user_writes_in_the_project_home_and_caches(
-    infra: dict[str, str],  # noqa: F811
+    infra: dict[str, str],
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "trainer"

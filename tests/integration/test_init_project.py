@@ -12,58 +12,20 @@ run's final loss to one number across both architectures.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from archlock.build import build
+from endtoend import archlock, build_images, built_tags, ok, opt_into_toolchain
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "projects" / "train-requirements"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "train-requirements"
 RUN = "python train.py --steps 5"
 METRIC = r"loss ([0-9.]+)"
 TAG = "it"
 ENVS = {"linux-amd64-cuda": "amd64", "linux-arm64-cpu": "arm64"}
-
-
-def archlock(root: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ARCHLOCK_")}
-    return subprocess.run(
-        [sys.executable, "-m", "archlock", "--project", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=clean,
-    )
-
-
-def ok(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
-
-
-@pytest.fixture(scope="module")
-def infra() -> dict[str, str]:
-    if os.geteuid() != 0:
-        pytest.skip(
-            "host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)"
-        )
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "local-infra.sh"), "--print-env"],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +37,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert sorted(p.name for p in (root / "envs" / "locks").glob("*.txt")) == sorted(
         f"{name}.txt" for name in (*ENVS, "macos-arm64")
     )
-    spec = root / "envs" / "linux-amd64-cuda.yaml"
-    spec.write_text(spec.read_text() + "  toolchain: true\n")  # `image:` is the spec's last section
+    opt_into_toolchain(root)
     ok(archlock(root, "render"))
     assert "gcc g++ libc6-dev" in (root / "docker" / "linux-amd64-cuda.Dockerfile").read_text()
     second = ok(archlock(root, "init", "--run", RUN, "--metric", METRIC))  # idempotent, edits kept
@@ -85,34 +46,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def ca_bundle() -> Path | None:
-    for value in (
-        os.environ.get(build.CA_ENV),
-        os.environ.get("SSL_CERT_FILE"),
-        "/etc/ssl/certs/ca-certificates.crt",
-    ):
-        if value and Path(value).is_file():
-            return Path(value)
-    return None
-
-
 @pytest.fixture(scope="module")
 def images(project: Path, infra: dict[str, str]):
-    # the multi-arch list, not per-arch tags: each dependency stage runs on the build machine's
-    # platform (FROM --platform=$BUILDPLATFORM) and takes that platform's base from the list
-    bases = (f"*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE']}",)
-    options = build.BuildOptions(
-        project=project,
-        network="host",
-        ca_bundle=ca_bundle(),
-        quiet=True,
-        sets=bases,
-        env={"UV_IMAGE": infra["ARCHLOCK_UV_IMAGE"], "TAG": TAG, "COMPILE_BYTECODE": "0"},
-        force_fallback=True,  # one platform per `docker build`, with host networking on any engine
-    )
-    report = build.build(options)
     tags = {env: f"trainer:{TAG}-{env}" for env in ENVS}
-    assert {t for image in report.images for t in image.tags} >= set(tags.values()), report.notes
+    built = built_tags(ok(build_images(project, infra, TAG)))
+    assert all(tag in built.get(env, ()) for env, tag in tags.items()), built
     yield tags
     subprocess.run(
         ["docker", "image", "rm", *tags.values()], capture_output=True, timeout=300, check=False

@@ -1,0 +1,18 @@
+"""Fixtures the integration tests share (plain helpers are in endtoend.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from endtoend import local_infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> dict[str, str]:
+    """The engine, buildx, QEMU, local bases, registry and uv image (scripts/local-infra.sh)."""
+    if os.geteuid() != 0:
+        pytest.skip(
+            "host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)"
+        )
+    return local_infra()
