@@ -36,7 +36,8 @@ verify skips the suite's torch checks (IMAGE_SKIP): the venv layers are test_ini
 which runs the whole suite in them; what the corpus adds is each project's own run.
 
 The wall time per project is printed at the end of the module and written to
-corpus-times.json in pytest's base temporary folder.
+corpus-times.json in pytest's base temporary folder (a green run removes that folder, so the
+printed line is what CI's log keeps).
 """
 
 from __future__ import annotations
