@@ -3,31 +3,14 @@ renders, `lock --check` and `render --check` then pass, and a second init change
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from endtoend import archlock
 
 pytestmark = pytest.mark.integration
-
-
-def archlock(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ARCHLOCK_")}
-    clean.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "archlock", "--project", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=clean,
-    )
 
 
 def test_init_locks_and_renders_a_pyproject_project(tmp_path: Path, fixtures: Path) -> None:
