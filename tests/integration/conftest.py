@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from endtoend import local_infra
+from endtoend import CORPUS_TIMES, local_infra
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +16,10 @@ def infra() -> dict[str, str]:
             "host-lacks: root, which scripts/local-infra.sh needs (packages, dockerd, binfmt)"
         )
     return local_infra()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    times = terminalreporter.config.stash.get(CORPUS_TIMES, None)
+    if times:
+        parts = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items())
+        terminalreporter.write_line(f"corpus wall time per project: {parts}")

@@ -12,12 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from archlock.build import build
 
 REPO = Path(__file__).resolve().parents[2]
 # the ordinary local path: the engine's own BuildKit, one platform per `docker build`, host
 # networking on any engine; bytecode compilation off to keep the arm64 build short under QEMU
 BUILD_FLAGS = ("--fallback", "--network", "host")
+# test_corpus's wall time per project, {name: seconds}, printed in the terminal summary
+CORPUS_TIMES = pytest.StashKey[dict[str, float]]()
 
 
 def archlock(

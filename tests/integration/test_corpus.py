@@ -35,9 +35,7 @@ to install adam-atan2 without its backend, the failure host verify shows in 30 s
 verify skips the suite's torch checks (IMAGE_SKIP): the venv layers are test_init_project's,
 which runs the whole suite in them; what the corpus adds is each project's own run.
 
-The wall time per project is printed at the end of the module and written to
-corpus-times.json in pytest's base temporary folder (a green run removes that folder, so the
-printed line is what CI's log keeps).
+The wall time per project is printed in pytest's summary at the end of the run.
 """
 
 from __future__ import annotations
@@ -56,7 +54,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from endtoend import archlock, build_images, built_tags, ok, opt_into_toolchain, uv_cache_dir
+from endtoend import (
+    CORPUS_TIMES,
+    archlock,
+    build_images,
+    built_tags,
+    ok,
+    opt_into_toolchain,
+    uv_cache_dir,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -79,16 +85,12 @@ def timed(project: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def wall_times(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
+def wall_times(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The times go in the run's stash; conftest's terminal summary prints them (a line written
+    here, in a test's teardown, would be captured and dropped with a passing test's output)."""
     yield
     times = {name: round(seconds, 1) for name, seconds in sorted(TIMES.items())}
-    (tmp_path_factory.getbasetemp() / "corpus-times.json").write_text(json.dumps(times) + "\n")
-    line = "corpus wall time per project: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    request.config.stash[CORPUS_TIMES] = times
 
 
 @pytest.fixture(scope="module")
