@@ -78,7 +78,7 @@ def test_the_cpu_env_init_writes_locks_from_a_mirror_and_points_at_the_real_inde
     """init's CPU env, locked through ARCHLOCK_INDEX_PYTORCH_CPU (a folder holding the +cpu
     wheel, standing in for the PyTorch CPU index): torch's +cpu build, no CUDA stack, and the
     pylock points at the URL init wrote, so the lock installs from the real index."""
-    from test_lock_real import standin_wheel
+    from test_lock_real import NO_CACHE, standin_wheel
 
     wheel = standin_wheel(tmp_path)
     root = tmp_path / "app"
@@ -86,7 +86,7 @@ def test_the_cpu_env_init_writes_locks_from_a_mirror_and_points_at_the_real_inde
     (root / "requirements.txt").write_text("torch==2.13.0\n")
     written = archlock(root, "init", "--no-lock")
     assert written.returncode == 0, written.stdout + written.stderr
-    mirror = {"ARCHLOCK_INDEX_PYTORCH_CPU": str(wheel.parent)}
+    mirror = {"ARCHLOCK_INDEX_PYTORCH_CPU": str(wheel.parent), **NO_CACHE}
     done = archlock(root, "lock", "--env", "linux-amd64-cpu", env=mirror)
     assert done.returncode == 0, done.stdout + done.stderr
     lock = (root / "envs" / "locks" / "linux-amd64-cpu.txt").read_text()

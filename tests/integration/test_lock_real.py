@@ -123,6 +123,12 @@ def test_requirements_lock_does_not_depend_on_the_folder_name(
     assert snapshot(clone) == snapshot(first)
 
 
+# uv unpacks a wheel found in a flat folder into its cache, keyed by the folder's path: a test's
+# own folder is new each run, so each run left another 700 MB torch there. uv's temporary cache
+# goes with the run.
+NO_CACHE = {"UV_NO_CACHE": "1"}
+
+
 def standin_wheel(tmp_path: Path) -> Path:
     """The CPU torch wheel pip can get without the network stands in for the PyTorch CPU index."""
     folder = tmp_path / "flat"
@@ -160,6 +166,7 @@ def test_flat_folder_mirror_lock_installs_from_the_real_index(
     wheel = standin_wheel(tmp_path)
     project = copy_fixture(fixtures, "torch-mirror", tmp_path)
     monkeypatch.setenv("ARCHLOCK_INDEX_PYTORCH_CPU", str(wheel.parent))
+    monkeypatch.setenv("UV_NO_CACHE", "1")  # uv unpacks the folder's wheel: see NO_CACHE
     assert archlock(project, "lock", "--env", "linux-amd64-cpu") == 0
     req = (project / "envs" / "locks" / "linux-amd64-cpu.txt").read_text()
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()

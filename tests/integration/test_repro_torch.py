@@ -92,6 +92,7 @@ def test_torch_that_imports_reports_its_build(tmp_path: Path, torch_wheel: Path)
             "pip",
             "install",
             "--quiet",
+            "--no-cache",  # the wheel's path is this run's own: see envmaker.install
             "--python",
             str(venv / "bin" / "python"),
             str(torch_wheel),
