@@ -1,14 +1,21 @@
 """`python -m archlock` and the `archlock` console script: main(), and a Ctrl-C at any moment
 (while archlock imports, or as main() returns) ends in one line and exit 130, not a traceback;
-a reader that goes away (`archlock matrix | head`) ends it quietly, as it ends `cat`."""
+a reader that goes away (`archlock matrix | head`) ends it quietly, as it ends `cat`.
+
+Above run()'s `try` this module imports only what the interpreter has loaded before it runs any
+of it (os, sys): an import that executes code there (signal pulls in enum, 10 ms) is a window
+where a Ctrl-C became a traceback through this file."""
 
 import os
-import signal
 import sys
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer its reader left
 
 
 def run() -> None:
     try:
+        import signal
+
         from archlock.cli import main
 
         code = main()
@@ -17,7 +24,7 @@ def run() -> None:
         sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
-        code = 128 + signal.SIGPIPE  # what a shell reports for a writer its reader left
+        code = SIGPIPE_EXIT
     except KeyboardInterrupt:
         print("archlock: interrupted", file=sys.stderr)
         code = 130

@@ -138,3 +138,20 @@ def test_the_console_script_turns_a_late_ctrl_c_into_one_line_and_130(
         entry.run()
     assert ended.value.code == 130
     assert capsys.readouterr().err == "archlock: interrupted\n"
+
+
+def test_the_entry_module_imports_nothing_the_interpreter_has_not_loaded_above_its_try() -> None:
+    """A Ctrl-C while __main__ imports, above run()'s try, was a traceback (the interrupt test
+    hit one at 0.011 s, inside `import signal`): module-level imports are the startup's own."""
+    import ast
+
+    from archlock import __main__ as entry
+
+    tree = ast.parse(Path(entry.__file__).read_text())
+    top = {
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert top <= {"os", "sys"}, top
