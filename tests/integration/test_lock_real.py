@@ -166,7 +166,8 @@ def test_flat_folder_mirror_lock_installs_from_the_real_index(
     wheel = standin_wheel(tmp_path)
     project = copy_fixture(fixtures, "torch-mirror", tmp_path)
     monkeypatch.setenv("ARCHLOCK_INDEX_PYTORCH_CPU", str(wheel.parent))
-    monkeypatch.setenv("UV_NO_CACHE", "1")  # uv unpacks the folder's wheel: see NO_CACHE
+    for name, value in NO_CACHE.items():
+        monkeypatch.setenv(name, value)
     assert archlock(project, "lock", "--env", "linux-amd64-cpu") == 0
     req = (project / "envs" / "locks" / "linux-amd64-cpu.txt").read_text()
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()

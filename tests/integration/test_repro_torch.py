@@ -86,20 +86,7 @@ def test_torch_other_than_the_lock_is_the_first_cause(tmp_path: Path, torch_whee
 def test_torch_that_imports_reports_its_build(tmp_path: Path, torch_wheel: Path) -> None:
     """The same wheel with its dependencies (from PyPI): torch imports and says it is CPU-only."""
     venv = em.make_venv(tmp_path / "venv")
-    subprocess.run(
-        [
-            em.uv(),
-            "pip",
-            "install",
-            "--quiet",
-            "--no-cache",  # the wheel's path is this run's own: see envmaker.install
-            "--python",
-            str(venv / "bin" / "python"),
-            str(torch_wheel),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    em.install(venv, torch_wheel, offline=False, deps=True)  # its dependencies from PyPI
     report = em.run_report(venv, REPO, tmp_path / "report.json", cwd=tmp_path)
     torch = report["probe"]["torch"]
     assert (torch["importable"], torch["version"], torch["cuda"], torch["local"]) == (
