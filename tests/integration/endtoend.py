@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,20 @@ def uv_cache_dir() -> str:
         ["uv", "cache", "dir"], capture_output=True, text=True, timeout=60, check=True
     )
     return done.stdout.strip()
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process `pid` is gone, or a zombie left for its new parent to reap, within `within`
+    seconds. A SIGKILLed process is torn down after the signal is sent (state R for a moment on
+    a busy machine: a CI run saw it), so a check right after the kill races with the kernel."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state == "Z":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)

@@ -7,9 +7,9 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from endtoend import gone
 
 from archlock.core import proc
 from archlock.errors import ToolMissingError
@@ -28,17 +28,7 @@ def test_a_hung_child_and_its_grandchild_are_killed_at_the_limit(tmp_path) -> No
     assert result.stdout.strip() == "partial"
     assert result.why() == "timed out after 1 s: partial"
     grandchild = int(pidfile.read_text())
-    time.sleep(0.2)
-    assert _dead(grandchild)
-
-
-def _dead(pid: int) -> bool:
-    """Gone, or a zombie waiting for whoever adopted it to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    assert gone(grandchild)
 
 
 def test_a_grandchild_that_ignores_sigterm_goes_too_when_the_leader_obeys(tmp_path) -> None:
@@ -59,8 +49,7 @@ def test_a_grandchild_that_ignores_sigterm_goes_too_when_the_leader_obeys(tmp_pa
     try:
         assert results, "the run never ended: the grandchild kept its output pipe open"
         assert results[0].timed_out
-        time.sleep(0.2)
-        assert _dead(stubborn)
+        assert gone(stubborn)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stubborn, signal.SIGKILL)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from endtoend import gone
 
 from archlock.verify import runs
 from archlock.verify.targets import HostTarget
@@ -79,11 +80,4 @@ def test_the_limit_kills_the_whole_pipeline(tmp_path: Path) -> None:
     check = runs.run_checks(settings(line, timeout=2), tmp_path, target)["run_1"]
     assert check["status"] == "fail" and check["why"] == "timed out after 2 s: loss 1.0"
     pid = int((tmp_path / "pid").read_text())
-    assert not Path(f"/proc/{pid}").exists() or "Z" in zombie_state(pid)
-
-
-def zombie_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
+    assert gone(pid)  # killed with the rest of the pipeline
