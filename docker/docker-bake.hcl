@@ -55,6 +55,11 @@ variable "COMPILE_BYTECODE" {
   default = "1"
 }
 
+variable "SOURCE_DATE_EPOCH" {
+  # the image's timestamps: a constant (1980-01-01), never the clock; see archlock.build.reproducible
+  default = "315532800"
+}
+
 group "default" {
   targets = ["linux-amd64-cuda", "linux-arm64-cpu"]
 }
@@ -75,6 +80,7 @@ target "_archlock" {
     SOURCE_URL = "${SOURCE_URL}"
     REVISION = "${REVISION}"
     COMPILE_BYTECODE = "${COMPILE_BYTECODE}"
+    SOURCE_DATE_EPOCH = "${SOURCE_DATE_EPOCH}"
   }
 }
 

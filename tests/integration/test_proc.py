@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import signal
+import sys
+import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from endtoend import gone
 
+from archlock.build import reproducible
 from archlock.core import proc
 from archlock.errors import ToolMissingError
 
@@ -67,3 +73,52 @@ def test_a_missing_executable_is_one_line_with_the_callers_fix() -> None:
         ToolMissingError, match=r"no-such-tool-x: command not found \(fix: apt-get install x\)"
     ):
         proc.run(["no-such-tool-x"], timeout=5, missing_fix="apt-get install x")
+
+
+# -- read: a binary stream too big to hold (docker save), handed to a reader ------------------
+def saved_archive(layer_bytes: int) -> bytes:
+    """A classic `docker save` archive: a big layer first, then the config and the manifest."""
+    buffer = io.BytesIO()
+    manifest = [{"Config": "c0ffee.json", "RepoTags": ["app:t"], "Layers": ["l1/layer.tar"]}]
+    members = {
+        "l1/layer.tar": b"\0" * layer_bytes,
+        "l1/json": b"{}",
+        "c0ffee.json": json.dumps(
+            {"architecture": "amd64", "created": "2026-12-04T15:00:00Z"}
+        ).encode(),
+        "manifest.json": json.dumps(manifest).encode(),
+    }
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def test_the_saved_stream_yields_the_config_and_layer_paths(tmp_path: Path) -> None:
+    archive = tmp_path / "saved.tar"
+    archive.write_bytes(saved_archive(3_000_000))
+    cat = [
+        sys.executable,
+        "-c",
+        f"import shutil,sys;shutil.copyfileobj(open({str(archive)!r},'rb'),sys.stdout.buffer)",
+    ]
+    done, saved = proc.read(cat, reproducible._saved_of, timeout=60)
+    assert done.ok and saved is not None
+    assert saved.layers == ["l1/layer.tar"] and saved.config["architecture"] == "amd64"
+
+
+def test_a_cut_or_hung_stream_is_a_failed_result_not_a_traceback(tmp_path: Path) -> None:
+    archive = tmp_path / "saved.tar"
+    archive.write_bytes(saved_archive(3_000_000)[:700_000])
+    cut = [
+        sys.executable,
+        "-c",
+        f"import sys;sys.stdout.buffer.write(open({str(archive)!r},'rb').read());sys.exit(3)",
+    ]
+    done, saved = proc.read(cut, reproducible._saved_of, timeout=60)
+    assert saved is None and done.returncode == 3
+    hung = [sys.executable, "-c", "import time;time.sleep(60)"]
+    done, saved = proc.read(hung, reproducible._saved_of, timeout=1)
+    assert saved is None and done.timed_out and "timed out after 1 s" in done.why()

@@ -48,6 +48,7 @@ def test_variables_default_like_the_bake_file_and_yield_to_the_environment() -> 
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": "315532800",
     }
     env = plan.variables(
         render.RenderSettings(image_name="app"),
@@ -68,6 +69,7 @@ def test_plan_has_one_target_per_env_with_tags_args_and_the_manifest() -> None:
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": "315532800",
     }
     assert the_plan.manifest == "r:5000/app:dev"
     assert [t.in_manifest for t in the_plan.targets] == [
@@ -266,3 +268,46 @@ def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
         "no linux/arm64 wheel for x"
     ]
     assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []
+
+
+def test_every_target_is_dated_by_the_epoch_not_the_clock() -> None:
+    cpu = plan.make_plan(TARGETS, VARS, ("cpu",), ()).targets[0]
+    assert cpu.args["SOURCE_DATE_EPOCH"] == "315532800"
+    dated = plan.variables(
+        render.RenderSettings(image_name="x"), {"SOURCE_DATE_EPOCH": "1700000000"}
+    )
+    assert dated["SOURCE_DATE_EPOCH"] == "1700000000"
+    assert "--build-arg" in plan.buildx_args(cpu, plan.Flags(), attestations=False)
+
+
+@pytest.mark.parametrize(
+    ("driver", "loaded_then_pushed"), [("docker", True), ("docker-container", False)]
+)
+def test_an_engine_builder_pushes_only_what_it_loaded_and_settled(
+    monkeypatch: pytest.MonkeyPatch, driver: str, loaded_then_pushed: bool
+) -> None:
+    """The engine's own BuildKit dates the config with the clock: load, settle, then push."""
+    the_plan = plan.make_plan(TARGETS, VARS, ("cpu",), ())
+    ran: list[list[str]] = []
+    settled: list[tuple[str, int]] = []
+    monkeypatch.setattr(du, "buildx_driver", lambda: driver)
+    monkeypatch.setattr(du, "containerd_store", lambda: False)
+    monkeypatch.setattr(du, "docker_cli", lambda: "docker")
+    monkeypatch.setattr(build, "_run", lambda report, options, argv, what: ran.append(list(argv)))
+    monkeypatch.setattr(
+        build.reproducible,
+        "settle",
+        lambda tag, epoch, timeout: settled.append((tag, epoch)) or "sha256:" + "c" * 64,
+    )
+    options = build.BuildOptions(project=Path("."), push=True, quiet=True)
+    report = build._buildx(the_plan, options)
+    (target,) = the_plan.targets
+    built = ran[0]
+    if loaded_then_pushed:
+        assert "--load" in built and "--push" not in built
+        assert settled == [(target.tags[0], 315532800)]
+        assert ran[1:] == [["docker", "push", tag] for tag in target.tags]
+        assert report.images[0].image_id == "sha256:" + "c" * 64
+    else:
+        assert "--push" in built and not settled and len(ran) == 1
+        assert report.images[0].image_id == ""

@@ -2,17 +2,20 @@
 
 With buildx: one `docker buildx build` per env image, `--load` into the engine or `--push`; with
 `--push`, SBOM and provenance attestations where the builder's driver can attach them (the
-`docker` driver without the containerd image store cannot: it says so), and the multi-arch list
-assembled with `docker buildx imagetools create`.
+`docker` driver without the containerd image store cannot: it says so, loads, then pushes), and
+the multi-arch list assembled with `docker buildx imagetools create`.
 Without buildx: an announced fallback that builds the same targets one platform at a time with
 the engine's built-in BuildKit (`DOCKER_BUILDKIT=1 docker build --platform P`); `--push` then
 pushes each image and assembles the list with `docker manifest`.
+Every loaded image is settled before anything uses it: its config dated SOURCE_DATE_EPOCH where
+the builder wrote the clock (archlock.build.reproducible), so the same inputs give one image ID.
 The targets come from render's data (archlock.build.plan), never from parsing a rendered file.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archlock.build import disk, plan, render
+from archlock.build import disk, plan, render, reproducible
 from archlock.core import cabundle, commit, proc, settings
 from archlock.core import docker as du
 from archlock.core.project import Project
@@ -55,6 +58,7 @@ class BuiltImage:
     platform: str
     tags: tuple[str, ...]
     seconds: float
+    image_id: str = ""  # the loaded image's ID (its config's sha256); "" when pushed directly
 
 
 @dataclass
@@ -114,9 +118,9 @@ def check_rendered(project: Path) -> None:
         )
 
 
-def _flags(options: BuildOptions) -> plan.Flags:
+def _flags(options: BuildOptions, *, push: bool) -> plan.Flags:
     return plan.Flags(
-        push=options.push,
+        push=push,
         no_cache=options.no_cache,
         network=options.network,
         ca_bundle=options.ca_bundle,
@@ -134,10 +138,13 @@ def _buildx(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
         if not attestations:
             report.notes.append(NO_ATTESTATIONS.format(driver=driver))
     _say_notes(report.notes)
-    flags = _flags(options)
+    # without attestations the builder is the engine's own: load, settle, then push what settled
+    direct = options.push and attestations
+    flags = _flags(options, push=direct)
     for target in the_plan.targets:
         args = plan.buildx_args(target, flags, attestations)
-        report.images.append(_build_one(report, options, target, [du.docker_cli(), *args]))
+        built = _build_one(report, options, target, [du.docker_cli(), *args])
+        report.images.append(built if direct else _settled(report, options, target, built))
     if options.push:
         report.manifests = _assemble(report, options, the_plan, imagetools=True)
     return report
@@ -157,15 +164,11 @@ def _fallback(the_plan: plan.Plan, options: BuildOptions) -> BuildReport:
             "SBOM/provenance attestations and registry cache export need buildx: not attached"
         )
     _say_notes(report.notes)
-    flags = _flags(options)
+    flags = _flags(options, push=False)  # the fallback always loads; it pushes after settling
     for target in the_plan.targets:
-        report.images.append(
-            _build_one(report, options, target, [cli, *plan.fallback_args(target, flags)])
-        )
+        built = _build_one(report, options, target, [cli, *plan.fallback_args(target, flags)])
+        report.images.append(_settled(report, options, target, built))
     if options.push:
-        for image in report.images:
-            for tag in image.tags:
-                _run(report, options, [cli, "push", tag], f"docker push {tag}")
         report.manifests = _assemble(report, options, the_plan, imagetools=False)
     return report
 
@@ -177,6 +180,25 @@ def _build_one(
     started = time.monotonic()
     _run(report, options, argv, f"build of {target.name} ({target.platform})")
     return BuiltImage(target.name, target.platform, target.tags, time.monotonic() - started)
+
+
+def _settled(
+    report: BuildReport, options: BuildOptions, target: plan.Target, built: BuiltImage
+) -> BuiltImage:
+    """The loaded image with its config dated the build's epoch, its other tags moved to it, and
+    pushed when asked."""
+    if not target.tags:
+        return built
+    epoch = int(target.args.get("SOURCE_DATE_EPOCH", reproducible.DEFAULT_EPOCH))
+    image_id = reproducible.settle(target.tags[0], epoch, options.timeout)
+    cli = du.docker_cli()
+    for tag in target.tags[1:]:
+        _run(report, options, [cli, "tag", target.tags[0], tag], f"docker tag {tag}")
+    if options.push:
+        for tag in target.tags:
+            _run(report, options, [cli, "push", tag], f"docker push {tag}")
+    _announce(f"{target.name} ({target.platform}): image {image_id}")
+    return dataclasses.replace(built, image_id=image_id)
 
 
 def _assemble(
@@ -323,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
     report = build(options)
     for image in report.images:
         built = f"{image.target} {image.platform} in {image.seconds:.0f} s"
+        built += f" ({image.image_id})" if image.image_id else ""
         print(f"archlock build: built {built}: {' '.join(image.tags)}")
     for manifest in report.manifests:
         print(f"archlock build: pushed manifest list {manifest}")

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from archlock.build import render
+from archlock.build import render, reproducible
 from archlock.errors import ConfigError
 
 CA_SECRET_ID = "ca-bundle"
 GROUPS = ("default", "release", "multiarch")
 SET_KEYS = "args.NAME, tags, no-cache"
+# build arguments every target gets from the bake file's variables
+SHARED_ARGS = ("UV_IMAGE", "SOURCE_URL", "REVISION", "COMPILE_BYTECODE", "SOURCE_DATE_EPOCH")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,7 @@ def variables(settings: render.RenderSettings, environ: Mapping[str, str]) -> di
         "SOURCE_URL": "",
         "REVISION": "",
         "COMPILE_BYTECODE": "1",
+        "SOURCE_DATE_EPOCH": str(reproducible.source_date_epoch(environ)),
     }
     return {key: environ.get(key, value) for key, value in defaults.items()}
 
@@ -75,7 +78,7 @@ def make_plan(
     names = select(targets, wanted)
     members = {t.env for t in render.multiarch(targets)}
     prefix = f"{variables['REGISTRY']}{variables['IMAGE']}"
-    shared = {k: variables[k] for k in ("UV_IMAGE", "SOURCE_URL", "REVISION", "COMPILE_BYTECODE")}
+    shared = {k: variables[k] for k in SHARED_ARGS}
     chosen = []
     for image in targets:
         if image.env not in names:

@@ -1,6 +1,7 @@
 """The one process runner: every child archlock starts has a time limit.
 
-`run` captures output; `stream` passes it through (builds, a user's own command). Both start the
+`run` captures output; `stream` passes it through (builds, a user's own command); `read` hands
+a binary stdout too big to hold (an image archive) to a reader as it comes. All start the
 child in its own process group and kill the whole group when the limit passes, so a hung
 grandchild (a container, a compiler) cannot keep a CI job waiting. A missing executable is a
 `ToolMissingError` whose fix the caller names; a timeout is a result, not an exception, so the
@@ -13,14 +14,17 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO, Any, TypeVar
 
 from archlock.errors import ToolMissingError
 from archlock.inenv.command import kill_group
 
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a child past its limit
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ def _start(
     has_input: bool,
     merge_stderr: bool = False,
     pass_fds: Sequence[int] = (),
-) -> subprocess.Popen[str]:
+    binary: bool = False,
+) -> subprocess.Popen[Any]:
     pipe = subprocess.PIPE if capture else None
     errors = subprocess.STDOUT if capture and merge_stderr else pipe
     try:
@@ -89,8 +94,8 @@ def _start(
             stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
             stdout=pipe,
             stderr=errors,
-            text=True,
-            errors="replace",
+            text=not binary,
+            errors=None if binary else "replace",
             start_new_session=True,  # its own process group: a timeout kills grandchildren too
             pass_fds=tuple(pass_fds),
         )
@@ -105,7 +110,7 @@ def _start(
         ) from None
 
 
-def _kill_group(child: subprocess.Popen[str]) -> None:
+def _kill_group(child: subprocess.Popen[Any]) -> None:
     kill_group(child, KILL_GRACE)  # the in-env scripts' killer: standard library, one rule
 
 
@@ -172,3 +177,49 @@ def stream(
     """Run `argv` with its output passed through to ours; the result has no captured text."""
     child = _start(argv, missing_fix, capture=False, cwd=cwd, env=env, has_input=False)
     return _finish(child, argv, timeout, None)
+
+
+def read(
+    argv: Sequence[str],
+    reader: Callable[[IO[bytes]], T],
+    *,
+    timeout: float,
+    missing_fix: str | None = None,
+) -> tuple[Result, T | None]:
+    """Run `argv`, handing its binary stdout to `reader` as it is written; `reader`'s value comes
+    back with the result, or None when the child failed or timed out (a reader should answer a cut
+    stream, not raise). stderr is kept whole: only for children that say little there."""
+    child = _start(
+        argv, missing_fix, capture=True, cwd=None, env=None, has_input=False, binary=True
+    )
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        _kill_group(child)
+
+    timer = threading.Timer(timeout, expire)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with child:
+            out, errors = child.stdout, child.stderr
+            assert out is not None and errors is not None  # both piped by _start
+            value = reader(out)
+            out.read()  # what the reader left: the child is never blocked on a full pipe
+            err = errors.read()
+    except BaseException:
+        _kill_group(child)
+        raise
+    finally:
+        timer.cancel()
+    result = Result(
+        argv=tuple(argv),
+        returncode=None if fired.is_set() else child.returncode,
+        stdout="",
+        stderr=err.decode(errors="replace"),
+        timed_out=fired.is_set(),
+        duration=time.monotonic() - started,
+        timeout=timeout,
+    )
+    return result, value if result.ok else None
