@@ -4,10 +4,17 @@
 # Build from the project root: `archlock build --env linux-amd64-cuda` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-amd64-cuda`.
 #
-# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock), `runtime` (the base,
-# the venv copied in as one layer, then the source; uv, the lock and the package cache are only
-# ever mounted, never stored; runs as the unprivileged user `app`, uid 10001, which owns /app
-# and its HOME, /home/app, where the caches point).
+# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock, then split into the
+# layer plan's folders), `source` (the project, with its times and modes made the same on every
+# machine), `runtime` (the base, the venv copied in as one layer per group of packages, then the
+# source; uv, the lock and the package cache are only ever mounted, never stored; runs as the
+# unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the caches
+# point).
+#
+# Same inputs, same image: every file a step writes is dated SOURCE_DATE_EPOCH (the venv's files
+# 1980-01-01 whatever the epoch, so a layer's bytes depend only on its packages), bytecode is
+# hash-checked, and modes and owners are set, not inherited from the checkout; archlock build
+# sets the config's dates where the builder cannot (BuildKit before v0.11).
 # `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
 # target platform (linux/amd64) with --python-platform, and the same-minor Python of the same
 # base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
@@ -23,6 +30,7 @@
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
 #   UV_IMAGE    an image holding /uv (upstream's uv image, or a local one)
 #   COMPILE_BYTECODE  1 = precompile .pyc at install (faster start; the venv is read-only at run)
+#   SOURCE_DATE_EPOCH  the image's date (a constant by default, never the clock)
 # Networks with a TLS-intercepting proxy: pass the proxy's CA bundle as the BuildKit secret
 # `ca-bundle` (`archlock build --ca-bundle FILE`); it is mounted for the install steps only and
 # never stored in a layer.
@@ -36,6 +44,8 @@ FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG COMPILE_BYTECODE=1
+# With SOURCE_DATE_EPOCH set, uv compiles hash-checked .pyc files (no install time inside them).
+ARG SOURCE_DATE_EPOCH=315532800
 # The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
 # `archlock render` stops the build here.
 RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archlock/requirements.txt \
@@ -50,30 +60,113 @@ RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archloc
     && uv venv --python 3.11 /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
         --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
-        -r /tmp/archlock/requirements.txt
+        -r /tmp/archlock/requirements.txt \
+    && printf '%s\n' \
+        "import csv,glob,os,re,sys" \
+        "V,O='/opt/venv','/opt/layers'" \
+        "of={p:g for g,ps in (a.split('=',1) for a in sys.argv[1:]) for p in ps.split(',') if p}" \
+        "own={}" \
+        "for g in [a.split('=',1)[0] for a in sys.argv[1:]]:" \
+        " os.makedirs(O+'/'+g+'/opt/venv',exist_ok=True)" \
+        "for sp in glob.glob(V+'/lib/python*/site-packages'):" \
+        " for d in os.listdir(sp):" \
+        "  if d.endswith('.dist-info'):" \
+        "   g=of.get(re.sub(r'[-_.]+','-',d[:-10].split('-')[0]).lower(),'rest')" \
+        "   with open(os.path.join(sp,d,'RECORD'),newline='') as f:" \
+        "    for row in csv.reader(f):" \
+        "     if row:own[os.path.normpath(os.path.join(sp,row[0]))]=g" \
+        "def group(p):" \
+        " g=own.get(p)" \
+        " if g is None and os.path.basename(os.path.dirname(p))=='__pycache__':" \
+        "  src=os.path.dirname(os.path.dirname(p))+'/'+os.path.basename(p).split('.')[0]+'.py'" \
+        "  g=own.get(src)" \
+        " return g or 'rest'" \
+        "for root,dirs,files in os.walk(V,topdown=False):" \
+        " if not files and not dirs:os.makedirs(O+'/rest/opt/venv'+root[len(V):],exist_ok=True)" \
+        " for n in files+[d for d in dirs if os.path.islink(os.path.join(root,d))]:" \
+        "  p=os.path.join(root,n)" \
+        "  t=O+'/'+group(p)+'/opt/venv'+p[len(V):]" \
+        "  os.makedirs(os.path.dirname(t),exist_ok=True)" \
+        "  os.rename(p,t)" \
+        " os.rmdir(root)" \
+        > /tmp/archlock-layers.py \
+    && python3.11 /tmp/archlock-layers.py torch=torch nvidia-1=nvidia-cublas-cu12,nvidia-cuda-cupti-cu12,nvidia-cuda-nvrtc-cu12,nvidia-cuda-runtime-cu12,nvidia-cudnn-cu12,nvidia-cufft-cu12,nvidia-cufile-cu12,nvidia-curand-cu12,nvidia-cusolver-cu12 nvidia-2=nvidia-cusparse-cu12,nvidia-cusparselt-cu12,nvidia-nccl-cu12,nvidia-nvjitlink-cu12,nvidia-nvshmem-cu12,nvidia-nvtx-cu12 pkg-triton=triton rest= \
+    && find /opt/layers -exec touch --no-dereference --date=@315532800 {} +
+# /opt/layers/<layer>/opt/venv/ now holds the files of that layer's packages (by each
+# distribution's RECORD: archlock.build.layers), every one dated 1980-01-01.
+
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS etc
+ARG SOURCE_DATE_EPOCH=315532800
+# The files every RUN mounts over (/etc/hosts, hostname, resolv.conf): a base without one gets a
+# mount point made for each RUN and removed after it, which dates /etc with the build's clock
+# (BuildKit before v0.11). Present, they are only mounted over; the engine mounts its own at run.
+RUN mkdir -p /stubs/etc \
+    && printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /stubs/etc/hosts \
+    && echo localhost > /stubs/etc/hostname \
+    && touch /stubs/etc/resolv.conf \
+    && find /stubs -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
+
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS source
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG SOURCE_DATE_EPOCH=315532800
+COPY . /src/app
+# A checkout's file times are its clone's, and its modes follow the cloner's umask.
+RUN chmod -R u+rwX,go+rX,go-w /src \
+    && find /src -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 FROM ${BASE_IMAGE} AS runtime
-COPY --from=deps /opt/venv /opt/venv
+ARG SOURCE_DATE_EPOCH=315532800
+COPY --from=etc /stubs/ /
+# Every RUN below dates what it wrote SOURCE_DATE_EPOCH: it finds the files newer than a mark it
+# made first.
+# The venv, one layer per group of the plan, the least often changed first:
+COPY --from=deps /opt/layers/torch/ /
+COPY --from=deps /opt/layers/nvidia-1/ /
+COPY --from=deps /opt/layers/nvidia-2/ /
+COPY --from=deps /opt/layers/pkg-triton/ /
+COPY --from=deps /opt/layers/rest/ /
 # Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
 # and add the unprivileged user with its HOME, and the project folder it owns (made here, empty:
 # the source below is copied in as the user's, so no layer repeats it to change its owner).
-RUN python3.11 -m venv --upgrade --without-pip /opt/venv \
-    && useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app \
-    && install -d -o 10001 -g 10001 /app
+RUN touch /tmp/.archlock-mark \
+    && python3.11 -m venv --upgrade --without-pip /opt/venv \
+    && useradd --create-home --no-log-init --uid 10001 --user-group --shell /usr/sbin/nologin app \
+    && install -d -o 10001 -g 10001 /app \
+    && find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} + \
+    && rm /tmp/.archlock-mark && touch --date="@$SOURCE_DATE_EPOCH" /tmp
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 WORKDIR /app
 # Training writes next to its code (data/, checkpoints): the project folder is the run user's.
-COPY --chown=10001:10001 . /app
-# The project itself, without its dependencies (the lock installed those above).
+COPY --from=source --chown=10001:10001 /src/ /
+
+# The project itself, without its dependencies (the lock installed those above), in a stage of
+# its own: a RUN's mounts leave traces in its layer (BuildKit before v0.11: the folders it made
+# for them, dated the build's clock), so the image takes only the files the install added. uv's
+# uv_cache.json (the source folder's time at install, for uv's own reinstall check) is dropped.
+FROM runtime AS project
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# cp --parents reads the folders above each file from the working folder
+WORKDIR /
 ARG COMPILE_BYTECODE=1
+ARG SOURCE_DATE_EPOCH=315532800
 RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca-bundle \
     if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
     && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-    && uv pip install --python /opt/venv/bin/python --no-deps /app
+    && find /opt/venv -not -type d | sort > /tmp/archlock-before \
+    && uv pip install --python /opt/venv/bin/python --no-deps /app \
+    && find /opt/venv -name uv_cache.json -path '*.dist-info/*' -newer /tmp/archlock-before \
+        | while read -r cache; do rm "$cache" && sed -i '/[.]dist-info[/]uv_cache[.]json,/d' "${cache%/*}/RECORD"; done \
+    && find /opt/venv -not -type d | sort | comm -13 /tmp/archlock-before - > /tmp/archlock-added \
+    && mkdir /opt/project \
+    && xargs --no-run-if-empty --delimiter='\n' cp --archive --parents --target-directory=/opt/project < /tmp/archlock-added \
+    && find /opt/project -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
+
+FROM runtime AS image
+COPY --from=project /opt/project/ /
 # Caches and run files go under the run user's HOME, which it owns: torch hub, Hugging Face,
 # wandb, and everything that follows XDG (pip, triton, matplotlib under ~/.config).
 ENV HOME=/home/app \

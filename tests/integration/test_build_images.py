@@ -223,7 +223,8 @@ def test_source_only_change_reuses_the_dependency_layer(
         assert step_state(lines, "--require-hashes --no-deps") == "CACHED", "\n".join(
             lines[-60:]
         )  # torch not reinstalled
-        assert step_state(lines, "COPY --chown=10001:10001 . /app") == "DONE"  # new source layer
+        assert step_state(lines, "COPY . /src/app") == "DONE"  # the new source, dated
+        assert step_state(lines, "/src/ /") == "DONE"  # and its layer in the image
         changed = docker(
             "run",
             "--rm",

@@ -130,7 +130,9 @@ def test_the_run_user_writes_in_the_project_home_and_caches(
         check = runs.run_checks(settings, root, target)["run_1"]
         assert check["status"] == "pass", check
         assert check["metric"] == 0.5 and "warming up" in check["tail"]  # through the pipe
-        facts = json.loads(next(x for x in check["tail"].splitlines() if x.startswith("{")))
+        found = [x for x in check["tail"].splitlines() if x.startswith("{")]
+        assert found, check["tail"]
+        facts = json.loads(found[0])
         assert (facts["uid"], facts["cwd"], facts["home"]) == (10001, "/app", "/home/app")
         assert facts["present"] == [] and facts["kept"] is True  # context: left out, scripts kept
         assert facts["caches"] == {
@@ -151,8 +153,8 @@ def assert_no_layer_repeats_the_source(tag: str, root: Path) -> None:
     few kB (a `chown -R` layer would add the whole source again)."""
     history = docker("history", "--no-trunc", "--human=false", "--format", "{{json .}}", tag)
     layers = [json.loads(line) for line in history.splitlines()]  # newest first
-    # BuildKit records the instruction without its flags: "COPY . /app # buildkit"
-    source = next(i for i, x in enumerate(layers) if str(x["CreatedBy"]).startswith("COPY . /app"))
+    # BuildKit records the instruction without its flags: "COPY /src/ / # buildkit"
+    source = next(i for i, x in enumerate(layers) if str(x["CreatedBy"]).startswith("COPY /src/ /"))
     source_size = int(layers[source]["Size"])
     vocab = (root / "vocab.txt").stat().st_size
     assert vocab <= source_size < vocab + 200_000

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from rendered_model import Dockerfile, Instruction, Run, logical_lines, parse, parse_bake
 
-from archlock.build import render
+from archlock.build import layers, render
 from archlock.core import docker as du
 from archlock.core.fsutil import GENERATED_MARK
 from archlock.core.project import Project
@@ -105,10 +105,19 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     text = files["docker/linux-arm64-cpu.Dockerfile"]
     assert not text.startswith("# syntax")  # a syntax line makes BuildKit fetch a frontend image
     parsed = parse(text)
-    assert list(parsed.stages) == ["uv", "uv-build", "deps", "runtime"]
-    deps, runtime = parsed.stage("deps"), parsed.stage("runtime")
-    # deps depend on the lock only, and store nothing but the venv
-    assert deps.keywords() == ["SHELL", "ARG", "RUN"]
+    assert list(parsed.stages) == [
+        "uv",
+        "uv-build",
+        "deps",
+        "etc",
+        "source",
+        "runtime",
+        "project",
+        "image",
+    ]
+    deps, runtime, image = parsed.stage("deps"), parsed.stage("runtime"), parsed.stage("image")
+    # deps depend on the lock only, and store nothing but the venv's layer folders
+    assert deps.keywords() == ["SHELL", "ARG", "ARG", "RUN"]
     (install,) = deps.runs()
     lock = mount(install, source="envs/locks/linux-arm64-cpu.txt")
     assert lock == {
@@ -129,18 +138,41 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
         "--no-build",
     ]
     assert words[-2:] == ["-r", "/tmp/archlock/requirements.txt"]
-    # the venv, then the user and /app, then the source; uv is only ever mounted, never copied
+    assert install.steps[-2] == "python3.11 /tmp/archlock-layers.py rest="
+    assert (
+        install.steps[-1] == "find /opt/layers -exec touch --no-dereference --date=@315532800 {} +"
+    )
+    # the venv's layers, then the user and /app, then the source; uv is only ever mounted
     copies = [i.args for i in runtime.all("COPY")]
-    assert copies == ["--from=deps /opt/venv /opt/venv", "--chown=10001:10001 . /app"]
-    assert runtime.instructions[0] == Instruction("COPY", "--from=deps /opt/venv /opt/venv")
+    assert copies == [
+        "--from=etc /stubs/ /",
+        "--from=deps /opt/layers/rest/ /",
+        "--from=source --chown=10001:10001 /src/ /",
+    ]
+    # what every RUN mounts over is there before the first RUN: no mount point dates /etc
+    assert runtime.instructions[:3] == [
+        Instruction("ARG", "SOURCE_DATE_EPOCH=315532800"),
+        Instruction("COPY", "--from=etc /stubs/ /"),
+        Instruction("COPY", "--from=deps /opt/layers/rest/ /"),
+    ]
     relink = runtime.runs()[0]
     # /app and HOME are the run user's without a second copy of the source (no chown -R layer)
-    assert relink.steps[-1] == "install -d -o 10001 -g 10001 /app"
+    assert "install -d -o 10001 -g 10001 /app" in relink.steps
+    assert relink.steps[0] == "touch /tmp/.archlock-mark"
+    assert list(relink.steps[-3:]) == [
+        "find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference "
+        '--date="@$SOURCE_DATE_EPOCH" {} +',
+        "rm /tmp/.archlock-mark",
+        'touch --date="@$SOURCE_DATE_EPOCH" /tmp',
+    ]
     assert not any("chown" in step for run in runtime.runs() for step in run.steps)
-    assert runtime.find("RUN", "python3.11 -m venv") < runtime.find("WORKDIR", "/app")
-    assert runtime.find("ENV", "VIRTUAL_ENV=") < runtime.find("COPY", "--chown=")
-    assert runtime.all("USER") == [Instruction("USER", "10001:10001")]
-    env = runtime.env()
+    assert not any(run.mounts for run in [*runtime.runs(), *image.runs()])  # no mount traces
+    assert runtime.find("RUN", "touch /tmp/.archlock-mark") < runtime.find("WORKDIR", "/app")
+    assert runtime.find("ENV", "VIRTUAL_ENV=") < runtime.find("COPY", "--from=source")
+    # the project is installed in its own stage; the image takes the files it added
+    assert [i.args for i in image.all("COPY")] == ["--from=project /opt/project/ /"]
+    assert image.all("USER") == [Instruction("USER", "10001:10001")]
+    env = {**runtime.env(), **image.env()}
     assert env["VIRTUAL_ENV"] == "/opt/venv" and env["PATH"] == "/opt/venv/bin:$PATH"
     assert {key: env[key] for key in ("HOME", "XDG_CACHE_HOME", "TORCH_HOME", "HF_HOME")} == {
         "HOME": "/home/app",
@@ -150,7 +182,51 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     }
     assert env["WANDB_DIR"] == "/home/app"
     # the cache variables are set before the run user takes over
-    assert runtime.find("ENV", "HOME=") < runtime.find("USER")
+    assert image.find("ENV", "HOME=") < image.find("USER")
+
+
+def test_the_source_stage_dates_the_checkout_and_sets_its_modes(files: dict[str, str]) -> None:
+    source = dockerfile(files).stage("source")
+    assert (source.base, source.platform) == ("${BASE_IMAGE}", "$BUILDPLATFORM")
+    assert source.all("COPY") == [Instruction("COPY", ". /src/app")]
+    (dating,) = source.runs()
+    assert list(dating.steps) == [
+        "chmod -R u+rwX,go+rX,go-w /src",
+        'find /src -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +',
+    ]
+
+
+def test_the_project_stage_keeps_only_what_the_install_added(files: dict[str, str]) -> None:
+    project = dockerfile(files).stage("project")
+    assert (project.base, project.platform) == ("runtime", None)
+    (install,) = project.runs()
+    assert install.steps[2] == "find /opt/venv -not -type d | sort > /tmp/archlock-before"
+    assert install.steps[3] == "uv pip install --python /opt/venv/bin/python --no-deps /app"
+    steps = list(install.steps)
+    drop = next(i for i, step in enumerate(steps) if "-name uv_cache.json" in step)
+    added = next(i for i, step in enumerate(steps) if "comm -13 /tmp/archlock-before -" in step)
+    assert 3 < drop < added  # uv's record of the install time goes before the files are listed
+    assert install.steps[-1] == (
+        'find /opt/project -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +'
+    )
+
+
+def test_each_layer_of_the_plan_is_one_copy_in_order(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
+    plan = (
+        layers.Layer("torch", ("torch",), 900),
+        layers.Layer("nvidia", ("nvidia-cublas-cu12", "nvidia-nccl-cu12"), 800),
+        layers.Layer("rest", (), 10),
+    )
+    parsed = parse(rendered(tmp_path, settings, make_target(layers=plan)))
+    copies = [i.args for i in parsed.stage("runtime").all("COPY")][1:4]
+    assert copies == [f"--from=deps /opt/layers/{name}/ /" for name in ("torch", "nvidia", "rest")]
+    (install,) = parsed.stage("deps").runs()
+    assert install.steps[-2] == (
+        "python3.11 /tmp/archlock-layers.py torch=torch "
+        "nvidia=nvidia-cublas-cu12,nvidia-nccl-cu12 rest="
+    )
 
 
 def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(
@@ -168,7 +244,7 @@ def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(
     assert words[words.index("--python-version") + 1] == "3.11" and "--no-build" in words
     # the target-platform stage only relinks the venv to its interpreter
     assert (runtime.base, runtime.platform) == ("${BASE_IMAGE}", None)
-    assert runtime.runs()[0].steps[0] == "python3.11 -m venv --upgrade --without-pip /opt/venv"
+    assert runtime.runs()[0].steps[1] == "python3.11 -m venv --upgrade --without-pip /opt/venv"
 
 
 def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
@@ -303,8 +379,8 @@ def test_a_malformed_pylock_is_one_line_naming_the_file(
 
 def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     parsed = dockerfile(files)
-    runtime = parsed.stage("runtime")
-    labels = runtime.labels()
+    image = parsed.stage("image")  # the last stage: the image that is tagged
+    labels = image.labels()
     assert labels["io.archlock.lock-sha256"] == SHA
     assert labels["io.archlock.env"] == "linux-arm64-cpu"
     assert labels["org.opencontainers.image.source"] == "$SOURCE_URL"
@@ -316,11 +392,11 @@ def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
         "BASE_IMAGE": "debian:bookworm-slim",
         "UV_IMAGE": render.DEFAULT_UV_IMAGE,
     }
-    for run in [*parsed.stage("deps").runs(), *runtime.runs()[1:]]:
+    for run in [*parsed.stage("deps").runs(), *parsed.stage("project").runs()]:
         assert {"type": "secret", "id": "ca-bundle"} in run.mounts
     # the revision labels come last: a new commit changes no layer above them
-    assert runtime.keywords()[-5:] == ["USER", "ARG", "ARG", "LABEL", "CMD"]
-    assert [i.pairs() for i in runtime.all("ARG")[-2:]] == [{"SOURCE_URL": ""}, {"REVISION": ""}]
+    assert image.keywords()[-5:] == ["USER", "ARG", "ARG", "LABEL", "CMD"]
+    assert [i.pairs() for i in image.all("ARG")[-2:]] == [{"SOURCE_URL": ""}, {"REVISION": ""}]
 
 
 def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str]) -> None:
@@ -334,14 +410,13 @@ def test_cuda_env_explains_why_no_cuda_base_and_pins_digest(files: dict[str, str
 def test_requirements_only_project_copies_source_without_installing(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
-    runtime = parse(rendered(tmp_path, settings, make_target(install_project=False))).stage(
-        "runtime"
-    )
-    assert Instruction("COPY", "--chown=10001:10001 . /app") in runtime.instructions
+    parsed = parse(rendered(tmp_path, settings, make_target(install_project=False)))
+    assert list(parsed.stages)[-1] == "runtime"  # no project stage: the runtime is the image
+    runtime = parsed.stage("runtime")
+    assert Instruction("COPY", "--from=source --chown=10001:10001 /src/ /") in runtime.instructions
     steps = [step for run in runtime.runs() for step in run.steps]
     assert not any(step.startswith("uv pip install") for step in steps)
-    installing = parse(rendered(tmp_path, settings, make_target())).stage("runtime").runs()
-    assert installing[-1].steps[-1] == "uv pip install --python /opt/venv/bin/python --no-deps /app"
+    assert runtime.all("USER") == [Instruction("USER", "10001:10001")]
 
 
 def test_torch_index_reaches_uv_as_extra_index(
@@ -593,7 +668,8 @@ def test_another_project_renders_with_archlocks_templates(
     dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
     runtime = dockerfile[dockerfile.index(" AS runtime") :]
     assert (
-        "COPY --chown=10001:10001 . /app" in runtime and "uv pip install" not in runtime
+        "COPY --from=source --chown=10001:10001 /src/ /" in runtime
+        and "uv pip install" not in runtime
     )  # requirements-only: no package
     assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
     assert cli.main(["render", "--project", str(project), "--check"]) == 0

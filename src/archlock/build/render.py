@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from archlock.build import cigraph, context, diskbudget
+from archlock.build import layers as layer_plan
 from archlock.core import commit, sdist, settings, tomlsrc
 from archlock.core import docker as du
 from archlock.core.fsutil import current_text, is_generated, with_header
@@ -74,6 +75,8 @@ class ImageTarget:
     # pure-Python sdists (core/sdist.py) the dependency stage builds into wheels on the build
     # platform: uv's --no-build must spare them there
     sdists_built_here: tuple[str, ...] = ()
+    # the venv's layers, bottom first (archlock.build.layers); the last is always "rest"
+    layers: tuple[layer_plan.Layer, ...] = (layer_plan.Layer(layer_plan.REST, (), 0),)
 
     @property
     def uv_python_platform(self) -> str:
@@ -232,8 +235,15 @@ def _target(
             f"[tool.archlock.render] runners: no runner for {platform}",
             fix=f'add "{platform}" = "LABEL"',
         )
-    missing = targets_without_wheels(project.env_pylock(spec.name), spec.platform)
+    pylock = project.env_pylock(spec.name)
+    missing = targets_without_wheels(pylock, spec.platform)
+    sizes = (
+        layer_plan.wheel_sizes(pylock, lambda w: _wheel_fits(w, spec.platform))
+        if pylock.is_file()
+        else {}
+    )
     return ImageTarget(
+        layers=layer_plan.plan(sizes),
         deps_on_build_platform=not missing,
         emulated_because=missing,
         sdists_built_here=() if missing else pure_sdists(project.env_pylock(spec.name)),
@@ -375,6 +385,7 @@ def environment(project_root: Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(du.FILTERS)
     env.globals["gh"] = du.gh
+    env.globals["split_lines"] = layer_plan.split_lines()
     return env
 
 
