@@ -1,5 +1,6 @@
-"""Reading a teammate's report: `archlock.report/1`, or a bare `archlock.probe/1` document
-(upgraded to a report without a lock or a command). Only the shape repro relies on is checked;
+"""Reading a teammate's report: `archlock.report/1`, a bare `archlock.probe/1` document (upgraded to
+a report without a lock or a command), or an `archlock.verify/1` result (its probe, and the image
+it was taken in, if any). Only the shape repro relies on is checked;
 a malformed or unknown report is one ConfigError naming the file and the key.
 """
 
@@ -16,6 +17,7 @@ from archlock.inenv import locate
 from archlock.inenv import report as report_script
 
 PROBE_SCHEMA = "archlock.probe/1"
+VERIFY_SCHEMA = "archlock.verify/1"  # archlock.verify.resultfile's documents
 REMAKE = (
     "make the report again with `archlock report` "
     "(or the script from `archlock report --write-script`)"
@@ -60,6 +62,8 @@ SHAPE: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("probe.binaries.expected_arch", (str, NoneType)),
     ("probe.binaries.foreign", (list, NoneType)),
     ("probe.gpu.nvidia_driver", (str, NoneType)),
+    ("image", (dict, NoneType)),
+    ("image.id", (str, NoneType)),
 )
 # lists inside the probe facts: (dotted key, item types, {item key: types})
 LIST_SHAPE: tuple[tuple[str, tuple[type, ...], dict[str, tuple[type, ...]]], ...] = (
@@ -100,6 +104,8 @@ def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
             "command": None,
             "probe": data,
         }
+    if schema == VERIFY_SCHEMA and isinstance(data.get("probe"), dict):
+        return from_verify(data)
     if isinstance(schema, str) and schema.startswith("archlock.report/"):
         raise ConfigError(
             f"{path}: schema: {schema!r} is newer than this archlock reads "
@@ -109,6 +115,22 @@ def upgrade(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     raise ConfigError(
         f"{path}: schema: {schema!r} is not an archlock report ({report_script.SCHEMA})", fix=REMAKE
     )
+
+
+def from_verify(data: dict[str, Any]) -> dict[str, Any]:
+    """A verify result as a report: its probe, its env, no command; the image it ran in."""
+    upgraded: dict[str, Any] = {
+        "schema": report_script.SCHEMA,
+        "created": data.get("created", ""),
+        "platform": data.get("platform"),
+        "project": None,
+        "lock": {"env": data.get("env"), "sha256": None},
+        "command": None,
+        "probe": data["probe"],
+    }
+    if data.get("mode") == "image":
+        upgraded["image"] = data.get("image")
+    return upgraded
 
 
 def lookup(data: dict[str, Any], dotted: str) -> tuple[bool, Any]:

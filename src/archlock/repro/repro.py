@@ -10,6 +10,10 @@ reproduce it.
 4. Reproduce (`archlock.repro.run`): the report's package versions (or `--as-locked`, the lock's)
    on the report's platform, the recorded command again, and a verdict.
 
+A report taken in an archlock image (`archlock verify --image` writes one) names the image's ID:
+before step 4 the env's image is rebuilt from this checkout and the IDs compared
+(`archlock.repro.rebuild`): the same ID is the same bits.
+
 `--bisect` (archlock.repro.bisect) instead rebuilds the teammate's env as the locked env plus
 every drift, checks that the lock passes, and narrows the drift to the smallest failing subset.
 
@@ -38,7 +42,7 @@ from archlock.core.spec import EnvSpec
 from archlock.errors import ConfigError
 from archlock.inenv import locate
 from archlock.lock import expect as lock_expect
-from archlock.repro import bisect, markdown, sandbox, trial
+from archlock.repro import bisect, markdown, rebuild, sandbox, trial
 from archlock.repro import run as rr
 from archlock.repro.drift import Drift, Target, diagnose, ignored_env, resync
 from archlock.repro.driftset import drift_set
@@ -521,6 +525,10 @@ def run(args: argparse.Namespace) -> int:
             report, args.report, project, target, options, limits, host_platform()
         )
     elif options is not None:
+        image = rebuild.image_of(report)
+        if image is not None:
+            sha = report_sha(args.report)
+            result["rebuild"] = rebuild.rebuild(image, sha, project, env.name, options)
         result["reproduction"] = reproduce(
             report, args.report, project, target, options, host_platform()
         )
