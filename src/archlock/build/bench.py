@@ -131,9 +131,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per side (median is reported)")
     parser.add_argument(
         "--part",
-        choices=("all", "lock", "build", "arch"),
+        choices=("all", "lock", "build", "arch", "image"),
         default="all",
-        help="which benchmarks to run (arch: arm64 / amd64 image build time)",
+        help="which benchmarks to run (arch: arm64 / amd64 image build time; image: the same "
+        "image from a rebuild, the bytes a dependency bump moves, peak disk)",
     )
     parser.add_argument(
         "--ca-bundle", type=Path, help="build: the proxy CA bundle for image builds"
@@ -154,13 +155,18 @@ def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     if args.part in ("all", "lock"):
         print_lock_ratios(bench_lock(project, args.runs))
-    if args.part in ("all", "build", "arch"):
+    if args.part in ("all", "build", "arch", "image"):
         from archlock.build.bench_build import (
             run_build_bench,
         )  # needs docker; imported only when asked
 
         parts = ("build", "arch") if args.part == "all" else (args.part,)
-        run_build_bench(
-            project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs
-        )
+        if args.part != "image":
+            run_build_bench(
+                project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs
+            )
+        if args.part in ("all", "image"):
+            from archlock.build.bench_image import run_image_bench
+
+            run_image_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
     return 0

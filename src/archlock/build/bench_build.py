@@ -262,17 +262,24 @@ def _payload(ref: str, paths: list[str]) -> int:
     return sum(int(line.split()[0]) for line in done.stdout.splitlines() if line.strip())
 
 
-def _ours(copy: Path, target: str, base: build.BuildOptions, no_cache: bool) -> float:
+def build_tagged(
+    copy: Path, env: str, base: build.BuildOptions, tag: str, no_cache: bool
+) -> build.BuildReport:
+    """`archlock build` of one env of the project copy, tagged `tag`, output captured."""
     options = replace(
         base,
         project=copy,
-        targets=(target,),
-        sets=(*base.sets, f"{target}.tags={OURS_TAG}"),
+        targets=(env,),
+        sets=(*base.sets, f"{env}.tags={tag}"),
         no_cache=no_cache,
         quiet=True,
     )
+    return build.build(options)
+
+
+def _ours(copy: Path, target: str, base: build.BuildOptions, no_cache: bool) -> float:
     started = time.monotonic()
-    build.build(options)
+    build_tagged(copy, target, base, OURS_TAG, no_cache)
     return time.monotonic() - started
 
 
@@ -368,6 +375,20 @@ def bake_overrides(project: Project) -> dict[str, str]:
     return {"UV_IMAGE": uv_image} if uv_image else {}
 
 
+def bench_options(
+    project_root: Path, ca_bundle: Path | None, network: str | None, sets: tuple[str, ...]
+) -> build.BuildOptions:
+    """The build options every bench part starts from: the project's CA bundle and uv image."""
+    project = Project.load(project_root)
+    return build.BuildOptions(
+        project=project_root,
+        ca_bundle=bench_ca_bundle(project, ca_bundle),
+        network=network,
+        env=bake_overrides(project),
+        sets=sets,
+    )
+
+
 def run_build_bench(
     project_root: Path,
     ca_bundle: Path | None = None,
@@ -377,14 +398,7 @@ def run_build_bench(
     runs: int = 3,
 ) -> None:
     """What `archlock bench` calls for its build parts (`sets`: overrides such as a local base)."""
-    project = Project.load(project_root)
-    base = build.BuildOptions(
-        project=project_root,
-        ca_bundle=bench_ca_bundle(project, ca_bundle),
-        network=network,
-        env=bake_overrides(project),
-        sets=sets,
-    )
+    base = bench_options(project_root, ca_bundle, network, sets)
     if "build" in parts:
         print_build_ratios(bench_build(project_root, base))
     if "arch" in parts:
