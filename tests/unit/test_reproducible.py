@@ -7,10 +7,12 @@ import hashlib
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from archlock.build import reproducible
+from archlock.core import proc
 from archlock.errors import ConfigError
 
 EPOCH = reproducible.DEFAULT_EPOCH
@@ -69,3 +71,25 @@ def test_the_load_archive_holds_the_config_and_manifest_only() -> None:
     with tarfile.open(fileobj=io.BytesIO(reproducible._archive(name, body, manifest))) as tar:
         assert tar.getnames() == [f"{name}.json", "manifest.json"]
         assert tar.extractfile(f"{name}.json").read() == body  # type: ignore[union-attr]
+
+
+def engine_store(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """`docker info` answers with an image store under `root` (the classic overlay2 layout)."""
+    answer = proc.Result(("docker",), 0, f"{root}\toverlay2\n", "", False, 0.0, 10.0)
+    monkeypatch.setattr(reproducible.du, "run", lambda args, timeout: answer)
+
+
+def test_the_config_comes_from_the_store_only_when_its_sha256_is_the_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    body = json.dumps(config("2026-12-04T15:00:00Z")).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    store = tmp_path / "image" / "overlay2" / "imagedb" / "content" / "sha256"
+    store.mkdir(parents=True)
+    (store / digest).write_bytes(body)
+    engine_store(monkeypatch, tmp_path)
+    found = reproducible.stored_config(f"sha256:{digest}")
+    assert found is not None and reproducible.stored_diffs(found) == ["sha256:" + "a" * 64]
+    (store / digest).write_bytes(body + b" ")  # not that config any more: the stream is used
+    assert reproducible.stored_config(f"sha256:{digest}") is None
+    assert reproducible.stored_config("sha256:" + "0" * 64) is None  # not in this store
