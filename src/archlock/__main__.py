@@ -26,9 +26,17 @@ def run() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
         code = SIGPIPE_EXIT
     except KeyboardInterrupt:
-        print("archlock: interrupted", file=sys.stderr)
-        code = 130
+        code = interrupted()
+    except RuntimeError as exc:  # Python 3.11 wraps a Ctrl-C during __set_name__ (a class being
+        if not isinstance(exc.__cause__, KeyboardInterrupt):  # made, at import) in RuntimeError
+            raise
+        code = interrupted()
     sys.exit(code)
+
+
+def interrupted() -> int:
+    print("archlock: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":
