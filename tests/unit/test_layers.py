@@ -42,14 +42,10 @@ def test_the_nvidia_stack_is_cut_to_stay_under_4_gb_installed() -> None:
     assert layers.plan({}) == (layers.Layer("rest", (), 0),)
 
 
-def test_wheel_sizes_come_from_the_pylock_wheels_that_fit(tmp_path: Path) -> None:
-    pylock = tmp_path / "pylock.x.toml"
-    pylock.write_text(
-        '[[packages]]\nname = "Typing_Extensions"\n'
-        '[[packages.wheels]]\nurl = "a-x86_64.whl"\nsize = 10\n'
-        '[[packages.wheels]]\nurl = "a-aarch64.whl"\nsize = 99\n'
-    )
-    assert layers.wheel_sizes(pylock, lambda w: "x86" in w["url"]) == {"typing-extensions": 10}
+def test_wheel_sizes_come_from_the_pylock_wheels_that_fit() -> None:
+    wheels = [{"url": "a-x86_64.whl", "size": 10}, {"url": "a-aarch64.whl", "size": 99}]
+    packages = [("Typing_Extensions", wheels)]
+    assert layers.wheel_sizes(packages, lambda w: "x86" in w["url"]) == {"typing-extensions": 10}
 
 
 def make_venv(root: Path) -> None:

@@ -155,18 +155,16 @@ def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     if args.part in ("all", "lock"):
         print_lock_ratios(bench_lock(project, args.runs))
-    if args.part in ("all", "build", "arch", "image"):
-        from archlock.build.bench_build import (
-            run_build_bench,
-        )  # needs docker; imported only when asked
+    # the build parts need docker: imported only when asked
+    if args.part in ("all", "build", "arch"):
+        from archlock.build.bench_build import run_build_bench
 
         parts = ("build", "arch") if args.part == "all" else (args.part,)
-        if args.part != "image":
-            run_build_bench(
-                project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs
-            )
-        if args.part in ("all", "image"):
-            from archlock.build.bench_image import run_image_bench
+        run_build_bench(
+            project.root, args.ca_bundle, args.network, tuple(args.sets), parts, args.runs
+        )
+    if args.part in ("all", "image"):
+        from archlock.build.bench_image import run_image_bench
 
-            run_image_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
+        run_image_bench(project.root, args.ca_bundle, args.network, tuple(args.sets))
     return 0

@@ -13,7 +13,6 @@ so downloads are not measured):
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from archlock.build.bench_build import (
     native_target,
 )
 from archlock.core import docker as du
-from archlock.core import proc
+from archlock.core import lockfile, proc
 from archlock.core.project import Project
 from archlock.errors import ExternalCommandError
 
@@ -110,8 +109,7 @@ def excluding(pyproject: str, name: str, version: str) -> str:
 
 
 def _pins(lock: Path) -> dict[str, str]:
-    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", lock.read_text(), re.MULTILINE)
-    return {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in found}
+    return lockfile.pins(lock.read_text(encoding="utf-8"))
 
 
 def layers(tag: str) -> list[tuple[str, int]]:

@@ -13,12 +13,11 @@ dated and owned the same in every build, not from the copy).
 from __future__ import annotations
 
 import re
-import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from archlock.errors import ConfigError
+from archlock.core.lockfile import canonical
 
 BIG = 50_000_000  # bytes of wheel: a package above it gets its own layer
 # Installed bytes are about 1.45 x wheel bytes (a CUDA venv: 6.2 GB from 4.3 GB of wheels), and a
@@ -40,16 +39,15 @@ class Layer:
         return f"{self.name}={','.join(self.packages)}"
 
 
-def wheel_sizes(pylock: Path, fits: Any) -> dict[str, int]:
-    """Canonical name -> bytes of the largest wheel `fits(wheel)` accepts, from a pylock."""
-    try:
-        packages = tomllib.loads(pylock.read_text(encoding="utf-8")).get("packages", [])
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{pylock}: unreadable ({exc})", fix="run archlock lock") from None
+def wheel_sizes(
+    packages: Iterable[tuple[str, list[dict[str, Any]]]], fits: Callable[[dict[str, Any]], bool]
+) -> dict[str, int]:
+    """Canonical name -> bytes of the largest wheel `fits(wheel)` accepts, from a pylock's
+    (name, wheels) pairs as render read and checked them."""
     sizes = {}
-    for package in packages:
-        name = re.sub(r"[-_.]+", "-", str(package.get("name", ""))).lower()
-        fitting = [int(w.get("size", 0)) for w in package.get("wheels", []) if fits(w)]
+    for raw, wheels in packages:
+        name = canonical(raw)
+        fitting = [int(w.get("size", 0)) for w in wheels if fits(w)]
         if _NAME.fullmatch(name):
             sizes[name] = max(fitting, default=0)
     return sizes

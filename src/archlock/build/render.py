@@ -237,16 +237,11 @@ def _target(
         )
     pylock = project.env_pylock(spec.name)
     missing = targets_without_wheels(pylock, spec.platform)
-    sizes = (
-        layer_plan.wheel_sizes(pylock, lambda w: _wheel_fits(w, spec.platform))
-        if pylock.is_file()
-        else {}
-    )
     return ImageTarget(
-        layers=layer_plan.plan(sizes),
+        layers=layer_plan.plan(_wheel_sizes(pylock, spec.platform)),
         deps_on_build_platform=not missing,
         emulated_because=missing,
-        sdists_built_here=() if missing else pure_sdists(project.env_pylock(spec.name)),
+        sdists_built_here=() if missing else pure_sdists(pylock),
         env=spec.name,
         platforms=(platform,),
         python=spec.python,
@@ -306,6 +301,14 @@ def pure_sdists(pylock: Path) -> tuple[str, ...]:
 
 
 PYLOCK_FIX = "regenerate it: run `archlock lock --force`"
+
+
+def _wheel_sizes(pylock: Path, platform: Platform) -> dict[str, int]:
+    """The layer plan's input: each package's largest wheel for `platform` ({} without a pylock)."""
+    if not pylock.is_file():
+        return {}
+    pairs = [(str(p.get("name", "")), _wheels(p, pylock)) for p in _packages(pylock)]
+    return layer_plan.wheel_sizes(pairs, lambda wheel: _wheel_fits(wheel, platform))
 
 
 def _packages(pylock: Path) -> list[dict[str, Any]]:
