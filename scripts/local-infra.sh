@@ -16,8 +16,8 @@
 #   5. builds base images archlock/debian-bookworm:{amd64,arm64} from debootstrap root filesystems
 #      (FROM scratch + ADD rootfs.tar, built with --platform: `docker import` mislabels arm64);
 #   6. starts a registry on 127.0.0.1:5000 (BuildKit and buildx read bases from a registry);
-#   7. makes a uv image per arch from PyPI's `uv` wheels (the same layout as upstream's uv image:
-#      /uv and /uvx in an empty image);
+#   7. makes a uv image per arch from PyPI's static (musllinux) `uv` wheels (the same layout and
+#      binaries as upstream's uv image: /uv and /uvx in an empty image);
 #   8. pushes bases and uv as manifest lists, and prints the references to build with
 #      (ARCHLOCK_BASE_IMAGE: the multi-arch base list; ARCHLOCK_BASE_IMAGE_<ARCH>: the local
 #      per-arch tags; ARCHLOCK_UV_IMAGE; ARCHLOCK_REGISTRY; ARCHLOCK_REGISTRY_CONFIG, which
@@ -70,7 +70,9 @@ DAEMON_JSON=/etc/docker/daemon.json
 DOCKER="/usr/bin/docker" # Debian's client: BuildKit built in (the buildx plugin may be missing)
 ARCHES=(amd64 arm64)
 BASE_NAME="archlock/debian-${DEBIAN_SUITE}"
-UV_NAME="archlock/uv"
+# static uv (musl), as upstream's image has it: the image's venv RUNs run the build machine's uv
+# inside the target platform's root, where a glibc-linked uv would find no loader
+UV_NAME="archlock/uv-static"
 QUIET=0
 [[ "${1:-}" == "--print-env" ]] && QUIET=1
 
@@ -319,10 +321,10 @@ EOF
   die "registry did not answer on $REGISTRY_ADDR; see $INFRA_DIR/registry.log"
 }
 
-uv_wheel_platforms() { # arch -> pip --platform flags (x86_64 wheels are manylinux_2_17)
+uv_wheel_platforms() { # arch -> pip --platform flags (the musllinux wheels hold static binaries)
   case $1 in
-    amd64) echo --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 ;;
-    arm64) echo --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 ;;
+    amd64) echo --platform musllinux_1_1_x86_64 ;;
+    arm64) echo --platform musllinux_1_1_aarch64 ;;
   esac
 }
 

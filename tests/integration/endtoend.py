@@ -8,6 +8,7 @@ The `infra` fixture itself lives in conftest.py; these are plain functions.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ from archlock.build import build
 
 REPO = Path(__file__).resolve().parents[2]
 # the ordinary local path: the engine's own BuildKit, one platform per `docker build`, host
-# networking on any engine; bytecode compilation off to keep the arm64 build short under QEMU
+# networking on any engine; bytecode compilation off to keep torch's builds short on a small
+# machine (test_reproducible_image builds with it on)
 BUILD_FLAGS = ("--fallback", "--network", "host")
 # test_corpus's wall time per project, {name: seconds}, printed in the terminal summary
 CORPUS_TIMES = pytest.StashKey[dict[str, float]]()
@@ -67,6 +69,15 @@ def local_infra() -> dict[str, str]:
     return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
 
+def local_uv_image(arch: str) -> str:
+    """The local engine's uv image for one arch, as scripts/local-infra.sh names it."""
+    text = (REPO / "scripts" / "local-infra.sh").read_text()
+    name = re.search(r'^UV_NAME="([^"]+)"', text, re.M)
+    version = re.search(r'UV_VERSION="\$\{UV_VERSION:-([0-9.]+)\}"', text)
+    assert name and version, "scripts/local-infra.sh: UV_NAME or UV_VERSION not found"
+    return f"{name.group(1)}:{version.group(1)}-{arch}"
+
+
 def ca_bundle() -> Path | None:
     for value in (
         os.environ.get(build.CA_ENV),
@@ -89,7 +100,7 @@ def build_images(
     root: Path, infra: dict[str, str], tag: str, envs: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """`archlock build` of the project's images (`envs`: only these) on the local bases (the
-    multi-arch list: each dependency stage takes the build machine's base from it)."""
+    multi-arch list: each $BUILDPLATFORM stage takes the build machine's base from it)."""
     bundle = ca_bundle()
     args = [*BUILD_FLAGS, "--set", f"*.args.BASE_IMAGE={infra['ARCHLOCK_BASE_IMAGE']}"]
     args += ["--ca-bundle", str(bundle)] if bundle else []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import endtoend
 import pytest
 
 from archlock import cli
@@ -47,9 +47,7 @@ LIMIT = 300.0  # seconds per fixture (the issue's acceptance)
 
 
 def uv_image() -> str:
-    text = (REPO / "scripts" / "local-infra.sh").read_text()
-    version = re.search(r'UV_VERSION="\$\{UV_VERSION:-([0-9.]+)\}"', text).group(1)  # type: ignore[union-attr]
-    return f"archlock/uv:{version}-amd64"
+    return endtoend.local_uv_image("amd64")
 
 
 def docker(*args: str) -> str:

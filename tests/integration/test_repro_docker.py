@@ -1,19 +1,19 @@
 """Reports rebuilt and rerun in real images, and a report made in a real arm64 tree.
 
 Needs the local images scripts/local-infra.sh makes (archlock/debian-bookworm:{amd64,arm64},
-archlock/uv:<version>-amd64) and PyPI. A missing image or engine FAILS these tests: they are the
-proof that a Linux report is rebuilt and rerun for real.
+archlock/uv-static:<version>-amd64) and PyPI. A missing image or engine FAILS these tests: they are
+the proof that a Linux report is rebuilt and rerun for real.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import subprocess
 import sysconfig
 from pathlib import Path
 
+import endtoend
 import pytest
 
 from archlock import cli
@@ -34,9 +34,7 @@ FAILING = "from packaging.version import LegacyVersion; print('LegacyVersion is 
 
 
 def uv_image() -> str:
-    text = (REPO / "scripts" / "local-infra.sh").read_text()
-    version = re.search(r'UV_VERSION="\$\{UV_VERSION:-([0-9.]+)\}"', text).group(1)  # type: ignore[union-attr]
-    return f"archlock/uv:{version}-amd64"
+    return endtoend.local_uv_image("amd64")
 
 
 @pytest.fixture(scope="module")
