@@ -4,21 +4,22 @@
 # Build from the project root: `archlock build --env linux-amd64-cuda` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-amd64-cuda`.
 #
-# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock, then split into the
-# layer plan's folders), `source` (the project, with its times and modes made the same on every
-# machine), `runtime` (the base, the venv copied in as one layer per group of packages, then the
-# source; uv, the lock and the package cache are only ever mounted, never stored; runs as the
-# unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the caches
-# point).
+# Stages: `source` (the project, with its times and modes made the same on every machine),
+# `bytecode-N` where uv runs on the build machine (each group's .pyc, compiled there),
+# `runtime` (the base, the venv installed in one layer per group of packages, then the source;
+# uv, the lock's entries' cache and the CA bundle are only ever mounted, never stored; runs as
+# the unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the
+# caches point). No stage holds a second copy of the venv: a build's peak disk is about the
+# image's size.
 #
 # Same inputs, same image: every file a step writes is dated SOURCE_DATE_EPOCH (the venv's files
 # 1980-01-01 whatever the epoch, so a layer's bytes depend only on its packages), bytecode is
 # hash-checked, and modes and owners are set, not inherited from the checkout; archlock build
 # sets the config's dates where the builder cannot (BuildKit before v0.11).
-# `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
-# target platform (linux/amd64) with --python-platform, and the same-minor Python of the same
-# base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
-# another architecture, only the step that links the venv to the image's interpreter is emulated.
+# uv runs as the build machine's own binary (`uv-build`, $BUILDPLATFORM) and installs the wheels
+# of the target platform (linux/amd64) with --python-platform, and the build machine's
+# Python compiles their bytecode. Building for another architecture, only the shell steps that
+# make the venv and copy and date its files are emulated.
 #
 # No CUDA base image: torch's PyPI wheel for this platform links against the CUDA runtime, cuDNN,
 # NCCL and friends that the lock installs as nvidia-* wheels into the venv, pinned and hashed like
@@ -41,69 +42,19 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 FROM ${UV_IMAGE} AS uv
 FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 
-FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG COMPILE_BYTECODE=1
-# With SOURCE_DATE_EPOCH set, uv compiles hash-checked .pyc files (no install time inside them).
-ARG SOURCE_DATE_EPOCH=315532800
-# The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
-# `archlock render` stops the build here.
-RUN --mount=type=bind,source=envs/locks/linux-amd64-cuda.txt,target=/tmp/archlock/requirements.txt \
-    --mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=secret,id=ca-bundle \
-    if ! echo "ffa1bb9d7f64bd15ad36f2ad9459bcaa2d4ba509257e790c8f4a462066198397  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
-        echo "envs/locks/linux-amd64-cuda.txt changed since rendering: run archlock render" >&2; exit 1; \
-    fi \
-    && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
-    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-    && uv venv --python 3.11 /opt/venv \
-    && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
-        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
-        -r /tmp/archlock/requirements.txt \
-    && printf '%s\n' \
-        "import csv,glob,os,re,sys" \
-        "V,O='/opt/venv','/opt/layers'" \
-        "of={p:g for g,ps in (a.split('=',1) for a in sys.argv[1:]) for p in ps.split(',') if p}" \
-        "own={}" \
-        "for g in [a.split('=',1)[0] for a in sys.argv[1:]]:" \
-        " os.makedirs(O+'/'+g+'/opt/venv',exist_ok=True)" \
-        "for sp in glob.glob(V+'/lib/python*/site-packages'):" \
-        " for d in os.listdir(sp):" \
-        "  if d.endswith('.dist-info'):" \
-        "   g=of.get(re.sub(r'[-_.]+','-',d[:-10].split('-')[0]).lower(),'rest')" \
-        "   with open(os.path.join(sp,d,'RECORD'),newline='') as f:" \
-        "    for row in csv.reader(f):" \
-        "     if row:own[os.path.normpath(os.path.join(sp,row[0]))]=g" \
-        "def group(p):" \
-        " g=own.get(p)" \
-        " if g is None and os.path.basename(os.path.dirname(p))=='__pycache__':" \
-        "  src=os.path.dirname(os.path.dirname(p))+'/'+os.path.basename(p).split('.')[0]+'.py'" \
-        "  g=own.get(src)" \
-        " return g or 'rest'" \
-        "for root,dirs,files in os.walk(V,topdown=False):" \
-        " if not files and not dirs:os.makedirs(O+'/rest/opt/venv'+root[len(V):],exist_ok=True)" \
-        " for n in files+[d for d in dirs if os.path.islink(os.path.join(root,d))]:" \
-        "  p=os.path.join(root,n)" \
-        "  t=O+'/'+group(p)+'/opt/venv'+p[len(V):]" \
-        "  os.makedirs(os.path.dirname(t),exist_ok=True)" \
-        "  os.rename(p,t)" \
-        " os.rmdir(root)" \
-        > /tmp/archlock-layers.py \
-    && python3.11 /tmp/archlock-layers.py torch=torch nvidia-1=nvidia-cublas-cu12,nvidia-cuda-cupti-cu12,nvidia-cuda-nvrtc-cu12,nvidia-cuda-runtime-cu12,nvidia-cudnn-cu12,nvidia-cufft-cu12,nvidia-cufile-cu12,nvidia-curand-cu12,nvidia-cusolver-cu12 nvidia-2=nvidia-cusparse-cu12,nvidia-cusparselt-cu12,nvidia-nccl-cu12,nvidia-nvjitlink-cu12,nvidia-nvshmem-cu12,nvidia-nvtx-cu12 pkg-triton=triton rest= \
-    && find /opt/layers -exec touch --no-dereference --date=@315532800 {} +
-# /opt/layers/<layer>/opt/venv/ now holds the files of that layer's packages (by each
-# distribution's RECORD: archlock.build.layers), every one dated 1980-01-01.
-
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS etc
 ARG SOURCE_DATE_EPOCH=315532800
 # The files every RUN mounts over (/etc/hosts, hostname, resolv.conf): a base without one gets a
 # mount point made for each RUN and removed after it, which dates /etc with the build's clock
 # (BuildKit before v0.11). Present, they are only mounted over; the engine mounts its own at run.
-RUN mkdir -p /stubs/etc \
+# The same for what the venv's RUNs mount (/tmp/archlock: uv, its cache, the CA bundle, a
+# tmpfs for their lists, the bytecode compiled beside): empty, they stay in the image, so no
+# layer holds a mount's trace.
+RUN mkdir -p /stubs/etc /stubs/tmp/archlock/cache /stubs/tmp/archlock/work /stubs/tmp/archlock/bytecode \
     && printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /stubs/etc/hosts \
     && echo localhost > /stubs/etc/hostname \
-    && touch /stubs/etc/resolv.conf \
+    && touch /stubs/etc/resolv.conf /stubs/tmp/archlock/uv /stubs/tmp/archlock/ca-bundle \
+    && chmod 1777 /stubs/tmp \
     && find /stubs -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS source
@@ -114,26 +65,325 @@ COPY . /src/app
 RUN chmod -R u+rwX,go+rX,go-w /src \
     && find /src -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
+# The .pyc of group torch, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-1
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "torch==2.10.0 --hash=sha256:a2f9edd8dbc99f62bc4dfb78af7bf89499bca3d753423ac1b4e06592e467b763 --hash=sha256:ac5bdcbb074384c66fa160c15b1ead77839e3fe7ed117d667249afce0acabfac" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
+# The .pyc of group nvidia-1, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-2
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "nvidia-cublas-cu12==12.8.4.1 --hash=sha256:8ac4e771d5a348c551b2a426eda6193c19aa630236b418086020df5ba9667142" \
+            "nvidia-cuda-cupti-cu12==12.8.90 --hash=sha256:ea0cb07ebda26bb9b29ba82cda34849e73c166c18162d3913575b0c9db9a6182" \
+            "nvidia-cuda-nvrtc-cu12==12.8.93 --hash=sha256:a7756528852ef889772a84c6cd89d41dfa74667e24cca16bb31f8f061e3e9994" \
+            "nvidia-cuda-runtime-cu12==12.8.90 --hash=sha256:adade8dcbd0edf427b7204d480d6066d33902cab2a4707dcfc48a2d0fd44ab90" \
+            "nvidia-cudnn-cu12==9.10.2.21 --hash=sha256:949452be657fa16687d0930933f032835951ef0892b37d2d53824d1a84dc97a8" \
+            "nvidia-cufft-cu12==11.3.3.83 --hash=sha256:4d2dd21ec0b88cf61b62e6b43564355e5222e4a3fb394cac0db101f2dd0d4f74" \
+            "nvidia-cufile-cu12==1.13.1.3 --hash=sha256:1d069003be650e131b21c932ec3d8969c1715379251f8d23a1860554b1cb24fc" \
+            "nvidia-curand-cu12==10.3.9.90 --hash=sha256:b32331d4f4df5d6eefa0554c565b626c7216f87a06a4f56fab27c3b68a830ec9" \
+            "nvidia-cusolver-cu12==11.7.3.90 --hash=sha256:4376c11ad263152bd50ea295c05370360776f8c3427b30991df774f9fb26c450" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
+# The .pyc of group nvidia-2, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-3
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "nvidia-cusparse-cu12==12.5.8.93 --hash=sha256:1ec05d76bbbd8b61b06a80e1eaf8cf4959c3d4ce8e711b65ebd0443bb0ebb13b" \
+            "nvidia-cusparselt-cu12==0.7.1 --hash=sha256:f1bb701d6b930d5a7cea44c19ceb973311500847f81b634d802b7b539dc55623" \
+            "nvidia-nccl-cu12==2.27.5 --hash=sha256:ad730cf15cb5d25fe849c6e6ca9eb5b76db16a80f13f425ac68d8e2e55624457" \
+            "nvidia-nvjitlink-cu12==12.8.93 --hash=sha256:81ff63371a7ebd6e6451970684f916be2eab07321b73c9d244dc2b4da7f73b88" \
+            "nvidia-nvshmem-cu12==3.4.5 --hash=sha256:042f2500f24c021db8a06c5eec2539027d57460e1c1a762055a6554f72c369bd" \
+            "nvidia-nvtx-cu12==12.8.90 --hash=sha256:5b17e2001cc0d751a5bc2c6ec6d26ad95913324a4adb86788c944f8ce9ba441f" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
+# The .pyc of group pkg-triton, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-4
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "triton==3.6.0 --hash=sha256:e8e323d608e3a9bfcc2d9efcc90ceefb764a82b99dea12a86d643c72539ad5d3" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
+# The .pyc of group rest, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-5
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "cuda-bindings==12.9.4 --hash=sha256:c912a3d9e6b6651853eed8eed96d6800d69c08e94052c292fec3f282c5a817c9" \
+            "cuda-pathfinder==1.9.0 --hash=sha256:622df7440f7702f36b7a02a1699aa0b084fe04034d9939188fee9b16d0c36366" \
+            "filelock==4.2.11 --hash=sha256:020e229e4bb9d410fc799c07ddf45fa217cba970278f40b30751d94f309b69e2 --hash=sha256:0cb84119fb8dce17898e1f69c974d5019daa59c4d7656be390a5fa59ccced912" \
+            "fsspec==2026.9.0 --hash=sha256:0f08147951c8cb31d844c3547d631053b127863b60be04cf06e121333ee0e2fe --hash=sha256:8dd6e646e99ea382bd85f97a45e6b526a442d79423a7dc673f1e2756d05fcb5f" \
+            "jinja2==3.1.6 --hash=sha256:0137fb05990d35f1275a587e9aee6d56da821fc83491a0fb838183be43f66d6d --hash=sha256:85ece4451f492d0c13c5dd7c13a64681a86afae63a5f347908daf103ce6d2f67" \
+            "markupsafe==3.0.4 --hash=sha256:2e9ad7dd851bf45fab9f75cbff4cb493fee9979e8d8c7c9c3ee119022518edd6 --hash=sha256:6da83a088f8ef93b2d483a8232a4dbf4d69d3d8496b568a03c56becac43e1808" \
+            "mpmath==1.3.0 --hash=sha256:7a28eb2a9774d00c7bc92411c19a89209d5da7c4c9a9e227be8330a23a25b91f --hash=sha256:a0b2b9fe80bbcd81a6647ff13108738cfb482d481d826cc0e02f5b35e5c88d2c" \
+            "networkx==3.6.1 --hash=sha256:26b7c357accc0c8cde558ad486283728b65b6a95d85ee1cd66bafab4c8168509 --hash=sha256:d47fbf302e7d9cbbb9e2555a0d267983d2aa476bac30e90dfbe5669bd57f3762" \
+            "numpy==2.4.6 --hash=sha256:89cd468399cfd2504718f0ba50e410dca55a170b61a02ad92bb18c8a65186e93 --hash=sha256:f3a3570c4a2a16746ac2c31a7c7c7b0c186b95ce902e33db6f28094ed7387dda" \
+            "packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c" \
+            "pyyaml==6.0.3 --hash=sha256:b8bb0864c5a28024fac8a632c443c87c5aa6f215c0b126c449ae1a150412f31d --hash=sha256:d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f" \
+            "setuptools==84.2.1 --hash=sha256:3ff8b3b5492a0aa66960f4419365a86b84e013070d4313e4d4a6894f5d64d6bc --hash=sha256:ca140b45d5325a9478f880e351484f62fef15f336462e449ca0c03c873d589c2" \
+            "sympy==1.14.0 --hash=sha256:d3d3fe8df1e5a0b42f0e7bdf50541697dbe7d23746e894990c030e2b05e72517 --hash=sha256:e091cc3e99d2141a0ba2847328f5479b05d94a6635cb96148ccb3f34671bd8f5" \
+            "typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8 --hash=sha256:dc983d19a509c94dba722ee6abd33940f7c05a89e243c47e907eb4db6f1a43e5" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
 FROM ${BASE_IMAGE} AS runtime
 ARG SOURCE_DATE_EPOCH=315532800
 COPY --from=etc /stubs/ /
-# Every RUN below dates what it wrote SOURCE_DATE_EPOCH: it finds the files newer than a mark it
-# made first.
-# The venv, one layer per group of the plan, the least often changed first:
-COPY --from=deps /opt/layers/torch/ /
-COPY --from=deps /opt/layers/nvidia-1/ /
-COPY --from=deps /opt/layers/nvidia-2/ /
-COPY --from=deps /opt/layers/pkg-triton/ /
-COPY --from=deps /opt/layers/rest/ /
-# Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
-# and add the unprivileged user with its HOME, and the project folder it owns (made here, empty:
-# the source below is copied in as the user's, so no layer repeats it to change its owner).
+# Every RUN below dates what it wrote SOURCE_DATE_EPOCH (the venv's files 1980-01-01): it finds
+# the files newer than a mark it made first.
+# The venv on this image's own interpreter, the unprivileged user with its HOME, and the project
+# folder it owns (made here, empty: the source below is copied in as the user's, so no layer
+# repeats it to change its owner).
 RUN touch /tmp/.archlock-mark \
-    && python3.11 -m venv --upgrade --without-pip /opt/venv \
+    && python3.11 -m venv --without-pip /opt/venv \
     && useradd --create-home --no-log-init --uid 10001 --user-group --shell /usr/sbin/nologin app \
     && install -d -o 10001 -g 10001 /app \
     && find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} + \
     && rm /tmp/.archlock-mark && touch --date="@$SOURCE_DATE_EPOCH" /tmp
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+# The venv, one layer per group of the plan (archlock.build.layers), the least often changed
+# first. Each RUN holds its packages' hashed lock entries, so a bump rebuilds the layers from its
+# package's up and no other; uv installs straight into the image (no stage keeps a second copy),
+# the .pyc of the files it added are hash-checked (compiled in the group's bytecode stage where uv
+# runs on the build machine, here where it runs on the target), and everything it wrote is dated
+# 1980-01-01.
+# torch: 1 package
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-1,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "torch==2.10.0 --hash=sha256:a2f9edd8dbc99f62bc4dfb78af7bf89499bca3d753423ac1b4e06592e467b763 --hash=sha256:ac5bdcbb074384c66fa160c15b1ead77839e3fe7ed117d667249afce0acabfac" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
+# nvidia-1: 9 packages
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-2,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "nvidia-cublas-cu12==12.8.4.1 --hash=sha256:8ac4e771d5a348c551b2a426eda6193c19aa630236b418086020df5ba9667142" \
+        "nvidia-cuda-cupti-cu12==12.8.90 --hash=sha256:ea0cb07ebda26bb9b29ba82cda34849e73c166c18162d3913575b0c9db9a6182" \
+        "nvidia-cuda-nvrtc-cu12==12.8.93 --hash=sha256:a7756528852ef889772a84c6cd89d41dfa74667e24cca16bb31f8f061e3e9994" \
+        "nvidia-cuda-runtime-cu12==12.8.90 --hash=sha256:adade8dcbd0edf427b7204d480d6066d33902cab2a4707dcfc48a2d0fd44ab90" \
+        "nvidia-cudnn-cu12==9.10.2.21 --hash=sha256:949452be657fa16687d0930933f032835951ef0892b37d2d53824d1a84dc97a8" \
+        "nvidia-cufft-cu12==11.3.3.83 --hash=sha256:4d2dd21ec0b88cf61b62e6b43564355e5222e4a3fb394cac0db101f2dd0d4f74" \
+        "nvidia-cufile-cu12==1.13.1.3 --hash=sha256:1d069003be650e131b21c932ec3d8969c1715379251f8d23a1860554b1cb24fc" \
+        "nvidia-curand-cu12==10.3.9.90 --hash=sha256:b32331d4f4df5d6eefa0554c565b626c7216f87a06a4f56fab27c3b68a830ec9" \
+        "nvidia-cusolver-cu12==11.7.3.90 --hash=sha256:4376c11ad263152bd50ea295c05370360776f8c3427b30991df774f9fb26c450" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
+# nvidia-2: 6 packages
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-3,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "nvidia-cusparse-cu12==12.5.8.93 --hash=sha256:1ec05d76bbbd8b61b06a80e1eaf8cf4959c3d4ce8e711b65ebd0443bb0ebb13b" \
+        "nvidia-cusparselt-cu12==0.7.1 --hash=sha256:f1bb701d6b930d5a7cea44c19ceb973311500847f81b634d802b7b539dc55623" \
+        "nvidia-nccl-cu12==2.27.5 --hash=sha256:ad730cf15cb5d25fe849c6e6ca9eb5b76db16a80f13f425ac68d8e2e55624457" \
+        "nvidia-nvjitlink-cu12==12.8.93 --hash=sha256:81ff63371a7ebd6e6451970684f916be2eab07321b73c9d244dc2b4da7f73b88" \
+        "nvidia-nvshmem-cu12==3.4.5 --hash=sha256:042f2500f24c021db8a06c5eec2539027d57460e1c1a762055a6554f72c369bd" \
+        "nvidia-nvtx-cu12==12.8.90 --hash=sha256:5b17e2001cc0d751a5bc2c6ec6d26ad95913324a4adb86788c944f8ce9ba441f" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
+# pkg-triton: 1 package
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-4,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "triton==3.6.0 --hash=sha256:e8e323d608e3a9bfcc2d9efcc90ceefb764a82b99dea12a86d643c72539ad5d3" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
+# rest: 14 packages
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-5,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "cuda-bindings==12.9.4 --hash=sha256:c912a3d9e6b6651853eed8eed96d6800d69c08e94052c292fec3f282c5a817c9" \
+        "cuda-pathfinder==1.9.0 --hash=sha256:622df7440f7702f36b7a02a1699aa0b084fe04034d9939188fee9b16d0c36366" \
+        "filelock==4.2.11 --hash=sha256:020e229e4bb9d410fc799c07ddf45fa217cba970278f40b30751d94f309b69e2 --hash=sha256:0cb84119fb8dce17898e1f69c974d5019daa59c4d7656be390a5fa59ccced912" \
+        "fsspec==2026.9.0 --hash=sha256:0f08147951c8cb31d844c3547d631053b127863b60be04cf06e121333ee0e2fe --hash=sha256:8dd6e646e99ea382bd85f97a45e6b526a442d79423a7dc673f1e2756d05fcb5f" \
+        "jinja2==3.1.6 --hash=sha256:0137fb05990d35f1275a587e9aee6d56da821fc83491a0fb838183be43f66d6d --hash=sha256:85ece4451f492d0c13c5dd7c13a64681a86afae63a5f347908daf103ce6d2f67" \
+        "markupsafe==3.0.4 --hash=sha256:2e9ad7dd851bf45fab9f75cbff4cb493fee9979e8d8c7c9c3ee119022518edd6 --hash=sha256:6da83a088f8ef93b2d483a8232a4dbf4d69d3d8496b568a03c56becac43e1808" \
+        "mpmath==1.3.0 --hash=sha256:7a28eb2a9774d00c7bc92411c19a89209d5da7c4c9a9e227be8330a23a25b91f --hash=sha256:a0b2b9fe80bbcd81a6647ff13108738cfb482d481d826cc0e02f5b35e5c88d2c" \
+        "networkx==3.6.1 --hash=sha256:26b7c357accc0c8cde558ad486283728b65b6a95d85ee1cd66bafab4c8168509 --hash=sha256:d47fbf302e7d9cbbb9e2555a0d267983d2aa476bac30e90dfbe5669bd57f3762" \
+        "numpy==2.4.6 --hash=sha256:89cd468399cfd2504718f0ba50e410dca55a170b61a02ad92bb18c8a65186e93 --hash=sha256:f3a3570c4a2a16746ac2c31a7c7c7b0c186b95ce902e33db6f28094ed7387dda" \
+        "packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c" \
+        "pyyaml==6.0.3 --hash=sha256:b8bb0864c5a28024fac8a632c443c87c5aa6f215c0b126c449ae1a150412f31d --hash=sha256:d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f" \
+        "setuptools==84.2.1 --hash=sha256:3ff8b3b5492a0aa66960f4419365a86b84e013070d4313e4d4a6894f5d64d6bc --hash=sha256:ca140b45d5325a9478f880e351484f62fef15f336462e449ca0c03c873d589c2" \
+        "sympy==1.14.0 --hash=sha256:d3d3fe8df1e5a0b42f0e7bdf50541697dbe7d23746e894990c030e2b05e72517 --hash=sha256:e091cc3e99d2141a0ba2847328f5479b05d94a6635cb96148ccb3f34671bd8f5" \
+        "typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8 --hash=sha256:dc983d19a509c94dba722ee6abd33940f7c05a89e243c47e907eb4db6f1a43e5" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform x86_64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1

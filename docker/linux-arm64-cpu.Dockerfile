@@ -4,21 +4,22 @@
 # Build from the project root: `archlock build --env linux-arm64-cpu` or
 # `docker buildx bake -f docker/docker-bake.hcl linux-arm64-cpu`.
 #
-# Stages: `deps` (a venv at /opt/venv installed from the env's hashed lock, then split into the
-# layer plan's folders), `source` (the project, with its times and modes made the same on every
-# machine), `runtime` (the base, the venv copied in as one layer per group of packages, then the
-# source; uv, the lock and the package cache are only ever mounted, never stored; runs as the
-# unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the caches
-# point).
+# Stages: `source` (the project, with its times and modes made the same on every machine),
+# `bytecode-N` where uv runs on the build machine (each group's .pyc, compiled there),
+# `runtime` (the base, the venv installed in one layer per group of packages, then the source;
+# uv, the lock's entries' cache and the CA bundle are only ever mounted, never stored; runs as
+# the unprivileged user `app`, uid 10001, which owns /app and its HOME, /home/app, where the
+# caches point). No stage holds a second copy of the venv: a build's peak disk is about the
+# image's size.
 #
 # Same inputs, same image: every file a step writes is dated SOURCE_DATE_EPOCH (the venv's files
 # 1980-01-01 whatever the epoch, so a layer's bytes depend only on its packages), bytecode is
 # hash-checked, and modes and owners are set, not inherited from the checkout; archlock build
 # sets the config's dates where the builder cannot (BuildKit before v0.11).
-# `deps` runs on the build machine's own platform ($BUILDPLATFORM): uv installs the wheels of the
-# target platform (linux/arm64) with --python-platform, and the same-minor Python of the same
-# base compiles the bytecode (.pyc files depend on the Python version, not the CPU). Building for
-# another architecture, only the step that links the venv to the image's interpreter is emulated.
+# uv runs as the build machine's own binary (`uv-build`, $BUILDPLATFORM) and installs the wheels
+# of the target platform (linux/arm64) with --python-platform, and the build machine's
+# Python compiles their bytecode. Building for another architecture, only the shell steps that
+# make the venv and copy and date its files are emulated.
 #
 # Build settings (docker/docker-bake.hcl sets them):
 #   BASE_IMAGE  the env's image.base (digest-pinned when the spec gives image.digest)
@@ -35,69 +36,19 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 FROM ${UV_IMAGE} AS uv
 FROM --platform=$BUILDPLATFORM ${UV_IMAGE} AS uv-build
 
-FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG COMPILE_BYTECODE=1
-# With SOURCE_DATE_EPOCH set, uv compiles hash-checked .pyc files (no install time inside them).
-ARG SOURCE_DATE_EPOCH=315532800
-# The label io.archlock.lock-sha256 must describe what is installed: a lock changed after
-# `archlock render` stops the build here.
-RUN --mount=type=bind,source=envs/locks/linux-arm64-cpu.txt,target=/tmp/archlock/requirements.txt \
-    --mount=type=bind,from=uv-build,source=/uv,target=/usr/local/bin/uv \
-    --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=secret,id=ca-bundle \
-    if ! echo "8d6870392f23647202aafeb0b0287081d551186fe49df1a20a915380dcbdf66b  /tmp/archlock/requirements.txt" | sha256sum --check --status; then \
-        echo "envs/locks/linux-arm64-cpu.txt changed since rendering: run archlock render" >&2; exit 1; \
-    fi \
-    && if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
-    && export UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE="$COMPILE_BYTECODE" \
-    && uv venv --python 3.11 /opt/venv \
-    && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
-        --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
-        -r /tmp/archlock/requirements.txt \
-    && printf '%s\n' \
-        "import csv,glob,os,re,sys" \
-        "V,O='/opt/venv','/opt/layers'" \
-        "of={p:g for g,ps in (a.split('=',1) for a in sys.argv[1:]) for p in ps.split(',') if p}" \
-        "own={}" \
-        "for g in [a.split('=',1)[0] for a in sys.argv[1:]]:" \
-        " os.makedirs(O+'/'+g+'/opt/venv',exist_ok=True)" \
-        "for sp in glob.glob(V+'/lib/python*/site-packages'):" \
-        " for d in os.listdir(sp):" \
-        "  if d.endswith('.dist-info'):" \
-        "   g=of.get(re.sub(r'[-_.]+','-',d[:-10].split('-')[0]).lower(),'rest')" \
-        "   with open(os.path.join(sp,d,'RECORD'),newline='') as f:" \
-        "    for row in csv.reader(f):" \
-        "     if row:own[os.path.normpath(os.path.join(sp,row[0]))]=g" \
-        "def group(p):" \
-        " g=own.get(p)" \
-        " if g is None and os.path.basename(os.path.dirname(p))=='__pycache__':" \
-        "  src=os.path.dirname(os.path.dirname(p))+'/'+os.path.basename(p).split('.')[0]+'.py'" \
-        "  g=own.get(src)" \
-        " return g or 'rest'" \
-        "for root,dirs,files in os.walk(V,topdown=False):" \
-        " if not files and not dirs:os.makedirs(O+'/rest/opt/venv'+root[len(V):],exist_ok=True)" \
-        " for n in files+[d for d in dirs if os.path.islink(os.path.join(root,d))]:" \
-        "  p=os.path.join(root,n)" \
-        "  t=O+'/'+group(p)+'/opt/venv'+p[len(V):]" \
-        "  os.makedirs(os.path.dirname(t),exist_ok=True)" \
-        "  os.rename(p,t)" \
-        " os.rmdir(root)" \
-        > /tmp/archlock-layers.py \
-    && python3.11 /tmp/archlock-layers.py torch=torch rest= \
-    && find /opt/layers -exec touch --no-dereference --date=@315532800 {} +
-# /opt/layers/<layer>/opt/venv/ now holds the files of that layer's packages (by each
-# distribution's RECORD: archlock.build.layers), every one dated 1980-01-01.
-
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS etc
 ARG SOURCE_DATE_EPOCH=315532800
 # The files every RUN mounts over (/etc/hosts, hostname, resolv.conf): a base without one gets a
 # mount point made for each RUN and removed after it, which dates /etc with the build's clock
 # (BuildKit before v0.11). Present, they are only mounted over; the engine mounts its own at run.
-RUN mkdir -p /stubs/etc \
+# The same for what the venv's RUNs mount (/tmp/archlock: uv, its cache, the CA bundle, a
+# tmpfs for their lists, the bytecode compiled beside): empty, they stay in the image, so no
+# layer holds a mount's trace.
+RUN mkdir -p /stubs/etc /stubs/tmp/archlock/cache /stubs/tmp/archlock/work /stubs/tmp/archlock/bytecode \
     && printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /stubs/etc/hosts \
     && echo localhost > /stubs/etc/hostname \
-    && touch /stubs/etc/resolv.conf \
+    && touch /stubs/etc/resolv.conf /stubs/tmp/archlock/uv /stubs/tmp/archlock/ca-bundle \
+    && chmod 1777 /stubs/tmp \
     && find /stubs -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS source
@@ -108,23 +59,148 @@ COPY . /src/app
 RUN chmod -R u+rwX,go+rX,go-w /src \
     && find /src -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
+# The .pyc of group torch, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-1
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "torch==2.10.0 --hash=sha256:3282d9febd1e4e476630a099692b44fdc214ee9bf8ee5377732d9d9dfe5712e4" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
+# The .pyc of group rest, compiled on the build machine: uv installs the group into a
+# scratch venv inside its cache mount (hard links, no copy), the build machine's Python compiles
+# it as if it stood at /opt/venv, and only the .pyc stay. .pyc are the same bytes on every
+# architecture, so building for another one emulates no compiler.
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS bytecode-2
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    mkdir /bytecode \
+    && if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        scratch=$(mktemp -d /tmp/archlock/cache/archlock-bytecode.XXXXXXXX) \
+        && trap 'rm -rf "$scratch"' EXIT \
+        && printf '%s\n' \
+            "filelock==4.2.11 --hash=sha256:020e229e4bb9d410fc799c07ddf45fa217cba970278f40b30751d94f309b69e2 --hash=sha256:0cb84119fb8dce17898e1f69c974d5019daa59c4d7656be390a5fa59ccced912" \
+            "fsspec==2026.9.0 --hash=sha256:0f08147951c8cb31d844c3547d631053b127863b60be04cf06e121333ee0e2fe --hash=sha256:8dd6e646e99ea382bd85f97a45e6b526a442d79423a7dc673f1e2756d05fcb5f" \
+            "jinja2==3.1.6 --hash=sha256:0137fb05990d35f1275a587e9aee6d56da821fc83491a0fb838183be43f66d6d --hash=sha256:85ece4451f492d0c13c5dd7c13a64681a86afae63a5f347908daf103ce6d2f67" \
+            "markupsafe==3.0.4 --hash=sha256:2e9ad7dd851bf45fab9f75cbff4cb493fee9979e8d8c7c9c3ee119022518edd6 --hash=sha256:849dd2bb0e5e4ab2b71c7191726a4a8d5aa8a610daa584728cbee0b710ddc4ef" \
+            "mpmath==1.3.0 --hash=sha256:7a28eb2a9774d00c7bc92411c19a89209d5da7c4c9a9e227be8330a23a25b91f --hash=sha256:a0b2b9fe80bbcd81a6647ff13108738cfb482d481d826cc0e02f5b35e5c88d2c" \
+            "networkx==3.6.1 --hash=sha256:26b7c357accc0c8cde558ad486283728b65b6a95d85ee1cd66bafab4c8168509 --hash=sha256:d47fbf302e7d9cbbb9e2555a0d267983d2aa476bac30e90dfbe5669bd57f3762" \
+            "numpy==2.4.6 --hash=sha256:0ab0a9c4ffb1a6d95ef519fe4247dba8eb6b18ad93999f76b7f657039acabd47 --hash=sha256:f3a3570c4a2a16746ac2c31a7c7c7b0c186b95ce902e33db6f28094ed7387dda" \
+            "packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c" \
+            "pyyaml==6.0.3 --hash=sha256:10892704fc220243f5305762e276552a0395f7beb4dbf9b14ec8fd43b57f126c --hash=sha256:d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f" \
+            "setuptools==84.2.1 --hash=sha256:3ff8b3b5492a0aa66960f4419365a86b84e013070d4313e4d4a6894f5d64d6bc --hash=sha256:ca140b45d5325a9478f880e351484f62fef15f336462e449ca0c03c873d589c2" \
+            "sympy==1.14.0 --hash=sha256:d3d3fe8df1e5a0b42f0e7bdf50541697dbe7d23746e894990c030e2b05e72517 --hash=sha256:e091cc3e99d2141a0ba2847328f5479b05d94a6635cb96148ccb3f34671bd8f5" \
+            "typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8 --hash=sha256:dc983d19a509c94dba722ee6abd33940f7c05a89e243c47e907eb4db6f1a43e5" \
+            > "$scratch/requirements.txt" \
+        && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+        && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=hardlink UV_NO_PROGRESS=1 \
+        && python3.11 -m venv --without-pip "$scratch/venv" \
+        && /tmp/archlock/uv pip install --quiet --python "$scratch/venv/bin/python" --require-hashes --no-deps --no-build \
+            --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
+            -r "$scratch/requirements.txt" \
+        && { python3.11 -m compileall -q -j 0 --invalidation-mode checked-hash -s "$scratch/venv" -p /opt/venv "$scratch/venv" \
+            || echo "some files did not compile: they run from source" >&2; } \
+        && find "$scratch/venv" -path '*/__pycache__/*.pyc' -printf '%P\n' \
+            | tar --create --file=- --directory="$scratch/venv" --files-from=- | tar --extract --file=- --directory=/bytecode; \
+    fi
+
 FROM ${BASE_IMAGE} AS runtime
 ARG SOURCE_DATE_EPOCH=315532800
 COPY --from=etc /stubs/ /
-# Every RUN below dates what it wrote SOURCE_DATE_EPOCH: it finds the files newer than a mark it
-# made first.
-# The venv, one layer per group of the plan, the least often changed first:
-COPY --from=deps /opt/layers/torch/ /
-COPY --from=deps /opt/layers/rest/ /
-# Point the venv at this image's own interpreter (same path, same minor version as in `deps`),
-# and add the unprivileged user with its HOME, and the project folder it owns (made here, empty:
-# the source below is copied in as the user's, so no layer repeats it to change its owner).
+# Every RUN below dates what it wrote SOURCE_DATE_EPOCH (the venv's files 1980-01-01): it finds
+# the files newer than a mark it made first.
+# The venv on this image's own interpreter, the unprivileged user with its HOME, and the project
+# folder it owns (made here, empty: the source below is copied in as the user's, so no layer
+# repeats it to change its owner).
 RUN touch /tmp/.archlock-mark \
-    && python3.11 -m venv --upgrade --without-pip /opt/venv \
+    && python3.11 -m venv --without-pip /opt/venv \
     && useradd --create-home --no-log-init --uid 10001 --user-group --shell /usr/sbin/nologin app \
     && install -d -o 10001 -g 10001 /app \
     && find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} + \
     && rm /tmp/.archlock-mark && touch --date="@$SOURCE_DATE_EPOCH" /tmp
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG COMPILE_BYTECODE=1
+# The venv, one layer per group of the plan (archlock.build.layers), the least often changed
+# first. Each RUN holds its packages' hashed lock entries, so a bump rebuilds the layers from its
+# package's up and no other; uv installs straight into the image (no stage keeps a second copy),
+# the .pyc of the files it added are hash-checked (compiled in the group's bytecode stage where uv
+# runs on the build machine, here where it runs on the target), and everything it wrote is dated
+# 1980-01-01.
+# torch: 1 package
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-1,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "torch==2.10.0 --hash=sha256:3282d9febd1e4e476630a099692b44fdc214ee9bf8ee5377732d9d9dfe5712e4" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
+# rest: 12 packages
+RUN --mount=type=bind,from=uv-build,source=/uv,target=/tmp/archlock/uv \
+    --mount=type=cache,id=/root/.cache/uv,target=/tmp/archlock/cache \
+    --mount=type=secret,id=ca-bundle,target=/tmp/archlock/ca-bundle \
+    --mount=type=tmpfs,target=/tmp/archlock/work \
+    --mount=type=bind,from=bytecode-2,source=/bytecode,target=/tmp/archlock/bytecode \
+    printf '%s\n' \
+        "filelock==4.2.11 --hash=sha256:020e229e4bb9d410fc799c07ddf45fa217cba970278f40b30751d94f309b69e2 --hash=sha256:0cb84119fb8dce17898e1f69c974d5019daa59c4d7656be390a5fa59ccced912" \
+        "fsspec==2026.9.0 --hash=sha256:0f08147951c8cb31d844c3547d631053b127863b60be04cf06e121333ee0e2fe --hash=sha256:8dd6e646e99ea382bd85f97a45e6b526a442d79423a7dc673f1e2756d05fcb5f" \
+        "jinja2==3.1.6 --hash=sha256:0137fb05990d35f1275a587e9aee6d56da821fc83491a0fb838183be43f66d6d --hash=sha256:85ece4451f492d0c13c5dd7c13a64681a86afae63a5f347908daf103ce6d2f67" \
+        "markupsafe==3.0.4 --hash=sha256:2e9ad7dd851bf45fab9f75cbff4cb493fee9979e8d8c7c9c3ee119022518edd6 --hash=sha256:849dd2bb0e5e4ab2b71c7191726a4a8d5aa8a610daa584728cbee0b710ddc4ef" \
+        "mpmath==1.3.0 --hash=sha256:7a28eb2a9774d00c7bc92411c19a89209d5da7c4c9a9e227be8330a23a25b91f --hash=sha256:a0b2b9fe80bbcd81a6647ff13108738cfb482d481d826cc0e02f5b35e5c88d2c" \
+        "networkx==3.6.1 --hash=sha256:26b7c357accc0c8cde558ad486283728b65b6a95d85ee1cd66bafab4c8168509 --hash=sha256:d47fbf302e7d9cbbb9e2555a0d267983d2aa476bac30e90dfbe5669bd57f3762" \
+        "numpy==2.4.6 --hash=sha256:0ab0a9c4ffb1a6d95ef519fe4247dba8eb6b18ad93999f76b7f657039acabd47 --hash=sha256:f3a3570c4a2a16746ac2c31a7c7c7b0c186b95ce902e33db6f28094ed7387dda" \
+        "packaging==26.3 --hash=sha256:94edc256424af38762eb31306eed28beb9f0efc50a8837492c9d6fd6004aed79 --hash=sha256:d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c" \
+        "pyyaml==6.0.3 --hash=sha256:10892704fc220243f5305762e276552a0395f7beb4dbf9b14ec8fd43b57f126c --hash=sha256:d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f" \
+        "setuptools==84.2.1 --hash=sha256:3ff8b3b5492a0aa66960f4419365a86b84e013070d4313e4d4a6894f5d64d6bc --hash=sha256:ca140b45d5325a9478f880e351484f62fef15f336462e449ca0c03c873d589c2" \
+        "sympy==1.14.0 --hash=sha256:d3d3fe8df1e5a0b42f0e7bdf50541697dbe7d23746e894990c030e2b05e72517 --hash=sha256:e091cc3e99d2141a0ba2847328f5479b05d94a6635cb96148ccb3f34671bd8f5" \
+        "typing-extensions==4.16.0 --hash=sha256:481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8 --hash=sha256:dc983d19a509c94dba722ee6abd33940f7c05a89e243c47e907eb4db6f1a43e5" \
+        > /tmp/archlock/work/requirements.txt \
+    && if [ -s /tmp/archlock/ca-bundle ]; then export SSL_CERT_FILE=/tmp/archlock/ca-bundle; fi \
+    && export LC_ALL=C PYTHONDONTWRITEBYTECODE=1 UV_CACHE_DIR=/tmp/archlock/cache UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_NO_PROGRESS=1 \
+    && find /opt/venv | sort > /tmp/archlock/work/before \
+    && touch /tmp/archlock/work/mark \
+    && /tmp/archlock/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --no-build \
+        --python-platform aarch64-manylinux_2_28 --python-version 3.11 \
+        -r /tmp/archlock/work/requirements.txt \
+    && find /opt/venv | sort | comm -13 /tmp/archlock/work/before - > /tmp/archlock/work/added \
+    && cp --recursive /tmp/archlock/bytecode/. /opt/venv/ \
+    && { cat /tmp/archlock/work/added; find /opt/venv -newer /tmp/archlock/work/mark; } \
+        | xargs --no-run-if-empty --delimiter='\n' touch --no-dereference --date=@315532800
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1

@@ -25,10 +25,10 @@ Their per-env locks are then identical to test_init_project's (the lock is folde
 run settings are not its input), and so are their Dockerfiles up to the final labels, so every
 dependency layer (the 7.5 GB CUDA venv) is a BuildKit cache hit shared with that test: each
 build adds only the source layer. (4) needs a new dependency set, and a new amd64 CUDA venv
-layer cannot share torch's (the venv is one layer: 7.5 GB in `deps` plus its 7.5 GB copy in
-the image, over the disk cap, about 3 minutes): so (4) builds and verifies its linux/arm64 image,
-where a pure-Python sdist matters (it used to put the whole arm64 dependency stage back under
-emulation; here it is built on the build machine, a 170 MB venv), and verifies the amd64 side on
+layer set cannot share torch's (the 7.5 GB venv again, over the disk cap, about 3 minutes): so
+(4) builds and verifies its linux/arm64 image, where a pure-Python sdist matters (it used to put
+the whole arm64 install back under emulation; here the build machine's uv builds it, a 170 MB
+venv), and verifies the amd64 side on
 the host, whose venv holds the same amd64 wheels plus the same sdist-built wheel. (5) builds no
 image: `archlock build` does not consult audit, so it would build a new 7.5 GB CUDA layer only
 to install adam-atan2 without its backend, the failure host verify shows in 30 s. In the images
@@ -407,11 +407,13 @@ def test_a_pure_python_sdist_is_info_only_and_builds_on_the_build_machine(
         assert (
             f"info: antlr4-python3-runtime 4.9.3 has no wheel for {platform}; its sdist is pure "
             "Python (only Python sources and no extension modules): it builds into a wheel on "
-            "the build machine, with no emulation and no compiler"
+            "any CPU, by the build machine's uv, with no compiler"
         ) in audit, audit
     dockerfile = (config_sdist / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
-    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps" in dockerfile
-    assert "--no-build" not in dockerfile  # the sdist builds there, on the build machine's CPU
+    assert (
+        "from=uv-build,source=/uv,target=/tmp/archlock/uv" in dockerfile
+    )  # the build machine's uv
+    assert "--no-build" not in dockerfile  # which builds the sdist
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
     host = json.loads((config_sdist / "results" / f"{HOST_ENV}.host.json").read_text())
     assert "run fit-5-steps at lr 0.05" in run_check(host)["tail"]  # antlr parsed ${...}
@@ -463,7 +465,10 @@ def test_a_torch_cuda_extension_is_refused_by_audit_and_fails_verify_by_its_miss
             "== 'x86_64'`) and fall back in code where its import fails)"
         )
     dockerfile = (root / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
-    assert "\nFROM ${BASE_IMAGE} AS deps\n" in dockerfile  # not pure Python: the target's CPU
+    assert (
+        "from=uv,source=/uv,target=/tmp/archlock/uv" in dockerfile
+    )  # not pure Python: the target's uv
+    assert "uv-build" not in dockerfile
     assert verify.returncode == 6, verify.stdout[-3000:] + verify.stderr[-2000:]
     first = (
         f"archlock verify: error: {HOST_ENV}: 2 check(s) failed (imports, run_1); first: imports: "

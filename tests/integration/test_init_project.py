@@ -4,8 +4,8 @@ The fixture is requirements-only (torch pinned as the repository pins it, so the
 wheels are shared with the repository's own image builds; numpy; setuptools; a tiny train.py
 printing `loss X`). `archlock init --run ... --metric ...` writes its env specs and settings and
 locks and renders; the user then opts the amd64 image into a compiler (`image.toolchain: true`).
-Both images are built (local debootstrap bases, bytecode compilation off to keep the arm64
-build short under QEMU), verified with the project's own run in each, and the matrix holds the
+Both images are built (local debootstrap bases, bytecode compilation off to keep torch's builds
+short), verified with the project's own run in each, and the matrix holds the
 run's final loss to one number across both architectures.
 """
 

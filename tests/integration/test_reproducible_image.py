@@ -36,9 +36,10 @@ FIXTURE = REPO / "tests" / "fixtures" / "projects" / "packaged-app"
 ENVS = ("linux-amd64-cuda", "linux-arm64-cpu")
 TAGS: dict[tuple[str, str], str] = {}  # (build label, platform) -> the image's tag
 CHECK = (
-    "import os, stat, packaged_app; "
+    "import os, stat, idna, packaged_app; "
     "print(packaged_app.GREETING, os.stat('/').st_uid, os.stat('/app').st_uid, "
-    "stat.filemode(os.stat('/app/pyproject.toml').st_mode))"
+    "stat.filemode(os.stat('/app/pyproject.toml').st_mode), "
+    "int.from_bytes(open(idna.__spec__.cached, 'rb').read()[4:8], 'little'))"
 )
 
 
@@ -102,8 +103,10 @@ def build_cold(
             "run", "--rm", "--platform", image.platform, image.tags[0], "python", "-c", CHECK
         ).strip()
         # the venv put together again from its layers works, the project's module is installed,
-        # / stays root's, /app is the run user's, and modes are the same whatever the umask
-        assert ran == "packaged-app with six 1.16.0 0 10001 -rw-r--r--", ran
+        # / stays root's, /app is the run user's, modes are the same whatever the umask, and a
+        # dependency's .pyc (compiled on the build machine for both platforms) is there and
+        # hash-checked (flags 3: hash-based, checked against the source)
+        assert ran == "packaged-app with six 1.16.0 0 10001 -rw-r--r-- 3", ran
         ids[image.platform] = image.image_id
         TAGS[(tag, image.platform)] = image.tags[0]
     return ids

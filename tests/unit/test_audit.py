@@ -72,7 +72,7 @@ def test_source_only_packages_are_told_apart_by_kind(
     env = project.envs(["linux-arm64-cpu"])[0]
     pure, compiled = audit.audit_env(project, env).findings
     assert (pure.kind, pure.severity) == ("pure-python-sdist", "info")
-    assert "builds into a wheel on the build machine, with no emulation" in pure.message
+    assert "builds into a wheel on any CPU, by the build machine's uv" in pure.message
     assert (compiled.kind, compiled.severity) == ("compiled-sdist", "warning")
     assert "(src/a.c)" in compiled.message
     assert "`image.toolchain: true` in linux-arm64-cpu.yaml" in compiled.fix

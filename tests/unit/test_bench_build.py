@@ -58,6 +58,8 @@ def test_arch_variants_differ_only_in_where_the_dependency_stage_runs() -> None:
     assert not before.deps_on_build_platform and after.deps_on_build_platform
     assert before.lock_sha256 == after.lock_sha256 == variants["amd64"].lock_sha256
     assert {v.base_image for v in variants.values()} == {"reg/base:list"}
+    # each variant installs the shared lock's entries, not its env's
+    assert {v.layers[-1].requirements for v in variants.values()} == {("numpy==1",)}
     text = render.dockerfile_text(after, "uv:1", "bench")
     assert "--python-platform aarch64-manylinux_2_28" in text
     assert "$BUILDPLATFORM" not in render.dockerfile_text(before, "uv:1", "bench")

@@ -264,7 +264,7 @@ def test_an_env_without_wheels_for_its_platform_is_announced() -> None:
     )
     the_plan = plan.make_plan([*TARGETS, emulated], VARS, ("old", "cpu"), ())
     assert the_plan.notes == [
-        "old: dependency stage runs on linux/arm64, emulated on other machines: "
+        "old: the venv installs with linux/arm64's uv, emulated on other machines: "
         "no linux/arm64 wheel for x"
     ]
     assert plan.make_plan([*TARGETS, emulated], VARS, ("cpu",), ()).notes == []

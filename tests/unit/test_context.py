@@ -147,7 +147,7 @@ def test_the_rendered_dockerignore_holds_the_gitignore_and_keeps_the_lock(
     assert lines[-3:] == ["**/*.txt", "!**/keep.bin", "!envs/locks/linux-arm64-cpu.txt"]
     assert "data/**" in lines and "**/*.safetensors" in lines and "**/wandb" in lines
     matcher = Matcher(lines)
-    assert not matcher.excluded("envs/locks/linux-arm64-cpu.txt")  # the deps stage mounts it
+    assert not matcher.excluded("envs/locks/linux-arm64-cpu.txt")  # kept beside the source
     assert matcher.excluded("notes.txt") and not matcher.excluded("keep.bin")
 
 

@@ -18,6 +18,14 @@ from archlock.core.project import Project
 from archlock.errors import ConfigError
 
 SHA = "ab" * 32
+ENTRY = "numpy==2.4.6 --hash=sha256:" + "c" * 64
+STUBS = {
+    "/tmp/archlock/uv",
+    "/tmp/archlock/cache",
+    "/tmp/archlock/ca-bundle",
+    "/tmp/archlock/work",
+    "/tmp/archlock/bytecode",
+}
 
 
 def make_target(**changes: object) -> render.ImageTarget:
@@ -31,6 +39,7 @@ def make_target(**changes: object) -> render.ImageTarget:
         lock_sha256=SHA,
         install_project=True,
         runner="ubuntu-24.04-arm",
+        layers=(layers.Layer("rest", (), 10, (ENTRY,)),),
     )
     values.update(changes)
     return render.ImageTarget(**values)  # type: ignore[arg-type]
@@ -70,8 +79,13 @@ def rendered(tmp_path: Path, settings: render.RenderSettings, target: render.Ima
 
 def install_step(run: Run) -> list[str]:
     """The words of the `uv pip install` step of a RUN."""
-    (step,) = [step for step in run.steps if step.startswith("uv pip install ")]
+    (step,) = [step for step in run.steps if step.split(" ", 1)[0].endswith("uv")]
     return shlex.split(step)
+
+
+def venv_runs(parsed: Dockerfile) -> list[Run]:
+    """The runtime stage's RUNs that install a layer of the venv (uv mounted)."""
+    return [run for run in parsed.stage("runtime").runs() if run.mounts]
 
 
 def mount(run: Run, **wanted: str) -> dict[str, str]:
@@ -106,29 +120,46 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert not text.startswith("# syntax")  # a syntax line makes BuildKit fetch a frontend image
     parsed = parse(text)
     assert list(parsed.stages) == [
-        "uv",
-        "uv-build",
-        "deps",
-        "etc",
-        "source",
-        "runtime",
-        "project",
-        "image",
+        *("uv", "uv-build", "etc", "source", "bytecode-1", "runtime", "project", "image")
     ]
-    deps, runtime, image = parsed.stage("deps"), parsed.stage("runtime"), parsed.stage("image")
-    # deps depend on the lock only, and store nothing but the venv's layer folders
-    assert deps.keywords() == ["SHELL", "ARG", "ARG", "RUN"]
-    (install,) = deps.runs()
-    lock = mount(install, source="envs/locks/linux-arm64-cpu.txt")
-    assert lock == {
-        "type": "bind",
-        "source": "envs/locks/linux-arm64-cpu.txt",
-        "target": "/tmp/archlock/requirements.txt",
-    }
-    assert mount(install, type="cache") == {"type": "cache", "target": "/root/.cache/uv"}
+    runtime, image = parsed.stage("runtime"), parsed.stage("image")
+    # what every RUN mounts over is there before the first RUN: no mount point dates a folder
+    assert runtime.instructions[:2] == [
+        Instruction("ARG", "SOURCE_DATE_EPOCH=315532800"),
+        Instruction("COPY", "--from=etc /stubs/ /"),
+    ]
+    venv = runtime.runs()[0]
+    # /app and HOME are the run user's without a second copy of the source (no chown -R layer)
+    assert venv.steps[:2] == (
+        "touch /tmp/.archlock-mark",
+        "python3.11 -m venv --without-pip /opt/venv",
+    )
+    assert "install -d -o 10001 -g 10001 /app" in venv.steps
+    assert list(venv.steps[-3:]) == [
+        "find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference "
+        '--date="@$SOURCE_DATE_EPOCH" {} +',
+        "rm /tmp/.archlock-mark",
+        'touch --date="@$SOURCE_DATE_EPOCH" /tmp',
+    ]
+    # each layer of the venv is a RUN of its own, in the image's stage: no stage copies it
+    (install,) = venv_runs(parsed)
+    assert install.mounts == (
+        {"type": "bind", "from": "uv-build", "source": "/uv", "target": "/tmp/archlock/uv"},
+        {"type": "cache", "id": "/root/.cache/uv", "target": "/tmp/archlock/cache"},
+        {"type": "secret", "id": "ca-bundle", "target": "/tmp/archlock/ca-bundle"},
+        {"type": "tmpfs", "target": "/tmp/archlock/work"},
+        {
+            "type": "bind",
+            "from": "bytecode-1",
+            "source": "/bytecode",
+            "target": "/tmp/archlock/bytecode",
+        },
+    )
+    assert {m["target"] for m in install.mounts} == STUBS
+    assert f'"{ENTRY}"' in install.steps[0]  # the layer's lock entries, in its own RUN
     words = install_step(install)
     assert words[:8] == [
-        "uv",
+        "/tmp/archlock/uv",
         "pip",
         "install",
         "--python",
@@ -137,38 +168,20 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
         "--no-deps",
         "--no-build",
     ]
-    assert words[-2:] == ["-r", "/tmp/archlock/requirements.txt"]
-    assert install.steps[-2] == "python3.11 /tmp/archlock-layers.py rest="
-    assert (
-        install.steps[-1] == "find /opt/layers -exec touch --no-dereference --date=@315532800 {} +"
-    )
-    # the venv's layers, then the user and /app, then the source; uv is only ever mounted
-    copies = [i.args for i in runtime.all("COPY")]
-    assert copies == [
+    assert words[-2:] == ["-r", "/tmp/archlock/work/requirements.txt"]
+    # the .pyc come from the bytecode stage, after the files uv added are listed: they are dated
+    added = next(i for i, step in enumerate(install.steps) if "comm -13" in step)
+    assert install.steps[added + 1] == "cp --recursive /tmp/archlock/bytecode/. /opt/venv/"
+    assert install.steps[-1].startswith("{ cat /tmp/archlock/work/added; find /opt/venv -newer")
+    assert install.steps[-1].endswith("touch --no-dereference --date=@315532800")
+    assert runtime.find("RUN") < runtime.find("SHELL") < runtime.find("ENV", "VIRTUAL_ENV=")
+    assert not any("chown" in step for run in runtime.runs() for step in run.steps)
+    assert not any(run.mounts for run in image.runs())  # no mount traces
+    assert runtime.find("ENV", "VIRTUAL_ENV=") < runtime.find("COPY", "--from=source")
+    assert [i.args for i in runtime.all("COPY")] == [
         "--from=etc /stubs/ /",
-        "--from=deps /opt/layers/rest/ /",
         "--from=source --chown=10001:10001 /src/ /",
     ]
-    # what every RUN mounts over is there before the first RUN: no mount point dates /etc
-    assert runtime.instructions[:3] == [
-        Instruction("ARG", "SOURCE_DATE_EPOCH=315532800"),
-        Instruction("COPY", "--from=etc /stubs/ /"),
-        Instruction("COPY", "--from=deps /opt/layers/rest/ /"),
-    ]
-    relink = runtime.runs()[0]
-    # /app and HOME are the run user's without a second copy of the source (no chown -R layer)
-    assert "install -d -o 10001 -g 10001 /app" in relink.steps
-    assert relink.steps[0] == "touch /tmp/.archlock-mark"
-    assert list(relink.steps[-3:]) == [
-        "find / -xdev -newer /tmp/.archlock-mark -exec touch --no-dereference "
-        '--date="@$SOURCE_DATE_EPOCH" {} +',
-        "rm /tmp/.archlock-mark",
-        'touch --date="@$SOURCE_DATE_EPOCH" /tmp',
-    ]
-    assert not any("chown" in step for run in runtime.runs() for step in run.steps)
-    assert not any(run.mounts for run in [*runtime.runs(), *image.runs()])  # no mount traces
-    assert runtime.find("RUN", "touch /tmp/.archlock-mark") < runtime.find("WORKDIR", "/app")
-    assert runtime.find("ENV", "VIRTUAL_ENV=") < runtime.find("COPY", "--from=source")
     # the project is installed in its own stage; the image takes the files it added
     assert [i.args for i in image.all("COPY")] == ["--from=project /opt/project/ /"]
     assert image.all("USER") == [Instruction("USER", "10001:10001")]
@@ -183,6 +196,14 @@ def test_dockerfile_installs_the_lock_before_the_source(files: dict[str, str]) -
     assert env["WANDB_DIR"] == "/home/app"
     # the cache variables are set before the run user takes over
     assert image.find("ENV", "HOME=") < image.find("USER")
+
+
+def test_the_stubs_stage_makes_every_mount_target_of_the_venv_layers(files: dict[str, str]) -> None:
+    (stubs,) = dockerfile(files).stage("etc").runs()
+    made = " ".join(stubs.steps)
+    for target in STUBS:
+        assert target.replace("/tmp/", "/stubs/tmp/") in made
+    assert "chmod 1777 /stubs/tmp" in stubs.steps  # copied onto /tmp, it keeps /tmp's mode
 
 
 def test_the_source_stage_dates_the_checkout_and_sets_its_modes(files: dict[str, str]) -> None:
@@ -211,43 +232,42 @@ def test_the_project_stage_keeps_only_what_the_install_added(files: dict[str, st
     )
 
 
-def test_each_layer_of_the_plan_is_one_copy_in_order(
+def test_each_layer_of_the_plan_is_one_run_in_order(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
     plan = (
-        layers.Layer("torch", ("torch",), 900),
-        layers.Layer("nvidia", ("nvidia-cublas-cu12", "nvidia-nccl-cu12"), 800),
-        layers.Layer("rest", (), 10),
+        layers.Layer("torch", ("torch",), 900, ("torch==2.10.0 --hash=sha256:aa",)),
+        layers.Layer(
+            "nvidia", ("nvidia-nccl-cu12",), 800, ("nvidia-nccl-cu12==2 --hash=sha256:bb",)
+        ),
+        layers.Layer("pkg-triton", ("triton",), 100),  # nothing locked: no RUN
+        layers.Layer("rest", (), 10, (ENTRY,)),
     )
-    parsed = parse(rendered(tmp_path, settings, make_target(layers=plan)))
-    copies = [i.args for i in parsed.stage("runtime").all("COPY")][1:4]
-    assert copies == [f"--from=deps /opt/layers/{name}/ /" for name in ("torch", "nvidia", "rest")]
-    (install,) = parsed.stage("deps").runs()
-    assert install.steps[-2] == (
-        "python3.11 /tmp/archlock-layers.py torch=torch "
-        "nvidia=nvidia-cublas-cu12,nvidia-nccl-cu12 rest="
-    )
+    text = rendered(tmp_path, settings, make_target(layers=plan))
+    installs = venv_runs(parse(text))
+    assert [run.steps[0].split('"')[1] for run in installs] == [
+        "torch==2.10.0 --hash=sha256:aa",
+        "nvidia-nccl-cu12==2 --hash=sha256:bb",
+        ENTRY,
+    ]
+    assert "# torch: 1 package\n" in text and "pkg-triton" not in text
 
 
-def test_deps_stage_runs_on_the_build_platform_and_installs_the_targets_wheels(
+def test_uv_runs_on_the_build_platform_and_installs_the_targets_wheels(
     files: dict[str, str],
 ) -> None:
     parsed = dockerfile(files)
-    deps, uv_build, runtime = (parsed.stage(name) for name in ("deps", "uv-build", "runtime"))
-    assert (deps.base, deps.platform) == ("${BASE_IMAGE}", "$BUILDPLATFORM")
+    uv_build, runtime = parsed.stage("uv-build"), parsed.stage("runtime")
     assert (uv_build.base, uv_build.platform) == ("${UV_IMAGE}", "$BUILDPLATFORM")
-    (install,) = deps.runs()
-    uv = mount(install, target="/usr/local/bin/uv")
-    assert uv == {"type": "bind", "from": "uv-build", "source": "/uv", "target": uv["target"]}
+    assert (runtime.base, runtime.platform) == ("${BASE_IMAGE}", None)
+    (install,) = venv_runs(parsed)
+    assert mount(install, target="/tmp/archlock/uv")["from"] == "uv-build"
     words = install_step(install)
     assert words[words.index("--python-platform") + 1] == "aarch64-manylinux_2_28"
     assert words[words.index("--python-version") + 1] == "3.11" and "--no-build" in words
-    # the target-platform stage only relinks the venv to its interpreter
-    assert (runtime.base, runtime.platform) == ("${BASE_IMAGE}", None)
-    assert runtime.runs()[0].steps[1] == "python3.11 -m venv --upgrade --without-pip /opt/venv"
 
 
-def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
+def test_an_env_without_wheels_runs_the_targets_uv_and_says_why(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
     target = make_target(
@@ -256,12 +276,43 @@ def test_an_env_without_wheels_keeps_the_emulated_deps_stage_and_says_why(
     parsed = parse(rendered(tmp_path, settings, target))
     assert "uv-build" not in parsed.stages
     assert all(stage.platform is None for stage in parsed.stages.values())
-    deps = parsed.stage("deps")
-    assert deps.base == "${BASE_IMAGE}"
-    (install,) = deps.runs()
-    assert mount(install, target="/usr/local/bin/uv")["from"] == "uv"
+    (install,) = venv_runs(parsed)
+    assert mount(install, target="/tmp/archlock/uv")["from"] == "uv"
     assert "--python-platform" not in install_step(install)
     assert "no linux/arm64 wheel for oldlib." in parsed.comments
+    assert not any(name.startswith("bytecode-") for name in parsed.stages)
+    (compiled,) = [step for step in install.steps if "compileall" in step]
+    assert "--invalidation-mode checked-hash -i /tmp/archlock/work/sources" in compiled
+
+
+def test_each_layer_has_its_bytecode_compiled_on_the_build_platform(
+    tmp_path: Path, settings: render.RenderSettings
+) -> None:
+    plan = (
+        layers.Layer("torch", ("torch",), 900, ("torch==2.10.0 --hash=sha256:aa",)),
+        layers.Layer("rest", (), 10, (ENTRY,)),
+    )
+    parsed = parse(rendered(tmp_path, settings, make_target(layers=plan)))
+    installs = venv_runs(parsed)
+    for index, install in enumerate(installs, start=1):
+        stage = parsed.stage(f"bytecode-{index}")
+        assert (stage.base, stage.platform) == ("${BASE_IMAGE}", "$BUILDPLATFORM")
+        (run,) = stage.runs()
+        # one stage per layer, mounted only by its layer: a bump recompiles its own group
+        assert mount(install, target="/tmp/archlock/bytecode")["from"] == stage.name
+        assert run.steps[0] == "mkdir /bytecode"
+        # the same entries, installed with the same uv for the same platform
+        assert install.steps[0].split('"')[1] in " ".join(run.steps)
+        (scratch_install,) = [step for step in run.steps if step.startswith("/tmp/archlock/uv")]
+        words = shlex.split(scratch_install)
+        assert words[words.index("--python-platform") + 1] == "aarch64-manylinux_2_28"
+        assert words[-2:] == ["-r", "$scratch/requirements.txt"]
+        (compiled,) = [step for step in run.steps if "compileall" in step]
+        # hash-checked, as if the files stood at /opt/venv; only the .pyc are kept
+        assert "--invalidation-mode checked-hash" in compiled
+        assert '-s "$scratch/venv" -p /opt/venv "$scratch/venv"' in compiled
+        assert run.steps[-1].startswith("""find "$scratch/venv" -path '*/__pycache__/*.pyc'""")
+        assert "UV_LINK_MODE=hardlink" in " ".join(run.steps)  # the scratch venv costs no copy
 
 
 PYLOCK_WHEELS = {
@@ -303,8 +354,8 @@ def test_wheels_for_the_target_let_the_deps_stage_run_on_the_build_platform(tmp_
 
 def test_a_pure_python_sdist_no_longer_forces_emulation(tmp_path: Path) -> None:
     """The lock records what a source-only package is (core/sdist.py): a pure-Python sdist
-    builds the same wheel on any CPU, so the deps stage stays on the build platform; one that
-    compiles, or one the lock could not classify, still keeps the emulated stage."""
+    builds the same wheel on any CPU, so the build platform's uv installs the venv; one that
+    compiles, or one the lock could not classify, still takes the target's uv, emulated."""
     from archlock.core.platforms import PLATFORMS
 
     arm = PLATFORMS["linux-arm64"]
@@ -345,11 +396,11 @@ def test_image_targets_carry_the_pure_sdists_their_deps_stage_builds(
         assert target.deps_on_build_platform and target.emulated_because == ""
         assert target.sdists_built_here == ("antlr4-python3-runtime",)
         # uv may build the sdist on the build platform: --no-build would refuse it
-        (install,) = parse(render.dockerfile_text(target, "uv", "app")).stage("deps").runs()
+        (install,) = venv_runs(parse(render.dockerfile_text(target, "uv", "app")))
         assert "--no-deps" in install_step(install)
         assert "--no-build" not in install_step(install)
         wheels_only = dataclasses.replace(target, sdists_built_here=())
-        (install,) = parse(render.dockerfile_text(wheels_only, "uv", "app")).stage("deps").runs()
+        (install,) = venv_runs(parse(render.dockerfile_text(wheels_only, "uv", "app")))
         assert "--no-build" in install_step(install)
 
 
@@ -385,14 +436,17 @@ def test_dockerfile_labels_and_settings(files: dict[str, str]) -> None:
     assert labels["io.archlock.env"] == "linux-arm64-cpu"
     assert labels["org.opencontainers.image.source"] == "$SOURCE_URL"
     assert labels["org.opencontainers.image.revision"] == "$REVISION"
-    (install,) = parsed.stage("deps").runs()
-    check = f'if ! echo "{SHA}  /tmp/archlock/requirements.txt" | sha256sum --check --status;'
-    assert install.steps[0].startswith(check)  # the lock is checked before anything installs
     assert parsed.global_args == {
         "BASE_IMAGE": "debian:bookworm-slim",
         "UV_IMAGE": render.DEFAULT_UV_IMAGE,
     }
-    for run in [*parsed.stage("deps").runs(), *parsed.stage("project").runs()]:
+    for run in venv_runs(parsed):
+        assert {
+            "type": "secret",
+            "id": "ca-bundle",
+            "target": "/tmp/archlock/ca-bundle",
+        } in run.mounts
+    for run in parsed.stage("project").runs():
         assert {"type": "secret", "id": "ca-bundle"} in run.mounts
     # the revision labels come last: a new commit changes no layer above them
     assert image.keywords()[-5:] == ["USER", "ARG", "ARG", "LABEL", "CMD"]
@@ -423,11 +477,11 @@ def test_torch_index_reaches_uv_as_extra_index(
     tmp_path: Path, settings: render.RenderSettings
 ) -> None:
     target = make_target(extra_index_url="https://download.example/whl/cpu")
-    (install,) = parse(rendered(tmp_path, settings, target)).stage("deps").runs()
-    # exported in the step before uv runs
-    venv = next(i for i, step in enumerate(install.steps) if step.startswith("uv venv"))
-    exported = shlex.split(install.steps[venv - 1])
-    assert exported[0] == "export"
+    (install,) = venv_runs(parse(rendered(tmp_path, settings, target)))
+    # exported before uv runs
+    (export,) = [i for i, step in enumerate(install.steps) if step.startswith("export ")]
+    assert export < next(i for i, step in enumerate(install.steps) if "pip install" in step)
+    exported = shlex.split(install.steps[export])
     assert exported[-1] == "UV_EXTRA_INDEX_URL=https://download.example/whl/cpu"
 
 
@@ -568,13 +622,16 @@ def test_hostile_runner_and_builder_node_settings_are_refused(value: str) -> Non
         render.RenderSettings(image_name="demo", builder_nodes={value: "ssh://host"})
 
 
-@pytest.mark.parametrize("field_name", ["env", "base_image", "lock_path", "python"])
+@pytest.mark.parametrize("field_name", ["env", "base_image", "python", "layers"])
 def test_filters_refuse_what_validation_would_have_caught(
     tmp_path: Path, settings: render.RenderSettings, field_name: str
 ) -> None:
     """Defence in depth: even a target that skipped validation cannot inject an instruction."""
     target = make_target()
-    object.__setattr__(target, field_name, 'ok"\nRUN echo injected')
+    hostile = 'ok"\nRUN echo injected'
+    if field_name == "layers":
+        hostile = (layers.Layer("rest", (), 1, (hostile,)),)  # type: ignore[assignment]
+    object.__setattr__(target, field_name, hostile)
     with pytest.raises(ConfigError):
         render.render_files(tmp_path, settings, [target])
 
@@ -667,10 +724,8 @@ def test_another_project_renders_with_archlocks_templates(
     assert cli.main(["render", "--project", str(project)]) == 0
     dockerfile = (project / "docker" / "linux-arm64-cpu.Dockerfile").read_text()
     runtime = dockerfile[dockerfile.index(" AS runtime") :]
-    assert (
-        "COPY --from=source --chown=10001:10001 /src/ /" in runtime
-        and "uv pip install" not in runtime
-    )  # requirements-only: no package
+    assert "COPY --from=source --chown=10001:10001 /src/ /" in runtime
+    assert " AS project" not in dockerfile and " --no-deps /app" not in runtime  # no package
     assert (project / ".github" / "workflows" / "archlock-images.yml").is_file()
     assert cli.main(["render", "--project", str(project), "--check"]) == 0
     (locks / "linux-arm64-cpu.txt").write_text("torch==2.10.0 --hash=sha256:" + "1" * 64 + "\n")

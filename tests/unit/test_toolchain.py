@@ -68,9 +68,10 @@ def test_the_compiler_is_installed_before_the_venv_only_when_asked(tmp_path: Pat
         re.DOTALL | re.MULTILINE,
     )
     assert install, text
-    # in the target-platform stage (the deps stage may run on the build machine's CPU), before the
-    # venv is copied in: a new lock does not reinstall the compiler
-    assert text.index("AS runtime") < install.start() < text.index("COPY --from=deps /opt/layers/")
+    # in the image's stage, before the venv is made: a new lock does not reinstall the compiler
+    assert (
+        text.index("AS runtime") < install.start() < text.index("-m venv --without-pip /opt/venv")
+    )
     assert "rm -rf /var/lib/apt/lists/*" in text
     # the logs apt and dpkg wrote hold the day: emptied, and every file the step wrote is dated
     assert "-newer /tmp/.archlock-mark -exec truncate --size=0 {} +" in text

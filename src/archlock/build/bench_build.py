@@ -10,8 +10,8 @@ installed payload) (goal <= 1.10), and ours / naive for cold time, rebuild time 
 Part `arch`: what building for the other architecture costs. The same dependencies (every
 package both Linux locks pin at the same version, with both platforms' hashes; torch is left out
 because PyPI's amd64 and arm64 torch are different builds) are built cold three times:
-linux/amd64; linux/arm64 with the dependency stage on the target platform, emulated (before);
-linux/arm64 with it on the build platform (after, what `archlock render` writes). Printed:
+linux/amd64; linux/arm64 with the target platform's uv, emulated (before); linux/arm64 with
+the build platform's uv (after, what `archlock render` writes). Printed:
 arm64 / amd64 before and after (goal <= 1.3), and the bytes downloaded (the host's network
 counters during each build, and the wheel sizes the pylocks declare).
 Pruning cache mounts empties every build's package cache on this engine: run it on purpose.
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from archlock.build import build, plan, render
+from archlock.build import layers as layer_plan
 from archlock.core import cabundle, proc, settings
 from archlock.core import docker as du
 from archlock.core.platforms import for_host
@@ -140,6 +141,7 @@ def arch_variants(
             emulated_because=why,
             lock_path="bench.txt",
             lock_sha256=sha,
+            layers=layer_plan.pinned(target.layers, lock),
             install_project=False,
             base_image=base_image,
             extra_index_url=None,

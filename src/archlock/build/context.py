@@ -3,7 +3,7 @@
 The generated `.dockerignore` (templates/dockerignore.j2) is archlock's own leave-outs, the ML
 defaults below (datasets, checkpoints, run logs, weight files), then the project's `.gitignore`
 translated to dockerignore patterns (the project's own `!` exceptions win over the defaults),
-then the env's lock (the deps stage mounts it, whatever the rest says). `measure` walks the
+then the env's lock (kept beside the source, whatever the rest says). `measure` walks the
 project with those patterns applied the way Docker applies them (the last matching pattern
 wins; a pattern that matches a folder matches everything in it), so `render` and `build` can say
 how big the context is and, past CONTEXT_WARN_BYTES, which folders make it so.

@@ -2,19 +2,18 @@
 
 A dependency bump should move only the bytes that changed, so the venv is not one layer:
 torch; the nvidia-* stack (in chunks, see WHEEL_BUDGET); each other package whose wheel is over
-BIG; the rest (with the venv's own files). Lower layers change least often. Sizes are the wheel
-sizes the env's pylock declares for its platform. The Dockerfile's dependency stage installs
-the venv once and moves each file to its group's folder, /opt/layers/<layer>/opt/venv/, by the
-RECORD of the distribution that owns it (SPLIT_SCRIPT); the runtime stage copies each folder onto
-the image's root as its own layer (so the folders above the venv's files come from the folder,
-dated and owned the same in every build, not from the copy).
+BIG; the rest. Lower layers change least often. Sizes are the wheel
+sizes the env's pylock declares for its platform. The image's own stage installs each layer's
+packages in a RUN of their own (`pinned`: the lock's hashed entries, written into that RUN), so
+a layer's bytes are its packages' files, a bump rebuilds the layers from its package's up, and
+no stage holds a second copy of the venv (peak disk about the image's size, not twice it).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archlock.core.lockfile import canonical
@@ -25,6 +24,7 @@ BIG = 50_000_000  # bytes of wheel: a package above it gets its own layer
 WHEEL_BUDGET = 2_000_000_000
 REST = "rest"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_ENTRY = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^]]*\])?\s*==")
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,8 @@ class Layer:
     packages: tuple[str, ...]  # canonical names; empty for REST (everything else)
     wheel_bytes: int
 
-    @property
-    def argument(self) -> str:
-        """The split script's argument for this layer: NAME=pkg,pkg."""
-        return f"{self.name}={','.join(self.packages)}"
+    # the lock's entries for this layer ("name==version --hash=sha256:..."), set by `pinned`
+    requirements: tuple[str, ...] = ()
 
 
 def wheel_sizes(
@@ -51,11 +49,6 @@ def wheel_sizes(
         if _NAME.fullmatch(name):
             sizes[name] = max(fitting, default=0)
     return sizes
-
-
-def split_lines() -> list[str]:
-    """SPLIT_SCRIPT's lines, for the Dockerfile's printf (one quoted word per line)."""
-    return SPLIT_SCRIPT.splitlines()
 
 
 def plan(sizes: dict[str, int]) -> tuple[Layer, ...]:
@@ -91,37 +84,34 @@ def _chunks(prefix: str, names: list[str], sizes: dict[str, int]) -> list[Layer]
     ]
 
 
-# Run in the dependency stage with the image's python3 (3.8+): moves every file of /opt/venv into
-# /opt/layers/<layer>/opt/venv/ (same relative path) by the RECORD of the distribution owning it;
-# a .pyc follows its source; files nobody owns (the venv's own) and empty folders go to REST.
-SPLIT_SCRIPT = (
-    "import csv,glob,os,re,sys\n"
-    "V,O='/opt/venv','/opt/layers'\n"
-    "of={p:g for g,ps in (a.split('=',1) for a in sys.argv[1:]) for p in ps.split(',') if p}\n"
-    "own={}\n"
-    "for g in [a.split('=',1)[0] for a in sys.argv[1:]]:\n"
-    " os.makedirs(O+'/'+g+'/opt/venv',exist_ok=True)\n"
-    "for sp in glob.glob(V+'/lib/python*/site-packages'):\n"
-    " for d in os.listdir(sp):\n"
-    "  if d.endswith('.dist-info'):\n"
-    "   g=of.get(re.sub(r'[-_.]+','-',d[:-10].split('-')[0]).lower(),'" + REST + "')\n"
-    "   with open(os.path.join(sp,d,'RECORD'),newline='') as f:\n"
-    "    for row in csv.reader(f):\n"
-    "     if row:own[os.path.normpath(os.path.join(sp,row[0]))]=g\n"
-    "def group(p):\n"
-    " g=own.get(p)\n"
-    " if g is None and os.path.basename(os.path.dirname(p))=='__pycache__':\n"
-    "  src=os.path.dirname(os.path.dirname(p))+'/'+os.path.basename(p).split('.')[0]+'.py'\n"
-    "  g=own.get(src)\n"
-    " return g or '" + REST + "'\n"
-    "for root,dirs,files in os.walk(V,topdown=False):\n"
-    " if not files and not dirs:os.makedirs(O+'/"
-    + REST
-    + "/opt/venv'+root[len(V):],exist_ok=True)\n"
-    " for n in files+[d for d in dirs if os.path.islink(os.path.join(root,d))]:\n"
-    "  p=os.path.join(root,n)\n"
-    "  t=O+'/'+group(p)+'/opt/venv'+p[len(V):]\n"
-    "  os.makedirs(os.path.dirname(t),exist_ok=True)\n"
-    "  os.rename(p,t)\n"
-    " os.rmdir(root)\n"
-)
+def entries(lock_text: str) -> dict[str, str]:
+    """Canonical name -> its entry in a hashed requirements lock, on one line
+    ("name==1.0 --hash=sha256:..."); comments and continuation backslashes dropped."""
+    blocks: list[list[str]] = []
+    for line in lock_text.splitlines():
+        words = line.rstrip().removesuffix("\\").split()
+        if not words or words[0].startswith("#"):
+            continue
+        if line[:1].isspace() and blocks:
+            blocks[-1] += words
+        else:
+            blocks.append(words)
+    found = {}
+    for words in blocks:
+        match = _ENTRY.match(words[0])
+        if match:
+            found[canonical(match.group(1))] = " ".join(words)
+    return found
+
+
+def pinned(layers: tuple[Layer, ...], lock_text: str) -> tuple[Layer, ...]:
+    """The plan with each layer's lock entries; a layer the lock gives nothing is left out."""
+    found = entries(lock_text)
+    taken = {p for layer in layers for p in layer.packages}
+    pinned_layers = []
+    for layer in layers:
+        names = layer.packages if layer.packages else tuple(n for n in found if n not in taken)
+        lines = tuple(found[n] for n in sorted(names) if n in found)
+        if lines:
+            pinned_layers.append(replace(layer, requirements=lines))
+    return tuple(pinned_layers)

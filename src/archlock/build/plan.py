@@ -94,7 +94,7 @@ def make_plan(
         )
         chosen.append(apply_sets(target, sets))
     emulated = [
-        f"{t.env}: dependency stage runs on {t.platforms[0]}, emulated on other machines: "
+        f"{t.env}: the venv installs with {t.platforms[0]}'s uv, emulated on other machines: "
         f"{t.emulated_because}"
         for t in targets
         if t.env in names and not t.deps_on_build_platform

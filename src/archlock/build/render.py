@@ -68,12 +68,13 @@ class ImageTarget:
     extra_index_url: str | None = None
     toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
     wheel_bytes: int = 0  # bytes of wheels the lock installs (the CI disk budget reads it)
-    # True: the dependency stage runs on the build platform (uv installs the target's wheels, no
-    # emulation); False: it runs on the target platform, emulated where that differs.
+    # True: the venv's installs run the build platform's uv, which installs the target's wheels
+    # (only the shell, the venv's interpreter and the bytecode compiler run on the target
+    # platform); False: the target platform's uv, and its builds, emulated where that differs.
     deps_on_build_platform: bool = True
     emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
-    # pure-Python sdists (core/sdist.py) the dependency stage builds into wheels on the build
-    # platform: uv's --no-build must spare them there
+    # pure-Python sdists (core/sdist.py) the build platform's uv builds into wheels (with the
+    # image's interpreter): uv's --no-build must spare them
     sdists_built_here: tuple[str, ...] = ()
     # the venv's layers, bottom first (archlock.build.layers); the last is always "rest"
     layers: tuple[layer_plan.Layer, ...] = (layer_plan.Layer(layer_plan.REST, (), 0),)
@@ -117,7 +118,7 @@ class ImageTarget:
             du.check(name, PACKAGE_NAME_RE, f"{where} sdist name", "a normalised package name")
         if self.deps_on_build_platform and len(self.platforms) != 1:
             raise ConfigError(
-                f"{where}: a build-platform dependency stage needs exactly one platform",
+                f"{where}: installing with the build platform's uv needs exactly one platform",
                 fix="one platform per env",
             )
 
@@ -215,7 +216,7 @@ def image_targets(
         target = _target(project, settings, spec, platform, lock)
         if target.emulated_because:
             notes.append(
-                f"{spec.name}: dependency stage runs on {platform} (emulated elsewhere): "
+                f"{spec.name}: the venv installs with {platform}'s uv (emulated elsewhere): "
                 f"{target.emulated_because}"
             )
         targets.append(target)
@@ -238,7 +239,9 @@ def _target(
     pylock = project.env_pylock(spec.name)
     missing = targets_without_wheels(pylock, spec.platform)
     return ImageTarget(
-        layers=layer_plan.plan(_wheel_sizes(pylock, spec.platform)),
+        layers=layer_plan.pinned(
+            layer_plan.plan(_wheel_sizes(pylock, spec.platform)), lock.read_text(encoding="utf-8")
+        ),
         deps_on_build_platform=not missing,
         emulated_because=missing,
         sdists_built_here=() if missing else pure_sdists(pylock),
@@ -388,7 +391,6 @@ def environment(project_root: Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(du.FILTERS)
     env.globals["gh"] = du.gh
-    env.globals["split_lines"] = layer_plan.split_lines()
     return env
 
 

@@ -5,8 +5,8 @@ depends on what is inside, so `archlock lock` looks (the archive is fetched by t
 checked against the sha256 the lock pins; nothing in it is run) and records the kind in the
 env's pylock, as PEP 751 allows, under `[packages.tool.archlock]`:
 
-* `pure-python`: only Python. It builds into a `py3-none-any` wheel anywhere, so the image's
-  dependency stage builds it on the build machine's own platform, with no emulation.
+* `pure-python`: only Python. It builds into a `py3-none-any` wheel anywhere, so the
+  build platform's uv builds it with the image's interpreter; uv itself is not emulated.
 * `torch-extension`: it compiles against torch (and CUDA) at build time: its build requirements
   name torch, or its setup.py uses `torch.utils.cpp_extension`, or it ships `.cu` sources. Built
   in an isolated environment without torch, such a package "installs" without its compiled

@@ -195,8 +195,8 @@ def source_finding(env: EnvSpec, package: dict[str, Any]) -> Finding:
             name,
             "info",
             "pure-python-sdist",
-            f"{head}; its sdist is pure Python ({why}): it builds into a wheel on the build "
-            "machine, with no emulation and no compiler",
+            f"{head}; its sdist is pure Python ({why}): it builds into a wheel on any CPU, "
+            "by the build machine's uv, with no compiler",
             "nothing to do; a release with a py3-none-any wheel would skip the build",
         )
     if kind == sdist.TORCH_EXTENSION:
