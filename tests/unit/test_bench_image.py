@@ -36,10 +36,13 @@ def test_the_ratios_name_their_goals(capsys: pytest.CaptureFixture[str]) -> None
             "layer_count": 9,
             "peak_growth": 10_500_000_000,
             "cold_seconds": 300.0,
+            "empty_cache_peak_growth": 14_000_000_000,
+            "empty_cache_cold_seconds": 420.0,
         }
     )
     out = capsys.readouterr().out
     assert "same image ID: yes (sha256:a / sha256:a)" in out
     assert "= 0.010 (goal <= 0.05)" in out
     assert "largest of 9 layers: 3.00 GB (goal < 4 GB)" in out
-    assert "= 1.50 (goal <= 1.6)" in out
+    assert "package cache warm, peak disk growth / image: 10.50 GB / 7.00 GB = 1.50" in out
+    assert "package cache empty, peak disk growth / image: 14.00 GB / 7.00 GB = 2.00" in out

@@ -219,7 +219,7 @@ def test_the_heavy_env_frees_disk_or_takes_the_larger_runner_it_is_given(tmp_pat
     jobs = workflow(REPO)["jobs"]
     assert diskbudget.plan(0).free_disk is False
     cuda = jobs["build-linux-amd64-cuda"]["steps"][0]
-    assert cuda["name"].startswith("Free disk (the build needs about 2")
+    assert cuda["name"].startswith("Free disk (the build needs about 15.9 GB")
     assert cuda["if"] == "runner.environment == 'github-hosted'"
     assert "sudo rm -rf /usr/local/lib/android" in cuda["run"]
     assert not any("Free disk" in s.get("name", "") for s in jobs["build-linux-arm64-cpu"]["steps"])
@@ -250,7 +250,7 @@ def test_a_build_too_big_for_any_hosted_runner_is_a_problem_naming_the_setting()
     huge = dataclasses.replace(target, wheel_bytes=20 * diskbudget.GB)
     context = cigraph.workflow_context([huge], [], cigraph.CiSettings({}))
     (problem,) = cigraph.problems(context, "", datetime.date(2026, 12, 4))
-    assert problem.startswith(f"build-{huge.env}: its build needs about 10")
+    assert problem.startswith(f"build-{huge.env}: its build needs about 73")
     assert f'build-runners = {{ {huge.env} = ["LABEL"] }}' in problem
 
 

@@ -26,9 +26,9 @@ def test_the_estimate_is_the_workflows_peak_from_the_locked_wheels(repo: Path) -
     wheels = diskbudget.wheel_bytes(project.env_pylock("linux-amd64-cuda"))
     assert 4 * GB < wheels < 5 * GB
     assert cuda == disk.Need(diskbudget.plan(wheels).image, diskbudget.plan(wheels).peak)
-    # the 7.5 GB image, and a cold build's peak about 2.9 times that
-    assert 7 * GB < cuda.image < 10 * GB and 2.5 < cuda.cold / cuda.image < 3
-    assert 0 < arm.image < cuda.image / 4 and 0 < arm.cold < cuda.cold / 10
+    # the 7.5 GB image, and a cold build's peak about twice that (uv's cache, then the layers)
+    assert 7 * GB < cuda.image < 10 * GB and 1.7 < cuda.cold / cuda.image < 2.3
+    assert 0 < arm.image < cuda.image / 4 and 0 < arm.cold < cuda.cold / 5
     both = disk.needed_bytes(project, ["linux-arm64-cpu", "linux-amd64-cuda", "linux-arm64-cpu"])
     # each env once, however many targets name it
     assert both == disk.Need(cuda.image + arm.image, cuda.cold + arm.cold)
