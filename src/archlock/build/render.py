@@ -69,8 +69,9 @@ class ImageTarget:
     toolchain: bool = False  # image.toolchain: a C/C++ compiler for torch.compile
     wheel_bytes: int = 0  # bytes of wheels the lock installs (the CI disk budget reads it)
     # True: the venv's installs run the build platform's uv, which installs the target's wheels
-    # (only the shell, the venv's interpreter and the bytecode compiler run on the target
-    # platform); False: the target platform's uv, and its builds, emulated where that differs.
+    # and its Python compiles their bytecode (only the shell steps that make the venv and copy
+    # and date its files run on the target platform); False: the target platform's uv, its
+    # builds and its bytecode compiler, emulated where that differs.
     deps_on_build_platform: bool = True
     emulated_because: str = ""  # why not, for the Dockerfile's comment and render's note
     # pure-Python sdists (core/sdist.py) the build platform's uv builds into wheels (with the
